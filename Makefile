@@ -1,0 +1,65 @@
+# featurestore: every entry point is a make target (`make help` lists them).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REPO ?= demo_work/driver_repo
+END ?= now
+ENTITIES ?= driver_entities
+FEATURE_SERVICE ?= driver_ranking
+OUTPUT ?= driver_training_set
+PYTEST_ARGS ?=
+
+# Spark 4 needs Java 17 or 21: use the first such JDK found unless JAVA_HOME already is one.
+JAVA_HOME := $(shell $(PYTHON) scripts/find_java.py)
+export JAVA_HOME
+export PATH := $(JAVA_HOME)/bin:$(PATH)
+export TZ := UTC
+export PYSPARK_PYTHON := $(abspath $(PY))
+
+JARS_DIR := jars
+DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
+SPARK_SUBMIT := $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
+	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
+	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
+
+.PHONY: help setup venv jars demo test lint bench training-set materialize proto redis-up redis-down clean
+
+help: ## list the targets and the variables they take
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
+	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS="
+
+setup: $(VENV)/.installed jars/.fetched ## venv, packages (with test and redis extras) and Delta jars
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,redis,dev]'
+	touch $@
+
+jars/.fetched: spark_conf/delta-jars.txt
+	mkdir -p $(JARS_DIR)
+	for coord in $(DELTA_COORDS); do \
+		mvn -q -B dependency:copy -Dartifact=$$coord -DoutputDirectory=$(JARS_DIR) || exit 1; \
+	done
+	touch $@
+
+demo: setup ## set up, then walk the driver-ranking flow on the embedded default (Spark warehouse + SQLite)
+	REPO=$(REPO) $(PY) scripts/demo.py --work-dir $(dir $(REPO)) --repo-name $(notdir $(REPO))
+
+test: setup ## set up, then run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## static checks
+	$(VENV)/bin/ruff check featurestore jobs tests scripts
+
+bench: setup ## print the benchmark figures
+	$(PY) -m benchmarks.run
+
+proto: ## regenerate the protobuf classes from the .proto files
+	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto
+
+clean: ## remove generated files (venv, jars, demo work folder, caches)
+	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,19 @@
+"""featurestore: a Spark-native batch feature platform.
+
+Importing this package never imports pyspark: definitions, the registry and online reads
+are pure Python; Spark starts only where a job needs it.
+"""
+from featurestore.definitions import Entity, FeatureService, FeatureView, Field, FileSource, SparkSource
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # FeatureStore is imported lazily so `import featurestore` stays light.
+    if name == "FeatureStore":
+        from featurestore.store import FeatureStore
+        return FeatureStore
+    raise AttributeError(f"module 'featurestore' has no attribute {name!r}")
+
+
+__all__ = ["Entity", "Field", "FeatureView", "FeatureService", "SparkSource", "FileSource", "FeatureStore"]

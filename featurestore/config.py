@@ -1,0 +1,185 @@
+"""feature_store.yaml -> RepoConfig, checked at load time.
+
+A mistake (unknown or misspelled key, wrong type, missing value) fails here with the
+key's path and its line in the file, instead of later inside Spark or a store.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from featurestore.errors import ConfigError, did_you_mean
+
+CONFIG_FILE = "feature_store.yaml"
+_PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class SqliteOnlineStoreConfig:
+    """The embedded default: one SQLite file beside the repo."""
+    type: str = "sqlite"
+    path: str = "data/online_store.db"
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisOnlineStoreConfig:
+    """A Redis server; the password is read from the environment variable named here."""
+    type: str = "redis"
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    ssl: bool = False
+    password_env: str = ""
+    key_ttl_seconds: int = 0
+    socket_timeout_seconds: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkOfflineStoreConfig:
+    """Where Spark keeps the warehouse and the embedded Derby metastore, plus conf overrides."""
+    type: str = "spark"
+    warehouse_dir: str = "data/spark-warehouse"
+    metastore_dir: str = "data/metastore_db"
+    spark_conf: dict = dataclasses.field(default_factory=dict)
+
+
+ONLINE_STORE_CONFIGS = {"sqlite": SqliteOnlineStoreConfig, "redis": RedisOnlineStoreConfig}
+OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class RepoConfig:
+    """A feature repo's settings; relative paths are resolved against repo_path."""
+    project: str
+    repo_path: Path
+    registry: str = "data/registry.db"
+    online_store: Any = dataclasses.field(default_factory=SqliteOnlineStoreConfig)
+    offline_store: SparkOfflineStoreConfig = dataclasses.field(default_factory=SparkOfflineStoreConfig)
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.repo_path / candidate).resolve()
+
+    @property
+    def registry_path(self) -> Path:
+        return self.resolve(self.registry)
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.resolve(self.offline_store.warehouse_dir)
+
+    @property
+    def metastore_dir(self) -> Path:
+        return self.resolve(self.offline_store.metastore_dir)
+
+
+class _Lines:
+    """Line numbers of the keys of a YAML document, by dotted path."""
+
+    def __init__(self, text: str, file: Path):
+        self.file = file
+        self.by_path: dict[str, int] = {}
+        node = yaml.compose(text)
+        if node is not None:
+            self._walk(node, "")
+
+    def _walk(self, node, prefix):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                path = f"{prefix}{key_node.value}"
+                self.by_path[path] = key_node.start_mark.line + 1
+                self._walk(value_node, path + ".")
+
+    def where(self, path: str) -> str:
+        line = self.by_path.get(path)
+        return f"{self.file}:{line}" if line else str(self.file)
+
+
+def _check_section(cls, raw, path: str, lines: _Lines, default_type: str | None = None):
+    """Build a config dataclass from a mapping, rejecting unknown keys and wrong types."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{lines.where(path)}: '{path}' must be a mapping of settings, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        key_path = f"{path}.{key}"
+        if key not in fields:
+            raise ConfigError(f"{lines.where(key_path)}: unknown setting '{key_path}'."
+                              f"{did_you_mean(str(key), fields)} Allowed: {', '.join(fields)}")
+        expected = fields[key].type
+        ok = {"str": isinstance(value, str),
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+              "bool": isinstance(value, bool),
+              "dict": isinstance(value, dict)}.get(expected, True)
+        if not ok:
+            raise ConfigError(f"{lines.where(key_path)}: '{key_path}' must be {expected}, "
+                              f"got {type(value).__name__} {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def _pick_type(raw, path: str, lines: _Lines, choices: dict, default: str):
+    if raw is None:
+        return choices[default], {}
+    if isinstance(raw, str):  # `online_store: sqlite` shorthand
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{lines.where(path)}: '{path}' must be a mapping with a 'type', got {raw!r}")
+    kind = raw.get("type", default)
+    if kind not in choices:
+        raise ConfigError(f"{lines.where(path + '.type')}: '{path}.type' is {kind!r}; choose one of "
+                          f"{', '.join(choices)}.{did_you_mean(str(kind), choices)}")
+    return choices[kind], raw
+
+
+def load_config(repo_path: str | Path) -> RepoConfig:
+    """Read and check <repo_path>/feature_store.yaml."""
+    repo_path = Path(repo_path).expanduser().resolve()
+    file = repo_path / CONFIG_FILE
+    if not file.is_file():
+        raise ConfigError(f"{file}: not found; run `featurestore init NAME` to create a feature repo, or "
+                          f"pass --repo/repo_path pointing at a folder with {CONFIG_FILE}")
+    text = file.read_text()
+    try:
+        lines = _Lines(text, file)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where}: malformed YAML: {problem}; fix the indentation or quoting there") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
+    allowed = ("project", "registry", "online_store", "offline_store")
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(f"{lines.where(str(key))}: unknown setting '{key}'.{did_you_mean(str(key), allowed)} "
+                              f"Allowed: {', '.join(allowed)}")
+    project = raw.get("project")
+    if not isinstance(project, str) or not _PROJECT_NAME.match(project):
+        raise ConfigError(f"{lines.where('project')}: 'project' must be a plain identifier (letters, digits, "
+                          f"'_'), got {project!r}")
+    registry = raw.get("registry", RepoConfig.registry)
+    if isinstance(registry, dict):  # Feast's `registry: {path: ...}` form
+        registry = registry.get("path")
+    if not isinstance(registry, str) or not registry:
+        raise ConfigError(f"{lines.where('registry')}: 'registry' must be a file path, got {registry!r}")
+    online_cls, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, ONLINE_STORE_CONFIGS,
+                                        "sqlite")
+    offline_cls, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
+                                          OFFLINE_STORE_CONFIGS, "spark")
+    online = _check_section(online_cls, online_raw, "online_store", lines)
+    offline = _check_section(offline_cls, offline_raw, "offline_store", lines)
+    for key, value in offline.spark_conf.items():
+        if not isinstance(key, str) or not key.startswith("spark."):
+            raise ConfigError(f"{lines.where('offline_store.spark_conf.' + str(key))}: spark_conf key {key!r} "
+                              f"must be a Spark setting starting with 'spark.'")
+    return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online,
+                      offline_store=offline)

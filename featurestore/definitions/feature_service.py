@@ -1,0 +1,58 @@
+"""FeatureService: a named set of features a model consumes, for training and serving alike."""
+from __future__ import annotations
+
+from featurestore.definitions._checks import check_name, check_str, check_tags
+from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.errors import DefinitionError
+from featurestore.protos import registry_pb2
+
+
+class FeatureService:
+    """Views (all their features) or projections (`view[["f"]]`) grouped under one name.
+
+    >>> FeatureService(name="driver_ranking", features=[driver_hourly_stats[["conv_rate"]]])
+    """
+
+    def __init__(self, *, name: str, features: list, description: str = "",
+                 tags: dict[str, str] | None = None):
+        kind = f"FeatureService {name!r}"
+        self.name = check_name("FeatureService", name)
+        if not isinstance(features, (list, tuple)) or not features:
+            raise DefinitionError(f"{kind}: features must be a non-empty list of feature views or "
+                                  f"view[[...]] selections")
+        self.projections: list[FeatureViewProjection] = []
+        for item in features:
+            if isinstance(item, FeatureView):
+                item = FeatureViewProjection(item, [f.name for f in item.features])
+            if not isinstance(item, FeatureViewProjection):
+                raise DefinitionError(f"{kind}: {item!r} is not a FeatureView or a view[[...]] selection")
+            if any(p.view_name == item.view_name for p in self.projections):
+                raise DefinitionError(f"{kind}: feature view {item.view_name!r} is listed twice; "
+                                      f"select all its features in one view[[...]]")
+            self.projections.append(item)
+        self.description = check_str(kind, "description", description)
+        self.tags = check_tags(kind, tags)
+
+    def feature_refs(self) -> list[str]:
+        """The features as "view:feature" references, in order."""
+        return [f"{p.view_name}:{f}" for p in self.projections for f in p.features]
+
+    def to_proto(self) -> registry_pb2.FeatureService:
+        return registry_pb2.FeatureService(
+            name=self.name, description=self.description, tags=self.tags,
+            projections=[registry_pb2.FeatureProjection(feature_view=p.view_name, features=p.features)
+                         for p in self.projections])
+
+    @classmethod
+    def from_proto(cls, proto: registry_pb2.FeatureService) -> "FeatureService":
+        projections = [FeatureViewProjection(p.feature_view, list(p.features)) for p in proto.projections]
+        return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FeatureService) and self.to_proto() == other.to_proto()
+
+    def __hash__(self) -> int:
+        return hash(("FeatureService", self.name))
+
+    def __repr__(self) -> str:
+        return f"FeatureService(name={self.name!r}, features={self.feature_refs()!r})"

@@ -1,0 +1,135 @@
+"""FeatureView: a group of features of one (possibly composite) entity, read from one source."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
+from featurestore.definitions.entity import Entity
+from featurestore.definitions.field import Field
+from featurestore.definitions.sources import DataSource
+from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
+from featurestore.protos import registry_pb2
+
+
+class FeatureView:
+    """Features of an entity, their source and how long a value stays valid (ttl).
+
+    The schema lists the join-key columns and the features; ttl=timedelta(0) means values
+    never expire. `view[["f1", "f2"]]` selects some features (for a FeatureService).
+    """
+
+    def __init__(self, *, name: str, entities: list[Entity], schema: list[Field], source: DataSource,
+                 ttl: timedelta | None = None, online: bool = True, description: str = "",
+                 tags: dict[str, str] | None = None):
+        kind = f"FeatureView {name!r}"
+        self.name = check_name("FeatureView", name)
+        if not isinstance(entities, (list, tuple)) or not entities or \
+                not all(isinstance(e, Entity) for e in entities):
+            raise DefinitionError(f"{kind}: entities must be a non-empty list of Entity objects, got {entities!r}")
+        self.entities = [e.name for e in entities]
+        check_unique(kind, "entity", self.entities)
+        self.join_keys = [key for entity in entities for key in entity.join_keys]
+        check_unique(kind, "join key", self.join_keys)
+        self._init_rest(kind, schema, source, ttl, online, description, tags)
+        self.materialization_intervals: list[tuple[datetime, datetime]] = []
+
+    def _init_rest(self, kind, schema, source, ttl, online, description, tags):
+        if not isinstance(schema, (list, tuple)) or not all(isinstance(f, Field) for f in schema):
+            raise DefinitionError(f"{kind}: schema must be a list of Field objects, got {schema!r}")
+        self.schema = list(schema)
+        check_unique(kind, "schema field", [f.name for f in self.schema])
+        names = {f.name for f in self.schema}
+        missing = [key for key in self.join_keys if key not in names]
+        if missing:
+            raise DefinitionError(
+                f"{kind}: schema lacks the join key(s) {', '.join(missing)} of its entities; add "
+                f"Field(name={missing[0]!r}, dtype=...) to the schema")
+        if not self.features:
+            raise DefinitionError(f"{kind}: schema has no features besides the join keys")
+        if not isinstance(source, DataSource):
+            raise DefinitionError(f"{kind}: source must be a SparkSource or FileSource, got {source!r}")
+        self.source = source
+        if source.timestamp_field in names:
+            raise DefinitionError(f"{kind}: the timestamp column {source.timestamp_field!r} must not be a "
+                                  f"schema field")
+        self.ttl = check_ttl(kind, ttl)
+        if not isinstance(online, bool):
+            raise DefinitionError(f"{kind}: online must be True or False, got {online!r}")
+        self.online = online
+        self.description = check_str(kind, "description", description)
+        self.tags = check_tags(kind, tags)
+
+    @property
+    def features(self) -> list[Field]:
+        """The schema fields that are not join keys."""
+        return [f for f in self.schema if f.name not in self.join_keys]
+
+    @property
+    def entity_columns(self) -> list[Field]:
+        return [f for f in self.schema if f.name in self.join_keys]
+
+    def feature(self, name: str) -> Field:
+        for field in self.features:
+            if field.name == name:
+                return field
+        raise NotFoundError(f"feature view {self.name!r} has no feature {name!r}."
+                            f"{did_you_mean(name, [f.name for f in self.features])}")
+
+    def __getitem__(self, feature_names: list[str]) -> "FeatureViewProjection":
+        if isinstance(feature_names, str):
+            feature_names = [feature_names]
+        return FeatureViewProjection(self, [self.feature(n).name for n in feature_names])
+
+    def to_proto(self, with_intervals: bool = True) -> registry_pb2.FeatureView:
+        proto = registry_pb2.FeatureView(
+            name=self.name, entities=self.entities, join_keys=self.join_keys,
+            schema=[f.to_proto() for f in self.schema], source=self.source.to_proto(), online=self.online,
+            description=self.description, tags=self.tags)
+        proto.ttl.FromTimedelta(self.ttl)
+        if with_intervals:
+            for start, end in self.materialization_intervals:
+                interval = proto.materialization_intervals.add()
+                interval.start.FromDatetime(start)
+                interval.end.FromDatetime(end)
+        return proto
+
+    @classmethod
+    def from_proto(cls, proto: registry_pb2.FeatureView) -> "FeatureView":
+        view = cls.__new__(cls)
+        view.name = proto.name
+        view.entities = list(proto.entities)
+        view.join_keys = list(proto.join_keys)
+        view._init_rest(f"FeatureView {proto.name!r}", [Field.from_proto(f) for f in proto.schema],
+                        DataSource.from_proto(proto.source), proto.ttl.ToTimedelta(), proto.online,
+                        proto.description, dict(proto.tags))
+        view.materialization_intervals = [
+            (i.start.ToDatetime(tzinfo=timezone.utc), i.end.ToDatetime(tzinfo=timezone.utc))
+            for i in proto.materialization_intervals]
+        return view
+
+    def __eq__(self, other) -> bool:
+        """Definitions compare by value; materialization state is not part of the definition."""
+        return isinstance(other, FeatureView) and \
+            self.to_proto(with_intervals=False) == other.to_proto(with_intervals=False)
+
+    def __hash__(self) -> int:
+        return hash(("FeatureView", self.name))
+
+    def __repr__(self) -> str:
+        return (f"FeatureView(name={self.name!r}, entities={self.entities!r}, "
+                f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r})")
+
+
+class FeatureViewProjection:
+    """Some features of one view, as used in a FeatureService (`view[["f1"]]`)."""
+
+    def __init__(self, view: FeatureView | str, features: list[str]):
+        self.view_name = view.name if isinstance(view, FeatureView) else check_name("projection", view)
+        self.features = list(features)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FeatureViewProjection) and \
+            (self.view_name, self.features) == (other.view_name, other.features)
+
+    def __repr__(self) -> str:
+        return f"{self.view_name}[{self.features!r}]"

@@ -1,0 +1,65 @@
+"""Every error featurestore raises, in one place.
+
+Each class also subclasses the matching builtin (ValueError, KeyError, ...) so callers
+can catch either. Messages say what is wrong, where, and how to fix it; the CLI prints
+them as one line.
+"""
+
+
+class FeatureStoreError(Exception):
+    """Base of all featurestore errors."""
+
+
+class ConfigError(FeatureStoreError, ValueError):
+    """feature_store.yaml is malformed or holds a wrong or unknown setting."""
+
+
+class DefinitionError(FeatureStoreError, ValueError):
+    """A definition (entity, source, view, service) was constructed with bad arguments."""
+
+
+class RepoError(FeatureStoreError, ValueError):
+    """A feature repo could not be loaded: a file fails to import or names clash."""
+
+
+class ValidationError(FeatureStoreError, ValueError):
+    """A definition does not match the real table, path or query it points at."""
+
+
+class RegistryError(FeatureStoreError, RuntimeError):
+    """registry.db is unreadable, corrupt or from a newer version."""
+
+
+class RegistryConflictError(RegistryError):
+    """Another writer changed the registry in a way that conflicts with this write."""
+
+
+class NotFoundError(FeatureStoreError, KeyError):
+    """A named object (view, feature, entity, service, source) does not exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class RetrievalError(FeatureStoreError, ValueError):
+    """A training-set request is malformed: missing keys, timestamp, or clashing names."""
+
+
+class OnlineStoreError(FeatureStoreError, RuntimeError):
+    """The online store is unreachable, locked, read-only or otherwise failed."""
+
+
+class MaterializationError(FeatureStoreError, RuntimeError):
+    """Materialization of a view failed; no interval was recorded."""
+
+
+class SparkSetupError(FeatureStoreError, RuntimeError):
+    """Spark cannot start as configured, e.g. the Delta jars are missing."""
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """A ' Did you mean X?' suffix for the closest candidate, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""

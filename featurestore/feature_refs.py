@@ -1,0 +1,67 @@
+"""Turning "view:feature" references or a FeatureService into the views and features to read.
+
+Shared by training-set retrieval and online reads, so both resolve names the same way
+and fail the same way on unknown views or features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from featurestore.definitions import FeatureService, FeatureView
+from featurestore.errors import NotFoundError, RetrievalError, did_you_mean
+from featurestore.registry import RegistryState
+
+
+@dataclass
+class ViewRequest:
+    """The features wanted from one view, in the order they were asked for."""
+    view: FeatureView
+    features: list[str]
+
+    def output_name(self, feature: str, full_feature_names: bool) -> str:
+        return f"{self.view.name}__{feature}" if full_feature_names else feature
+
+
+def resolve_features(registry: RegistryState, features) -> list[ViewRequest]:
+    """Group the requested features by view, checking each against the registry."""
+    if isinstance(features, FeatureService):
+        refs = features.feature_refs()
+    elif isinstance(features, str):
+        raise RetrievalError(f"features must be a list of 'view:feature' strings or a FeatureService, got the "
+                             f"string {features!r}; wrap it in a list")
+    else:
+        refs = list(features or [])
+    if not refs:
+        raise RetrievalError("no features requested: pass 'view:feature' references or a FeatureService")
+    requests: dict[str, ViewRequest] = {}
+    for ref in refs:
+        if not isinstance(ref, str) or ref.count(":") != 1:
+            raise RetrievalError(f"feature reference {ref!r} must look like 'view_name:feature_name'")
+        view_name, feature = ref.split(":")
+        if view_name not in registry.feature_views:
+            raise NotFoundError(f"feature reference {ref!r}: no feature view {view_name!r} in project "
+                                f"{registry.project!r}.{did_you_mean(view_name, registry.feature_views)} "
+                                f"Run `featurestore feature-views list` to see them")
+        view = registry.feature_views[view_name]
+        request = requests.setdefault(view_name, ViewRequest(view, []))
+        request.view.feature(feature)  # raises NotFoundError with a suggestion
+        if feature not in request.features:
+            request.features.append(feature)
+    return list(requests.values())
+
+
+def check_output_names(requests: list[ViewRequest], reserved: list[str], full_feature_names: bool) -> list[str]:
+    """The output feature columns; a clash (same feature in two views, or with an entity column) is an error."""
+    owner: dict[str, str] = {column: "the entity rows" for column in reserved}
+    names = []
+    for request in requests:
+        for feature in request.features:
+            name = request.output_name(feature, full_feature_names)
+            if name in owner:
+                hint = "" if full_feature_names else "; pass full_feature_names=True to get view__feature names"
+                raise RetrievalError(f"output column {name!r} of feature view {request.view.name!r} clashes with "
+                                     f"{owner[name] if owner[name] == 'the entity rows' else 'feature view ' + repr(owner[name])}"
+                                     f"{hint}")
+            owner[name] = request.view.name
+            names.append(name)
+    return names

@@ -1,0 +1,1 @@
+"""Spark-side work: reading sources, validating definitions, point-in-time joins."""

@@ -1,0 +1,243 @@
+"""get_historical_features: entity rows in, a lazy point-in-time correct training set out.
+
+This module prepares the inputs (the entity frame in whatever form it came, each view's
+source rows pruned to the needed columns and time range) and hands them to a join
+strategy from pit_join. Nothing is collected to the driver; the result is a RetrievalJob
+wrapping a lazy Spark DataFrame.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from featurestore.definitions import FeatureService
+from featurestore.errors import RetrievalError
+from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
+from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner
+from featurestore.offline.sources import read_source
+from featurestore.registry import RegistryState
+
+DEFAULT_TS_COLUMN = "event_timestamp"
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_SPARK_TYPES = {"Int32": "int", "Int64": "bigint", "Float32": "float", "Float64": "double", "String": "string",
+                "Bool": "boolean", "Bytes": "binary", "UnixTimestamp": "timestamp"}
+
+
+def to_entity_frame(spark, entity_df):
+    """(Spark DataFrame, description of where it came from) for any accepted entity_df."""
+    from pyspark.sql import DataFrame
+
+    if isinstance(entity_df, DataFrame):
+        return entity_df, {"type": "dataframe"}
+    if isinstance(entity_df, str):
+        text = entity_df.strip()
+        if _TABLE_NAME.match(text):
+            if not spark.catalog.tableExists(text):
+                raise RetrievalError(f"entity table {text!r} does not exist in the warehouse; pass an existing "
+                                     f"table, a SQL query, or a DataFrame")
+            return spark.table(text), {"type": "table", "table": text}
+        return _run_query(spark, text), {"type": "query", "query": text}
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(entity_df, pd.DataFrame):
+        return spark.createDataFrame(_pandas_in_utc(entity_df)), {"type": "pandas"}
+    raise RetrievalError(f"entity_df must be a Spark DataFrame, a pandas DataFrame, a table name or a SQL query, "
+                         f"got {type(entity_df).__name__}")
+
+
+def _run_query(spark, query: str):
+    from pyspark.errors import AnalysisException, ParseException
+
+    try:
+        return spark.sql(query)
+    except (ParseException, AnalysisException) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise RetrievalError(f"entity_df query failed: {first_line}") from None
+
+
+def _pandas_in_utc(frame):
+    """Naive datetime columns are UTC by our rules: make that explicit before Spark sees them."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]) and frame[column].dt.tz is None:
+            frame[column] = frame[column].dt.tz_localize("UTC")
+    return frame
+
+
+def entity_timestamp_column(entities) -> str:
+    """`event_timestamp`, or else the only timestamp-typed column."""
+    if DEFAULT_TS_COLUMN in entities.columns:
+        return DEFAULT_TS_COLUMN
+    candidates = [f.name for f in entities.schema.fields
+                  if f.dataType.simpleString() in ("timestamp", "timestamp_ntz", "date")]
+    if len(candidates) == 1:
+        return candidates[0]
+    found = f"it has {', '.join(candidates)}" if candidates else "it has none"
+    raise RetrievalError(f"entity rows need an '{DEFAULT_TS_COLUMN}' column or exactly one timestamp column; "
+                         f"{found} (columns: {', '.join(entities.columns)})")
+
+
+def with_entity_time(entities, column: str):
+    """Add TS: the entity row's time as a UTC timestamp (strings must parse, dates mean midnight)."""
+    from pyspark.sql import functions as F
+
+    kind = entities.schema[column].dataType.simpleString()
+    if kind in ("timestamp", "timestamp_ntz", "date", "string"):
+        return entities.withColumn(TS, F.col(column).cast("timestamp"))
+    raise RetrievalError(f"entity column {column!r} has type {kind}; it must be a timestamp (or a date, or an "
+                         f"ISO-8601 string)")
+
+
+def check_entity_keys(entities, requests: list[ViewRequest]) -> None:
+    """Every requested view's join keys are present with a type compatible with the declared one."""
+    types = {f.name: f.dataType.simpleString() for f in entities.schema.fields}
+    for request in requests:
+        view = request.view
+        missing = [k for k in view.join_keys if k not in types]
+        if missing:
+            raise RetrievalError(f"entity rows lack the join key(s) {', '.join(missing)} of feature view "
+                                 f"{view.name!r}; add the column(s) (entity columns: {', '.join(types)})")
+        for field in view.entity_columns:
+            if not field.dtype.accepts_spark_type(types[field.name]):
+                raise RetrievalError(f"entity column {field.name!r} has type {types[field.name]}, but feature view "
+                                     f"{view.name!r} declares it {field.dtype!r}; cast the column")
+
+
+def source_rows(spark, request: ViewRequest, bounds, source_versions: dict):
+    """The view's source pruned to keys, timestamps and requested features, in the entity rows' time range."""
+    from pyspark.sql import functions as F
+
+    view, source = request.view, request.view.source
+    frame = read_source(spark, source) if source.name not in source_versions else \
+        read_versioned(spark, source, source_versions[source.name])
+    dtypes = {f.name: f.dtype for f in view.schema}
+    columns = [F.col(k).cast(_SPARK_TYPES[dtypes[k].name]).alias(k) for k in view.join_keys]
+    columns.append(F.col(source.timestamp_field).cast("timestamp").alias(EVENT_TS))
+    created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
+        else F.lit(None).cast("timestamp")
+    columns.append(created.alias(CREATED_TS))
+    columns += [F.col(f) for f in request.features]
+    rows = frame.select(*columns).where(" AND ".join(f"`{k}` IS NOT NULL" for k in view.join_keys))
+    ttl = int(view.ttl.total_seconds())
+    in_range = F.col(EVENT_TS) <= F.col("__fs_max_ts")
+    if ttl > 0:
+        in_range &= F.col(EVENT_TS) >= F.col("__fs_min_ts") - F.expr(f"INTERVAL {ttl} SECONDS")
+    return rows.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
+
+
+def delta_version(spark, table: str) -> int | None:
+    """The current version of a Delta table, or None for other tables."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, _table_location(spark, table)):
+        return None
+    return DeltaTable.forName(spark, table).history(1).select("version").first()[0]
+
+
+def _table_location(spark, table: str) -> str:
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").where("col_name = 'Location'").collect()
+    return rows[0]["data_type"] if rows else ""
+
+
+def read_versioned(spark, source, version: int):
+    """A Delta table source as of a version (time travel), with field_mapping applied."""
+    frame = spark.read.format("delta").option("versionAsOf", version).table(source.table)
+    for column, field in source.field_mapping.items():
+        if column in frame.columns:
+            frame = frame.withColumnRenamed(column, field)
+    return frame
+
+
+def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,
+                            strategy: str = "window", source_versions: dict | None = None) -> "RetrievalJob":
+    """The training set for entity_df and features; see pit_join for the rules."""
+    from pyspark.sql import functions as F
+
+    requests = resolve_features(registry, features)
+    entities, entity_origin = to_entity_frame(spark, entity_df)
+    ts_column = entity_timestamp_column(entities)
+    check_entity_keys(entities, requests)
+    if any(c.startswith("__fs_") for c in entities.columns):
+        raise RetrievalError("entity columns must not start with '__fs_' (reserved for featurestore)")
+    check_output_names(requests, entities.columns, full_feature_names)
+    entities = with_entity_time(entities, ts_column)
+    if source_versions is None:
+        source_versions = {}
+        for request in requests:
+            source = request.view.source
+            if source.table and source.name not in source_versions:
+                version = delta_version(spark, source.table)
+                if version is not None:
+                    source_versions[source.name] = version
+    bounds = entities.agg(F.min(TS).alias("__fs_min_ts"), F.max(TS).alias("__fs_max_ts"))
+    views = [ViewRows(request, source_rows(spark, request, bounds, source_versions)) for request in requests]
+    frame = choose_joiner(strategy)(entities, views, full_feature_names)
+    refs = features.feature_refs() if isinstance(features, FeatureService) else \
+        [f"{r.view.name}:{f}" for r in requests for f in r.features]
+    definition = {"project": registry.project, "features": refs, "full_feature_names": full_feature_names,
+                  "entity_source": entity_origin, "source_versions": source_versions,
+                  "feature_service": features.name if isinstance(features, FeatureService) else None}
+    return RetrievalJob(frame, definition)
+
+
+DEFINITION_PROPERTY = "featurestore.training_set"
+
+
+class RetrievalJob:
+    """A training set, not computed yet: ask for it as Spark, pandas, or a Delta table."""
+
+    def __init__(self, frame, definition: dict):
+        self._frame = frame
+        self.definition = definition
+
+    def to_spark_df(self):
+        """The lazy Spark DataFrame: nothing is computed or collected."""
+        return self._frame
+
+    def to_df(self):
+        """The training set as a pandas DataFrame (collected to the driver)."""
+        return self._frame.toPandas()
+
+    def save_as_table(self, name: str, mode: str = "error") -> str:
+        """Write a Delta table holding the rows and, in its properties, how to rebuild them."""
+        if not _TABLE_NAME.match(name or ""):
+            raise RetrievalError(f"training-set table name {name!r} must be 'table' or 'database.table' "
+                                 f"(letters, digits, '_')")
+        if mode not in ("error", "overwrite"):
+            raise RetrievalError(f"mode must be 'error' (fail if the table exists) or 'overwrite', got {mode!r}")
+        writer = self._frame.writeTo(name).using("delta").tableProperty(DEFINITION_PROPERTY,
+                                                                         json.dumps(self.definition))
+        spark = self._frame.sparkSession
+        if mode == "error" and spark.catalog.tableExists(name):
+            raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
+        writer.createOrReplace() if mode == "overwrite" else writer.create()
+        return name
+
+
+def read_definition(spark, table: str) -> dict:
+    """The definition stored with a saved training set."""
+    if not spark.catalog.tableExists(table):
+        raise RetrievalError(f"training-set table {table!r} does not exist")
+    rows = spark.sql(f"SHOW TBLPROPERTIES {table}").where(f"key = '{DEFINITION_PROPERTY}'").collect()
+    if not rows:
+        raise RetrievalError(f"table {table!r} was not written by save_as_table (no {DEFINITION_PROPERTY} "
+                             f"property), so it cannot be rebuilt")
+    return json.loads(rows[0]["value"])
+
+
+def rebuild_training_set(spark, registry: RegistryState, table: str) -> RetrievalJob:
+    """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
+    definition = read_definition(spark, table)
+    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
+                       for ref in definition["features"]]
+    saved = spark.table(table)
+    entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
+    job = get_historical_features(spark, registry, entities, definition["features"],
+                                  definition["full_feature_names"],
+                                  source_versions={k: int(v) for k, v in definition["source_versions"].items()})
+    job.definition["entity_source"] = definition["entity_source"]
+    return job

@@ -1,0 +1,72 @@
+"""The OnlineStore interface: four operations, with their contract in the docstrings.
+
+Rows are exchanged already encoded (see featurestore.online.codec): an entity key is the
+deterministic serialization of an EntityKey message, a value a serialized Value message.
+Timestamps are integer microseconds since the Unix epoch, UTC; a missing created
+timestamp is 0, so it compares as older than any real one.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from featurestore.definitions import FeatureView
+
+
+@dataclass(frozen=True)
+class OnlineRow:
+    """One entity's feature values of one view, ready to write."""
+    entity_key: bytes
+    values: dict[str, bytes]  # feature name -> serialized Value
+    event_ts: int  # microseconds since epoch, UTC
+    created_ts: int  # microseconds since epoch, UTC; 0 when the source has none
+
+
+@dataclass(frozen=True)
+class StoredFeatures:
+    """What the store holds for one entity key of one view."""
+    values: dict[str, bytes]  # feature name -> serialized Value
+    event_ts: int
+
+
+class OnlineStore(ABC):
+    """Where materialization writes and get_online_features reads."""
+
+    @abstractmethod
+    def update(self, project: str, views_to_keep: Sequence[FeatureView],
+               views_to_delete: Sequence[FeatureView]) -> None:
+        """Create the storage of views_to_keep (idempotent) and drop that of views_to_delete."""
+
+    @abstractmethod
+    def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
+        """Write rows, each only where it is newer than what is stored for its key.
+
+        Newer means a greater (event_ts, created_ts). A batch is atomic per entity key: a reader
+        sees all of a key's features from before or all from after. Returns the number of rows
+        that replaced or added stored values.
+        """
+
+    @abstractmethod
+    def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
+                    feature_names: Sequence[str]) -> list[StoredFeatures | None]:
+        """A list of the same length as entity_keys: what is stored for each, or None."""
+
+    @abstractmethod
+    def teardown(self, project: str, views: Sequence[FeatureView]) -> None:
+        """Remove all storage of these views (and the store's own files where it has them)."""
+
+    def close(self) -> None:
+        """Release connections; the store may be used again afterwards (it reconnects)."""
+
+
+def get_online_store(config) -> OnlineStore:
+    """The store configured in feature_store.yaml (a RepoConfig)."""
+    online = config.online_store
+    if online.type == "sqlite":
+        from featurestore.online.sqlite import SqliteOnlineStore
+        return SqliteOnlineStore(config.resolve(online.path))
+    if online.type == "redis":
+        from featurestore.online.redis_store import RedisOnlineStore
+        return RedisOnlineStore(online)
+    raise ValueError(f"unknown online store type {online.type!r}")

@@ -1,0 +1,93 @@
+"""What apply would change: the diff between the registry and the desired definitions.
+
+A diff is a list of additions, changes and deletions by kind and name. It is computed
+against a snapshot for display (`featurestore plan`), and applied by name onto the
+registry as it is on disk at write time, so a concurrent writer's unrelated changes stay.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from featurestore.errors import DefinitionError, did_you_mean
+from featurestore.registry import RegistryState
+from featurestore.repo import KINDS, RepoContents
+
+LABELS = {"entities": "Entity", "data_sources": "DataSource", "feature_views": "FeatureView",
+          "feature_services": "FeatureService"}
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # 'entities', 'data_sources', 'feature_views' or 'feature_services'
+    name: str
+    action: str  # 'add', 'change' or 'delete'
+    new: object = None  # the definition to write; None for deletions
+
+
+@dataclass
+class RegistryDiff:
+    changes: list[Change]
+
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def of(self, kind: str, action: str) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind and c.action == action]
+
+    def render(self) -> str:
+        if self.is_empty():
+            return "No changes: the registry already matches the definitions."
+        symbols = {"add": "+ add   ", "change": "~ change", "delete": "- delete"}
+        lines = [f"{symbols[c.action]} {LABELS[c.kind]:<15} {c.name}" for c in self.changes]
+        counts = {a: sum(c.action == a for c in self.changes) for a in ("add", "change", "delete")}
+        lines.append(f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete.")
+        return "\n".join(lines)
+
+    def apply_to(self, state: RegistryState) -> None:
+        """Apply by name onto `state` (the registry as it is now); keeps materialization history."""
+        for change in self.changes:
+            items = state.collection(change.kind)
+            if change.action == "delete":
+                items.pop(change.name, None)
+                continue
+            if change.kind == "feature_views" and change.name in items:
+                change.new.materialization_intervals = list(items[change.name].materialization_intervals)
+            items[change.name] = change.new
+
+
+def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: bool,
+                 to_delete: list | None = None) -> RegistryDiff:
+    """Changes that turn `current` into `desired` (plus deletions of what desired lacks)."""
+    changes = []
+    for kind, cls in KINDS:
+        have, want = current.collection(kind), getattr(desired, kind)
+        for name, obj in sorted(want.items()):
+            if name not in have:
+                changes.append(Change(kind, name, "add", obj))
+            elif have[name] != obj:
+                changes.append(Change(kind, name, "change", obj))
+        deleted = set(have) - set(want) if delete_missing else set()
+        deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, cls) and obj.name in have}
+        changes += [Change(kind, name, "delete") for name in sorted(deleted)]
+    return RegistryDiff(changes)
+
+
+def check_references(final: RegistryState) -> None:
+    """Every view's entities and every service's features must exist after the change."""
+    for view in final.feature_views.values():
+        for entity in view.entities:
+            if entity not in final.entities:
+                raise DefinitionError(f"FeatureView {view.name!r} uses entity {entity!r}, which is neither "
+                                      f"defined in the repo nor registered; define it or apply it first")
+    for service in final.feature_services.values():
+        for projection in service.projections:
+            view = final.feature_views.get(projection.view_name)
+            if view is None:
+                raise DefinitionError(
+                    f"FeatureService {service.name!r} uses feature view {projection.view_name!r}, which does not "
+                    f"exist.{did_you_mean(projection.view_name, final.feature_views)}")
+            names = [f.name for f in view.features]
+            for feature in projection.features:
+                if feature not in names:
+                    raise DefinitionError(f"FeatureService {service.name!r} uses feature {feature!r} that view "
+                                          f"{view.name!r} does not have.{did_you_mean(feature, names)}")

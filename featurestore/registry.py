@@ -1,0 +1,172 @@
+"""The protobuf registry: what a project has applied, stored as one message in registry.db.
+
+Writes are read-modify-write under an exclusive file lock: the change is applied to the
+registry as it is on disk at that moment, written to a temporary file, fsynced and renamed
+into place. Two concurrent writers therefore never lose each other's changes, and a crash
+leaves either the old or the new file, never a torn one.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+from featurestore.errors import NotFoundError, RegistryError, did_you_mean
+from featurestore.protos import registry_pb2
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RegistryState:
+    """The registry's content as definition objects, keyed by name."""
+    project: str
+    version: int = 0
+    last_updated: datetime | None = None
+    entities: dict[str, Entity] = field(default_factory=dict)
+    data_sources: dict[str, DataSource] = field(default_factory=dict)
+    feature_views: dict[str, FeatureView] = field(default_factory=dict)
+    feature_services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def collection(self, kind: str) -> dict:
+        """The dict for 'entities', 'data_sources', 'feature_views' or 'feature_services'."""
+        return getattr(self, kind)
+
+    def get(self, kind: str, name: str):
+        items = self.collection(kind)
+        if name not in items:
+            label = kind.rstrip("s").replace("_", " ")
+            raise NotFoundError(f"no {label} named {name!r} in project {self.project!r}."
+                                f"{did_you_mean(name, items)}")
+        return items[name]
+
+    def feature_view(self, name: str) -> FeatureView:
+        return self.get("feature_views", name)
+
+    def to_proto(self) -> registry_pb2.Registry:
+        proto = registry_pb2.Registry(
+            format_version=FORMAT_VERSION, project=self.project, version=self.version, complete=True,
+            entities=[e.to_proto() for _, e in sorted(self.entities.items())],
+            data_sources=[s.to_proto() for _, s in sorted(self.data_sources.items())],
+            feature_views=[v.to_proto() for _, v in sorted(self.feature_views.items())],
+            feature_services=[s.to_proto() for _, s in sorted(self.feature_services.items())])
+        if self.last_updated:
+            proto.last_updated.FromDatetime(self.last_updated)
+        return proto
+
+    @classmethod
+    def from_proto(cls, proto: registry_pb2.Registry) -> "RegistryState":
+        return cls(
+            project=proto.project, version=proto.version,
+            last_updated=proto.last_updated.ToDatetime(tzinfo=timezone.utc) if proto.HasField("last_updated")
+            else None,
+            entities={p.name: Entity.from_proto(p) for p in proto.entities},
+            data_sources={p.name: DataSource.from_proto(p) for p in proto.data_sources},
+            feature_views={p.name: FeatureView.from_proto(p) for p in proto.feature_views},
+            feature_services={p.name: FeatureService.from_proto(p) for p in proto.feature_services})
+
+    def to_json(self) -> str:
+        return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)
+
+
+class RegistryFile:
+    """registry.db on disk: load, locked atomic update, delete."""
+
+    def __init__(self, path: Path, project: str):
+        self.path = Path(path)
+        self.project = project
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> RegistryState:
+        """The registry as stored; an empty one when the file does not exist yet."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return RegistryState(project=self.project)
+        except OSError as error:
+            raise RegistryError(f"cannot read registry {self.path}: {error.strerror}; check the file's "
+                                f"permissions") from None
+        return self._parse(data)
+
+    def _parse(self, data: bytes) -> RegistryState:
+        proto = registry_pb2.Registry()
+        how_to_fix = ("restore it from a backup, or delete it and run `featurestore apply` to rebuild it "
+                      "(materialization history is then lost)")
+        try:
+            proto.ParseFromString(data)
+        except DecodeError as error:
+            raise RegistryError(f"registry {self.path} is corrupt ({error}); {how_to_fix}") from None
+        if proto.format_version > FORMAT_VERSION:
+            raise RegistryError(f"registry {self.path} has format version {proto.format_version}, newer than "
+                                f"this featurestore understands ({FORMAT_VERSION}); upgrade featurestore")
+        if not proto.complete or proto.format_version < 1:
+            raise RegistryError(f"registry {self.path} is truncated or not a featurestore registry; {how_to_fix}")
+        if proto.project != self.project:
+            raise RegistryError(f"registry {self.path} belongs to project {proto.project!r}, but "
+                                f"feature_store.yaml says project {self.project!r}; point 'registry' at "
+                                f"another file or fix 'project'")
+        try:
+            return RegistryState.from_proto(proto)
+        except Exception as error:  # a definition in the file no longer constructs
+            raise RegistryError(f"registry {self.path} holds an invalid definition: {error}") from None
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def update(self, mutate: Callable[[RegistryState], None]) -> RegistryState:
+        """Apply `mutate` to the registry as it is now on disk and write the result atomically.
+
+        `mutate` may raise to abort: nothing is written then.
+        """
+        with self._locked():
+            state = self.load()
+            mutate(state)
+            state.version += 1
+            state.last_updated = datetime.now(timezone.utc)
+            self._write(state.to_proto().SerializeToString())
+            return state
+
+    def _write(self, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self) -> None:
+        with self._locked():
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.lock_path.unlink()

@@ -1,0 +1,87 @@
+"""Feature value types, named as in Feast: Int32, Int64, Float32, Float64, String, Bool,
+Bytes, UnixTimestamp and Array(T).
+
+Each type knows its protobuf ValueType (for the registry and the online stores) and which
+Spark column types it accepts, so apply can check a definition against the real table
+without this module importing pyspark (Spark types are compared by their simple names).
+"""
+from __future__ import annotations
+
+from featurestore.protos import value_pb2
+
+
+class FeatureType:
+    """A scalar or list feature type. Instances are singletons compared by name."""
+
+    def __init__(self, name: str, value_type: int, spark_types: tuple[str, ...]):
+        self.name = name
+        self.value_type = value_type
+        self.spark_types = spark_types  # Spark simpleString()s this type accepts
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FeatureType) and other.value_type == self.value_type
+
+    def __hash__(self) -> int:
+        return hash(self.value_type)
+
+    @property
+    def is_list(self) -> bool:
+        return False
+
+    def accepts_spark_type(self, spark_simple_string: str) -> bool:
+        """True when a Spark column of this type can hold values of this feature type."""
+        return spark_simple_string in self.spark_types
+
+
+Int32 = FeatureType("Int32", value_pb2.INT32, ("int", "smallint", "tinyint"))
+Int64 = FeatureType("Int64", value_pb2.INT64, ("bigint", "int", "smallint", "tinyint"))
+Float32 = FeatureType("Float32", value_pb2.FLOAT32, ("float",))
+Float64 = FeatureType("Float64", value_pb2.FLOAT64, ("double", "float"))
+String = FeatureType("String", value_pb2.STRING, ("string",))
+Bool = FeatureType("Bool", value_pb2.BOOL, ("boolean",))
+Bytes = FeatureType("Bytes", value_pb2.BYTES, ("binary",))
+UnixTimestamp = FeatureType("UnixTimestamp", value_pb2.UNIX_TIMESTAMP, ("timestamp", "timestamp_ntz"))
+
+SCALAR_TYPES = (Int32, Int64, Float32, Float64, String, Bool, Bytes, UnixTimestamp)
+_LIST_OFFSET = 10  # ValueType numbering: X_LIST == X + 10
+
+
+class ArrayType(FeatureType):
+    """A list of a scalar type, e.g. Array(Float32)."""
+
+    def __init__(self, element: FeatureType):
+        self.element = element
+        super().__init__(f"Array({element.name})", element.value_type + _LIST_OFFSET, ())
+
+    @property
+    def is_list(self) -> bool:
+        return True
+
+    def accepts_spark_type(self, spark_simple_string: str) -> bool:
+        if not (spark_simple_string.startswith("array<") and spark_simple_string.endswith(">")):
+            return False
+        return self.element.accepts_spark_type(spark_simple_string[len("array<"):-1])
+
+
+def Array(element: FeatureType) -> ArrayType:  # noqa: N802 (Feast's spelling)
+    """The list type of a scalar type: Array(Int64), Array(String), ..."""
+    if not isinstance(element, FeatureType) or element.is_list:
+        raise TypeError(f"Array() takes a scalar type such as Int64, got {element!r}")
+    return ArrayType(element)
+
+
+def from_value_type(value_type: int) -> FeatureType:
+    """The FeatureType for a protobuf ValueType number (used when reading the registry)."""
+    for scalar in SCALAR_TYPES:
+        if scalar.value_type == value_type:
+            return scalar
+        if scalar.value_type + _LIST_OFFSET == value_type:
+            return ArrayType(scalar)
+    raise ValueError(f"unknown ValueType {value_type}")
+
+
+__all__ = ["Int32", "Int64", "Float32", "Float64", "String", "Bool", "Bytes", "UnixTimestamp", "Array",
+           "FeatureType"]
