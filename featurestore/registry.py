@@ -24,6 +24,8 @@ from featurestore.errors import NotFoundError, RegistryError, did_you_mean
 from featurestore.protos import registry_pb2
 
 FORMAT_VERSION = 1
+SINGULAR = {"entities": "entity", "data_sources": "data source", "feature_views": "feature view",
+            "feature_services": "feature service"}
 
 
 @dataclass
@@ -44,7 +46,7 @@ class RegistryState:
     def get(self, kind: str, name: str):
         items = self.collection(kind)
         if name not in items:
-            label = kind.rstrip("s").replace("_", " ")
+            label = SINGULAR[kind]
             raise NotFoundError(f"no {label} named {name!r} in project {self.project!r}."
                                 f"{did_you_mean(name, items)}")
         return items[name]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
 from featurestore.errors import FeatureStoreError, RepoError
+from featurestore.registry import SINGULAR
 
 SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints"}
 KINDS = (("entities", Entity), ("data_sources", DataSource), ("feature_views", FeatureView),
@@ -37,7 +38,7 @@ class RepoContents:
                 items = getattr(self, kind)
                 existing = items.get(obj.name)
                 if existing is not None and existing is not obj and existing != obj:
-                    label = kind.rstrip("s").replace("_", " ")
+                    label = SINGULAR[kind]
                     raise RepoError(f"{file}: duplicate {label} name {obj.name!r}, also defined differently "
                                     f"in {self.origin[(kind, obj.name)]}; rename one of them")
                 items[obj.name] = obj

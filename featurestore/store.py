@@ -163,6 +163,43 @@ class FeatureStore:
 
         return rebuild_training_set(self.spark, self.registry, table)
 
+    # --- materialization and online reads ---------------------------------------------------
+    def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
+        """Write each view's newest values with start_date <= event time < end_date to the online store."""
+        from featurestore.materialize import as_utc, materialize
+
+        start, end = as_utc(start_date), as_utc(end_date)
+        if start >= end:
+            raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
+        return materialize(self.spark, self.registry_file, self.online_store, self.project,
+                           self.views_to_materialize(feature_views), lambda view: (start, end), log)
+
+    def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=print):
+        """Materialize from where each view's last recorded interval ended up to end_date."""
+        from featurestore.materialize import as_utc, incremental_start, materialize
+
+        end = as_utc(end_date)
+        return materialize(self.spark, self.registry_file, self.online_store, self.project,
+                           self.views_to_materialize(feature_views),
+                           lambda view: (incremental_start(view, end), end), log)
+
+    def views_to_materialize(self, names: list[str] | None) -> list[FeatureView]:
+        state = self.registry
+        if names:
+            return [state.feature_view(name) for name in names]
+        views = [v for v in state.feature_views.values() if v.online]
+        if not views:
+            raise DefinitionError(f"project {self.project!r} has no online feature views to materialize; "
+                                  f"run `featurestore apply` first")
+        return views
+
+    def get_online_features(self, features, entity_rows: list[dict], full_feature_names: bool = False):
+        """The latest values for each entity row, read from the online store in pure Python."""
+        from featurestore.online.read import get_online_features
+
+        return get_online_features(self.registry, self.online_store, self.project, features, entity_rows,
+                                   full_feature_names)
+
     # --- Spark and the online store -------------------------------------------------------
     @property
     def spark(self):

@@ -5,7 +5,9 @@ Spark strategies can be compared against it on generated data.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+
+OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
 def reference_join(entity_rows: list[dict], ts_column: str, views: list[dict],
@@ -25,7 +27,7 @@ def reference_join(entity_rows: list[dict], ts_column: str, views: list[dict],
                     continue
                 if view["ttl"] > timedelta(0) and row["event_ts"] < ts - view["ttl"]:
                     continue
-                rank = (row["event_ts"], row["created_ts"] or datetime.min)
+                rank = (row["event_ts"], row["created_ts"] or OLDEST)
                 if best is None or rank > best[0]:
                     best = (rank, row)
             for feature in view["features"]:

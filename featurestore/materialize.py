@@ -1,0 +1,236 @@
+"""Materialization: the newest source row per entity in [start, end), into the online store.
+
+Selection happens in Spark in one aggregation (the max of (event_ts, created_ts, ...) per
+key), encoding happens on the executors, and the write is only-if-newer in the store, so
+intervals run twice or out of order change nothing. SQLite is one file on the driver:
+rows stream to it partition by partition (bounded memory). Redis is written from the
+executors, each partition pipelined, so the write scales with the cluster. The interval
+is recorded in the registry only after the write succeeded.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable, Iterator
+
+from featurestore.definitions import FeatureView
+from featurestore.errors import FeatureStoreError, MaterializationError
+from featurestore.online.base import OnlineRow, OnlineStore
+from featurestore.registry import RegistryFile, RegistryState
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+PROGRESS_EVERY = 100_000
+_CAST = {"Int32": "int", "Int64": "bigint", "Float32": "float", "Float64": "double", "String": "string",
+         "Bool": "boolean", "Bytes": "binary", "UnixTimestamp": "timestamp"}
+
+
+@dataclass
+class ViewResult:
+    view: str
+    start: datetime
+    end: datetime
+    rows_selected: int
+    rows_written: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.view}: [{self.start.isoformat()}, {self.end.isoformat()}) rows selected {self.rows_selected:,}, "
+                f"written {self.rows_written:,}, {self.seconds:.1f} s")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime in UTC; a naive one is read as UTC."""
+    if not isinstance(moment, datetime):
+        raise MaterializationError(f"expected a datetime, got {type(moment).__name__} {moment!r}")
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def latest_rows(spark, view: FeatureView, start: datetime, end: datetime):
+    """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end.
+
+    Columns: the join keys, event_us, created_us (0 when absent), then the features;
+    timestamps leave Spark as integer microseconds, so no time zone is involved.
+    """
+    from pyspark.sql import functions as F
+
+    from featurestore.offline.sources import read_source
+
+    source = view.source
+    dtypes = {f.name: f.dtype for f in view.schema}
+    event = F.col(source.timestamp_field).cast("timestamp")
+    created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
+        else F.lit(None).cast("timestamp")
+    frame = read_source(spark, source).where((event >= F.lit(start)) & (event < F.lit(end)))
+    for key in view.join_keys:
+        frame = frame.where(F.col(key).isNotNull())
+    features = [f.name for f in view.features]
+    newest = F.max(F.struct(F.unix_micros(event).alias("event_us"),
+                            F.coalesce(F.unix_micros(created), F.lit(0)).alias("created_us"),
+                            *[_feature_column(F, f, dtypes[f]) for f in features])).alias("newest")
+    keys = [F.col(k).cast(_CAST[dtypes[k].name]).alias(k) for k in view.join_keys]
+    grouped = frame.groupBy(*keys).agg(newest)
+    return grouped.select(*view.join_keys, "newest.event_us", "newest.created_us",
+                          *[F.col(f"newest.{f}") for f in features])
+
+
+def _feature_column(F, name, dtype):
+    """Timestamps (and lists of them) as microseconds; everything else as declared."""
+    if dtype.name == "UnixTimestamp":
+        return F.unix_micros(F.col(name).cast("timestamp")).alias(name)
+    if dtype.is_list and dtype.element.name == "UnixTimestamp":
+        return F.transform(F.col(name), lambda x: F.unix_micros(x)).alias(name)
+    return F.col(name).alias(name)
+
+
+def row_encoder(view: FeatureView) -> Callable[[tuple], OnlineRow]:
+    """Turns a latest_rows() row into an OnlineRow; built once per partition on the executors."""
+    from featurestore.online.codec import entity_key_serializer, micros_to_datetime, value_encoder
+
+    dtypes = {f.name: f.dtype for f in view.schema}
+    key_count = len(view.join_keys)
+    serialize_key = entity_key_serializer(view.join_keys, [dtypes[k] for k in view.join_keys])
+    encoders = []
+    for feature in view.features:
+        encode = value_encoder(feature.dtype, f"feature {feature.name!r} of view {view.name!r}")
+        if feature.dtype.name == "UnixTimestamp":
+            encode = _from_micros(encode, micros_to_datetime)
+        elif feature.dtype.is_list and feature.dtype.element.name == "UnixTimestamp":
+            encode = _list_from_micros(encode, micros_to_datetime)
+        encoders.append((feature.name, encode))
+
+    def encode_row(row) -> OnlineRow:
+        values = {name: encode(row[key_count + 2 + i]) for i, (name, encode) in enumerate(encoders)}
+        return OnlineRow(serialize_key(row[:key_count]), values, row[key_count], row[key_count + 1])
+
+    return encode_row
+
+
+def _from_micros(encode, to_datetime):
+    return lambda micros: encode(None if micros is None else to_datetime(micros))
+
+
+def _list_from_micros(encode, to_datetime):
+    return lambda items: encode(None if items is None else [to_datetime(m) for m in items])
+
+
+def _encode_partition(view: FeatureView):
+    def encode(rows: Iterable) -> Iterator[OnlineRow]:
+        encode_row = row_encoder(view)
+        for row in rows:
+            yield encode_row(tuple(row))
+    return encode
+
+
+def _write_partition(store: OnlineStore, project: str, view: FeatureView, written):
+    """Runs on an executor: encode and write one partition, pipelined."""
+    def write(rows: Iterable) -> None:
+        encode_row = row_encoder(view)
+        count = store.online_write_batch(project, view, (encode_row(tuple(r)) for r in rows))
+        written.add(count)
+        store.close()
+    return write
+
+
+def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
+               log=print) -> tuple[int, int]:
+    """Select and write one view's newest rows; returns (rows selected, rows written)."""
+    frame = latest_rows(spark, view, start, end)
+    if getattr(store, "writes_from_executors", False):
+        selected = spark.sparkContext.accumulator(0)
+        written = spark.sparkContext.accumulator(0)
+
+        def counted(rows):
+            for row in rows:
+                selected.add(1)
+                yield row
+
+        writer = _write_partition(store, project, view, written)
+        log(f"  {view.name}: writing from the executors, one pipeline per partition")
+        frame.rdd.foreachPartition(lambda rows: writer(counted(rows)))
+        return selected.value, written.value
+    rows = frame.rdd.mapPartitions(_encode_partition(view)).toLocalIterator(prefetchPartitions=True)
+    selected = [0]
+    started = time.perf_counter()
+
+    def progress(rows):
+        for row in rows:
+            selected[0] += 1
+            if selected[0] % PROGRESS_EVERY == 0:
+                rate = selected[0] / (time.perf_counter() - started)
+                log(f"  {view.name}: {selected[0]:,} rows streamed to the online store ({rate:,.0f} rows/s)")
+            yield row
+
+    written = store.online_write_batch(project, view, progress(rows))
+    return selected[0], written
+
+
+def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, with overlapping or touching intervals merged into one."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def record_interval(registry_file: RegistryFile, view_name: str, start: datetime, end: datetime) -> None:
+    def add(state: RegistryState) -> None:
+        view = state.feature_views.get(view_name)
+        if view is None:
+            raise MaterializationError(f"feature view {view_name!r} was deleted while it was being materialized; "
+                                       f"its values were written but no interval is recorded")
+        view.materialization_intervals = merge_intervals(view.materialization_intervals + [(start, end)])
+    registry_file.update(add)
+
+
+def incremental_start(view: FeatureView, end: datetime) -> datetime:
+    """Where materialize_incremental starts: the end of the last recorded interval; the first time,
+    end - ttl, or the Unix epoch (all history) when the view's ttl is 0."""
+    if view.materialization_intervals:
+        return max(interval_end for _, interval_end in view.materialization_intervals)
+    return end - view.ttl if view.ttl > timedelta(0) else EPOCH
+
+
+def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project: str,
+                views: list[FeatureView], interval_of: Callable[[FeatureView], tuple[datetime, datetime]],
+                log=print) -> list[ViewResult]:
+    """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
+    results = []
+    for view in views:
+        start, end = interval_of(view)
+        if start >= end:
+            log(f"{view.name}: nothing to do, already materialized up to {start.isoformat()}")
+            results.append(ViewResult(view.name, start, end, 0, 0, 0.0))
+            continue
+        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}) into {type(store).__name__}")
+        began = time.perf_counter()
+        try:
+            selected, written = write_view(spark, store, project, view, start, end, log)
+        except FeatureStoreError:
+            raise
+        except Exception as error:
+            cause = _root_cause(error)
+            raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
+                                       f"failed: {cause}; no interval was recorded, rerun it") from error
+        record_interval(registry_file, view.name, start, end)
+        result = ViewResult(view.name, start, end, selected, written, time.perf_counter() - began)
+        log(result.summary())
+        results.append(result)
+    return results
+
+
+def _root_cause(error: BaseException) -> str:
+    """The featurestore error raised on an executor, when that is what failed; else the error's first line."""
+    text = str(error)
+    for line in text.splitlines():
+        if "featurestore.errors." in line:
+            return line.split("featurestore.errors.", 1)[1].strip()
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,186 @@
+"""The value and entity-key codec: what goes into the online stores, byte for byte."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurestore.errors import RetrievalError, ValidationError
+from featurestore.online.codec import (decode_value, deserialize_entity_key, encode_value, entity_key_serializer,
+                                       python_to_value, serialize_entity_key, value_encoder, value_to_python)
+from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
+
+UTC = timezone.utc
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
+@pytest.mark.parametrize("dtype, value", [
+    (Int32, -2 ** 31), (Int32, 2 ** 31 - 1), (Int32, 0),
+    (Int64, INT64_MIN), (Int64, INT64_MAX), (Int64, 0),
+    (Float32, 0.5), (Float32, -3.25), (Float32, math.inf),
+    (Float64, 0.1), (Float64, -1e300), (Float64, -math.inf),
+    (String, ""), (String, "héllo wörld ✓ 日本"),
+    (Bool, True), (Bool, False),
+    (Bytes, b""), (Bytes, b"\x00\xff\x00"),
+    (UnixTimestamp, datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)),
+    (UnixTimestamp, datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)),
+    (Array(Int32), [1, -2, 2 ** 31 - 1]), (Array(Int64), [INT64_MIN, INT64_MAX]),
+    (Array(Float32), [0.5, -0.25]), (Array(Float64), [0.1, 1e300]),
+    (Array(String), ["a", "ü", ""]), (Array(Bool), [True, False]),
+    (Array(Bytes), [b"\x00", b""]), (Array(UnixTimestamp), [datetime(2024, 1, 1, tzinfo=UTC)]),
+    (Array(Int64), []), (Array(String), []),
+])
+def test_every_type_round_trips_exactly(dtype, value):
+    decoded = decode_value(encode_value(value, dtype))
+    assert decoded == value
+    assert type(decoded) is type(value)
+
+
+@pytest.mark.parametrize("dtype", [Float32, Float64])
+def test_nan_round_trips_as_nan_not_null(dtype):
+    data = encode_value(float("nan"), dtype)
+    assert data != b""
+    assert math.isnan(decode_value(data))
+
+
+def test_nan_inside_a_float_list_round_trips():
+    decoded = decode_value(encode_value(np.array([1.5, np.nan]), Array(Float64)))
+    assert decoded[0] == 1.5 and math.isnan(decoded[1])
+
+
+@pytest.mark.parametrize("dtype, missing", [
+    (Int64, None), (Int64, float("nan")), (Int64, pd.NA), (String, float("nan")), (Bool, np.nan),
+    (Float64, None), (Float64, pd.NA), (UnixTimestamp, pd.NaT), (UnixTimestamp, None),
+    (Array(Int64), None), (Array(Float64), float("nan")),
+])
+def test_nulls_from_python_spark_and_pandas_encode_as_an_unset_value(dtype, missing):
+    assert encode_value(missing, dtype) == b""
+    assert decode_value(b"") is None
+    assert python_to_value(missing, dtype).WhichOneof("val") is None
+
+
+def test_an_empty_list_is_not_null():
+    assert encode_value([], Array(Int64)) != b""
+    assert decode_value(encode_value([], Array(Int64))) == []
+
+
+def test_numpy_and_pandas_scalars_encode_like_python_values():
+    assert encode_value(np.int64(7), Int64) == encode_value(7, Int64)
+    assert encode_value(np.int32(7), Int32) == encode_value(7, Int32)
+    assert encode_value(np.float32(0.25), Float64) == encode_value(0.25, Float64)
+    assert encode_value(np.bool_(True), Bool) == encode_value(True, Bool)
+    assert encode_value(np.str_("x"), String) == encode_value("x", String)
+    assert encode_value(np.array([1, 2], dtype=np.int64), Array(Int64)) == encode_value([1, 2], Array(Int64))
+    assert encode_value(3.0, Int64) == encode_value(3, Int64)  # pandas' int column with nulls holds floats
+
+
+def test_timestamps_are_utc_microseconds():
+    aware = datetime(2024, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert python_to_value(aware, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    naive = datetime(2024, 1, 1)  # read as UTC
+    assert python_to_value(naive, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    pandas_ns = pd.Timestamp("2024-01-01 00:00:00.000001999", tz="UTC")  # nanoseconds are floored
+    assert python_to_value(pandas_ns, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_001
+    naive_pandas = pd.Timestamp("2024-01-01")
+    assert python_to_value(naive_pandas, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    numpy_ts = np.datetime64("2024-01-01T00:00:00.000002")
+    assert python_to_value(numpy_ts, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_002
+    decoded = decode_value(encode_value(aware, UnixTimestamp))
+    assert decoded == datetime(2024, 1, 1, tzinfo=UTC) and decoded.tzinfo is UTC
+
+
+def test_value_to_python_reads_a_message():
+    assert value_to_python(python_to_value("x", String)) == "x"
+    assert value_to_python(python_to_value(None, String)) is None
+
+
+@pytest.mark.parametrize("dtype, value, message", [
+    (Int64, "1", "value does not fit its declared type Int64: '1' (str) is not an integer"),
+    (Int64, True, "value does not fit its declared type Int64: True (bool) is a boolean, not an integer"),
+    (Int64, 1.5, "value does not fit its declared type Int64: 1.5 (float) is not an integer"),
+    (Int64, 2 ** 63, "value does not fit its declared type Int64: 9223372036854775808 is out of the Int64 range "
+                     "[-9223372036854775808, 9223372036854775807]"),
+    (Int32, 2 ** 31, "value does not fit its declared type Int32: 2147483648 is out of the Int32 range "
+                     "[-2147483648, 2147483647]"),
+    (Float32, 1e39, "value does not fit its declared type Float32: 1e+39 is out of the Float32 range; declare the "
+                    "field as Float64"),
+    (Float64, "0.5", "value does not fit its declared type Float64: '0.5' (str) is not a number"),
+    (String, 1, "value does not fit its declared type String: 1 (int) is not a string"),
+    (Bool, 1, "value does not fit its declared type Bool: 1 (int) is not a boolean"),
+    (Bytes, "ab", "value does not fit its declared type Bytes: 'ab' (str) is not bytes"),
+    (UnixTimestamp, 1704067200, "value does not fit its declared type UnixTimestamp: 1704067200 (int) is not a "
+                                "datetime"),
+    (Array(String), "ab", "value does not fit its declared type Array(String): 'ab' (str) is not a list"),
+    (Array(Int64), [1, None], "value does not fit its declared type Array(Int64): element 1 is null; lists cannot "
+                              "hold nulls, replace or drop them"),
+    (Array(Int64), [1, "2"], "value does not fit its declared type Array(Int64): element 1: '2' (str) is not an "
+                             "integer"),
+])
+def test_a_value_that_does_not_fit_its_type_is_rejected(dtype, value, message):
+    with pytest.raises(ValidationError) as raised:
+        encode_value(value, dtype)
+    assert str(raised.value) == message
+
+
+def test_value_encoder_names_the_value_in_errors():
+    encode = value_encoder(Float64, what="feature 'conv_rate' of view 'driver_stats'")
+    assert encode(0.5) == encode_value(0.5, Float64)
+    with pytest.raises(ValidationError, match=r"^feature 'conv_rate' of view 'driver_stats' does not fit its "
+                                              r"declared type Float64: 'x' \(str\) is not a number$"):
+        encode("x")
+
+
+def test_entity_key_bytes_are_pinned():
+    """The stored key format: changing it would orphan every materialized value."""
+    assert serialize_entity_key(["driver_id"], [1001], [Int64]) == b"\n\tdriver_id\x12\x03\x10\xe9\x07"
+
+
+def test_entity_key_is_independent_of_join_key_order():
+    one = serialize_entity_key(["driver_id", "city"], [7, "Zürich"], [Int64, String])
+    other = serialize_entity_key(["city", "driver_id"], ["Zürich", 7], [String, Int64])
+    assert one == other
+    assert deserialize_entity_key(one) == {"city": "Zürich", "driver_id": 7}
+
+
+def test_entity_keys_are_typed():
+    as_int = serialize_entity_key(["id"], [1], [Int64])
+    assert as_int != serialize_entity_key(["id"], ["1"], [String])
+    assert as_int == serialize_entity_key(["id"], [np.int64(1)], [Int64])
+    for value in (INT64_MIN, INT64_MAX):
+        assert deserialize_entity_key(serialize_entity_key(["id"], [value], [Int64])) == {"id": value}
+
+
+def test_entity_key_serializer_matches_the_one_off_form():
+    serialize = entity_key_serializer(["b", "a"], [Int64, String])
+    assert serialize((1, "x")) == serialize_entity_key(["a", "b"], ["x", 1], [String, Int64])
+
+
+@pytest.mark.parametrize("value, dtype, message", [
+    ("1", Int64, "join key 'driver_id' must be Int64: '1' (str) is not an integer; pass keys of the type declared "
+                 "in the feature view"),
+    (True, Int64, "join key 'driver_id' must be Int64: True (bool) is a boolean, not an integer; pass keys of the "
+                  "type declared in the feature view"),
+    (2 ** 31, Int32, "join key 'driver_id' must be Int32: 2147483648 is out of the Int32 range "
+                     "[-2147483648, 2147483647]; pass keys of the type declared in the feature view"),
+    (1, String, "join key 'driver_id' must be String: 1 (int) is not a string; pass keys of the type declared in "
+                "the feature view"),
+    (None, Int64, "join key 'driver_id' is null; a null key identifies no entity: drop the row or fill in the key"),
+    (float("nan"), Int64, "join key 'driver_id' is null; a null key identifies no entity: drop the row or fill in "
+                          "the key"),
+])
+def test_a_key_that_does_not_fit_its_type_is_rejected(value, dtype, message):
+    with pytest.raises(RetrievalError) as raised:
+        serialize_entity_key(["driver_id"], [value], [dtype])
+    assert str(raised.value) == message
+
+
+def test_entity_key_shape_errors():
+    with pytest.raises(RetrievalError, match=r"^entity key has 1 value\(s\) \[1\] for the 2 join key\(s\) "
+                                             r"\['a', 'b'\]$"):
+        serialize_entity_key(["a", "b"], [1], [Int64, Int64])
+    with pytest.raises(RetrievalError, match=r"^join key 'a' is declared as Array\(Int64\); a join key must have a "
+                                             r"scalar type such as Int64 or String$"):
+        serialize_entity_key(["a"], [[1]], [Array(Int64)])

@@ -1,0 +1,122 @@
+"""Definition classes: keyword-only, checked at construction, compared by value, protobuf round trip."""
+import warnings
+from datetime import timedelta
+
+import pytest
+
+from featurestore import Entity, FeatureService, FeatureView, Field, FileSource, SparkSource
+from featurestore.definitions import DataSource
+from featurestore.errors import DefinitionError, NotFoundError
+from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
+
+DRIVER = Entity(name="driver", join_keys=["driver_id"])
+SOURCE = SparkSource(name="stats", table="default.driver_stats", timestamp_field="event_timestamp",
+                     created_timestamp_column="created")
+
+
+def view(**overrides):
+    kwargs = dict(name="driver_stats", entities=[DRIVER], source=SOURCE, ttl=timedelta(hours=2),
+                  schema=[Field(name="driver_id", dtype=Int64), Field(name="conv_rate", dtype=Float32)])
+    kwargs.update(overrides)
+    return FeatureView(**kwargs)
+
+
+def test_arguments_are_keyword_only():
+    with pytest.raises(TypeError):
+        Entity("driver", ["driver_id"])  # noqa
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Entity(name="driver id", join_keys=["driver_id"]), "Entity name 'driver id' is not a plain identifier"),
+    (lambda: Entity(name="d", join_keys="driver_id"), "join_keys must be a non-empty list"),
+    (lambda: Entity(name="d", join_keys=["a", "a"]), "join key 'a' is listed twice"),
+    (lambda: Entity(name="d", join_keys=["x;drop"]), "join key 'x;drop' is not a plain identifier"),
+    (lambda: Entity(name="d", tags={"a": 1}), "tags must be a dict of str to str"),
+    (lambda: Field(name="x", dtype=float), "dtype must be a featurestore.types type"),
+    (lambda: Field(name="x`y", dtype=Int64), "Field name 'x`y' is not a plain identifier"),
+    (lambda: SparkSource(name="s", timestamp_field="ts"), "give exactly one of table=, query= or path=, got none"),
+    (lambda: SparkSource(name="s", table="t", query="select 1", timestamp_field="ts"),
+     "give exactly one of table=, query= or path=, got table, query"),
+    (lambda: SparkSource(name="s", table="a.b.c", timestamp_field="ts"), "is not a valid table name"),
+    (lambda: SparkSource(name="s", table="t'; drop", timestamp_field="ts"), "is not a valid table name"),
+    (lambda: SparkSource(name="s", table="t"), "timestamp_field is required"),
+    (lambda: SparkSource(name="s", path="/x", file_format="csv", timestamp_field="ts"), "file_format must be one of"),
+    (lambda: SparkSource(name="s", table="t", file_format="delta", timestamp_field="ts"),
+     "file_format applies to path= sources only"),
+    (lambda: view(ttl=timedelta(seconds=-1)), "ttl must not be negative"),
+    (lambda: view(ttl=timedelta(days=4000)), "ttl 4000 days, 0:00:00 is longer than 3650 days"),
+    (lambda: view(ttl=3600), "ttl must be a datetime.timedelta"),
+    (lambda: view(entities=[]), "entities must be a non-empty list of Entity objects"),
+    (lambda: view(entities=["driver"]), "entities must be a non-empty list of Entity objects"),
+    (lambda: view(schema=[Field(name="conv_rate", dtype=Float32)]),
+     "schema lacks the join key\\(s\\) driver_id of its entities"),
+    (lambda: view(schema=[Field(name="driver_id", dtype=Int64)]), "schema has no features besides the join keys"),
+    (lambda: view(schema=[Field(name="driver_id", dtype=Int64), Field(name="a", dtype=Int64),
+                          Field(name="a", dtype=Int64)]), "schema field 'a' is listed twice"),
+    (lambda: view(schema=[Field(name="driver_id", dtype=Int64), Field(name="event_timestamp", dtype=UnixTimestamp)]),
+     "the timestamp column 'event_timestamp' must not be a schema field"),
+    (lambda: view(source="default.driver_stats"), "source must be a SparkSource or FileSource"),
+    (lambda: view(online="yes"), "online must be True or False"),
+    (lambda: FeatureService(name="svc", features=[]), "features must be a non-empty list"),
+    (lambda: FeatureService(name="svc", features=["driver_stats:conv_rate"]), "is not a FeatureView or a view"),
+    (lambda: FeatureService(name="svc", features=[view(), view()]), "feature view 'driver_stats' is listed twice"),
+])
+def test_bad_arguments_are_rejected_with_a_clear_message(make, message):
+    with pytest.raises(DefinitionError, match=message):
+        make()
+
+
+def test_selecting_an_unknown_feature_suggests_the_closest():
+    with pytest.raises(NotFoundError, match="feature view 'driver_stats' has no feature 'conv_rat'. Did you mean "
+                                            "'conv_rate'"):
+        view()[["conv_rat"]]
+
+
+def test_event_timestamp_column_is_a_deprecated_alias():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = SparkSource(name="s", table="t", event_timestamp_column="ts")
+    assert source.timestamp_field == "ts"
+    assert any(issubclass(w.category, DeprecationWarning) and "timestamp_field" in str(w.message) for w in caught)
+
+
+def test_entity_defaults_and_equality():
+    assert Entity(name="driver").join_keys == ["driver"]
+    assert Entity(name="d", join_keys=["a"]) == Entity(name="d", join_keys=["a"])
+    assert Entity(name="d", join_keys=["a"]) != Entity(name="d", join_keys=["b"])
+    assert repr(DRIVER) == "Entity(name='driver', join_keys=['driver_id'])"
+
+
+def test_every_definition_round_trips_through_protobuf():
+    all_types = [Field(name=f"f_{i}", dtype=d, description="d", tags={"k": "v"}) for i, d in enumerate(
+        [Int32, Int64, Float32, Float64, String, Bool, Bytes, UnixTimestamp, Array(Int32), Array(Int64),
+         Array(Float32), Array(Float64), Array(String), Array(Bool), Array(Bytes), Array(UnixTimestamp)])]
+    rich = view(schema=[Field(name="driver_id", dtype=Int64)] + all_types, tags={"team": "x"}, description="desc",
+                online=False, ttl=timedelta(0))
+    sources = [SOURCE, SparkSource(name="q", query="SELECT 1 AS x", timestamp_field="ts"),
+               SparkSource(name="p", path="/data/x", file_format="delta", timestamp_field="ts",
+                           field_mapping={"raw": "x"}),
+               FileSource(name="f", path="/data/y.parquet", timestamp_field="ts")]
+    for source in sources:
+        assert DataSource.from_proto(source.to_proto()) == source
+        assert type(DataSource.from_proto(source.to_proto())) is type(source)
+    assert FeatureView.from_proto(rich.to_proto()) == rich
+    assert [f.dtype for f in FeatureView.from_proto(rich.to_proto()).schema] == [f.dtype for f in rich.schema]
+    service = FeatureService(name="svc", features=[rich[["f_0", "f_3"]]], tags={"a": "b"})
+    assert FeatureService.from_proto(service.to_proto()) == service
+    assert service.feature_refs() == ["driver_stats:f_0", "driver_stats:f_3"]
+    assert Entity.from_proto(DRIVER.to_proto()) == DRIVER
+
+
+def test_composite_entity_view_has_all_join_keys():
+    customer = Entity(name="customer", join_keys=["customer_id"])
+    pair = view(entities=[DRIVER, customer], schema=[Field(name="driver_id", dtype=Int64),
+                                                      Field(name="customer_id", dtype=String),
+                                                      Field(name="trips", dtype=Int32)])
+    assert pair.join_keys == ["driver_id", "customer_id"]
+    assert [f.name for f in pair.features] == ["trips"]
+
+
+def test_array_takes_a_scalar_type():
+    with pytest.raises(TypeError, match="Array\\(\\) takes a scalar type"):
+        Array(Array(Int64))

@@ -1,0 +1,106 @@
+"""registry.db: protobuf round trip, refusal of torn or foreign files, locked atomic writes."""
+import multiprocessing
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from featurestore import Entity, FeatureService, FeatureView, Field, SparkSource
+from featurestore.errors import RegistryError
+from featurestore.protos import registry_pb2
+from featurestore.registry import RegistryFile
+from featurestore.types import Float32, Int64
+
+DRIVER = Entity(name="driver", join_keys=["driver_id"])
+SOURCE = SparkSource(name="src", table="t", timestamp_field="ts")
+VIEW = FeatureView(name="stats", entities=[DRIVER], source=SOURCE, ttl=timedelta(hours=1),
+                   schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float32)])
+
+
+def fill(state):
+    state.entities["driver"] = DRIVER
+    state.data_sources["src"] = SOURCE
+    view = FeatureView.from_proto(VIEW.to_proto())
+    view.materialization_intervals = [(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc))]
+    state.feature_views["stats"] = view
+    state.feature_services["svc"] = FeatureService(name="svc", features=[VIEW])
+
+
+def test_round_trip_keeps_every_definition_and_state(tmp_path):
+    registry = RegistryFile(tmp_path / "registry.db", "demo")
+    assert registry.load().version == 0 and not registry.exists()
+    written = registry.update(fill)
+    loaded = registry.load()
+    assert loaded.version == 1 and loaded.last_updated == written.last_updated
+    assert loaded.entities == {"driver": DRIVER} and loaded.data_sources == {"src": SOURCE}
+    assert loaded.feature_views == {"stats": VIEW}
+    assert loaded.feature_views["stats"].materialization_intervals == written.feature_views["stats"].materialization_intervals
+    assert loaded.feature_services["svc"].feature_refs() == ["stats:rate"]
+    assert '"project": "demo"' in loaded.to_json()
+
+
+def test_file_is_plain_protobuf(tmp_path):
+    registry = RegistryFile(tmp_path / "registry.db", "demo")
+    registry.update(fill)
+    proto = registry_pb2.Registry.FromString((tmp_path / "registry.db").read_bytes())
+    assert [e.name for e in proto.entities] == ["driver"] and proto.feature_views[0].join_keys == ["driver_id"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[: len(data) // 2], "is corrupt|is truncated"),
+    (lambda data: data[:-1], "is corrupt|is truncated"),
+    (lambda data: b"\xff\xff\xff garbage", "is corrupt"),
+    (lambda data: b"", "is truncated or not a featurestore registry"),
+])
+def test_damaged_files_are_refused_with_a_fix(tmp_path, damage, message):
+    path = tmp_path / "registry.db"
+    RegistryFile(path, "demo").update(fill)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(RegistryError, match=message) as error:
+        RegistryFile(path, "demo").load()
+    assert "restore it from a backup" in str(error.value) or "newer" in str(error.value)
+
+
+def test_newer_format_and_foreign_project_are_refused(tmp_path):
+    path = tmp_path / "registry.db"
+    path.write_bytes(registry_pb2.Registry(format_version=99, project="demo", complete=True).SerializeToString())
+    with pytest.raises(RegistryError, match="has format version 99, newer than this featurestore understands"):
+        RegistryFile(path, "demo").load()
+    path.write_bytes(registry_pb2.Registry(format_version=1, project="other", complete=True).SerializeToString())
+    with pytest.raises(RegistryError, match="belongs to project 'other', but feature_store.yaml says project 'demo'"):
+        RegistryFile(path, "demo").load()
+
+
+def test_a_failing_update_writes_nothing(tmp_path):
+    path = tmp_path / "registry.db"
+    registry = RegistryFile(path, "demo")
+    registry.update(fill)
+    before = path.read_bytes()
+
+    def broken(state):
+        state.entities.clear()
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        registry.update(broken)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.db", "registry.db.lock"]
+
+
+def _add_entities(path, prefix, count):
+    registry = RegistryFile(path, "demo")
+    for i in range(count):
+        registry.update(lambda state, i=i: state.entities.__setitem__(
+            f"{prefix}_{i}", Entity(name=f"{prefix}_{i}", join_keys=["k"])))
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "registry.db"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_entities, args=(path, f"w{w}", 25)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    state = RegistryFile(path, "demo").load()
+    assert len(state.entities) == 100 and state.version == 100
