@@ -9,6 +9,7 @@ When a session already runs (spark-submit, a notebook, the test suite) it is reu
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
@@ -93,6 +94,9 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
         config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TZ", "UTC")  # Python-side datetimes from collect() are local time
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind to loopback, no hostname warnings
+    # Python workers must run this interpreter (with featurestore installed), not whatever
+    # `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -107,13 +111,14 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
 def spark_submit_command(script: str | Path, args: list[str], master: str | None = None) -> list[str]:
     """The spark-submit command line for one of jobs/, with our conf and the Delta jars."""
     import shutil
-    import sys
 
     submit = shutil.which("spark-submit", path=str(Path(sys.executable).parent)) or "spark-submit"
     log4j = SPARK_CONF_DIR / "log4j2.properties"
     command = [submit, "--properties-file", str(SPARK_CONF_DIR / "spark-defaults.conf"),
                "--jars", ",".join(str(j) for j in delta_jars()),
-               "--conf", f"spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dlog4j.configurationFile={log4j}"]
+               "--conf", f"spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dlog4j.configurationFile={log4j}",
+               "--conf", f"spark.pyspark.python={sys.executable}",
+               "--conf", f"spark.pyspark.driver.python={sys.executable}"]
     if master:
         command += ["--master", master]
     return command + [str(script)] + list(args)

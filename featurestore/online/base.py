@@ -33,6 +33,10 @@ class StoredFeatures:
 class OnlineStore(ABC):
     """Where materialization writes and get_online_features reads."""
 
+    # True when Spark executors write to the store themselves (a server such as Redis);
+    # False when rows stream to the driver (a local file such as SQLite).
+    writes_from_executors = False
+
     @abstractmethod
     def update(self, project: str, views_to_keep: Sequence[FeatureView],
                views_to_delete: Sequence[FeatureView]) -> None:

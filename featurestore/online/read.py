@@ -1,0 +1,100 @@
+"""get_online_features: the latest stored values for entity rows, in pure Python.
+
+No pyspark here: serving must not start a JVM. Each view is read once for all entity
+rows (one SQL query per view on SQLite, one pipeline for all views on Redis), then the
+view's ttl is applied at read time.
+"""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from featurestore.errors import RetrievalError
+from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
+from featurestore.online.base import OnlineStore, StoredFeatures
+from featurestore.online.codec import decode_value, entity_key_serializer
+
+PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+
+
+class OnlineResponse:
+    """Feature values and statuses by column, one entry per entity row (Feast's shape)."""
+
+    def __init__(self, values: dict[str, list], statuses: dict[str, list[str]]):
+        self._values = values
+        self._statuses = statuses
+
+    def to_dict(self) -> dict[str, list]:
+        """{column: [value per entity row]}, entity columns first."""
+        return {column: list(values) for column, values in self._values.items()}
+
+    def statuses(self) -> dict[str, list[str]]:
+        """{column: [PRESENT | NOT_FOUND | OUTSIDE_MAX_AGE per entity row]}."""
+        return {column: list(values) for column, values in self._statuses.items()}
+
+    def to_df(self):
+        import pandas as pd
+
+        return pd.DataFrame(self._values)
+
+    def __repr__(self) -> str:
+        return f"OnlineResponse({self._values!r})"
+
+
+def _entity_keys(request: ViewRequest, entity_rows: list[dict]) -> list[bytes]:
+    view = request.view
+    dtypes = {f.name: f.dtype for f in view.schema}
+    serialize = entity_key_serializer(view.join_keys, [dtypes[k] for k in view.join_keys])
+    keys = []
+    for index, row in enumerate(entity_rows):
+        try:
+            values = [row[k] for k in view.join_keys]
+        except KeyError as missing:
+            raise RetrievalError(f"entity row {index} {row!r} lacks join key {missing.args[0]!r} of feature view "
+                                 f"{view.name!r}") from None
+        except TypeError:
+            raise RetrievalError(f"entity row {index} must be a dict of join keys, got {row!r}") from None
+        keys.append(serialize(values))
+    return keys
+
+
+def get_online_features(registry, store: OnlineStore, project: str, features, entity_rows: list[dict],
+                        full_feature_names: bool = False) -> OnlineResponse:
+    """Read the requested features for every entity row; see OnlineResponse."""
+    if not isinstance(entity_rows, (list, tuple)):
+        raise RetrievalError(f"entity_rows must be a list of dicts of join keys, got {type(entity_rows).__name__}")
+    requests = resolve_features(registry, features)
+    entity_columns = []
+    for request in requests:
+        entity_columns += [k for k in request.view.join_keys if k not in entity_columns]
+    names = check_output_names(requests, entity_columns, full_feature_names)
+    reads = [(request.view, _entity_keys(request, entity_rows), request.features) for request in requests]
+    if hasattr(store, "online_read_many"):
+        stored_per_view = store.online_read_many(project, reads)
+    else:
+        stored_per_view = [store.online_read(project, view, keys, feats) for view, keys, feats in reads]
+    values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in entity_columns}
+    statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in entity_columns}
+    now_us = int(time.time() * 1_000_000)
+    columns = iter(names)
+    for request, stored in zip(requests, stored_per_view):
+        max_age_us = request.view.ttl // timedelta(microseconds=1)
+        oldest_us = now_us - max_age_us if max_age_us > 0 else None
+        for feature in request.features:
+            column = next(columns)
+            column_values, column_statuses = [], []
+            for found in stored:
+                value, status = _value_and_status(found, feature, oldest_us)
+                column_values.append(value)
+                column_statuses.append(status)
+            values[column] = column_values
+            statuses[column] = column_statuses
+    return OnlineResponse(values, statuses)
+
+
+def _value_and_status(found: StoredFeatures | None, feature: str, oldest_us: int | None):
+    if found is None or feature not in found.values:
+        return None, NOT_FOUND
+    if oldest_us is not None and found.event_ts < oldest_us:
+        return None, OUTSIDE_MAX_AGE
+    return decode_value(found.values[feature]), PRESENT
