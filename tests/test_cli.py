@@ -1,0 +1,105 @@
+"""The `featurestore` command, run in-process: the init walkthrough, listing, errors as one line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from featurestore.cli import main
+
+pytestmark = pytest.mark.spark
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def repo(spark, tmp_path_factory):
+    """`featurestore init` of the driver example in the test warehouse, then `apply`."""
+    folder = tmp_path_factory.mktemp("cli") / "driver_repo"
+    assert main(["init", str(folder)]) == 0
+    assert main(["--repo", str(folder), "apply"]) == 0
+    return folder
+
+
+def test_init_writes_a_ready_repo_with_sample_tables(spark, repo):
+    assert sorted(p.name for p in repo.iterdir()) == ["data", "feature_store.yaml", "features.py"]
+    assert "project: driver_repo" in (repo / "feature_store.yaml").read_text()
+    stats = spark.table("driver_hourly_stats")
+    assert stats.columns == ["driver_id", "event_timestamp", "conv_rate", "acc_rate", "avg_daily_trips", "created"]
+    assert sorted(r[0] for r in stats.select("driver_id").distinct().collect()) == [1001, 1002, 1003, 1004, 1005]
+    assert stats.count() == 5 * 7 * 24
+    assert spark.table("driver_entities").columns == ["driver_id", "event_timestamp",
+                                                      "label_driver_reported_satisfaction"]
+    assert (repo / "data" / "driver_stats.parquet").is_dir()
+
+
+def test_list_describe_dump_and_plan(capsys, repo):
+    code, out, _ = run(capsys, "--repo", str(repo), "feature-views", "list")
+    assert code == 0 and out == "driver_hourly_stats\tentities=driver features=3 ttl=1 day, 0:00:00\n"
+    code, out, _ = run(capsys, "--repo", str(repo), "entities", "describe", "driver")
+    assert json.loads(out) == {"name": "driver", "join_keys": ["driver_id"],
+                               "description": "A driver of the ride-hailing fleet"}
+    code, out, _ = run(capsys, "--repo", str(repo), "registry", "dump")
+    dump = json.loads(out)
+    assert dump["project"] == "driver_repo" and [v["name"] for v in dump["feature_views"]] == ["driver_hourly_stats"]
+    code, out, _ = run(capsys, "--repo", str(repo), "data-sources", "list")
+    assert out == "driver_hourly_stats_source\ttable driver_hourly_stats\n"
+    code, out, _ = run(capsys, "--repo", str(repo), "plan")
+    assert code == 0 and out.strip() == "No changes: the registry already matches the definitions."
+
+
+def test_materialize_and_read_online(capsys, repo):
+    code, out, _ = run(capsys, "--repo", str(repo), "materialize-incremental", "now")
+    assert code == 0 and "driver_hourly_stats: [" in out and "rows selected 5, written 5" in out
+    code, out, _ = run(capsys, "--repo", str(repo), "get-online-features", "--feature-service", "driver_ranking",
+                       "-e", "driver_id=1001", "-e", "driver_id=9999")
+    result = json.loads(out)
+    assert code == 0 and result["values"]["driver_id"] == [1001, 9999]
+    assert result["statuses"]["conv_rate"] == ["PRESENT", "NOT_FOUND"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["entities", "describe", "drivr"], "Error: no entity named 'drivr' in project 'driver_repo'. Did you mean 'driver'?"),
+    (["get-online-features", "-f", "driver_hourly_stats:conv", "-e", "driver_id=1"],
+     "Error: feature view 'driver_hourly_stats' has no feature 'conv'."),
+    (["get-online-features", "-f", "driver_hourly_stats:conv_rate", "-e", "driver_id=abc"],
+     "Error: join key 'driver_id' must be Int64"),
+    (["materialize", "yesterday", "now"], "Error: START 'yesterday' is not a time"),
+])
+def test_errors_are_one_line_and_exit_non_zero(capsys, repo, argv, message):
+    code, out, err = run(capsys, "--repo", str(repo), *argv)
+    assert code == 1 and err.startswith(message) and len(err.strip().splitlines()) == 1, err
+
+
+def test_missing_repo_is_one_clear_line(capsys, tmp_path):
+    code, out, err = run(capsys, "--repo", str(tmp_path), "plan")
+    assert code == 1 and err.strip() == f"Error: {tmp_path}/feature_store.yaml: not found; run `featurestore init NAME` " \
+                                        f"to create a feature repo, or pass --repo/repo_path pointing at a folder " \
+                                        f"with feature_store.yaml"
+
+
+def test_every_command_has_help():
+    for command in (["init"], ["apply"], ["plan"], ["teardown"], ["registry", "dump"], ["entities"], ["materialize"],
+                    ["materialize-incremental"], ["get-online-features"], ["training-set", "rebuild"]):
+        result = subprocess.run([sys.executable, "-m", "featurestore.cli", *command, "--help"], capture_output=True,
+                                text=True)
+        assert result.returncode == 0 and "usage: featurestore" in result.stdout, command
+
+
+def test_registry_commands_start_no_jvm(repo):
+    code = ("import sys; from featurestore.cli import main; main(['--repo', sys.argv[1], 'feature-views', 'list']); "
+            "main(['--repo', sys.argv[1], 'registry', 'dump']); "
+            "assert not [m for m in sys.modules if m.startswith('pyspark')], 'pyspark imported'")
+    result = subprocess.run([sys.executable, "-c", code, str(repo)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_teardown_removes_registry_and_online_tables(capsys, repo, tmp_path):
+    code, out, _ = run(capsys, "--repo", str(repo), "teardown")
+    assert code == 0 and not (repo / "data" / "registry.db").exists()
+    assert not (repo / "data" / "online_store.db").exists()
+    assert main(["--repo", str(repo), "apply"]) == 0  # the module's other tests may run after
