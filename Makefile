@@ -9,6 +9,7 @@ ENTITIES ?= driver_entities
 FEATURE_SERVICE ?= driver_ranking
 OUTPUT ?= driver_training_set
 PYTEST_ARGS ?=
+REDIS_PORT ?= 6390
 
 # Spark 4 needs Java 17 or 21: use the first such JDK found unless JAVA_HOME already is one.
 JAVA_HOME := $(shell $(PYTHON) scripts/find_java.py)
@@ -19,16 +20,17 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 
 JARS_DIR := jars
 DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
-SPARK_SUBMIT := $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
+SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup venv jars demo test lint bench training-set materialize proto redis-up redis-down clean
+.PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
-	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS="
+	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS=,"
+	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick)"
 
 setup: $(VENV)/.installed jars/.fetched ## venv, packages (with test and redis extras) and Delta jars
 
@@ -55,7 +57,23 @@ lint: setup ## static checks
 	$(VENV)/bin/ruff check featurestore jobs tests scripts
 
 bench: setup ## print the benchmark figures
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, FEATURE_SERVICE, OUTPUT)
+	$(SPARK_SUBMIT) jobs/build_training_set.py --repo $(REPO) --entities $(ENTITIES) \
+		--feature-service $(FEATURE_SERVICE) --output $(OUTPUT) --overwrite
+
+materialize: setup ## materialize incrementally up to END with spark-submit (REPO, END)
+	$(SPARK_SUBMIT) jobs/materialize.py --repo $(REPO) --incremental --end $(END)
+
+redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying the Redis online store
+	mkdir -p .redis
+	redis-server --port $(REDIS_PORT) --bind 127.0.0.1 --save '' --appendonly no --dir .redis \
+		--daemonize yes --pidfile $(abspath .redis/redis.pid) --logfile $(abspath .redis/redis.log)
+	@echo "redis-server on 127.0.0.1:$(REDIS_PORT); set online_store: {type: redis, port: $(REDIS_PORT)}"
+
+redis-down: ## stop the redis-server started by redis-up
+	-test -f .redis/redis.pid && kill $$(cat .redis/redis.pid) && rm -f .redis/redis.pid
 
 proto: ## regenerate the protobuf classes from the .proto files
 	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto
