@@ -51,18 +51,26 @@ def delta_jars() -> list[Path]:
     return jars
 
 
+def under_spark_submit() -> bool:
+    """True inside a job launched by spark-submit: the JVM, master and jars are already chosen."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def session_conf(config=None, master: str | None = None, overrides: dict | None = None) -> dict[str, str]:
-    """All settings a new session gets, in order of precedence (later wins)."""
-    conf = read_spark_defaults()
+    """All settings a new session gets, in order of precedence (later wins).
+
+    Under spark-submit, spark-defaults.conf, the master and the jars came with the
+    command line (--properties-file, --master, --jars) and are not set again here; only
+    the repo's own settings (warehouse, metastore, Delta, UTC, its spark_conf) are.
+    """
+    launching = not under_spark_submit()
+    conf = read_spark_defaults() if launching else {}
     if config is not None:
         warehouse, metastore = config.warehouse_dir, config.metastore_dir
         conf.update({str(k): str(v) for k, v in config.offline_store.spark_conf.items()})
     else:
         data = Path(os.environ.get("FEATURESTORE_DATA_DIR", Path.cwd() / "data")).resolve()
         warehouse, metastore = data / "spark-warehouse", data / "metastore_db"
-    log4j = SPARK_CONF_DIR / "log4j2.properties"
-    java_options = (f"-Duser.timezone=UTC -Dderby.system.home={metastore.parent} "
-                    f"-Dlog4j.configurationFile={log4j}")
     conf.update({
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
@@ -70,12 +78,17 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": java_options,
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.jars": ",".join(str(j) for j in delta_jars()),
     })
-    if master:
-        conf["spark.master"] = master
+    if launching:
+        log4j = SPARK_CONF_DIR / "log4j2.properties"
+        conf.update({
+            "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dderby.system.home={metastore.parent} "
+                                             f"-Dlog4j.configurationFile={log4j}",
+            "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+            "spark.jars": ",".join(str(j) for j in delta_jars()),
+        })
+        if master:
+            conf["spark.master"] = master
     conf.update(overrides or {})
     return conf
 
@@ -108,17 +121,26 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     return session
 
 
-def spark_submit_command(script: str | Path, args: list[str], master: str | None = None) -> list[str]:
-    """The spark-submit command line for one of jobs/, with our conf and the Delta jars."""
-    import shutil
+def spark_submit_command(script: str | Path, args: list[str], master: str | None = None,
+                         conf: dict | None = None) -> list[str]:
+    """The spark-submit command line for one of jobs/, with our conf and the Delta jars.
 
-    submit = shutil.which("spark-submit", path=str(Path(sys.executable).parent)) or "spark-submit"
+    It starts with `env SPARK_HOME=... PYSPARK_PYTHON=...` so that it runs the same way
+    from any shell, whether or not the virtualenv is activated.
+    """
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).resolve().parent
     log4j = SPARK_CONF_DIR / "log4j2.properties"
-    command = [submit, "--properties-file", str(SPARK_CONF_DIR / "spark-defaults.conf"),
+    command = ["env", f"SPARK_HOME={spark_home}", f"PYSPARK_PYTHON={sys.executable}",
+               f"PYSPARK_DRIVER_PYTHON={sys.executable}", "TZ=UTC",
+               str(spark_home / "bin" / "spark-submit"),
+               "--properties-file", str(SPARK_CONF_DIR / "spark-defaults.conf"),
                "--jars", ",".join(str(j) for j in delta_jars()),
                "--conf", f"spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dlog4j.configurationFile={log4j}",
-               "--conf", f"spark.pyspark.python={sys.executable}",
-               "--conf", f"spark.pyspark.driver.python={sys.executable}"]
+               "--conf", f"spark.pyspark.python={sys.executable}"]
     if master:
         command += ["--master", master]
+    for key, value in (conf or {}).items():
+        command += ["--conf", f"{key}={value}"]
     return command + [str(script)] + list(args)

@@ -16,7 +16,7 @@ import time  # noqa: E402
 
 time.tzset()
 
-pytest_plugins = ["tests.redis_server"] if (Path(__file__).parent / "redis_server.py").exists() else []
+pytest_plugins = ["tests.redis_server"]
 
 
 @pytest.fixture(scope="session")

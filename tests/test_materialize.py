@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from featurestore.errors import MaterializationError, NotFoundError, RetrievalError
+from featurestore.errors import MaterializationError, NotFoundError, OnlineStoreError, RetrievalError
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
@@ -147,6 +147,7 @@ def test_bad_reads_fail_clearly(store):
         online(store, ["stats:rate"], [{"driver": 1}])
     with pytest.raises(RetrievalError, match="join key 'driver_id' must be Int64"):
         online(store, ["stats:rate"], [{"driver_id": "1"}])
+    assert online(store, ["stats:rate"], [{"driver_id": None}]).statuses()["rate"] == ["NOT_FOUND"]
 
 
 def test_unknown_view_to_materialize(store):
@@ -164,3 +165,52 @@ def test_online_reads_never_import_pyspark(store):
             "assert not [m for m in sys.modules if m.startswith('pyspark')], 'pyspark imported'; print('ok')")
     result = subprocess.run([sys.executable, "-c", code, str(store.repo_path)], capture_output=True, text=True)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_unreachable_redis_fails_clearly_and_records_nothing(spark, repo_factory, source_tables):
+    from tests.redis_server import free_port
+
+    repo = repo_factory(DEFINITIONS.format(**source_tables), project="unreachable",
+                        online_store=f"online_store:\n  type: redis\n  host: 127.0.0.1\n  port: {free_port()}\n"
+                                     f"  socket_timeout_seconds: 1\n")
+    store = FeatureStore(repo)
+    store.apply(store.load_repo(), partial=False)
+    with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+        store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
+    assert "127.0.0.1" in str(error.value) and "redis" in str(error.value).lower()
+    assert len(str(error.value).splitlines()) == 1
+    assert store.get_feature_view("stats").materialization_intervals == []
+
+
+def test_wrong_redis_password_fails_clearly(spark, repo_factory, source_tables, password_redis_server, monkeypatch):
+    monkeypatch.setenv("FS_TEST_WRONG_PASSWORD", "not-the-password")
+    server = password_redis_server
+    repo = repo_factory(DEFINITIONS.format(**source_tables), project="wrongpw",
+                        online_store=f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
+                                     f"  password_env: FS_TEST_WRONG_PASSWORD\n")
+    store = FeatureStore(repo)
+    store.apply(store.load_repo(), partial=False)
+    with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+        store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
+    assert "password" in str(error.value).lower()
+    assert store.get_feature_view("stats").materialization_intervals == []
+
+
+def test_locked_sqlite_fails_clearly_and_records_nothing(spark, repo_factory, source_tables):
+    import sqlite3
+
+    repo = repo_factory(DEFINITIONS.format(**source_tables), project="locked")
+    store = FeatureStore(repo)
+    store.apply(store.load_repo(), partial=False)
+    holder = sqlite3.connect(repo / "data" / "online_store.db", timeout=0.1)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+            store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "online_store.db" in str(error.value) and "lock" in str(error.value).lower()
+    assert store.get_feature_view("stats").materialization_intervals == []
+    store.materialize(at(0), at(24), ["stats"], log=lambda m: None)  # rerun completes
+    assert online(store, ["stats:rate"], [{"driver_id": 1}]).to_dict()["rate"] == [0.25]

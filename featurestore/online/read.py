@@ -41,7 +41,8 @@ class OnlineResponse:
         return f"OnlineResponse({self._values!r})"
 
 
-def _entity_keys(request: ViewRequest, entity_rows: list[dict]) -> list[bytes]:
+def _entity_keys(request: ViewRequest, entity_rows: list[dict]) -> list[bytes | None]:
+    """Each row's entity key for the view; None where a join key is null (it matches nothing)."""
     view = request.view
     dtypes = {f.name: f.dtype for f in view.schema}
     serialize = entity_key_serializer(view.join_keys, [dtypes[k] for k in view.join_keys])
@@ -54,7 +55,7 @@ def _entity_keys(request: ViewRequest, entity_rows: list[dict]) -> list[bytes]:
                                  f"{view.name!r}") from None
         except TypeError:
             raise RetrievalError(f"entity row {index} must be a dict of join keys, got {row!r}") from None
-        keys.append(serialize(values))
+        keys.append(None if any(v is None for v in values) else serialize(values))
     return keys
 
 
@@ -68,11 +69,14 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     for request in requests:
         entity_columns += [k for k in request.view.join_keys if k not in entity_columns]
     names = check_output_names(requests, entity_columns, full_feature_names)
-    reads = [(request.view, _entity_keys(request, entity_rows), request.features) for request in requests]
+    keys_per_view = [_entity_keys(request, entity_rows) for request in requests]
+    reads = [(request.view, [k for k in keys if k is not None], request.features)
+             for request, keys in zip(requests, keys_per_view)]
     if hasattr(store, "online_read_many"):
-        stored_per_view = store.online_read_many(project, reads)
+        found_per_view = store.online_read_many(project, reads)
     else:
-        stored_per_view = [store.online_read(project, view, keys, feats) for view, keys, feats in reads]
+        found_per_view = [store.online_read(project, view, keys, feats) for view, keys, feats in reads]
+    stored_per_view = [_with_nulls(keys, found) for keys, found in zip(keys_per_view, found_per_view)]
     values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in entity_columns}
     statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in entity_columns}
     now_us = int(time.time() * 1_000_000)
@@ -90,6 +94,14 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
             values[column] = column_values
             statuses[column] = column_statuses
     return OnlineResponse(values, statuses)
+
+
+def _with_nulls(keys: list[bytes | None], found: list) -> list:
+    """Put None back where a row's key was null, so results line up with entity_rows."""
+    if len(found) == len(keys):
+        return found
+    results = iter(found)
+    return [None if key is None else next(results) for key in keys]
 
 
 def _value_and_status(found: StoredFeatures | None, feature: str, oldest_us: int | None):

@@ -1,0 +1,261 @@
+"""Online store benchmark: each store beside the plainest code that could do its job.
+
+For SQLite and Redis it measures
+  (a) write throughput of online_write_batch for N entities x 10 Float64 features of
+      pre-encoded rows, beside a raw lower bound (SQLite: executemany of a plain INSERT
+      into the same table layout in one transaction; Redis: pipelined HSET of the same
+      fields), and
+  (b) read latency (p50, p99) for 1 entity x 10 features and 100 entities x 10 features
+      through online_read (SQLite) and online_read_many (Redis), beside a raw bound (a
+      plain SELECT by primary key; pipelined HMGET).
+
+    python -m benchmarks.online_bench [--sqlite-rows N] [--redis-rows N] [--samples N]
+
+Redis runs in its own redis-server, started and stopped here.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from featurestore import Entity, FeatureView, Field, SparkSource
+from featurestore.online.base import OnlineRow
+from featurestore.online.codec import entity_key_serializer, value_encoder
+from featurestore.online.redis_store import RedisOnlineStore, key_prefix
+from featurestore.online.sqlite import SqliteOnlineStore, table_name
+from featurestore.types import Float64, Int64
+
+PROJECT = "bench"
+FEATURES = 10
+TARGETS = {  # (store, measure) -> (target text, check on the measured result)
+    ("sqlite", "write"): ("ratio <= 1.5", lambda r: r["ratio"] <= 1.5),
+    ("redis", "write"): (">= 50,000 rows/s", lambda r: r["ours"] >= 50_000),
+    ("sqlite", "read 1x10 p99"): ("<= 0.2 ms", lambda r: r["ours"] <= 0.2),
+    ("redis", "read 1x10 p99"): ("<= 0.4 ms", lambda r: r["ours"] <= 0.4),
+    ("sqlite", "read 100x10 p99"): ("<= 3 ms", lambda r: r["ours"] <= 3.0),
+    ("redis", "read 100x10 p99"): ("<= 3 ms", lambda r: r["ours"] <= 3.0),
+}
+
+
+def make_view(features: int = FEATURES) -> FeatureView:
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    source = SparkSource(name="bench_source", table="default.bench", timestamp_field="event_timestamp")
+    schema = [Field(name="driver_id", dtype=Int64)]
+    schema += [Field(name=f"f{i}", dtype=Float64) for i in range(features)]
+    return FeatureView(name="driver_stats", entities=[driver], schema=schema, source=source,
+                       ttl=timedelta(days=1))
+
+
+def make_rows(count: int, features: int = FEATURES) -> list[OnlineRow]:
+    """count entities with distinct Float64 values, encoded as materialization would hand them over."""
+    encode = value_encoder(Float64)
+    serialize = entity_key_serializer(["driver_id"], [Int64])
+    names = [f"f{i}" for i in range(features)]
+    return [OnlineRow(serialize((driver_id,)),
+                      {name: encode(driver_id + j / 16) for j, name in enumerate(names)},
+                      1_700_000_000_000_000 + driver_id, 0)
+            for driver_id in range(count)]
+
+
+def sample_keys(count: int, batch: int, samples: int) -> list[list[bytes]]:
+    serialize = entity_key_serializer(["driver_id"], [Int64])
+    chooser = random.Random(42)
+    return [[serialize((chooser.randrange(count),)) for _ in range(batch)] for _ in range(samples)]
+
+
+def latencies_ms(read: Callable[[list[bytes]], object],
+                 key_batches: list[list[bytes]]) -> tuple[float, float]:
+    """p50 and p99 of read(keys) in milliseconds, after a short warm-up."""
+    for keys in key_batches[:50]:
+        read(keys)
+    timings = []
+    for keys in key_batches:
+        start = time.perf_counter_ns()
+        read(keys)
+        timings.append(time.perf_counter_ns() - start)
+    timings.sort()
+    return timings[len(timings) // 2] / 1e6, timings[min(len(timings) - 1, int(len(timings) * 0.99))] / 1e6
+
+
+def _result(store: str, measure: str, unit: str, ours: float, raw: float, ratio: float) -> dict:
+    target, check = TARGETS.get((store, measure), ("", None))
+    result = {"store": store, "measure": measure, "unit": unit, "ours": ours, "raw": raw, "ratio": ratio,
+              "target": target}
+    result["meets_target"] = check(result) if check else None
+    return result
+
+
+def _read_results(store: str, read, raw_read, count: int, samples: int) -> list[dict]:
+    results = []
+    for batch, batch_samples in ((1, samples), (100, max(200, samples // 4))):
+        key_batches = sample_keys(count, batch, batch_samples)
+        ours_p50, ours_p99 = latencies_ms(read, key_batches)
+        raw_p50, raw_p99 = latencies_ms(raw_read, key_batches)
+        for label, ours, raw in (("p50", ours_p50, raw_p50), ("p99", ours_p99, raw_p99)):
+            results.append(_result(store, f"read {batch}x{FEATURES} {label}", "ms", ours, raw, ours / raw))
+    return results
+
+
+# --- SQLite ---
+
+def _sqlite_connection(path: Path) -> sqlite3.Connection:
+    """A connection set up as the store sets up its own (WAL, synchronous=NORMAL)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+def bench_sqlite(rows: list[OnlineRow], directory: Path, samples: int) -> list[dict]:
+    view = make_view()
+    table = table_name(PROJECT, view.name)
+
+    raw_path = directory / "raw.db"
+    raw = _sqlite_connection(raw_path)
+    raw.execute(f'CREATE TABLE "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
+                f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
+                f"WITHOUT ROWID")
+    start = time.perf_counter()
+    raw.execute("BEGIN")
+    raw.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)',
+                    ((row.entity_key, name, value, row.event_ts, row.created_ts)
+                     for row in rows for name, value in row.values.items()))
+    raw.execute("COMMIT")
+    raw_seconds = time.perf_counter() - start
+
+    store = SqliteOnlineStore(directory / "online_store.db")
+    store.update(PROJECT, [view], [])
+    start = time.perf_counter()
+    written = store.online_write_batch(PROJECT, view, iter(rows))
+    ours_seconds = time.perf_counter() - start
+    if written != len(rows):
+        raise RuntimeError(f"SQLite store wrote {written} rows, expected {len(rows)}")
+    results = [_result("sqlite", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
+                       ours_seconds / raw_seconds)]
+
+    names = [f"f{i}" for i in range(FEATURES)]
+    selects = {}
+
+    def raw_read(keys: list[bytes]):
+        sql = selects.get(len(keys))
+        if sql is None:
+            marks = ", ".join(["?"] * len(keys))
+            sql = selects[len(keys)] = (f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
+                                        f"WHERE entity_key IN ({marks})")
+        return raw.execute(sql, keys).fetchall()
+
+    results += _read_results("sqlite", lambda keys: store.online_read(PROJECT, view, keys, names), raw_read,
+                             len(rows), samples)
+    store.close()
+    raw.close()
+    return results
+
+
+# --- Redis ---
+
+def bench_redis(rows: list[OnlineRow], directory: Path, samples: int) -> list[dict]:
+    import redis
+
+    from tests.redis_server import start_redis_server
+
+    view = make_view()
+    server = start_redis_server(directory / "redis")
+    try:
+        client = redis.Redis(host=server.host, port=server.port)
+        prefix = key_prefix(PROJECT)
+        fields = {name: f"{view.name}:{name}".encode() for name in rows[0].values}
+        timestamp_field = f"{view.name}:#ts".encode()
+
+        start = time.perf_counter()
+        for chunk_start in range(0, len(rows), 10_000):
+            pipeline = client.pipeline(transaction=False)
+            for row in rows[chunk_start:chunk_start + 10_000]:
+                mapping = {fields[name]: value for name, value in row.values.items()}
+                mapping[timestamp_field] = row.event_ts.to_bytes(8, "big") + row.created_ts.to_bytes(8, "big")
+                pipeline.hset(prefix + row.entity_key, mapping=mapping)
+            pipeline.execute()
+        raw_seconds = time.perf_counter() - start
+        server.flushall()
+
+        store = RedisOnlineStore(server.config())
+        start = time.perf_counter()
+        written = store.online_write_batch(PROJECT, view, iter(rows))
+        ours_seconds = time.perf_counter() - start
+        if written != len(rows):
+            raise RuntimeError(f"Redis store wrote {written} rows, expected {len(rows)}")
+        results = [_result("redis", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
+                           ours_seconds / raw_seconds)]
+
+        names = [f"f{i}" for i in range(FEATURES)]
+        read_fields = [timestamp_field, *fields.values()]
+
+        def raw_read(keys: list[bytes]):
+            pipeline = client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.hmget(prefix + key, read_fields)
+            return pipeline.execute()
+
+        results += _read_results("redis", lambda keys: store.online_read_many(PROJECT, [(view, keys, names)]),
+                                 raw_read, len(rows), samples)
+        store.close()
+        client.close()
+        return results
+    finally:
+        server.stop()
+
+
+def run(sqlite_rows: int = 1_000_000, redis_rows: int = 200_000, samples: int = 2_000,
+        stores: tuple[str, ...] = ("sqlite", "redis")) -> list[dict]:
+    """Benchmark the stores; one dict per measure with ours, raw, ratio (ours/raw time), target."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="featurestore-bench-") as folder:
+        benches = (("sqlite", sqlite_rows, bench_sqlite), ("redis", redis_rows, bench_redis))
+        for store, count, bench in benches:
+            if store not in stores:
+                continue
+            rows = make_rows(count)
+            gc.collect()
+            gc.freeze()  # millions of long-lived row objects would make every GC pass slow, for both sides
+            try:
+                results += [dict(result, rows=count) for result in bench(rows, Path(folder), samples)]
+            finally:
+                del rows
+                gc.unfreeze()
+                gc.collect()
+    return results
+
+
+def format_table(results: list[dict]) -> str:
+    header = (f"{'store':<7} {'rows':>9}  {'measure':<17} {'ours':>12} {'raw':>12} {'unit':<7} "
+              f"{'ratio':>6}  target")
+    lines = [header, "-" * len(header)]
+    for r in results:
+        number = "{:>12,.0f}" if r["unit"] == "rows/s" else "{:>12.3f}"
+        verdict = "" if r["meets_target"] is None else (" ok" if r["meets_target"] else " MISSED")
+        lines.append(f"{r['store']:<7} {r['rows']:>9,}  {r['measure']:<17} {number.format(r['ours'])} "
+                     f"{number.format(r['raw'])} {r['unit']:<7} {r['ratio']:>6.2f}  {r['target']}{verdict}")
+    lines.append("ratio: our time / raw time (writes: raw rows/s / our rows/s); below 1 is faster than raw.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sqlite-rows", type=int, default=1_000_000)
+    parser.add_argument("--redis-rows", type=int, default=200_000)
+    parser.add_argument("--samples", type=int, default=2_000, help="reads per latency measure")
+    parser.add_argument("--stores", default="sqlite,redis", help="comma-separated: sqlite, redis")
+    arguments = parser.parse_args(argv)
+    results = run(arguments.sqlite_rows, arguments.redis_rows, arguments.samples,
+                  tuple(arguments.stores.split(",")))
+    print(format_table(results))
+
+
+if __name__ == "__main__":
+    main()
