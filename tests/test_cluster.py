@@ -50,7 +50,8 @@ def submit(job: str, args: list[str], master: str, event_log: Path | None = None
     conf = {"spark.executor.memory": "768m", "spark.cores.max": "2"} if master.startswith("spark://") else {}
     if event_log:
         event_log.mkdir(exist_ok=True)
-        conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(event_log)})
+        conf.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": str(event_log),
+                     "spark.eventLog.compress": "false", "spark.eventLog.rolling.enabled": "false"})
     result = subprocess.run(spark_submit_command(JOBS / job, args, master=master, conf=conf), capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -60,7 +61,7 @@ def submit(job: str, args: list[str], master: str, event_log: Path | None = None
 def executor_task_counts(event_log: Path) -> dict:
     """Tasks per executor id, from the Spark event logs in a folder."""
     counts: dict = {}
-    for log in event_log.iterdir():
+    for log in [p for p in event_log.rglob("*") if p.is_file()]:
         for line in log.read_text().splitlines():
             event = json.loads(line)
             if event.get("Event") == "SparkListenerTaskEnd":
