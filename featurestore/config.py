@@ -154,7 +154,10 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         mark = getattr(error, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{where}: malformed YAML: {problem}; fix the indentation or quoting there") from None
+        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+        started = f" ({context} started at line {context_mark.line + 1})" if context and context_mark else ""
+        raise ConfigError(f"{where}: malformed YAML: {problem}{started}; fix the indentation or quoting "
+                          f"there") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
     allowed = ("project", "registry", "online_store", "offline_store")

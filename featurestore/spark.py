@@ -98,6 +98,7 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     """The active SparkSession, or a new one configured for `config` (a RepoConfig)."""
     from pyspark.sql import SparkSession
 
+    _quiet_captured_exception_logs()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -119,6 +120,17 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
         raise SparkSetupError(f"Spark failed to start: {error}; check JAVA_HOME points at Java 17 or 21 "
                               f"(`make` picks one) and spark_conf/spark-defaults.conf") from error
     return session
+
+
+def _quiet_captured_exception_logs() -> None:
+    """PySpark logs every analysis error it captures as a JSON stack dump on stderr; featurestore
+    turns those errors into its own one-line messages, so the dumps are only noise."""
+    import logging
+
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def spark_submit_command(script: str | Path, args: list[str], master: str | None = None,

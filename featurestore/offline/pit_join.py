@@ -73,7 +73,7 @@ class PointInTimeJoiner(ABC):
         joined = self._join(entities, views, full_feature_names)
         entity_columns = [c for c in entities.columns if c != TS]
         feature_columns = [r.request.output_name(f, full_feature_names) for r in views for f in r.request.features]
-        return joined.select(*entity_columns, *feature_columns)
+        return joined.select(*[column(c) for c in entity_columns + feature_columns])
 
     @abstractmethod
     def _join(self, entities, views: list[ViewRows], full_feature_names: bool):
@@ -105,7 +105,7 @@ class WindowAsOfJoiner(PointInTimeJoiner):
         entity_part = entities.select(
             *[F.col(k) for k in keys], F.col(TS), F.lit(1).alias(is_entity),
             F.lit(None).cast("timestamp").alias(CREATED_TS),
-            F.struct(*[F.col(c) for c in carried]).alias(row),
+            F.struct(*[column(c) for c in carried]).alias(row),
             *[F.lit(None).alias(s) for s in struct_names])
         parts = [entity_part]
         row_type = entity_part.schema[row].dataType
@@ -117,7 +117,7 @@ class WindowAsOfJoiner(PointInTimeJoiner):
                 *[value.alias(s) if j == i else F.lit(None).alias(s) for j, s in enumerate(struct_names)])
             parts.append(part)
         struct_types = {s: parts[i + 1].schema[s].dataType for i, s in enumerate(struct_names)}
-        typed = [p.select(*[F.col(c).cast(struct_types[c]).alias(c) if c in struct_types else F.col(c)
+        typed = [p.select(*[F.col(c).cast(struct_types[c]).alias(c) if c in struct_types else column(c)
                             for c in p.columns]) for p in parts]
         union = typed[0]
         for part in typed[1:]:
@@ -126,7 +126,7 @@ class WindowAsOfJoiner(PointInTimeJoiner):
                   .rowsBetween(Window.unboundedPreceding, Window.currentRow))
         latest = [F.last(s, ignorenulls=True).over(window).alias(s) for s in struct_names]
         matched = union.select(F.col(is_entity), F.col(row), *latest).where(F.col(is_entity) == 1)
-        outputs = [F.col(f"{row}.{c}").alias(c) for c in carried]
+        outputs = [F.col(row).getField(c).alias(c) for c in carried]
         for rows, s in zip(group, struct_names):
             winner = F.col(s)
             if rows.ttl_seconds > 0:
@@ -153,7 +153,7 @@ class RangeJoinJoiner(PointInTimeJoiner):
         result = entities.withColumn(row_id, F.monotonically_increasing_id())
         for i, rows in enumerate(views):
             prefix = f"__fs_r{i}_"
-            right = rows.frame.select(*[F.col(c).alias(prefix + c) for c in rows.frame.columns])
+            right = rows.frame.select(*[column(c).alias(prefix + c) for c in rows.frame.columns])
             condition = [F.col(k).eqNullSafe(F.col(prefix + k)) & F.col(k).isNotNull() for k in rows.keys]
             condition.append(F.col(prefix + EVENT_TS) <= F.col(TS))
             if rows.ttl_seconds > 0:
@@ -163,10 +163,17 @@ class RangeJoinJoiner(PointInTimeJoiner):
                                                        F.col(prefix + CREATED_TS).desc_nulls_last())
             ranked = joined.withColumn("__fs_rank", F.row_number().over(order)).where(F.col("__fs_rank") == 1)
             result = ranked.select(
-                *result.columns,
+                *[column(c) for c in result.columns],
                 *[F.col(prefix + f).alias(rows.request.output_name(f, full_feature_names))
                   for f in rows.request.features])
         return result
+
+
+def column(name: str):
+    """A column by its exact name, even one with dots, spaces or backticks in it."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _and_all(conditions):

@@ -86,8 +86,15 @@ def with_entity_time(entities, column: str):
     from pyspark.sql import functions as F
 
     kind = entities.schema[column].dataType.simpleString()
-    if kind in ("timestamp", "timestamp_ntz", "date", "string"):
-        return entities.withColumn(TS, F.col(column).cast("timestamp"))
+    original = F.col("`" + column.replace("`", "``") + "`")
+    if kind in ("timestamp", "timestamp_ntz", "date"):
+        return entities.withColumn(TS, original.cast("timestamp"))
+    if kind == "string":  # an unparsable time fails the job with a message, instead of becoming null
+        parsed = original.try_cast("timestamp")
+        message = F.concat(F.lit(f"entity column '{column}' holds "), original,
+                           F.lit(", which is not an ISO-8601 time such as 2026-01-31 12:00:00"))
+        return entities.withColumn(TS, F.when(original.isNotNull() & parsed.isNull(), F.raise_error(message))
+                                   .otherwise(parsed))
     raise RetrievalError(f"entity column {column!r} has type {kind}; it must be a timestamp (or a date, or an "
                          f"ISO-8601 string)")
 
