@@ -22,6 +22,7 @@ from featurestore.registry import RegistryFile, RegistryState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PROGRESS_EVERY = 100_000
+STREAM_PARTITIONS = 16  # partitions streamed to the driver one by one (SQLite)
 _CAST = {"Int32": "int", "Int64": "bigint", "Float32": "float", "Float64": "double", "String": "string",
          "Bool": "boolean", "Bytes": "binary", "UnixTimestamp": "timestamp"}
 
@@ -84,8 +85,12 @@ def _feature_column(F, name, dtype):
     return F.col(name).alias(name)
 
 
-def row_encoder(view: FeatureView) -> Callable[[tuple], OnlineRow]:
-    """Turns a latest_rows() row into an OnlineRow; built once per partition on the executors."""
+def flat_row_encoder(view: FeatureView) -> Callable[[tuple], tuple]:
+    """Turns a latest_rows() row into (entity key, event_us, created_us, encoded value per feature).
+
+    Built once per partition on the executors; flat tuples of bytes and ints are what
+    crosses to the driver cheapest.
+    """
     from featurestore.online.codec import entity_key_serializer, micros_to_datetime, value_encoder
 
     dtypes = {f.name: f.dtype for f in view.schema}
@@ -98,11 +103,24 @@ def row_encoder(view: FeatureView) -> Callable[[tuple], OnlineRow]:
             encode = _from_micros(encode, micros_to_datetime)
         elif feature.dtype.is_list and feature.dtype.element.name == "UnixTimestamp":
             encode = _list_from_micros(encode, micros_to_datetime)
-        encoders.append((feature.name, encode))
+        encoders.append(encode)
+    first_value = key_count + 2
+
+    def encode_row(row) -> tuple:
+        return (serialize_key(row[:key_count]), row[key_count], row[key_count + 1],
+                *[encode(row[first_value + i]) for i, encode in enumerate(encoders)])
+
+    return encode_row
+
+
+def row_encoder(view: FeatureView) -> Callable[[tuple], OnlineRow]:
+    """Turns a latest_rows() row into an OnlineRow, for stores written through online_write_batch."""
+    names = [f.name for f in view.features]
+    encode_flat = flat_row_encoder(view)
 
     def encode_row(row) -> OnlineRow:
-        values = {name: encode(row[key_count + 2 + i]) for i, (name, encode) in enumerate(encoders)}
-        return OnlineRow(serialize_key(row[:key_count]), values, row[key_count], row[key_count + 1])
+        flat = encode_flat(row)
+        return OnlineRow(flat[0], dict(zip(names, flat[3:])), flat[1], flat[2])
 
     return encode_row
 
@@ -115,9 +133,9 @@ def _list_from_micros(encode, to_datetime):
     return lambda items: encode(None if items is None else [to_datetime(m) for m in items])
 
 
-def _encode_partition(view: FeatureView):
-    def encode(rows: Iterable) -> Iterator[OnlineRow]:
-        encode_row = row_encoder(view)
+def _encode_partition(view: FeatureView, flat: bool):
+    def encode(rows: Iterable) -> Iterator:
+        encode_row = flat_row_encoder(view) if flat else row_encoder(view)
         for row in rows:
             yield encode_row(tuple(row))
     return encode
@@ -150,7 +168,11 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
         log(f"  {view.name}: writing from the executors, one pipeline per partition")
         frame.rdd.foreachPartition(lambda rows: writer(counted(rows)))
         return selected.value, written.value
-    rows = frame.rdd.mapPartitions(_encode_partition(view)).toLocalIterator(prefetchPartitions=True)
+    # Stream partition by partition (bounded driver memory), the next one computed on the
+    # executors while the driver writes this one; enough partitions to overlap the two.
+    flat = hasattr(store, "online_write_flat")
+    frame = frame.repartition(STREAM_PARTITIONS, *view.join_keys) if STREAM_PARTITIONS else frame
+    rows = frame.rdd.mapPartitions(_encode_partition(view, flat)).toLocalIterator(prefetchPartitions=True)
     selected = [0]
     started = time.perf_counter()
 
@@ -162,7 +184,10 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
                 log(f"  {view.name}: {selected[0]:,} rows streamed to the online store ({rate:,.0f} rows/s)")
             yield row
 
-    written = store.online_write_batch(project, view, progress(rows))
+    if flat:
+        written = store.online_write_flat(project, view, progress(rows))
+    else:
+        written = store.online_write_batch(project, view, progress(rows))
     return selected[0], written
 
 

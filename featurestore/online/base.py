@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from featurestore.definitions import FeatureView
 
 
-@dataclass(frozen=True)
-class OnlineRow:
-    """One entity's feature values of one view, ready to write."""
+class OnlineRow(NamedTuple):
+    """One entity's feature values of one view, ready to write.
+
+    A NamedTuple rather than a dataclass: millions of these cross from Spark's Python
+    workers to the driver, and tuples pickle and build several times faster.
+    """
     entity_key: bytes
     values: dict[str, bytes]  # feature name -> serialized Value
     event_ts: int  # microseconds since epoch, UTC

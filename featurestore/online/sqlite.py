@@ -54,6 +54,19 @@ def _upsert_sql(table: str, feature_count: int) -> str:
             f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts)")
 
 
+def _flat_upsert_sql(table: str, feature_names: Sequence[str]) -> str:
+    """Like _upsert_sql, for flat rows (entity key, event_ts, created_ts, value per feature).
+
+    Feature names are plain identifiers (checked by the definitions), so they are written
+    into the statement as literals, and a row from Spark binds as it arrives.
+    """
+    rows = ", ".join(f"(?1, '{name}', ?{4 + i}, ?2, ?3)" for i, name in enumerate(feature_names))
+    return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts) VALUES {rows} '
+            f"ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = excluded.value, "
+            f"event_ts = excluded.event_ts, created_ts = excluded.created_ts "
+            f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts)")
+
+
 def _create_table_sql(table: str) -> str:
     return (f'CREATE TABLE IF NOT EXISTS "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
             f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
@@ -130,6 +143,39 @@ class SqliteOnlineStore(OnlineStore):
         with self._errors("checkpointing the write-ahead log"):
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
         return changed
+
+    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
+        """The fast path of materialization: rows as (entity key, event_ts, created_ts, value of
+        each of view.features in order), bound straight into one executemany per transaction.
+
+        Same semantics as online_write_batch (newer wins, one transaction per chunk); returns
+        the number of entity rows that changed the store.
+        """
+        names = [f.name for f in view.features]
+        if len(names) > _MAX_FEATURES_PER_STATEMENT:  # too many parameters for one statement
+            return self.online_write_batch(project, view, (
+                OnlineRow(row[0], dict(zip(names, row[3:])), row[1], row[2]) for row in rows))
+        table = table_name(project, view.name)
+        sql = _flat_upsert_sql(table, names)
+        connection = self._connection(create=True)
+        with self._errors(f"creating the table of feature view {view.name!r}"):
+            connection.execute(_create_table_sql(table))
+        rows = iter(rows)
+        changed_values = 0
+        while chunk := list(islice(rows, self.rows_per_transaction)):
+            with self._errors(f"writing feature view {view.name!r}"):
+                cursor = connection.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor.executemany(sql, chunk)
+                    changed_values += cursor.rowcount
+                    cursor.execute("COMMIT")
+                except BaseException:
+                    self._rollback(connection)
+                    raise
+        with self._errors("checkpointing the write-ahead log"):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return -(-changed_values // len(names))  # all values of a row share its timestamps
 
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
                     feature_names: Sequence[str]) -> list[StoredFeatures | None]:

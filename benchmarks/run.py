@@ -1,0 +1,93 @@
+"""`make bench`: every benchmark of the project, one after the other, as printed tables.
+
+    python -m benchmarks.run [--quick] [--only startup,training,materialize,online,load]
+
+Spark runs in local[2]; figures are wall times on whatever machine runs this (the
+README quotes the development machine's). --quick uses small sizes to check the
+harness, not to quote.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PARTS = ("startup", "training", "materialize", "online", "load")
+
+
+def spark_startup_seconds(runs: int = 2) -> list[float]:
+    """Seconds from `get_spark()` to a usable session (Hive + Delta), in fresh processes."""
+    code = ("import time, sys; t = time.perf_counter(); from featurestore.spark import get_spark; "
+            "s = get_spark(None, master='local[2]'); s.sql('SELECT 1').collect(); "
+            "print(time.perf_counter() - t)")
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            env = dict(os.environ, FEATURESTORE_DATA_DIR=folder, TZ="UTC")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+            times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: check the harness")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    args = parser.parse_args()
+    parts = args.only.split(",")
+    print(f"featurestore benchmarks on {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
+
+    if "startup" in parts:
+        times = spark_startup_seconds()
+        print(f"\nSpark start-up (local[2], Hive + Delta, first query): "
+              f"{', '.join(f'{t:.1f} s' for t in times)}")
+
+    spark = None
+    if "training" in parts or "materialize" in parts:
+        from featurestore.spark import get_spark
+
+        os.environ.setdefault("FEATURESTORE_DATA_DIR", tempfile.mkdtemp(prefix="fs-bench-"))
+        spark = get_spark(None, app_name="featurestore-bench", master="local[2]",
+                          overrides={"spark.sql.shuffle.partitions": "4"})
+
+    if "training" in parts:
+        from benchmarks import training_set_bench
+
+        training_set_bench.run(spark, ("small",), skew=False)  # warm-up: JIT, caches
+        sizes = ("small", "medium") if args.quick else ("small", "medium", "large")
+        training_set_bench.print_table(training_set_bench.run(spark, sizes))
+
+    if "materialize" in parts:
+        from benchmarks import materialize_bench
+        from tests.redis_server import start_redis_server
+
+        with tempfile.TemporaryDirectory() as folder:
+            server = start_redis_server(Path(folder))
+            try:
+                entities = 100_000 if args.quick else 1_000_000
+                materialize_bench.print_table(materialize_bench.run(spark, entities, server))
+            finally:
+                server.stop()
+
+    if "online" in parts:
+        from benchmarks import online_bench
+
+        rows = 100_000 if args.quick else 1_000_000
+        print("\nOnline stores: writes and reads beside raw bounds")
+        print(online_bench.format_table(online_bench.run(sqlite_rows=rows, redis_rows=min(rows, 200_000))))
+
+    if "load" in parts:
+        from benchmarks import load_bench
+
+        print("\nLoad: 4 client processes of get_online_features while a writer runs")
+        print(load_bench.format_table(load_bench.run(calls=1_000 if args.quick else 10_000)))
+
+
+if __name__ == "__main__":
+    main()
