@@ -10,6 +10,7 @@ FEATURE_SERVICE ?= driver_ranking
 OUTPUT ?= driver_training_set
 PYTEST_ARGS ?=
 REDIS_PORT ?= 6390
+MASTER ?=
 
 # Spark 4 needs Java 17 or 21: use the first such JDK found unless JAVA_HOME already is one.
 JAVA_HOME := $(shell $(PYTHON) scripts/find_java.py)
@@ -24,13 +25,14 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down clean
+.PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
+	cluster-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
 	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS=,"
-	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick)"
+	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077)"
 
 setup: $(VENV)/.installed jars/.fetched ## venv, packages (with test and redis extras) and Delta jars
 
@@ -54,17 +56,17 @@ test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup ## static checks
-	$(VENV)/bin/ruff check featurestore jobs tests scripts
+	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples
 
 bench: setup ## print the benchmark figures
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, FEATURE_SERVICE, OUTPUT)
-	$(SPARK_SUBMIT) jobs/build_training_set.py --repo $(REPO) --entities $(ENTITIES) \
+	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/build_training_set.py --repo $(REPO) --entities $(ENTITIES) \
 		--feature-service $(FEATURE_SERVICE) --output $(OUTPUT) --overwrite
 
 materialize: setup ## materialize incrementally up to END with spark-submit (REPO, END)
-	$(SPARK_SUBMIT) jobs/materialize.py --repo $(REPO) --incremental --end $(END)
+	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/materialize.py --repo $(REPO) --incremental --end $(END)
 
 redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying the Redis online store
 	mkdir -p .redis
@@ -75,9 +77,16 @@ redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying th
 redis-down: ## stop the redis-server started by redis-up
 	-test -f .redis/redis.pid && kill $$(cat .redis/redis.pid) && rm -f .redis/redis.pid
 
+cluster-up: setup ## start a local Spark standalone cluster: master 127.0.0.1:7077 and two workers (logs in .cluster/)
+	$(PY) -m featurestore.cluster up --state-dir .cluster --workers 2
+
+cluster-down: ## stop the local Spark standalone cluster
+	$(PY) -m featurestore.cluster down --state-dir .cluster
+
 proto: ## regenerate the protobuf classes from the .proto files
 	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
-	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log
+	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \
+		.cluster .redis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -133,7 +133,7 @@ def _get(results, processes: list, what: str) -> dict:
         except queue.Empty:
             failed = {process.pid: process.exitcode for process in processes if process.exitcode not in (None, 0)}
             if failed:
-                raise RuntimeError(f"{what} process(es) failed, exit codes {failed}; see their stderr above")
+                raise RuntimeError(f"{what} process(es) failed, exit codes {failed}; see their stderr above") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no report from the {what} processes within {TIMEOUT_SECONDS} s") from None
 

@@ -180,7 +180,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                                           OFFLINE_STORE_CONFIGS, "spark")
     online = _check_section(online_cls, online_raw, "online_store", lines)
     offline = _check_section(offline_cls, offline_raw, "offline_store", lines)
-    for key, value in offline.spark_conf.items():
+    for key in offline.spark_conf:
         if not isinstance(key, str) or not key.startswith("spark."):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + str(key))}: spark_conf key {key!r} "
                               f"must be a Spark setting starting with 'spark.'")

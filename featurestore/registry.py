@@ -105,8 +105,7 @@ class RegistryFile:
         except FileNotFoundError:
             return RegistryState(project=self.project)
         except OSError as error:
-            raise RegistryError(f"cannot read registry {self.path}: {error.strerror}; check the file's "
-                                f"permissions") from None
+            raise self._unreadable(error) from None
         identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if self._cached is not None and self._cached[0] == identity:
             return self._cached[1]
@@ -120,9 +119,11 @@ class RegistryFile:
         except FileNotFoundError:
             return RegistryState(project=self.project)
         except OSError as error:
-            raise RegistryError(f"cannot read registry {self.path}: {error.strerror}; check the file's "
-                                f"permissions") from None
+            raise self._unreadable(error) from None
         return self._parse(data)
+
+    def _unreadable(self, error: OSError) -> RegistryError:
+        return RegistryError(f"cannot read registry {self.path}: {error.strerror}; check the file's permissions")
 
     def _parse(self, data: bytes) -> RegistryState:
         proto = registry_pb2.Registry()

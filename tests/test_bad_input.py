@@ -4,7 +4,6 @@
 - exits the CLI with status 1 and one line on stderr (no traceback),
 - leaves the registry and the online store byte-for-byte unchanged.
 """
-import os
 import shutil
 import socket
 import textwrap

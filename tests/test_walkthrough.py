@@ -4,7 +4,6 @@ The demo runs exactly as `make demo` runs it (scripts/demo.py: the CLI and the
 spark-submit jobs as subprocesses) in a temporary folder; then its outputs are checked
 and the notebooks are executed against the same repo.
 """
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -132,14 +132,18 @@ class SqliteOnlineStore(OnlineStore):
         toLocalIterator) never holds the write lock.
         """
         table = table_name(project, view.name)
+        return self._write_in_chunks(view.name, table, rows, self._write_chunk)
+
+    def _write_in_chunks(self, view_name: str, table: str, rows: Iterable, write_chunk) -> int:
+        """Consume rows one chunk (one transaction) at a time; the sum of what write_chunk returns."""
         connection = self._connection(create=True)
-        with self._errors(f"creating the table of feature view {view.name!r}"):
+        with self._errors(f"creating the table of feature view {view_name!r}"):
             connection.execute(_create_table_sql(table))
         rows = iter(rows)
         changed = 0
         while chunk := list(islice(rows, self.rows_per_transaction)):
-            with self._errors(f"writing feature view {view.name!r}"):
-                changed += self._write_chunk(connection, table, chunk)
+            with self._errors(f"writing feature view {view_name!r}"):
+                changed += write_chunk(connection, table, chunk)
         with self._errors("checkpointing the write-ahead log"):
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
         return changed
@@ -157,24 +161,20 @@ class SqliteOnlineStore(OnlineStore):
                 OnlineRow(row[0], dict(zip(names, row[3:])), row[1], row[2]) for row in rows))
         table = table_name(project, view.name)
         sql = _flat_upsert_sql(table, names)
-        connection = self._connection(create=True)
-        with self._errors(f"creating the table of feature view {view.name!r}"):
-            connection.execute(_create_table_sql(table))
-        rows = iter(rows)
-        changed_values = 0
-        while chunk := list(islice(rows, self.rows_per_transaction)):
-            with self._errors(f"writing feature view {view.name!r}"):
-                cursor = connection.cursor()
-                cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor.executemany(sql, chunk)
-                    changed_values += cursor.rowcount
-                    cursor.execute("COMMIT")
-                except BaseException:
-                    self._rollback(connection)
-                    raise
-        with self._errors("checkpointing the write-ahead log"):
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+        def write_chunk(connection: sqlite3.Connection, table: str, chunk: list[tuple]) -> int:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.executemany(sql, chunk)
+                changed_values = cursor.rowcount
+                cursor.execute("COMMIT")
+            except BaseException:
+                self._rollback(connection)
+                raise
+            return changed_values
+
+        changed_values = self._write_in_chunks(view.name, table, rows, write_chunk)
         return -(-changed_values // len(names))  # all values of a row share its timestamps
 
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
