@@ -78,3 +78,18 @@ def test_to_spark_df_is_lazy(spark, store):
     frame = store.get_historical_features(entities, ["stats:rate"]).to_spark_df()
     assert frame.columns == ["driver_id", "event_timestamp", "label", "rate"]
     assert not frame.isStreaming and frame.count() == 2
+
+
+def test_concurrent_retrievals_in_one_session_equal_sequential_ones(spark, store):
+    """Threads sharing the SparkSession: no shared temp views or conf, so results match sequential runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table, entities = store.test_tables
+    requests = [(entities, ["stats:rate"], False), (f"SELECT * FROM {entities} WHERE driver_id = 2", ["stats:rate"], True),
+                (spark.table(entities).toPandas(), store.get_feature_service("svc"), False)] * 2
+    sequential = [sorted(map(tuple, store.get_historical_features(e, f, full_feature_names=n).to_spark_df().collect()))
+                  for e, f, n in requests]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        concurrent = list(pool.map(lambda r: sorted(map(tuple, store.get_historical_features(
+            r[0], r[1], full_feature_names=r[2]).to_spark_df().collect())), requests))
+    assert concurrent == sequential
