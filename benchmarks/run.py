@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
-    python -m benchmarks.run [--quick] [--only startup,training,materialize,online,load]
+    python -m benchmarks.run [--quick] [--only startup,training,materialize,online,load,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 README quotes the development machine's). --quick uses small sizes to check the
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "training", "materialize", "online", "load")
+PARTS = ("startup", "training", "materialize", "online", "load", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -49,7 +49,7 @@ def main() -> None:
               f"{', '.join(f'{t:.1f} s' for t in times)}")
 
     spark = None
-    if "training" in parts or "materialize" in parts:
+    if "training" in parts or "materialize" in parts or "cluster" in parts:
         from featurestore.spark import get_spark
 
         os.environ.setdefault("FEATURESTORE_DATA_DIR", tempfile.mkdtemp(prefix="fs-bench-"))
@@ -87,6 +87,18 @@ def main() -> None:
 
         print("\nLoad: 4 client processes of get_online_features while a writer runs")
         print(load_bench.format_table(load_bench.run(calls=1_000 if args.quick else 10_000)))
+
+    if "cluster" in parts:
+        from benchmarks import cluster_bench
+        from tests.redis_server import start_redis_server
+
+        with tempfile.TemporaryDirectory() as folder:
+            server = start_redis_server(Path(folder))
+            try:
+                cluster_bench.print_table(cluster_bench.run(spark, server, "medium" if args.quick else "large",
+                                                            100_000 if args.quick else 1_000_000))
+            finally:
+                server.stop()
 
 
 if __name__ == "__main__":
