@@ -9,7 +9,6 @@ is recorded in the registry only after the write succeeded.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,8 +22,6 @@ from featurestore.registry import RegistryFile, RegistryState
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 PROGRESS_EVERY = 100_000
 STREAM_PARTITIONS = 16  # partitions streamed to the driver one by one (SQLite)
-_CAST = {"Int32": "int", "Int64": "bigint", "Float32": "float", "Float64": "double", "String": "string",
-         "Bool": "boolean", "Bytes": "binary", "UnixTimestamp": "timestamp"}
 
 
 @dataclass
@@ -70,7 +67,7 @@ def latest_rows(spark, view: FeatureView, start: datetime, end: datetime):
     newest = F.max(F.struct(F.unix_micros(event).alias("event_us"),
                             F.coalesce(F.unix_micros(created), F.lit(0)).alias("created_us"),
                             *[_feature_column(F, f, dtypes[f]) for f in features])).alias("newest")
-    keys = [F.col(k).cast(_CAST[dtypes[k].name]).alias(k) for k in view.join_keys]
+    keys = [F.col(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
     grouped = frame.groupBy(*keys).agg(newest)
     return grouped.select(*view.join_keys, "newest.event_us", "newest.created_us",
                           *[F.col(f"newest.{f}") for f in features])
@@ -255,7 +252,3 @@ def _root_cause(error: BaseException) -> str:
         if "featurestore.errors." in line:
             return line.split("featurestore.errors.", 1)[1].strip()
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
-
-
-def _stderr_log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

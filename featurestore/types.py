@@ -31,6 +31,11 @@ class FeatureType:
     def is_list(self) -> bool:
         return False
 
+    @property
+    def spark_type(self) -> str:
+        """The Spark type values of this type are cast to (e.g. join keys before a join)."""
+        return self.spark_types[0]
+
     def accepts_spark_type(self, spark_simple_string: str) -> bool:
         """True when a Spark column of this type can hold values of this feature type."""
         return spark_simple_string in self.spark_types
@@ -59,6 +64,10 @@ class ArrayType(FeatureType):
     @property
     def is_list(self) -> bool:
         return True
+
+    @property
+    def spark_type(self) -> str:
+        return f"array<{self.element.spark_type}>"
 
     def accepts_spark_type(self, spark_simple_string: str) -> bool:
         if not (spark_simple_string.startswith("array<") and spark_simple_string.endswith(">")):

@@ -14,13 +14,12 @@ from featurestore.definitions import FeatureService
 from featurestore.errors import RetrievalError
 from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner
+from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import read_source
 from featurestore.registry import RegistryState
 
 DEFAULT_TS_COLUMN = "event_timestamp"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_SPARK_TYPES = {"Int32": "int", "Int64": "bigint", "Float32": "float", "Float64": "double", "String": "string",
-                "Bool": "boolean", "Bytes": "binary", "UnixTimestamp": "timestamp"}
 
 
 def to_entity_frame(spark, entity_df):
@@ -86,7 +85,7 @@ def with_entity_time(entities, column: str):
     from pyspark.sql import functions as F
 
     kind = entities.schema[column].dataType.simpleString()
-    original = F.col("`" + column.replace("`", "``") + "`")
+    original = quoted_column(column)
     if kind in ("timestamp", "timestamp_ntz", "date"):
         return entities.withColumn(TS, original.cast("timestamp"))
     if kind == "string":  # an unparsable time fails the job with a message, instead of becoming null
@@ -122,7 +121,7 @@ def source_rows(spark, request: ViewRequest, bounds, source_versions: dict):
     frame = read_source(spark, source) if source.name not in source_versions else \
         read_versioned(spark, source, source_versions[source.name])
     dtypes = {f.name: f.dtype for f in view.schema}
-    columns = [F.col(k).cast(_SPARK_TYPES[dtypes[k].name]).alias(k) for k in view.join_keys]
+    columns = [F.col(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
     columns.append(F.col(source.timestamp_field).cast("timestamp").alias(EVENT_TS))
     created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
