@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import FeatureStoreError, MaterializationError
-from featurestore.online.base import OnlineRow, OnlineStore
+from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryFile, RegistryState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -110,18 +110,6 @@ def flat_row_encoder(view: FeatureView) -> Callable[[tuple], tuple]:
     return encode_row
 
 
-def row_encoder(view: FeatureView) -> Callable[[tuple], OnlineRow]:
-    """Turns a latest_rows() row into an OnlineRow, for stores written through online_write_batch."""
-    names = [f.name for f in view.features]
-    encode_flat = flat_row_encoder(view)
-
-    def encode_row(row) -> OnlineRow:
-        flat = encode_flat(row)
-        return OnlineRow(flat[0], dict(zip(names, flat[3:])), flat[1], flat[2])
-
-    return encode_row
-
-
 def _from_micros(encode, to_datetime):
     return lambda micros: encode(None if micros is None else to_datetime(micros))
 
@@ -130,9 +118,9 @@ def _list_from_micros(encode, to_datetime):
     return lambda items: encode(None if items is None else [to_datetime(m) for m in items])
 
 
-def _encode_partition(view: FeatureView, flat: bool):
-    def encode(rows: Iterable) -> Iterator:
-        encode_row = flat_row_encoder(view) if flat else row_encoder(view)
+def _encode_partition(view: FeatureView):
+    def encode(rows: Iterable) -> Iterator[tuple]:
+        encode_row = flat_row_encoder(view)
         for row in rows:
             yield encode_row(tuple(row))
     return encode
@@ -141,8 +129,7 @@ def _encode_partition(view: FeatureView, flat: bool):
 def _write_partition(store: OnlineStore, project: str, view: FeatureView, written):
     """Runs on an executor: encode and write one partition, pipelined."""
     def write(rows: Iterable) -> None:
-        encode_row = row_encoder(view)
-        count = store.online_write_batch(project, view, (encode_row(tuple(r)) for r in rows))
+        count = store.online_write_flat(project, view, _encode_partition(view)(rows))
         written.add(count)
         store.close()
     return write
@@ -152,7 +139,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
                log=print) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written)."""
     frame = latest_rows(spark, view, start, end)
-    if getattr(store, "writes_from_executors", False):
+    if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
 
@@ -167,9 +154,8 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
         return selected.value, written.value
     # Stream partition by partition (bounded driver memory), the next one computed on the
     # executors while the driver writes this one; enough partitions to overlap the two.
-    flat = hasattr(store, "online_write_flat")
     frame = frame.repartition(STREAM_PARTITIONS, *view.join_keys) if STREAM_PARTITIONS else frame
-    rows = frame.rdd.mapPartitions(_encode_partition(view, flat)).toLocalIterator(prefetchPartitions=True)
+    rows = frame.rdd.mapPartitions(_encode_partition(view)).toLocalIterator(prefetchPartitions=True)
     selected = [0]
     started = time.perf_counter()
 
@@ -181,10 +167,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
                 log(f"  {view.name}: {selected[0]:,} rows streamed to the online store ({rate:,.0f} rows/s)")
             yield row
 
-    if flat:
-        written = store.online_write_flat(project, view, progress(rows))
-    else:
-        written = store.online_write_batch(project, view, progress(rows))
+    written = store.online_write_flat(project, view, progress(rows))  # consumes rows, counting them
     return selected[0], written
 
 

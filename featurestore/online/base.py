@@ -33,6 +33,9 @@ class StoredFeatures:
     event_ts: int
 
 
+ReadRequest = tuple[FeatureView, Sequence[bytes], Sequence[str]]
+
+
 class OnlineStore(ABC):
     """Where materialization writes and get_online_features reads."""
 
@@ -54,10 +57,28 @@ class OnlineStore(ABC):
         that replaced or added stored values.
         """
 
+    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
+        """online_write_batch for rows as materialization makes them: (entity key, event_ts,
+        created_ts, encoded value of each of view.features in order).
+
+        Flat tuples are what crosses from Spark cheapest; a store that can bind them as they
+        are overrides this, the others get OnlineRows.
+        """
+        names = [f.name for f in view.features]
+        return self.online_write_batch(project, view, (
+            OnlineRow(row[0], dict(zip(names, row[3:])), row[1], row[2]) for row in rows))
+
     @abstractmethod
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
                     feature_names: Sequence[str]) -> list[StoredFeatures | None]:
         """A list of the same length as entity_keys: what is stored for each, or None."""
+
+    def online_read_many(self, project: str, requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
+        """online_read for several (view, entity keys, feature names) requests, in order.
+
+        A networked store overrides this to answer all of them in one round trip.
+        """
+        return [self.online_read(project, view, keys, names) for view, keys, names in requests]
 
     @abstractmethod
     def teardown(self, project: str, views: Sequence[FeatureView]) -> None:

@@ -72,10 +72,7 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     keys_per_view = [_entity_keys(request, entity_rows) for request in requests]
     reads = [(request.view, [k for k in keys if k is not None], request.features)
              for request, keys in zip(requests, keys_per_view)]
-    if hasattr(store, "online_read_many"):
-        found_per_view = store.online_read_many(project, reads)
-    else:
-        found_per_view = [store.online_read(project, view, keys, feats) for view, keys, feats in reads]
+    found_per_view = store.online_read_many(project, reads)
     stored_per_view = [_with_nulls(keys, found) for keys, found in zip(keys_per_view, found_per_view)]
     values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in entity_columns}
     statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in entity_columns}

@@ -23,7 +23,7 @@ from itertools import islice
 from featurestore.config import RedisOnlineStoreConfig
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
-from featurestore.online.base import OnlineRow, OnlineStore, StoredFeatures
+from featurestore.online.base import OnlineRow, OnlineStore, ReadRequest, StoredFeatures
 
 ROWS_PER_PIPELINE = 10_000
 # A script call blocks Redis while it runs, so big batches are split into calls of ~1 ms or less.
@@ -118,8 +118,6 @@ return table.concat(out)
 """
 _READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 _LENGTH = struct.Struct(">i")
-
-ReadRequest = tuple[FeatureView, Sequence[bytes], Sequence[str]]
 
 
 def key_prefix(project: str) -> bytes:

@@ -157,8 +157,7 @@ class SqliteOnlineStore(OnlineStore):
         """
         names = [f.name for f in view.features]
         if len(names) > _MAX_FEATURES_PER_STATEMENT:  # too many parameters for one statement
-            return self.online_write_batch(project, view, (
-                OnlineRow(row[0], dict(zip(names, row[3:])), row[1], row[2]) for row in rows))
+            return super().online_write_flat(project, view, rows)
         table = table_name(project, view.name)
         sql = _flat_upsert_sql(table, names)
 
