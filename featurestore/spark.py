@@ -8,6 +8,7 @@ When a session already runs (spark-submit, a notebook, the test suite) it is reu
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -122,6 +123,7 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     return session
 
 
+@functools.cache  # once per process: get_spark() runs on every FeatureStore.spark access
 def _quiet_captured_exception_logs() -> None:
     """PySpark logs every analysis error it captures as a JSON stack dump on stderr; featurestore
     turns those errors into its own one-line messages, so the dumps are only noise."""
