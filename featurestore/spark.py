@@ -1,28 +1,70 @@
 """The one SparkSession factory, used by the library, the jobs and the tests.
 
-Settings come from spark_conf/spark-defaults.conf, then feature_store.yaml's
-offline_store.spark_conf, then what this module must set: Hive support with the Derby
-metastore and the warehouse under the repo's data folder, Delta Lake, UTC. Delta's jars
-are loaded from jars/ (fetched once by `make setup`), so a session starts offline.
-When a session already runs (spark-submit, a notebook, the test suite) it is reused.
+Settings come from spark-defaults.conf, then feature_store.yaml's offline_store.spark_conf,
+then what this module must set: Hive support with the warehouse under the repo's data
+folder, Delta Lake, UTC. The metastore is the repo's embedded Derby database unless the
+user names another (FEATURESTORE_METASTORE_URL, or spark.hadoop.javax.jdo.option.ConnectionURL
+in spark-defaults.conf or spark_conf; see featurestore/metastore.py).
+
+spark-defaults.conf, log4j2.properties and delta-jars.txt are read from the first folder
+holding them: FEATURESTORE_SPARK_CONF_DIR, the checkout's spark_conf/, then the copy shipped
+in the package (featurestore/spark_defaults/). Delta's jars are loaded from disk (see
+delta_jars), so a session starts offline. When a session already runs (spark-submit, a
+notebook, the test suite) it is reused.
 """
 from __future__ import annotations
 
 import functools
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from featurestore import metastore
 from featurestore.errors import SparkSetupError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPARK_CONF_DIR = Path(os.environ.get("FEATURESTORE_SPARK_CONF_DIR", PROJECT_ROOT / "spark_conf"))
-JARS_DIR = Path(os.environ.get("FEATURESTORE_JARS_DIR", PROJECT_ROOT / "jars"))
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+PACKAGE_SPARK_CONF = PACKAGE_DIR / "spark_defaults"
+
+
+def checkout_root() -> Path | None:
+    """The source checkout featurestore runs from, or None when it is installed from a wheel."""
+    if (PROJECT_ROOT / "setup.cfg").is_file() and (PROJECT_ROOT / "spark_conf").is_dir():
+        return PROJECT_ROOT
+    return None
+
+
+def spark_conf_dirs() -> list[Path]:
+    """Where Spark settings are looked up, first match wins per file."""
+    dirs = []
+    given = os.environ.get("FEATURESTORE_SPARK_CONF_DIR")
+    if given:
+        if not Path(given).is_dir():
+            raise SparkSetupError(f"FEATURESTORE_SPARK_CONF_DIR={given} is not a folder; point it at a folder "
+                                  f"holding spark-defaults.conf (and optionally log4j2.properties), or unset it")
+        dirs.append(Path(given).resolve())
+    root = checkout_root()
+    if root is not None:
+        dirs.append(root / "spark_conf")
+    dirs.append(PACKAGE_SPARK_CONF)
+    return dirs
+
+
+def spark_conf_file(name: str) -> Path:
+    """spark-defaults.conf, log4j2.properties or delta-jars.txt from the first folder that has it."""
+    for folder in spark_conf_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    raise SparkSetupError(f"{PACKAGE_SPARK_CONF / name} is missing from the installed package; reinstall "
+                          f"featurestore")
 
 
 def read_spark_defaults(path: Path | None = None) -> dict[str, str]:
     """Parse a spark-defaults.conf file: `key value` lines, '#' comments."""
-    path = path or SPARK_CONF_DIR / "spark-defaults.conf"
+    path = path or spark_conf_file("spark-defaults.conf")
     conf = {}
     if path.exists():
         for line in path.read_text().splitlines():
@@ -33,23 +75,113 @@ def read_spark_defaults(path: Path | None = None) -> dict[str, str]:
     return conf
 
 
+def java_option(name: str, value: str | Path) -> str:
+    """`-Dname=value`, quoted when needed so Spark's option parser keeps it one argument.
+
+    spark.driver.extraJavaOptions is split on spaces unless quoted; a path such as
+    /home/me/my work/data would otherwise become a stray argument the JVM takes for its
+    main class.
+    """
+    option = f"-D{name}={value}"
+    if any(c.isspace() or c in "\"'\\" for c in option):
+        return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return option
+
+
 def delta_coordinates() -> list[str]:
-    lines = (SPARK_CONF_DIR / "delta-jars.txt").read_text().splitlines()
+    lines = spark_conf_file("delta-jars.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def delta_jars() -> list[Path]:
-    """The Delta jar files on disk, or an error naming the missing ones and how to get them."""
-    jars, missing = [], []
-    for coordinate in delta_coordinates():
-        _, artifact, version = coordinate.split(":")
-        jar = JARS_DIR / f"{artifact}-{version}.jar"
-        (jars if jar.exists() else missing).append(jar)
+def jar_cache_dir() -> Path:
+    """The per-user folder where fetched jars are kept: $XDG_CACHE_HOME/featurestore/jars."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "featurestore" / "jars"
+
+
+def _jar_files(folder: Path, coordinates: list[str]) -> list[Path]:
+    return [folder / "{1}-{2}.jar".format(*coordinate.split(":")) for coordinate in coordinates]
+
+
+def delta_jars(fetch: bool = True) -> list[Path]:
+    """The Delta jar files on disk.
+
+    From FEATURESTORE_JARS_DIR when set (and only there), else from the checkout's jars/
+    or the per-user cache, whichever holds them all. Otherwise (fetch=True) they are
+    fetched once into the cache with Spark's own package resolution.
+    """
+    coordinates = delta_coordinates()
+    given = os.environ.get("FEATURESTORE_JARS_DIR")
+    if given:
+        jars = _jar_files(Path(given).resolve(), coordinates)
+        missing = [j.name for j in jars if not j.is_file()]
+        if missing:
+            raise SparkSetupError(f"FEATURESTORE_JARS_DIR={given} lacks {', '.join(missing)}; copy the jars of "
+                                  f"{', '.join(coordinates)} there (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
+                                  f"-DoutputDirectory={given}`), or unset it to fetch them into {jar_cache_dir()}")
+        return jars
+    folders = ([checkout_root() / "jars"] if checkout_root() else []) + [jar_cache_dir()]
+    for folder in folders:
+        jars = _jar_files(folder, coordinates)
+        if all(j.is_file() for j in jars):
+            return jars
+    if not fetch:
+        raise SparkSetupError(f"Delta Lake jars {', '.join(coordinates)} are not in {' or '.join(map(str, folders))}; "
+                              f"set FEATURESTORE_JARS_DIR to a folder holding them, or start a session once with "
+                              f"network access to fetch them")
+    return fetch_jars(coordinates, jar_cache_dir())
+
+
+def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600) -> list[Path]:
+    """Resolve `coordinates` once with Spark's own package resolution (spark.jars.packages, its Ivy
+    cache under target's parent) and copy the jars into `target`, so later starts are offline."""
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).resolve().parent
+    ivy = target.parent / "ivy"
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="featurestore-fetch-") as tmp:
+        script = Path(tmp) / "resolve_only.py"
+        script.write_text("# spark-submit resolves --packages before it runs this empty driver\n")
+        command = [str(spark_home / "bin" / "spark-submit"), "--master", "local[1]",
+                   "--conf", f"spark.jars.packages={','.join(coordinates)}", "--conf", f"spark.jars.ivy={ivy}",
+                   str(script)]
+        env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable,
+                   PYSPARK_DRIVER_PYTHON=sys.executable)
+        print(f"featurestore: fetching {', '.join(coordinates)} once into {target}", file=sys.stderr)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            result = None
+    resolved = ivy / "jars"
+    jars = _jar_files(target, coordinates)
+    for coordinate, jar in zip(coordinates, jars):
+        group, artifact, version = coordinate.split(":")
+        source = resolved / f"{group}_{artifact}-{version}.jar"
+        if source.is_file():
+            partial = jar.with_suffix(".jar.partial")
+            shutil.copyfile(source, partial)
+            partial.replace(jar)
+    missing = [coordinate for coordinate, jar in zip(coordinates, jars) if not jar.is_file()]
     if missing:
+        reason = "timed out" if result is None else _resolution_failure(result.stdout + result.stderr)
         raise SparkSetupError(
-            f"Delta Lake jars missing: {', '.join(str(j) for j in missing)}; run `make setup` (it copies "
-            f"{', '.join(delta_coordinates())} from Maven Central into {JARS_DIR})")
+            f"Delta Lake jars {', '.join(missing)} could not be fetched from Maven Central ({reason}); either set "
+            f"FEATURESTORE_JARS_DIR to a folder holding their jar files, or put the jars in {target} "
+            f"(e.g. `mvn dependency:copy -Dartifact=COORDINATE -DoutputDirectory={target}`)")
     return jars
+
+
+def _resolution_failure(output: str) -> str:
+    """The telling line of a failed Ivy resolution, shortened."""
+    lines = [line.strip() for line in output.splitlines()]
+    for marker in ("unresolved dependency", "Connection refused", "UnknownHost", "Network is unreachable",
+                   "timed out"):
+        for line in lines:
+            if marker in line:
+                return line.strip(":: ")[:160] + "; is the network reachable?"
+    last = next((line for line in reversed(lines) if line), "no output")
+    return last[:160]
 
 
 def under_spark_submit() -> bool:
@@ -63,31 +195,38 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
     Under spark-submit, spark-defaults.conf, the master and the jars came with the
     command line (--properties-file, --master, --jars) and are not set again here; only
     the repo's own settings (warehouse, metastore, Delta, UTC, its spark_conf) are.
+    The metastore URL is the one exception to "ours win": a URL the user set
+    (FEATURESTORE_METASTORE_URL, spark_conf, spark-defaults.conf) beats the embedded default.
     """
     launching = not under_spark_submit()
     conf = read_spark_defaults() if launching else {}
     if config is not None:
-        warehouse, metastore = config.warehouse_dir, config.metastore_dir
+        warehouse, metastore_dir = config.warehouse_dir, config.metastore_dir
         conf.update({str(k): str(v) for k, v in config.offline_store.spark_conf.items()})
     else:
         data = Path(os.environ.get("FEATURESTORE_DATA_DIR", Path.cwd() / "data")).resolve()
-        warehouse, metastore = data / "spark-warehouse", data / "metastore_db"
+        warehouse, metastore_dir = data / "spark-warehouse", data / "metastore_db"
+    conf.update(metastore.connection_conf(conf, metastore_dir))
     conf.update({
         "spark.sql.warehouse.dir": str(warehouse),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
         "spark.sql.catalogImplementation": "hive",
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
     })
     if launching:
-        log4j = SPARK_CONF_DIR / "log4j2.properties"
+        log4j = spark_conf_file("log4j2.properties")
         conf.update({
-            "spark.driver.extraJavaOptions": f"-Duser.timezone=UTC -Dderby.system.home={metastore.parent} "
-                                             f"-Dlog4j.configurationFile={log4j}",
+            "spark.driver.extraJavaOptions": " ".join([
+                "-Duser.timezone=UTC", java_option("derby.system.home", metastore_dir.parent),
+                java_option("log4j.configurationFile", log4j)]),
             "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
             "spark.jars": ",".join(str(j) for j in delta_jars()),
         })
+        client = metastore.client_classpath(conf)
+        if client:
+            conf["spark.driver.extraClassPath"] = os.pathsep.join(
+                p for p in (conf.get("spark.driver.extraClassPath"), client) if p)
         if master:
             conf["spark.master"] = master
     conf.update(overrides or {})
@@ -104,6 +243,7 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     if active is not None:
         return active
     conf = session_conf(config, master, overrides)
+    metastore.check_metastore_free(conf["spark.hadoop.javax.jdo.option.ConnectionURL"])
     if config is not None:
         config.warehouse_dir.mkdir(parents=True, exist_ok=True)
         config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +259,7 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
         session = builder.enableHiveSupport().getOrCreate()
     except Exception as error:
         raise SparkSetupError(f"Spark failed to start: {error}; check JAVA_HOME points at Java 17 or 21 "
-                              f"(`make` picks one) and spark_conf/spark-defaults.conf") from error
+                              f"(`make` picks one) and {spark_conf_file('spark-defaults.conf')}") from error
     return session
 
 
@@ -145,14 +285,18 @@ def spark_submit_command(script: str | Path, args: list[str], master: str | None
     import pyspark
 
     spark_home = Path(pyspark.__file__).resolve().parent
-    log4j = SPARK_CONF_DIR / "log4j2.properties"
+    log4j = spark_conf_file("log4j2.properties")
     command = ["env", f"SPARK_HOME={spark_home}", f"PYSPARK_PYTHON={sys.executable}",
                f"PYSPARK_DRIVER_PYTHON={sys.executable}", "TZ=UTC",
                str(spark_home / "bin" / "spark-submit"),
-               "--properties-file", str(SPARK_CONF_DIR / "spark-defaults.conf"),
+               "--properties-file", str(spark_conf_file("spark-defaults.conf")),
                "--jars", ",".join(str(j) for j in delta_jars()),
-               "--conf", f"spark.driver.extraJavaOptions=-Duser.timezone=UTC -Dlog4j.configurationFile={log4j}",
+               "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC "
+                         + java_option("log4j.configurationFile", log4j),
                "--conf", f"spark.pyspark.python={sys.executable}"]
+    client = metastore.client_jar()
+    if client is not None:  # lets the job's feature_store.yaml name a Derby network-server metastore
+        command += ["--driver-class-path", str(client)]
     if master:
         command += ["--master", master]
     for key, value in (conf or {}).items():

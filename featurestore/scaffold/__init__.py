@@ -1,6 +1,8 @@
 """`featurestore init NAME`: lay out a ready feature repo as Feast's walkthrough does."""
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from featurestore.definitions._checks import IDENTIFIER
@@ -11,8 +13,16 @@ STATS_TABLE = "driver_hourly_stats"
 ENTITY_TABLE = "driver_entities"
 
 
-def init_repo(path: str | Path, with_data: bool = True, spark=None) -> Path:
-    """Write feature_store.yaml, features.py and (with_data) the sample Delta tables."""
+def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callable[[str], object] = print) -> Path:
+    """Write feature_store.yaml, features.py and (with_data) the sample Delta tables.
+
+    Each step is reported through `log`. When a step fails, what init created is removed
+    again (the whole folder if init made it), so running init again starts clean.
+    """
+    if str(path).strip() in ("", ".") or Path(path).name in ("", ".."):
+        raise RepoError(f"featurestore init needs the name of a new folder, got {str(path)!r}; e.g. "
+                        f"`featurestore init my_repo` (it will not turn an existing folder such as the current "
+                        f"one into a repo)")
     path = Path(path).resolve()
     project = path.name.replace("-", "_")
     if not IDENTIFIER.match(project):
@@ -20,15 +30,35 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None) -> Path:
     if (path / "feature_store.yaml").exists():
         raise RepoError(f"{path} already holds a feature repo (feature_store.yaml exists); choose another name "
                         f"or delete it")
-    (path / "data").mkdir(parents=True, exist_ok=True)
-    (path / "feature_store.yaml").write_text(
-        (TEMPLATE / "feature_store.yaml").read_text().format(project=project))
-    (path / "features.py").write_text((TEMPLATE / "features.py").read_text().format(table=STATS_TABLE))
-    if with_data:
-        from featurestore.config import load_config
-        from featurestore.scaffold.sample_data import write_sample_data
-        from featurestore.spark import get_spark
+    created = [p for p in (path, path / "data", path / "feature_store.yaml", path / "features.py")
+               if not p.exists()]
+    try:
+        log(f"Creating {path}: feature_store.yaml, features.py, data/")
+        (path / "data").mkdir(parents=True, exist_ok=True)
+        (path / "feature_store.yaml").write_text(
+            (TEMPLATE / "feature_store.yaml").read_text().format(project=project))
+        (path / "features.py").write_text((TEMPLATE / "features.py").read_text().format(table=STATS_TABLE))
+        if with_data:
+            from featurestore.config import load_config
+            from featurestore.scaffold.sample_data import write_sample_data
+            from featurestore.spark import get_spark
 
-        spark = spark or get_spark(load_config(path), app_name="featurestore-init")
-        write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet")
+            if spark is None:
+                log("Starting Spark (warehouse and metastore under data/)")
+                spark = get_spark(load_config(path), app_name="featurestore-init")
+            log(f"Writing sample Delta tables {STATS_TABLE} and {ENTITY_TABLE}")
+            write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet")
+    except BaseException:
+        _remove(created)
+        log(f"init failed; removed what it created in {path}")
+        raise
     return path
+
+
+def _remove(created: list[Path]) -> None:
+    """Undo init: the folder if init made it, else the files and data/ it added."""
+    for item in created:  # outermost first: removing a folder removes what init put in it
+        if item.is_dir():
+            shutil.rmtree(item, ignore_errors=True)
+        elif item.exists():
+            item.unlink()

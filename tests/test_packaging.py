@@ -1,0 +1,152 @@
+"""featurestore as users get it: a wheel installed outside the checkout.
+
+The fast tests pin the package data (template, default Spark settings) and the one
+source of truth for the version and the Spark settings. The slow test builds the wheel
+and walks a user's first session with it in a fresh virtualenv, in a folder whose path
+holds a space.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import featurestore
+from featurestore import spark as fs_spark
+from featurestore.scaffold.sample_data import driver_stats_rows
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+SHIPPED_SPARK_FILES = ("spark-defaults.conf", "log4j2.properties", "delta-jars.txt")
+
+
+@pytest.mark.parametrize("name", SHIPPED_SPARK_FILES)
+def test_the_package_ships_the_checkouts_spark_settings_unchanged(name):
+    """spark_conf/ is what users and jobs read and edit; the package copy is its fallback twin."""
+    assert (CHECKOUT / "featurestore" / "spark_defaults" / name).read_text() == \
+        (CHECKOUT / "spark_conf" / name).read_text(), \
+        f"copy spark_conf/{name} to featurestore/spark_defaults/{name}: they must stay identical"
+
+
+def test_the_version_is_written_once():
+    assert "version = attr: featurestore.__version__" in (CHECKOUT / "setup.cfg").read_text()
+    assert featurestore.__version__ == "0.1.0"
+
+
+def test_settings_fall_back_to_the_package_copy_file_by_file(tmp_path, monkeypatch):
+    (tmp_path / "spark-defaults.conf").write_text("spark.master local[1]\nspark.driver.memory 1g\n")
+    monkeypatch.setenv("FEATURESTORE_SPARK_CONF_DIR", str(tmp_path))
+    assert fs_spark.read_spark_defaults() == {"spark.master": "local[1]", "spark.driver.memory": "1g"}
+    assert fs_spark.spark_conf_file("log4j2.properties") == CHECKOUT / "spark_conf" / "log4j2.properties"
+    monkeypatch.setenv("FEATURESTORE_SPARK_CONF_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(fs_spark.SparkSetupError, match=r"FEATURESTORE_SPARK_CONF_DIR=.*/nowhere is not a folder"):
+        fs_spark.read_spark_defaults()
+
+
+def test_jars_come_from_the_given_folder_or_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("FEATURESTORE_JARS_DIR", raising=False)
+    assert fs_spark.delta_jars(fetch=False) == [CHECKOUT / "jars" / "delta-spark_2.13-4.0.1.jar",
+                                                 CHECKOUT / "jars" / "delta-storage-4.0.1.jar"]
+    monkeypatch.setenv("FEATURESTORE_JARS_DIR", str(tmp_path))
+    with pytest.raises(fs_spark.SparkSetupError) as error:
+        fs_spark.delta_jars()
+    assert str(error.value).startswith(f"FEATURESTORE_JARS_DIR={tmp_path} lacks delta-spark_2.13-4.0.1.jar, "
+                                       f"delta-storage-4.0.1.jar; copy the jars of io.delta:delta-spark_2.13:4.0.1, "
+                                       f"io.delta:delta-storage:4.0.1 there")
+
+
+def test_java_options_with_spaces_stay_one_argument():
+    assert fs_spark.java_option("derby.system.home", "/srv/data") == "-Dderby.system.home=/srv/data"
+    assert fs_spark.java_option("derby.system.home", "/home/me/my work/data") == \
+        '"-Dderby.system.home=/home/me/my work/data"'
+    assert fs_spark.java_option("x", 'a "b"\\c') == '"-Dx=a \\"b\\"\\\\c"'
+
+
+def build_wheel(out: Path) -> Path:
+    """`pip wheel --no-deps` of a copy of the sources, so the build leaves nothing in the checkout."""
+    source = out / "src"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(CHECKOUT / name, source / name)
+    shutil.copytree(CHECKOUT / "featurestore", source / "featurestore",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(out / "dist"), str(source)], check=True, capture_output=True, text=True)
+    (wheel,) = (out / "dist").glob("featurestore-*.whl")
+    return wheel
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(tmp_path):
+    """Build the wheel, install it into a fresh virtualenv, and use it as a user would.
+
+    The venv gets the wheel itself with `--no-deps`; its dependencies (pyspark, delta-spark,
+    protobuf, ...) come from the checkout's .venv through a .pth line naming that
+    site-packages. That keeps the test offline and fast, and honest: a .pth path line adds
+    only that folder, so the checkout's editable-install hook (itself a .pth there) is not
+    run and the checkout's featurestore cannot leak in; the test asserts featurestore is
+    imported from the new venv. The commands run in a folder outside the checkout whose
+    path holds a space, with PYTHONPATH unset and the Delta jars given as a user would,
+    through FEATURESTORE_JARS_DIR; the per-user cache points at an empty folder.
+    """
+    wheel = build_wheel(tmp_path)
+    names = zipfile.ZipFile(wheel).namelist()
+    for shipped in ("featurestore/scaffold/template/feature_store.yaml", "featurestore/scaffold/template/features.py",
+                    *(f"featurestore/spark_defaults/{name}" for name in SHIPPED_SPARK_FILES)):
+        assert shipped in names
+
+    venv = tmp_path / "user venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                    "--no-index", str(wheel)], check=True, capture_output=True, text=True)
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "checkout_venv_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+
+    work = tmp_path / "my work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FEATURESTORE_", "PYSPARK_", "SPARK_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", FEATURESTORE_JARS_DIR=str(CHECKOUT / "jars"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"), TZ="UTC")
+
+    def run(*command, cwd=work):
+        result = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr[-3000:]}"
+        return result.stdout
+
+    where = run(str(python), "-c", "import featurestore, sys; print(featurestore.__file__); print(featurestore.__version__);"
+                                   " print(any('/work/main' == p.rstrip('/') for p in sys.path))")
+    assert where.splitlines() == [str(site / "featurestore" / "__init__.py"), featurestore.__version__, "False"]
+
+    out = run("featurestore", "init", "myrepo")
+    repo = work / "myrepo"
+    assert out.splitlines()[:3] == [f"Creating {repo}: feature_store.yaml, features.py, data/",
+                                    "Starting Spark (warehouse and metastore under data/)",
+                                    "Writing sample Delta tables driver_hourly_stats and driver_entities"]
+    assert (repo / "data" / "metastore_db").is_dir() and not (work / "data").exists()
+
+    assert "driver_hourly_stats" in run("featurestore", "apply", cwd=repo)
+    run("featurestore", "materialize-incremental", "now", cwd=repo)
+    online = json.loads(run("featurestore", "get-online-features", "-f", "driver_hourly_stats:conv_rate",
+                            "-e", "driver_id=1001", cwd=repo))
+    newest_1001 = [row for row in driver_stats_rows(datetime.now(timezone.utc)) if row[0] == 1001][-1]
+    assert online["statuses"] == {"driver_id": ["PRESENT"], "conv_rate": ["PRESENT"]}
+    assert online["values"]["conv_rate"] == [pytest.approx(newest_1001[2], abs=1e-6)]
+
+    training = run(str(python), "-c", textwrap.dedent("""
+        from featurestore import FeatureStore
+        store = FeatureStore(repo_path=".")
+        job = store.get_historical_features("driver_entities", ["driver_hourly_stats:conv_rate"])
+        frame = job.to_df()
+        print(len(frame), sorted(frame.columns), int(frame["conv_rate"].notna().sum()))
+    """), cwd=repo)
+    assert training.split() == ["200", "['conv_rate',", "'driver_id',", "'event_timestamp',",
+                                "'label_driver_reported_satisfaction']", "200"]
