@@ -20,6 +20,8 @@ from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryFile, RegistryState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
+CLOCK_SKEW = timedelta(minutes=5)  # how far past this machine's clock an end may be (other clocks differ)
 PROGRESS_EVERY = 100_000
 STREAM_PARTITIONS = 16  # partitions streamed to the driver one by one (SQLite)
 
@@ -45,22 +47,24 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def latest_rows(spark, view: FeatureView, start: datetime, end: datetime):
+def latest_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_path=None):
     """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end.
 
     Columns: the join keys, event_us, created_us (0 when absent), then the features;
-    timestamps leave Spark as integer microseconds, so no time zone is involved.
+    timestamps leave Spark as integer microseconds, so no time zone is involved. The source
+    is checked against the view first (a changed source fails with one line).
     """
     from pyspark.sql import functions as F
 
-    from featurestore.offline.sources import read_source
+    from featurestore.offline.sources import validate_feature_view
 
     source = view.source
     dtypes = {f.name: f.dtype for f in view.schema}
     event = F.col(source.timestamp_field).cast("timestamp")
     created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
-    frame = read_source(spark, source).where((event >= F.lit(start)) & (event < F.lit(end)))
+    frame = validate_feature_view(spark, view, "materialization", repo_path)
+    frame = frame.where((event >= F.lit(start)) & (event < F.lit(end)))
     for key in view.join_keys:
         frame = frame.where(F.col(key).isNotNull())
     features = [f.name for f in view.features]
@@ -136,9 +140,9 @@ def _write_partition(store: OnlineStore, project: str, view: FeatureView, writte
 
 
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
-               log=print) -> tuple[int, int]:
+               log=print, repo_path=None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written)."""
-    frame = latest_rows(spark, view, start, end)
+    frame = latest_rows(spark, view, start, end, repo_path)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -194,15 +198,29 @@ def record_interval(registry_file: RegistryFile, view_name: str, start: datetime
 
 def incremental_start(view: FeatureView, end: datetime) -> datetime:
     """Where materialize_incremental starts: the end of the last recorded interval; the first time,
-    end - ttl, or the Unix epoch (all history) when the view's ttl is 0."""
+    end - ttl (no earlier than year 1, so a 100-year ttl works), or the Unix epoch (all
+    history) when the view's ttl is 0."""
     if view.materialization_intervals:
         return max(interval_end for _, interval_end in view.materialization_intervals)
-    return end - view.ttl if view.ttl > timedelta(0) else EPOCH
+    if view.ttl <= timedelta(0):
+        return EPOCH
+    return end - view.ttl if view.ttl < end - EARLIEST else EARLIEST
+
+
+def check_end(end: datetime, now: datetime | None = None) -> datetime:
+    """Refuse an end in the future: its interval would be recorded as done, and every later
+    incremental run would start after it, never writing the values that arrive meanwhile."""
+    now = now or datetime.now(timezone.utc)
+    if end > now + CLOCK_SKEW:
+        raise MaterializationError(
+            f"materialization end {end.isoformat()} is in the future (now is {now.replace(microsecond=0).isoformat()}); "
+            f"values that arrive later would never be materialized. Use an end at or before now (e.g. 'now')")
+    return end
 
 
 def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project: str,
                 views: list[FeatureView], interval_of: Callable[[FeatureView], tuple[datetime, datetime]],
-                log=print) -> list[ViewResult]:
+                log=print, repo_path=None) -> list[ViewResult]:
     """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
     results = []
     for view in views:
@@ -214,7 +232,7 @@ def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project:
         log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}) into {type(store).__name__}")
         began = time.perf_counter()
         try:
-            selected, written = write_view(spark, store, project, view, start, end, log)
+            selected, written = write_view(spark, store, project, view, start, end, log, repo_path)
         except FeatureStoreError:
             raise
         except Exception as error:

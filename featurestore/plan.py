@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from featurestore.definitions import FeatureView
 from featurestore.errors import DefinitionError, did_you_mean
 from featurestore.registry import RegistryState
 from featurestore.repo import KINDS, RepoContents
@@ -22,6 +23,28 @@ class Change:
     name: str
     action: str  # 'add', 'change' or 'delete'
     new: object = None  # the definition to write; None for deletions
+    restart: str = ""  # feature views: why materialization starts over ('' when it does not)
+
+
+def restart_reason(old: FeatureView, new: FeatureView) -> str:
+    """Why a changed view's stored online values can no longer be trusted ('' if they can).
+
+    The online store holds what the old definition materialized. If the source, the join
+    keys or the features (names or types) change, those values are not what the new
+    definition would give offline, and a new feature would have no value at all; a view
+    taken offline loses its values. Then apply removes the view's online values and its
+    recorded intervals, so the next materialization starts from scratch. Description,
+    tags, ttl and field descriptions change nothing stored, so history is kept.
+    """
+    if old.online and not new.online:
+        return "the view is no longer online"
+    if old.source != new.source:
+        return "its source changed"
+    if old.join_keys != new.join_keys:
+        return "its join keys changed"
+    if [(f.name, f.dtype) for f in old.features] != [(f.name, f.dtype) for f in new.features]:
+        return "its features changed"
+    return ""
 
 
 @dataclass
@@ -38,19 +61,31 @@ class RegistryDiff:
         if self.is_empty():
             return "No changes: the registry already matches the definitions."
         symbols = {"add": "+ add   ", "change": "~ change", "delete": "- delete"}
-        lines = [f"{symbols[c.action]} {LABELS[c.kind]:<15} {c.name}" for c in self.changes]
+        lines = []
+        for c in self.changes:
+            lines.append(f"{symbols[c.action]} {LABELS[c.kind]:<15} {c.name}")
+            if c.restart:
+                lines.append(f"    materialization of {c.name} will restart: {c.restart}; its online values and "
+                             f"materialized intervals are removed (run `featurestore materialize-incremental` again)")
         counts = {a: sum(c.action == a for c in self.changes) for a in ("add", "change", "delete")}
         lines.append(f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete.")
         return "\n".join(lines)
 
+    def restarted(self) -> list[Change]:
+        """The view changes after which materialization starts over (see restart_reason)."""
+        return [c for c in self.changes if c.restart]
+
     def apply_to(self, state: RegistryState) -> None:
-        """Apply by name onto `state` (the registry as it is now); keeps materialization history."""
+        """Apply by name onto `state` (the registry as it is now).
+
+        A changed view keeps its materialization history unless the change restarts it.
+        """
         for change in self.changes:
             items = state.collection(change.kind)
             if change.action == "delete":
                 items.pop(change.name, None)
                 continue
-            if change.kind == "feature_views" and change.name in items:
+            if change.kind == "feature_views" and change.name in items and not change.restart:
                 change.new.materialization_intervals = list(items[change.name].materialization_intervals)
             items[change.name] = change.new
 
@@ -65,7 +100,8 @@ def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: 
             if name not in have:
                 changes.append(Change(kind, name, "add", obj))
             elif have[name] != obj:
-                changes.append(Change(kind, name, "change", obj))
+                restart = restart_reason(have[name], obj) if kind == "feature_views" else ""
+                changes.append(Change(kind, name, "change", obj, restart))
         deleted = set(have) - set(want) if delete_missing else set()
         deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, cls) and obj.name in have}
         changes += [Change(kind, name, "delete") for name in sorted(deleted)]

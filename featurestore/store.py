@@ -8,7 +8,7 @@ from pathlib import Path
 from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
 from featurestore.errors import DefinitionError
-from featurestore.plan import RegistryDiff, check_references, compute_diff
+from featurestore.plan import RegistryDiff
 from featurestore.registry import RegistryFile, RegistryState
 from featurestore.repo import RepoContents, load_repo
 
@@ -65,11 +65,11 @@ class FeatureStore:
     def plan(self, desired: RepoContents | list | None = None, delete_missing: bool = True,
              validate: bool = True) -> RegistryDiff:
         """What apply would change, checked against the real sources; writes nothing."""
-        desired = self._as_contents(desired)
-        current = self.registry
-        diff = compute_diff(current, desired, delete_missing)
-        self._check(current, diff, desired, validate)
-        return diff
+        from featurestore import apply
+
+        desired = self.load_repo() if desired is None else apply.as_contents(desired)
+        return apply.plan(lambda: self.spark, self.registry_file, desired, delete_missing, validate,
+                          self.repo_path)
 
     def apply(self, objects, objects_to_delete: list | None = None, partial: bool = True,
               validate: bool = True) -> RegistryDiff:
@@ -77,71 +77,20 @@ class FeatureStore:
 
         With partial=True (the Python API default, as in Feast) objects not passed are kept;
         `featurestore apply` uses partial=False, deleting what the repo no longer defines.
-        Nothing is written unless every check passes.
+        Nothing is written unless every check passes. A view whose source, keys or features
+        change loses its online values and materialized intervals (see featurestore.apply).
         """
-        desired = self._as_contents(objects)
-        current = self.registry
-        diff = compute_diff(current, desired, delete_missing=not partial, to_delete=objects_to_delete)
-        self._check(current, diff, desired, validate)
-        final = self._preview(current, diff)
-        online_views = [v for v in final.feature_views.values() if v.online]
-        deleted_views = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]
-        deleted_views += [current.feature_views[v.name] for v in final.feature_views.values()
-                          if not v.online and v.name in current.feature_views]
-        self.online_store.update(self.project, online_views, [])
-        if not diff.is_empty():
-            self.registry_file.update(diff.apply_to)
-        if deleted_views:
-            self.online_store.update(self.project, [], deleted_views)
-        return diff
+        from featurestore import apply
+
+        desired = self.load_repo() if objects is None else apply.as_contents(objects)
+        return apply.apply(lambda: self.spark, self.registry_file, self.online_store, self.project, desired,
+                           not partial, objects_to_delete, validate, self.repo_path)
 
     def teardown(self) -> None:
         """Remove the online store's tables for this project and the registry."""
         views = self.list_feature_views() if self.registry_file.exists() else []
         self.online_store.teardown(self.project, views)
         self.registry_file.delete()
-
-    def _as_contents(self, objects) -> RepoContents:
-        if objects is None:
-            return self.load_repo()
-        if isinstance(objects, RepoContents):
-            return objects
-        if not isinstance(objects, (list, tuple)):
-            objects = [objects]
-        contents = RepoContents()
-        origin = Path("<apply>")
-        for obj in objects:
-            if not isinstance(obj, (Entity, DataSource, FeatureView, FeatureService)):
-                raise DefinitionError(f"apply() takes Entity, SparkSource/FileSource, FeatureView and "
-                                      f"FeatureService objects, got {obj!r}")
-            contents.add(obj, origin)
-        contents.add_implicit_sources()
-        return contents
-
-    @staticmethod
-    def _preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
-        final = RegistryState(project=current.project, entities=dict(current.entities),
-                              data_sources=dict(current.data_sources),
-                              feature_views=dict(current.feature_views),
-                              feature_services=dict(current.feature_services))
-        for change in diff.changes:
-            items = final.collection(change.kind)
-            if change.action == "delete":
-                items.pop(change.name, None)
-            else:
-                items[change.name] = change.new
-        return final
-
-    def _check(self, current: RegistryState, diff: RegistryDiff, desired: RepoContents, validate: bool) -> None:
-        final = self._preview(current, diff)
-        check_references(final)
-        if validate:
-            from featurestore.offline.sources import validate_feature_view
-
-            for name, view in sorted(desired.feature_views.items()):
-                origin = desired.origin.get(("feature_views", name))
-                where = str(origin) if origin and origin.name != "<apply>" else ""
-                validate_feature_view(self.spark, view, where)
 
     # --- training sets --------------------------------------------------------------------
     def get_historical_features(self, entity_df, features, full_feature_names: bool = False,
@@ -155,33 +104,34 @@ class FeatureStore:
         from featurestore.offline.retrieval import get_historical_features
 
         return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
-                                       strategy)
+                                       strategy, repo_path=self.repo_path)
 
     def rebuild_training_set(self, table: str):
         """Recompute a training set saved with save_as_table, reading the same Delta versions."""
-        from featurestore.offline.retrieval import rebuild_training_set
+        from featurestore.offline.training_set import rebuild_training_set
 
-        return rebuild_training_set(self.spark, self.registry, table)
+        return rebuild_training_set(self.spark, self.registry, table, self.repo_path)
 
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
         """Write each view's newest values with start_date <= event time < end_date to the online store."""
-        from featurestore.materialize import as_utc, materialize
+        from featurestore.materialize import as_utc, check_end, materialize
 
-        start, end = as_utc(start_date), as_utc(end_date)
+        start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
-                           self.views_to_materialize(feature_views), lambda view: (start, end), log)
+                           self.views_to_materialize(feature_views), lambda view: (start, end), log,
+                           self.repo_path)
 
     def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=print):
         """Materialize from where each view's last recorded interval ended up to end_date."""
-        from featurestore.materialize import as_utc, incremental_start, materialize
+        from featurestore.materialize import as_utc, check_end, incremental_start, materialize
 
-        end = as_utc(end_date)
+        end = check_end(as_utc(end_date))
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
                            self.views_to_materialize(feature_views),
-                           lambda view: (incremental_start(view, end), end), log)
+                           lambda view: (incremental_start(view, end), end), log, self.repo_path)
 
     def views_to_materialize(self, names: list[str] | None) -> list[FeatureView]:
         state = self.registry

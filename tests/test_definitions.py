@@ -21,6 +21,13 @@ def view(**overrides):
     return FeatureView(**kwargs)
 
 
+def test_feast_style_long_ttl_round_trips():
+    """Feast repos write timedelta(days=36500) for "never expire, but not zero"; it must fit the registry."""
+    long_lived = view(ttl=timedelta(days=36500))
+    assert FeatureView.from_proto(long_lived.to_proto()).ttl == timedelta(days=36500)
+    assert FeatureView.from_proto(view(ttl=timedelta(microseconds=1)).to_proto()).ttl == timedelta(microseconds=1)
+
+
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError):
         Entity("driver", ["driver_id"])  # noqa
@@ -44,7 +51,11 @@ def test_arguments_are_keyword_only():
     (lambda: SparkSource(name="s", table="t", file_format="delta", timestamp_field="ts"),
      "file_format applies to path= sources only"),
     (lambda: view(ttl=timedelta(seconds=-1)), "ttl must not be negative"),
-    (lambda: view(ttl=timedelta(days=4000)), "ttl 4000 days, 0:00:00 is longer than 3650 days"),
+    (lambda: view(ttl=timedelta(days=4_000_000)), "ttl 4000000 days, 0:00:00 is longer than the 10,000 years"),
+    (lambda: view(schema=[Field(name="driver_id", dtype=Int64), Field(name="__fs_ts", dtype=Float64)]),
+     "field name '__fs_ts' starts with '__fs_'"),
+    (lambda: view(schema=[Field(name="driver_id", dtype=Array(Int64)), Field(name="conv_rate", dtype=Float32)]),
+     r"join key 'driver_id' is declared Array\(Int64\); a join key must have a scalar type"),
     (lambda: view(ttl=3600), "ttl must be a datetime.timedelta"),
     (lambda: view(entities=[]), "entities must be a non-empty list of Entity objects"),
     (lambda: view(entities=["driver"]), "entities must be a non-empty list of Entity objects"),

@@ -11,7 +11,9 @@ from datetime import timedelta
 from featurestore.errors import DefinitionError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_TTL = timedelta(days=3650)
+# The longest duration the registry (a protobuf Duration) can hold: 10,000 years. Feast
+# repos use ttl=timedelta(days=36500) for "never expire"; that and anything up to this fits.
+MAX_TTL = timedelta(seconds=315_576_000_000)
 
 
 def check_name(kind: str, name, what: str = "name") -> str:
@@ -62,7 +64,7 @@ def check_ttl(kind: str, ttl) -> timedelta:
     if ttl < timedelta(0):
         raise DefinitionError(f"{kind}: ttl must not be negative, got {ttl}; use timedelta(0) for no limit")
     if ttl > MAX_TTL:
-        raise DefinitionError(f"{kind}: ttl {ttl} is longer than {MAX_TTL.days} days; "
+        raise DefinitionError(f"{kind}: ttl {ttl} is longer than the 10,000 years a registry can store; "
                               f"use timedelta(0) for no limit")
     return ttl
 

@@ -46,6 +46,13 @@ class FeatureView:
                 f"Field(name={missing[0]!r}, dtype=...) to the schema")
         if not self.features:
             raise DefinitionError(f"{kind}: schema has no features besides the join keys")
+        for field in self.schema:
+            if field.name.startswith("__fs_"):
+                raise DefinitionError(f"{kind}: field name {field.name!r} starts with '__fs_', which featurestore "
+                                      f"reserves for its own columns; rename it (field_mapping can map the column)")
+            if field.name in self.join_keys and field.dtype.is_list:
+                raise DefinitionError(f"{kind}: join key {field.name!r} is declared {field.dtype!r}; a join key "
+                                      f"must have a scalar type such as Int64 or String")
         if not isinstance(source, DataSource):
             raise DefinitionError(f"{kind}: source must be a SparkSource or FileSource, got {source!r}")
         self.source = source

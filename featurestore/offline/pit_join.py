@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import timedelta
 
 from featurestore.errors import RetrievalError
 from featurestore.feature_refs import ViewRequest
@@ -33,6 +34,19 @@ from featurestore.feature_refs import ViewRequest
 TS = "__fs_ts"  # the entity row's time (a timestamp), added by the caller
 EVENT_TS = "__fs_event_ts"
 CREATED_TS = "__fs_created_ts"
+EARLIEST_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z, the earliest Spark timestamp
+
+
+def oldest_allowed(ts, ttl: timedelta):
+    """The as-of window's lower bound `ts - ttl`, exact to the microsecond.
+
+    Computed on microseconds since the epoch, so a 1 us or 1.5 s ttl keeps its fraction,
+    and clamped to the earliest timestamp, so a 100-year ttl never overflows.
+    """
+    from pyspark.sql import functions as F
+
+    bound = F.unix_micros(ts) - F.lit(ttl // timedelta(microseconds=1))
+    return F.timestamp_micros(F.greatest(bound, F.lit(EARLIEST_MICROS)))
 
 
 @dataclass
@@ -51,8 +65,9 @@ class ViewRows:
         return self.request.view.join_keys
 
     @property
-    def ttl_seconds(self) -> int:
-        return int(self.request.view.ttl.total_seconds())
+    def ttl(self) -> timedelta:
+        """The view's ttl; timedelta(0) means no lower bound."""
+        return self.request.view.ttl
 
 
 class PointInTimeJoiner(ABC):
@@ -129,8 +144,8 @@ class WindowAsOfJoiner(PointInTimeJoiner):
         outputs = [F.col(row).getField(c).alias(c) for c in carried]
         for rows, s in zip(group, struct_names):
             winner = F.col(s)
-            if rows.ttl_seconds > 0:
-                oldest = F.col(f"{row}.{TS}") - F.expr(f"INTERVAL {rows.ttl_seconds} SECONDS")
+            if rows.ttl > timedelta(0):
+                oldest = oldest_allowed(F.col(f"{row}.{TS}"), rows.ttl)
                 winner = F.when(F.col(f"{s}.{EVENT_TS}") >= oldest, winner)
             for feature in rows.request.features:
                 outputs.append(winner[feature].alias(rows.request.output_name(feature, full_feature_names)))
@@ -156,8 +171,8 @@ class RangeJoinJoiner(PointInTimeJoiner):
             right = rows.frame.select(*[column(c).alias(prefix + c) for c in rows.frame.columns])
             condition = [F.col(k).eqNullSafe(F.col(prefix + k)) & F.col(k).isNotNull() for k in rows.keys]
             condition.append(F.col(prefix + EVENT_TS) <= F.col(TS))
-            if rows.ttl_seconds > 0:
-                condition.append(F.col(prefix + EVENT_TS) >= F.col(TS) - F.expr(f"INTERVAL {rows.ttl_seconds} SECONDS"))
+            if rows.ttl > timedelta(0):
+                condition.append(F.col(prefix + EVENT_TS) >= oldest_allowed(F.col(TS), rows.ttl))
             joined = result.join(right, on=_and_all(condition), how="left")
             order = Window.partitionBy(row_id).orderBy(F.col(prefix + EVENT_TS).desc_nulls_last(),
                                                        F.col(prefix + CREATED_TS).desc_nulls_last())

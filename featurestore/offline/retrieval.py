@@ -7,19 +7,18 @@ wrapping a lazy Spark DataFrame.
 """
 from __future__ import annotations
 
-import json
-import re
+from datetime import timedelta
 
 from featurestore.definitions import FeatureService
 from featurestore.errors import RetrievalError
 from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
-from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner
+from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
-from featurestore.offline.sources import read_source
+from featurestore.offline.sources import validate_feature_view
+from featurestore.offline.training_set import TABLE_NAME, RetrievalJob
 from featurestore.registry import RegistryState
 
 DEFAULT_TS_COLUMN = "event_timestamp"
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def to_entity_frame(spark, entity_df):
@@ -30,7 +29,7 @@ def to_entity_frame(spark, entity_df):
         return entity_df, {"type": "dataframe"}
     if isinstance(entity_df, str):
         text = entity_df.strip()
-        if _TABLE_NAME.match(text):
+        if TABLE_NAME.match(text):
             if not spark.catalog.tableExists(text):
                 raise RetrievalError(f"entity table {text!r} does not exist in the warehouse; pass an existing "
                                      f"table, a SQL query, or a DataFrame")
@@ -41,6 +40,9 @@ def to_entity_frame(spark, entity_df):
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
     if pd is not None and isinstance(entity_df, pd.DataFrame):
+        if entity_df.empty:
+            raise RetrievalError(f"entity_df is an empty pandas DataFrame (columns: "
+                                 f"{', '.join(map(str, entity_df.columns)) or 'none'}); pass at least one entity row")
         return spark.createDataFrame(_pandas_in_utc(entity_df)), {"type": "pandas"}
     raise RetrievalError(f"entity_df must be a Spark DataFrame, a pandas DataFrame, a table name or a SQL query, "
                          f"got {type(entity_df).__name__}")
@@ -113,32 +115,39 @@ def check_entity_keys(entities, requests: list[ViewRequest]) -> None:
                                      f"{view.name!r} declares it {field.dtype!r}; cast the column")
 
 
-def source_rows(spark, request: ViewRequest, bounds, source_versions: dict):
-    """The view's source pruned to keys, timestamps and requested features, in the entity rows' time range."""
+def source_rows(spark, request: ViewRequest, bounds, source_versions: dict, repo_path=None):
+    """The view's source pruned to keys, timestamps and requested features, in the entity rows' time range.
+
+    The source is checked against the view first: a source changed since apply fails here
+    with one line instead of a query plan or silently retyped values.
+    """
     from pyspark.sql import functions as F
 
     view, source = request.view, request.view.source
-    frame = read_source(spark, source) if source.name not in source_versions else \
-        read_versioned(spark, source, source_versions[source.name])
+    frame = validate_feature_view(spark, view, "training set", repo_path, source_versions.get(source.name))
     dtypes = {f.name: f.dtype for f in view.schema}
-    columns = [F.col(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
-    columns.append(F.col(source.timestamp_field).cast("timestamp").alias(EVENT_TS))
-    created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
+    columns = [quoted_column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
+    columns.append(quoted_column(source.timestamp_field).cast("timestamp").alias(EVENT_TS))
+    created = quoted_column(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
     columns.append(created.alias(CREATED_TS))
-    columns += [F.col(f) for f in request.features]
-    rows = frame.select(*columns).where(" AND ".join(f"`{k}` IS NOT NULL" for k in view.join_keys))
-    ttl = int(view.ttl.total_seconds())
+    columns += [quoted_column(f) for f in request.features]
+    rows = frame.select(*columns)
+    for key in view.join_keys:
+        rows = rows.where(quoted_column(key).isNotNull())
     in_range = F.col(EVENT_TS) <= F.col("__fs_max_ts")
-    if ttl > 0:
-        in_range &= F.col(EVENT_TS) >= F.col("__fs_min_ts") - F.expr(f"INTERVAL {ttl} SECONDS")
+    if view.ttl > timedelta(0):
+        in_range &= F.col(EVENT_TS) >= oldest_allowed(F.col("__fs_min_ts"), view.ttl)
     return rows.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
 
 
 def delta_version(spark, table: str) -> int | None:
-    """The current version of a Delta table, or None for other tables."""
+    """The current version of a Delta table, or None for other tables (and missing ones, which
+    the source check then reports)."""
     from delta.tables import DeltaTable
 
+    if not spark.catalog.tableExists(table):
+        return None
     if not DeltaTable.isDeltaTable(spark, _table_location(spark, table)):
         return None
     return DeltaTable.forName(spark, table).history(1).select("version").first()[0]
@@ -149,18 +158,13 @@ def _table_location(spark, table: str) -> str:
     return rows[0]["data_type"] if rows else ""
 
 
-def read_versioned(spark, source, version: int):
-    """A Delta table source as of a version (time travel), with field_mapping applied."""
-    frame = spark.read.format("delta").option("versionAsOf", version).table(source.table)
-    for column, field in source.field_mapping.items():
-        if column in frame.columns:
-            frame = frame.withColumnRenamed(column, field)
-    return frame
-
-
 def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,
-                            strategy: str = "window", source_versions: dict | None = None) -> "RetrievalJob":
-    """The training set for entity_df and features; see pit_join for the rules."""
+                            strategy: str = "window", source_versions: dict | None = None,
+                            repo_path=None) -> RetrievalJob:
+    """The training set for entity_df and features; see pit_join for the rules.
+
+    repo_path: the feature repo's folder, against which relative source paths resolve.
+    """
     from pyspark.sql import functions as F
 
     requests = resolve_features(registry, features)
@@ -180,7 +184,7 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                 if version is not None:
                     source_versions[source.name] = version
     bounds = entities.agg(F.min(TS).alias("__fs_min_ts"), F.max(TS).alias("__fs_max_ts"))
-    views = [ViewRows(request, source_rows(spark, request, bounds, source_versions)) for request in requests]
+    views = [ViewRows(request, source_rows(spark, request, bounds, source_versions, repo_path)) for request in requests]
     frame = choose_joiner(strategy)(entities, views, full_feature_names)
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
         [f"{r.view.name}:{f}" for r in requests for f in r.features]
@@ -188,62 +192,3 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                   "entity_source": entity_origin, "source_versions": source_versions,
                   "feature_service": features.name if isinstance(features, FeatureService) else None}
     return RetrievalJob(frame, definition)
-
-
-DEFINITION_PROPERTY = "featurestore.training_set"
-
-
-class RetrievalJob:
-    """A training set, not computed yet: ask for it as Spark, pandas, or a Delta table."""
-
-    def __init__(self, frame, definition: dict):
-        self._frame = frame
-        self.definition = definition
-
-    def to_spark_df(self):
-        """The lazy Spark DataFrame: nothing is computed or collected."""
-        return self._frame
-
-    def to_df(self):
-        """The training set as a pandas DataFrame (collected to the driver)."""
-        return self._frame.toPandas()
-
-    def save_as_table(self, name: str, mode: str = "error") -> str:
-        """Write a Delta table holding the rows and, in its properties, how to rebuild them."""
-        if not _TABLE_NAME.match(name or ""):
-            raise RetrievalError(f"training-set table name {name!r} must be 'table' or 'database.table' "
-                                 f"(letters, digits, '_')")
-        if mode not in ("error", "overwrite"):
-            raise RetrievalError(f"mode must be 'error' (fail if the table exists) or 'overwrite', got {mode!r}")
-        writer = self._frame.writeTo(name).using("delta").tableProperty(DEFINITION_PROPERTY,
-                                                                         json.dumps(self.definition))
-        spark = self._frame.sparkSession
-        if mode == "error" and spark.catalog.tableExists(name):
-            raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
-        writer.createOrReplace() if mode == "overwrite" else writer.create()
-        return name
-
-
-def read_definition(spark, table: str) -> dict:
-    """The definition stored with a saved training set."""
-    if not spark.catalog.tableExists(table):
-        raise RetrievalError(f"training-set table {table!r} does not exist")
-    rows = spark.sql(f"SHOW TBLPROPERTIES {table}").where(f"key = '{DEFINITION_PROPERTY}'").collect()
-    if not rows:
-        raise RetrievalError(f"table {table!r} was not written by save_as_table (no {DEFINITION_PROPERTY} "
-                             f"property), so it cannot be rebuilt")
-    return json.loads(rows[0]["value"])
-
-
-def rebuild_training_set(spark, registry: RegistryState, table: str) -> RetrievalJob:
-    """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
-    definition = read_definition(spark, table)
-    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
-                       for ref in definition["features"]]
-    saved = spark.table(table)
-    entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
-    job = get_historical_features(spark, registry, entities, definition["features"],
-                                  definition["full_feature_names"],
-                                  source_versions={k: int(v) for k, v in definition["source_versions"].items()})
-    job.definition["entity_source"] = definition["entity_source"]
-    return job

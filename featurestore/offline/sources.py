@@ -1,9 +1,13 @@
 """Reading a data source with Spark, and checking a feature view against what it reads.
 
 read_source() returns the source's rows with columns renamed by field_mapping, so the
-rest of the code only sees schema field names. validate_feature_view() is what apply runs
-before writing anything: the source exists, every field exists with a compatible type,
-and the timestamp columns are timestamps.
+rest of the code only sees schema field names. A relative `path=` is relative to the
+feature repo (as in Feast), never to the current folder, so a job started elsewhere
+reads the same files. validate_feature_view() is what apply runs before writing
+anything, and what training sets and materialization run before reading: the source
+exists, every field exists with a compatible type, and the timestamp columns are
+timestamps. A source that changed after apply therefore fails with one line, not with
+a query plan or, worse, values of the wrong type.
 """
 from __future__ import annotations
 
@@ -15,45 +19,75 @@ from featurestore.errors import ValidationError
 TIMESTAMP_TYPES = ("timestamp", "timestamp_ntz")
 
 
-def read_source(spark, source: DataSource):
-    """The source as a Spark DataFrame, its mapped columns renamed to field names."""
+def source_path(source: DataSource, repo_path: str | Path | None) -> str:
+    """Where a path= source lives: URLs and absolute paths as given, relative ones under the repo."""
+    if "://" in source.path or Path(source.path).is_absolute() or repo_path is None:
+        return source.path
+    return str(Path(repo_path).resolve() / source.path)
+
+
+def read_source(spark, source: DataSource, repo_path: str | Path | None = None, version: int | None = None):
+    """The source as a Spark DataFrame, its mapped columns renamed to field names.
+
+    `version` reads a Delta table as of that version (time travel, for rebuilds).
+    """
     if source.table:
-        frame = spark.table(source.table)
+        frame = spark.table(source.table) if version is None else \
+            spark.read.format("delta").option("versionAsOf", version).table(source.table)
     elif source.query:
         frame = spark.sql(source.query)
     else:
-        frame = spark.read.format(source.file_format).load(source.path)
+        frame = _read_path(spark, source, source_path(source, repo_path))
     for column, field in source.field_mapping.items():
         if column in frame.columns:
             frame = frame.withColumnRenamed(column, field)
     return frame
 
 
-def source_schema(spark, source: DataSource, where: str) -> dict[str, str]:
-    """{column: spark simpleString type} of the source, or a ValidationError saying why not."""
+def _read_path(spark, source: DataSource, path: str):
+    from pyspark.errors import AnalysisException
+
+    try:
+        return spark.read.format(source.file_format).load(path)
+    except AnalysisException as error:
+        if "PARQUET_TYPE_ILLEGAL" in str(error) or "NANOS" in str(error):
+            raise ValidationError(
+                f"source {source.name!r}: parquet path {path} holds nanosecond timestamps (pandas' default), "
+                f"which Spark cannot read; write it with microseconds: "
+                f"df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)") from None
+        raise
+
+
+def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | None = None,
+                 version: int | None = None):
+    """The source read lazily, or a ValidationError saying why it cannot be."""
     from pyspark.errors import AnalysisException
 
     if source.table and not spark.catalog.tableExists(source.table):
         warehouse = spark.conf.get("spark.sql.warehouse.dir")
         raise ValidationError(f"{where}: source {source.name!r} reads table {source.table}, which does not exist "
                               f"in the warehouse {warehouse}; create the table or fix table=")
-    if source.path and "://" not in source.path and not Path(source.path).exists():
-        raise ValidationError(f"{where}: source {source.name!r} reads {source.file_format} path {source.path}, "
-                              f"which does not exist; fix path=")
+    if source.path and "://" not in source.path and not Path(source_path(source, repo_path)).exists():
+        raise ValidationError(f"{where}: source {source.name!r} reads {source.file_format} path "
+                              f"{source_path(source, repo_path)}, which does not exist; fix path= (a relative "
+                              f"path is relative to the feature repo)")
     try:
-        frame = read_source(spark, source)
-        return {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+        frame = read_source(spark, source, repo_path, version)
+        frame.schema  # noqa: B018 - resolves the plan, so a broken query or path fails here
+        return frame
     except AnalysisException as error:
         first_line = str(error).strip().splitlines()[0]
         raise ValidationError(f"{where}: source {source.name!r} ({source.describe_location()}) cannot be read: "
                               f"{first_line}") from None
 
 
-def validate_feature_view(spark, view: FeatureView, where: str = "") -> None:
-    """Raise ValidationError unless the view's source matches its schema."""
+def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: str | Path | None = None,
+                          version: int | None = None):
+    """The view's source as a lazy DataFrame; a ValidationError unless it matches the view's schema."""
     source = view.source
     where = f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
-    columns = source_schema(spark, source, where)
+    frame = source_frame(spark, source, where, repo_path, version)
+    columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
     location = source.describe_location()
     for field in view.schema:
         column = source.source_column(field.name)
@@ -78,3 +112,4 @@ def validate_feature_view(spark, view: FeatureView, where: str = "") -> None:
                 f"{where}: {role} {column!r} of {location} has Spark type {columns[column]}, not timestamp; "
                 f"convert it in a query source, e.g. query=\"SELECT *, to_timestamp({column}) AS "
                 f"{column}_ts FROM ...\" (epoch seconds: timestamp_seconds({column}))")
+    return frame

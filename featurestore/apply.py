@@ -1,0 +1,95 @@
+"""apply and plan: turning a repo's definitions into registry changes, safely.
+
+`plan` computes the diff (featurestore.plan) and checks it: references resolve and every
+view matches its real source. `apply` does the same checks and then changes, in this
+order, so that a failure at any step never leaves the online store serving values the
+registry's definitions would not give:
+
+1. online values of views whose materialization restarts (source, keys or features
+   changed, or taken offline) are removed: a read now says NOT_FOUND, never a stale value;
+2. the online tables of online views are created (idempotent);
+3. the registry is updated in one atomic write (restarted views lose their intervals);
+4. online values of deleted views are removed (nobody reads them any more).
+
+A crash between 1 and 3 leaves the registry unchanged, so rerunning apply redoes it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+from featurestore.errors import DefinitionError
+from featurestore.plan import RegistryDiff, check_references, compute_diff
+from featurestore.registry import RegistryFile, RegistryState
+from featurestore.repo import RepoContents
+
+
+def as_contents(objects) -> RepoContents:
+    """RepoContents from what apply() was given: contents, one definition or a list of them."""
+    if isinstance(objects, RepoContents):
+        return objects
+    if not isinstance(objects, (list, tuple)):
+        objects = [objects]
+    contents = RepoContents()
+    origin = Path("<apply>")
+    for obj in objects:
+        if not isinstance(obj, (Entity, DataSource, FeatureView, FeatureService)):
+            raise DefinitionError(f"apply() takes Entity, SparkSource/FileSource, FeatureView and "
+                                  f"FeatureService objects, got {obj!r}")
+        contents.add(obj, origin)
+    contents.add_implicit_sources()
+    return contents
+
+
+def preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
+    """The registry as it would be after the diff (current is not modified)."""
+    final = RegistryState(project=current.project, entities=dict(current.entities),
+                          data_sources=dict(current.data_sources), feature_views=dict(current.feature_views),
+                          feature_services=dict(current.feature_services))
+    diff.apply_to(final)
+    return final
+
+
+def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoContents, validate: bool,
+          repo_path=None) -> None:
+    """Raise unless the diff is safe to write: references resolve, views match their sources.
+
+    spark_of: a callable returning the SparkSession, called only when validating.
+    """
+    check_references(preview(current, diff))
+    if validate:
+        from featurestore.offline.sources import validate_feature_view
+
+        spark = spark_of()
+        for name, view in sorted(desired.feature_views.items()):
+            origin = desired.origin.get(("feature_views", name))
+            where = str(origin) if origin and origin.name != "<apply>" else ""
+            validate_feature_view(spark, view, where, repo_path)
+
+
+def plan(spark_of, registry_file: RegistryFile, desired: RepoContents, delete_missing: bool, validate: bool,
+         repo_path=None) -> RegistryDiff:
+    """What apply would change, checked; writes nothing."""
+    current = registry_file.load()
+    diff = compute_diff(current, desired, delete_missing)
+    check(spark_of, current, diff, desired, validate, repo_path)
+    return diff
+
+
+def apply(spark_of, registry_file: RegistryFile, online_store, project: str, desired: RepoContents,
+          delete_missing: bool, to_delete: list | None, validate: bool, repo_path=None) -> RegistryDiff:
+    """Check, then change the online store and the registry in the order the module docstring gives."""
+    current = registry_file.load()
+    diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
+    check(spark_of, current, diff, desired, validate, repo_path)
+    final = preview(current, diff)
+    restarted = [current.feature_views[c.name] for c in diff.restarted() if current.feature_views[c.name].online]
+    deleted = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]
+    if restarted:
+        online_store.update(project, [], restarted)
+    online_store.update(project, [v for v in final.feature_views.values() if v.online], [])
+    if not diff.is_empty():
+        registry_file.update(diff.apply_to)
+    if deleted:
+        online_store.update(project, [], deleted)
+    return diff

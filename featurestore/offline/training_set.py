@@ -1,0 +1,102 @@
+"""Training sets as results: RetrievalJob (lazy), saved Delta tables, and their rebuilds.
+
+A saved training set carries its own definition (features, entity source, the Delta
+versions of every source it read) in the table property `featurestore.training_set`,
+so that `featurestore training-set rebuild TABLE` can recompute it by time travel.
+The property is read back through Delta's own metadata (`DeltaTable.detail()`), never
+through `SHOW TBLPROPERTIES`: Spark redacts property values that match its redaction
+pattern (`(?i)url` by default, which a feature named `hourly_stats` does not match but
+`hourly_url_count` does), and a redacted definition cannot be rebuilt.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from featurestore.errors import RetrievalError
+
+DEFINITION_PROPERTY = "featurestore.training_set"
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def check_table_name(name, what: str = "training-set table") -> str:
+    if not isinstance(name, str) or not TABLE_NAME.match(name):
+        raise RetrievalError(f"{what} name {name!r} must be 'table' or 'database.table' (letters, digits, '_')")
+    return name
+
+
+class RetrievalJob:
+    """A training set, not computed yet: ask for it as Spark, pandas, or a Delta table."""
+
+    def __init__(self, frame, definition: dict):
+        self._frame = frame
+        self.definition = definition
+
+    def to_spark_df(self):
+        """The lazy Spark DataFrame: nothing is computed or collected."""
+        return self._frame
+
+    def to_df(self):
+        """The training set as a pandas DataFrame (collected to the driver).
+
+        Timestamp columns are tz-aware UTC, as Feast returns them: a naive column would
+        read as local time in every pandas operation that compares it with an aware one.
+        """
+        import pandas as pd
+
+        frame = self._frame.toPandas()
+        for name in frame.columns:
+            if pd.api.types.is_datetime64_any_dtype(frame[name]) and frame[name].dt.tz is None:
+                frame[name] = frame[name].dt.tz_localize("UTC")
+        return frame
+
+    def save_as_table(self, name: str, mode: str = "error") -> str:
+        """Write a Delta table holding the rows and, in its properties, how to rebuild them."""
+        check_table_name(name)
+        if mode not in ("error", "overwrite"):
+            raise RetrievalError(f"mode must be 'error' (fail if the table exists) or 'overwrite', got {mode!r}")
+        writer = self._frame.writeTo(name).using("delta").tableProperty(DEFINITION_PROPERTY,
+                                                                         json.dumps(self.definition))
+        spark = self._frame.sparkSession
+        if mode == "error" and spark.catalog.tableExists(name):
+            raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
+        writer.createOrReplace() if mode == "overwrite" else writer.create()
+        return name
+
+
+def read_definition(spark, table: str) -> dict:
+    """The definition stored with a saved training set, read unredacted from the Delta log."""
+    from delta.tables import DeltaTable
+
+    check_table_name(table)
+    if not spark.catalog.tableExists(table):
+        raise RetrievalError(f"training-set table {table!r} does not exist")
+    try:
+        properties = DeltaTable.forName(spark, table).detail().select("properties").first()[0] or {}
+    except Exception:  # not a Delta table: it cannot be a saved training set
+        properties = {}
+    if DEFINITION_PROPERTY not in properties:
+        raise RetrievalError(f"table {table!r} was not written by save_as_table (no {DEFINITION_PROPERTY} "
+                             f"property), so it cannot be rebuilt")
+    try:
+        return json.loads(properties[DEFINITION_PROPERTY])
+    except ValueError:
+        raise RetrievalError(f"table {table!r}: its {DEFINITION_PROPERTY} property is not the JSON save_as_table "
+                             f"writes; rebuild it by calling get_historical_features again") from None
+
+
+def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
+    """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
+    from featurestore.offline.retrieval import get_historical_features
+
+    definition = read_definition(spark, table)
+    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
+                       for ref in definition["features"]]
+    saved = spark.table(table)
+    entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
+    job = get_historical_features(spark, registry, entities, definition["features"],
+                                  definition["full_feature_names"],
+                                  source_versions={k: int(v) for k, v in definition["source_versions"].items()},
+                                  repo_path=repo_path)
+    job.definition["entity_source"] = definition["entity_source"]
+    return job
