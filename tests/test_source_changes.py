@@ -139,3 +139,26 @@ def test_relative_paths_resolve_against_the_repo_not_the_current_folder(spark, r
     entity = spark.createDataFrame([(1, NOW)], "driver_id bigint, event_timestamp timestamp")
     assert store.get_historical_features(entity, ["stats:rate"]).to_df()["rate"].tolist() == [0.5]
     assert store.get_data_source("src").path == "data/stats.parquet"  # the registry keeps it relative
+
+
+OFFLINE_VIEW = VIEW.replace("ttl=timedelta(0),", "ttl=timedelta(0), online=False,")
+
+
+def test_reading_an_offline_only_view_online_says_so(spark, repo_factory):
+    table = f"sc_{uuid.uuid4().hex[:8]}"
+    write(spark, table, GOOD)
+    store = FeatureStore(repo_factory(OFFLINE_VIEW.format(table=table, name="stats")))
+    store.apply(store.load_repo(), partial=False)
+    with pytest.raises(RetrievalError, match="feature view 'stats' is offline only \\(online=False\\)"):
+        store.get_online_features(["stats:rate"], [{"driver_id": 1}])
+
+
+def test_pandas_nanosecond_parquet_is_refused_with_the_conversion(spark, repo_factory):
+    repo = repo_factory(PATH_VIEW)
+    (repo / "data").mkdir(exist_ok=True)
+    frame = pd.DataFrame({"driver_id": [1], "event_ts": [pd.Timestamp(NOW)], "rate": [0.5]})
+    frame["event_ts"] = frame["event_ts"].astype("datetime64[ns, UTC]")
+    frame.to_parquet(repo / "data" / "stats.parquet")  # pandas writes nanoseconds by default
+    store = FeatureStore(repo)
+    with pytest.raises(ValidationError, match="holds nanosecond timestamps .* coerce_timestamps='us'"):
+        store.apply(store.load_repo(), partial=False)

@@ -65,6 +65,11 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     if not isinstance(entity_rows, (list, tuple)):
         raise RetrievalError(f"entity_rows must be a list of dicts of join keys, got {type(entity_rows).__name__}")
     requests = resolve_features(registry, features)
+    for request in requests:
+        if not request.view.online:
+            raise RetrievalError(f"feature view {request.view.name!r} is offline only (online=False), so it is never "
+                                 f"materialized; set online=True and run `featurestore apply` and `featurestore "
+                                 f"materialize`, or read it with get_historical_features")
     entity_columns = []
     for request in requests:
         entity_columns += [k for k in request.view.join_keys if k not in entity_columns]
