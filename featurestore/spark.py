@@ -173,15 +173,18 @@ def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600) -> li
 
 
 def _resolution_failure(output: str) -> str:
-    """The telling line of a failed Ivy resolution, shortened."""
-    lines = [line.strip() for line in output.splitlines()]
-    for marker in ("unresolved dependency", "Connection refused", "UnknownHost", "Network is unreachable",
-                   "timed out"):
-        for line in lines:
-            if marker in line:
-                return line.strip(":: ")[:160] + "; is the network reachable?"
-    last = next((line for line in reversed(lines) if line), "no output")
-    return last[:160]
+    """Why Ivy could not resolve, in a few words: the first server access error, else the unresolved module."""
+    import re
+    from urllib.parse import urlparse
+
+    access = re.search(r"Server access error at url (\S+) \(([^)]*)\)", output)
+    if access:
+        return f"{access.group(2)} from {urlparse(access.group(1)).netloc}; is the network reachable?"
+    unresolved = re.search(r"unresolved dependency: ([^\],]+)", output)
+    if unresolved:
+        return f"unresolved dependency {unresolved.group(1).strip()}"
+    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
+    return last[:200]
 
 
 def under_spark_submit() -> bool:

@@ -82,26 +82,25 @@ def build_wheel(out: Path) -> Path:
     return wheel
 
 
-@pytest.mark.slow
-def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(tmp_path):
-    """Build the wheel, install it into a fresh virtualenv, and use it as a user would.
+@pytest.fixture(scope="module")
+def user_venv(tmp_path_factory):
+    """A fresh virtualenv holding the wheel just built, and a clean environment for it.
 
     The venv gets the wheel itself with `--no-deps`; its dependencies (pyspark, delta-spark,
     protobuf, ...) come from the checkout's .venv through a .pth line naming that
     site-packages. That keeps the test offline and fast, and honest: a .pth path line adds
     only that folder, so the checkout's editable-install hook (itself a .pth there) is not
-    run and the checkout's featurestore cannot leak in; the test asserts featurestore is
-    imported from the new venv. The commands run in a folder outside the checkout whose
-    path holds a space, with PYTHONPATH unset and the Delta jars given as a user would,
-    through FEATURESTORE_JARS_DIR; the per-user cache points at an empty folder.
+    run and the checkout's featurestore cannot leak in (asserted below). The environment has
+    no PYTHONPATH, no FEATURESTORE_/SPARK_/PYSPARK_ variables, and an empty per-user cache.
     """
-    wheel = build_wheel(tmp_path)
+    root = tmp_path_factory.mktemp("packaging")
+    wheel = build_wheel(root)
     names = zipfile.ZipFile(wheel).namelist()
     for shipped in ("featurestore/scaffold/template/feature_store.yaml", "featurestore/scaffold/template/features.py",
                     *(f"featurestore/spark_defaults/{name}" for name in SHIPPED_SPARK_FILES)):
         assert shipped in names
 
-    venv = tmp_path / "user venv"
+    venv = root / "user venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
@@ -109,18 +108,30 @@ def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(tmp_pat
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "checkout_venv_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-
-    work = tmp_path / "my work"
-    work.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FEATURESTORE_", "PYSPARK_", "SPARK_")) and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", FEATURESTORE_JARS_DIR=str(CHECKOUT / "jars"),
-               XDG_CACHE_HOME=str(tmp_path / "cache"), TZ="UTC")
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", XDG_CACHE_HOME=str(root / "cache"), TZ="UTC")
+    return python, site, env
+
+
+def run_in(env, cwd, *command, expect=0):
+    result = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == expect, f"{command} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(user_venv, tmp_path):
+    """init, apply, materialize-incremental, an online read and a training set with the installed
+    wheel, in a folder outside the checkout whose path holds a space, the Delta jars given as a
+    user would, through FEATURESTORE_JARS_DIR."""
+    python, site, env = user_venv
+    env = dict(env, FEATURESTORE_JARS_DIR=str(CHECKOUT / "jars"))
+    work = tmp_path / "my work"
+    work.mkdir()
 
     def run(*command, cwd=work):
-        result = subprocess.run(list(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr[-3000:]}"
-        return result.stdout
+        return run_in(env, cwd, *command).stdout
 
     where = run(str(python), "-c", "import featurestore, sys; print(featurestore.__file__); print(featurestore.__version__);"
                                    " print(any('/work/main' == p.rstrip('/') for p in sys.path))")
@@ -150,3 +161,42 @@ def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(tmp_pat
     """), cwd=repo)
     assert training.split() == ["200", "['conv_rate',", "'driver_id',", "'event_timestamp',",
                                 "'label_driver_reported_satisfaction']", "200"]
+
+
+UNREACHABLE = "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=9 -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=9"
+
+
+@pytest.mark.slow
+def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_venv, tmp_path):
+    """Without FEATURESTORE_JARS_DIR and outside a checkout, the jars come from the per-user cache.
+
+    "No network" is a real one for the JVM: every HTTP(S) connection goes through a proxy on a
+    closed port, and user.home is an empty folder so no local Maven repository helps.
+    Spark's resolution then fails and the error names the coordinates and both ways out.
+    With the network, the first call fetches the jars (the same bytes as the checkout's
+    jars/) into $XDG_CACHE_HOME/featurestore/jars; after that no network is needed.
+    """
+    python, _, env = user_venv
+    env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
+    cache = tmp_path / "cache" / "featurestore" / "jars"
+    ask = "from featurestore.spark import delta_jars; print(*delta_jars(), sep=chr(10))"
+
+    init = "import sys; from featurestore.cli import main; sys.exit(main(['init', 'r']))"
+    failed = run_in(offline, tmp_path, str(python), "-c", init, expect=1)
+    error = failed.stderr.splitlines()[-1]
+    assert error.startswith("Error: Delta Lake jars io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1 "
+                            "could not be fetched from Maven Central (java.net.ConnectException: Connection refused "
+                            "from "), error
+    assert error.endswith(f"; is the network reachable?); either set FEATURESTORE_JARS_DIR to a folder holding their "
+                          f"jar files, or put the jars in {cache} (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
+                          f"-DoutputDirectory={cache}`)")
+    assert not (tmp_path / "r").exists()
+
+    fetched = run_in(env, tmp_path, str(python), "-c", ask).stdout.split()
+    assert fetched == [str(cache / "delta-spark_2.13-4.0.1.jar"), str(cache / "delta-storage-4.0.1.jar")]
+    for jar in fetched:
+        assert Path(jar).read_bytes() == (CHECKOUT / "jars" / Path(jar).name).read_bytes()
+
+    again = run_in(offline, tmp_path, str(python), "-c", ask)
+    assert again.stdout.split() == fetched and "fetching" not in again.stderr
