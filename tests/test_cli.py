@@ -53,7 +53,8 @@ def test_list_describe_dump_and_plan(capsys, repo):
 
 
 def test_materialize_and_read_online(capsys, repo):
-    code, out, _ = run(capsys, "--repo", str(repo), "materialize-incremental", "now")
+    # -v before END and --repo after the command: both used to fail (-v swallowed `now`)
+    code, out, _ = run(capsys, "materialize-incremental", "-v", "driver_hourly_stats", "now", "--repo", str(repo))
     assert code == 0 and "driver_hourly_stats: [" in out and "rows selected 5, written 5" in out
     code, out, _ = run(capsys, "--repo", str(repo), "get-online-features", "--feature-service", "driver_ranking",
                        "-e", "driver_id=1001", "-e", "driver_id=9999")
@@ -83,7 +84,7 @@ def test_missing_repo_is_one_clear_line(capsys, tmp_path):
 
 
 def test_every_command_has_help():
-    for command in (["init"], ["apply"], ["plan"], ["teardown"], ["registry", "dump"], ["entities"], ["materialize"],
+    for command in (["version"], ["init"], ["apply"], ["plan"], ["teardown"], ["registry", "dump"], ["entities"], ["materialize"],
                     ["materialize-incremental"], ["get-online-features"], ["training-set", "rebuild"]):
         result = subprocess.run([sys.executable, "-m", "featurestore.cli", *command, "--help"], capture_output=True,
                                 text=True)

@@ -1,0 +1,76 @@
+"""The `featurestore` command: Feast-style verbs over a feature repo.
+
+    featurestore [--repo PATH] COMMAND [--repo PATH] ...
+
+`--repo` (default `.`) may come before or after the command. The commands live in
+registry_commands.py (init, plan, apply, teardown, registry dump, <object> list|describe,
+version) and job_commands.py (materialize, materialize-incremental, get-online-features,
+training-set rebuild). Commands that only read the registry never start a JVM.
+
+Exit codes:
+  0  success;
+  1  any error: a featurestore error (config, definitions, registry, stores, or a
+     CommandLineError such as a repeated --entity key) or an unexpected exception. One
+     line on stderr says what is wrong, where and how to fix it; FEATURESTORE_DEBUG=1
+     re-raises unexpected exceptions with their traceback;
+  2  a usage error found by argparse (unknown option, missing argument), printed with the
+     usage, following argparse's convention;
+  130 interrupted.
+
+JSON output (get-online-features) is strict JSON: a value that is NaN, +inf or -inf is
+printed as the string "NaN", "Infinity" or "-Infinity", as protobuf's JSON mapping does,
+so any JSON parser reads it and a stored NaN is not confused with a missing value (null).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from featurestore.cli import job_commands, registry_commands
+from featurestore.cli.common import CommandLineError, json_safe
+from featurestore.errors import FeatureStoreError
+
+__all__ = ["main", "build_parser", "CommandLineError", "json_safe"]
+
+REPO_HELP = "the feature repo folder (default: .)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="featurestore", description="A Spark-native feature store.")
+    parser.add_argument("--repo", "-r", "--chdir", default=".", help=REPO_HELP)
+    parser.add_argument("--version", action="version", version=f"featurestore {registry_commands.version()}")
+    # Every subcommand takes --repo too; SUPPRESS keeps the top-level value when it is not repeated.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--repo", "-r", "--chdir", default=argparse.SUPPRESS, help=REPO_HELP)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    registry_commands.add_commands(commands, common)
+    job_commands.add_commands(commands, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]) and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        return args.run(args)
+    except FeatureStoreError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:  # unexpected: still one line and exit 1, the traceback on request
+        if os.environ.get("FEATURESTORE_DEBUG"):
+            raise
+        print(f"Error: unexpected {type(error).__name__}: {error} (set FEATURESTORE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""CLI commands that run work: materialize, online reads, training sets.
+
+Kept apart from the registry commands; `get-online-features` never imports pyspark.
+Arguments are checked before the store is opened, so a mistyped command line fails at
+once with one line and touches nothing.
+"""
+from __future__ import annotations
+
+from featurestore.cli.common import CommandLineError, dumps, open_store
+from featurestore.cli.timeparse import parse_time
+
+
+def view_names(groups: list[str] | None) -> list[str] | None:
+    """-v a -v b,c -> ['a', 'b', 'c']; None when no -v was given (all views)."""
+    if not groups:
+        return None
+    names = []
+    for group in groups:
+        for name in group.split(","):
+            name = name.strip()
+            if not name:
+                raise CommandLineError(f"--views {group!r} has an empty view name; give names separated by "
+                                       f"commas, e.g. -v driver_stats,trip_stats")
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def cmd_materialize(args) -> int:
+    start, end = parse_time(args.start, "START"), parse_time(args.end, "END")
+    views = view_names(args.views)
+    open_store(args).materialize(start, end, views, log=print)
+    return 0
+
+
+def cmd_materialize_incremental(args) -> int:
+    end = parse_time(args.end, "END")
+    views = view_names(args.views)
+    open_store(args).materialize_incremental(end, views, log=print)
+    return 0
+
+
+def parse_entity(text: str) -> tuple[str, object]:
+    """'driver_id=1001' -> ('driver_id', 1001); quoted or non-numeric values stay strings."""
+    if "=" not in text:
+        raise CommandLineError(f"--entity {text!r} must look like join_key=value, e.g. driver_id=1001")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise CommandLineError(f"--entity {text!r} has no join key before '='; write join_key=value, "
+                               f"e.g. driver_id=1001")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return key, value[1:-1]
+    try:
+        return key, int(value)
+    except ValueError:
+        return key, value
+
+
+def parse_entity_row(text: str) -> dict[str, object]:
+    """'driver_id=1001,trip_id=7' -> {'driver_id': 1001, 'trip_id': 7}; a key given twice is refused."""
+    row: dict[str, object] = {}
+    for item in text.split(","):
+        key, value = parse_entity(item)
+        if key in row:
+            raise CommandLineError(f"--entity {text!r} gives join key {key!r} twice; one entity row takes one "
+                                   f"value per key: repeat -e for more rows, e.g. -e {key}={row[key]} "
+                                   f"-e {key}={value}")
+        row[key] = value
+    return row
+
+
+def cmd_get_online_features(args) -> int:
+    if args.features and args.feature_service:
+        raise CommandLineError("give either --features or --feature-service, not both: --feature-service "
+                               f"{args.feature_service!r} already chooses the features")
+    if not args.features and not args.feature_service:
+        raise CommandLineError("give --features view:feature,... or --feature-service NAME")
+    features = None
+    if args.features:
+        features = [ref.strip() for ref in args.features.split(",")]
+        if not all(features):
+            raise CommandLineError(f"--features {args.features!r} has an empty reference; write "
+                                   f"view:feature[,view:feature...]")
+    rows = [parse_entity_row(group) for group in args.entity]
+    store = open_store(args)
+    if args.feature_service:
+        features = store.get_feature_service(args.feature_service)
+    response = store.get_online_features(features, rows)
+    print(dumps({"values": response.to_dict(), "statuses": response.statuses()}))
+    return 0
+
+
+def cmd_training_set_rebuild(args) -> int:
+    store = open_store(args)
+    job = store.rebuild_training_set(args.table)
+    output = args.output or f"{args.table}_rebuilt"
+    job.save_as_table(output, mode="overwrite" if args.overwrite else "error")
+    print(f"Rebuilt {args.table} into {output}: {store.spark.table(output).count():,} rows")
+    return 0
+
+
+VIEWS_HELP = "only this feature view; repeat the option or give a comma-separated list (default: all)"
+
+
+def add_commands(commands, common) -> None:
+    """Register the commands on `commands`; `common` is the parent parser with --repo."""
+    materialize = commands.add_parser("materialize", parents=[common],
+                                      help="write the newest values in [START, END) online")
+    materialize.add_argument("start", help="ISO-8601 time (UTC unless a zone is given) or 'now'")
+    materialize.add_argument("end", help="ISO-8601 time or 'now'")
+    materialize.add_argument("--views", "-v", action="append", metavar="VIEW[,VIEW...]", help=VIEWS_HELP)
+    materialize.set_defaults(run=cmd_materialize)
+
+    incremental = commands.add_parser("materialize-incremental", parents=[common],
+                                      help="materialize from where the last run ended up to END")
+    incremental.add_argument("end", help="ISO-8601 time or 'now'")
+    incremental.add_argument("--views", "-v", action="append", metavar="VIEW[,VIEW...]", help=VIEWS_HELP)
+    incremental.set_defaults(run=cmd_materialize_incremental)
+
+    online = commands.add_parser("get-online-features", parents=[common],
+                                 help="read feature values from the online store")
+    online.add_argument("--features", "-f", help="comma-separated view:feature references")
+    online.add_argument("--feature-service", help="a feature service instead of --features")
+    online.add_argument("--entity", "-e", action="append", required=True,
+                        help="one entity row as key=value[,key=value]; repeat for more rows")
+    online.set_defaults(run=cmd_get_online_features)
+
+    training = commands.add_parser("training-set", parents=[common], help="training-set commands")
+    training_commands = training.add_subparsers(dest="training_command", metavar="SUBCOMMAND", required=True)
+    rebuild = training_commands.add_parser("rebuild", parents=[common],
+                                           help="recompute a saved training set from the same Delta versions")
+    rebuild.add_argument("table", help="a table written by save_as_table / jobs/build_training_set.py")
+    rebuild.add_argument("--output", help="table to write (default: TABLE_rebuilt)")
+    rebuild.add_argument("--overwrite", action="store_true", help="replace the output table if it exists")
+    rebuild.set_defaults(run=cmd_training_set_rebuild)
