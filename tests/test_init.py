@@ -1,0 +1,98 @@
+"""`featurestore init`: refuses what it must, reports each step, and leaves nothing behind when it fails.
+
+The failure tests use a real failure of the sample-data step that needs no JVM: the Delta
+jars folder the user named (FEATURESTORE_JARS_DIR) is empty, so Spark cannot be started.
+The JVM start in a folder whose path holds a space is exercised by the slow wheel test in
+tests/test_packaging.py (its work folder is "my work").
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from featurestore.config import load_config
+from featurestore.errors import RepoError
+from featurestore.scaffold import init_repo
+from featurestore.spark import session_conf
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def cli(cwd, *argv, **env):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
+    environment.update(PYTHONPATH=str(CHECKOUT), **env)
+    return subprocess.run([sys.executable, "-m", "featurestore.cli", *argv], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["", "."])
+def test_init_refuses_to_turn_the_current_folder_into_a_repo(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RepoError) as error:
+        init_repo(name, with_data=False, log=lambda line: None)
+    assert str(error.value) == (f"featurestore init needs the name of a new folder, got {name!r}; e.g. "
+                                f"`featurestore init my_repo` (it will not turn an existing folder such as the "
+                                f"current one into a repo)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_init_with_an_empty_name_is_one_line_and_writes_nothing(tmp_path):
+    result = cli(tmp_path, "init", "--no-data", "")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["Error: featurestore init needs the name of a new folder, got '.'; e.g. "
+                                          "`featurestore init my_repo` (it will not turn an existing folder such as "
+                                          "the current one into a repo)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_reports_each_step(tmp_path):
+    lines = []
+    repo = init_repo(tmp_path / "quiet_repo", with_data=False, log=lines.append)
+    assert lines == [f"Creating {repo}: feature_store.yaml, features.py, data/"]
+    assert sorted(p.name for p in repo.iterdir()) == ["data", "feature_store.yaml", "features.py"]
+
+
+def test_failed_init_removes_the_folder_it_created_so_init_can_run_again(tmp_path):
+    empty_jars = tmp_path / "no jars"
+    empty_jars.mkdir()
+    result = cli(tmp_path, "init", "my_repo", FEATURESTORE_JARS_DIR=str(empty_jars), XDG_CACHE_HOME=str(tmp_path))
+    repo = tmp_path / "my_repo"
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [f"Creating {repo}: feature_store.yaml, features.py, data/",
+                                          "Starting Spark (warehouse and metastore under data/)",
+                                          f"init failed; removed what it created in {repo}"]
+    assert result.stderr.splitlines() == [
+        f"Error: FEATURESTORE_JARS_DIR={empty_jars} lacks delta-spark_2.13-4.0.1.jar, delta-storage-4.0.1.jar; "
+        f"copy the jars of io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1 there (e.g. `mvn "
+        f"dependency:copy -Dartifact=COORDINATE -DoutputDirectory={empty_jars}`), or unset it to fetch them into "
+        f"{tmp_path / 'featurestore' / 'jars'}"]
+    assert not repo.exists()
+
+    again = cli(tmp_path, "init", "--no-data", "my_repo")
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in repo.iterdir()) == ["data", "feature_store.yaml", "features.py"]
+
+
+def test_failed_init_in_an_existing_folder_removes_only_its_own_files(tmp_path):
+    repo = tmp_path / "existing"
+    repo.mkdir()
+    (repo / "notes.txt").write_text("mine")
+    empty_jars = tmp_path / "jars"
+    empty_jars.mkdir()
+    result = cli(tmp_path, "init", "existing", FEATURESTORE_JARS_DIR=str(empty_jars))
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert [p.name for p in repo.iterdir()] == ["notes.txt"]
+    assert (repo / "notes.txt").read_text() == "mine"
+
+
+def test_paths_with_spaces_reach_the_jvm_quoted(tmp_path, monkeypatch):
+    monkeypatch.delenv("FEATURESTORE_METASTORE_URL", raising=False)
+    repo = init_repo(tmp_path / "my work" / "spaced", with_data=False, log=lambda line: None)
+    conf = session_conf(load_config(repo))
+    assert conf["spark.driver.extraJavaOptions"] == (
+        f'-Duser.timezone=UTC "-Dderby.system.home={repo}/data" '
+        f"-Dlog4j.configurationFile={CHECKOUT}/spark_conf/log4j2.properties")
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == \
+        f"jdbc:derby:;databaseName={repo}/data/metastore_db;create=true"
