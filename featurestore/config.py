@@ -6,6 +6,7 @@ key's path and its line in the file, instead of later inside Spark or a store.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,34 +17,45 @@ from featurestore.errors import ConfigError, did_you_mean
 
 CONFIG_FILE = "feature_store.yaml"
 _PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+# Feast's `registry:` mapping; cache_ttl_seconds is accepted for Feast repos and has no effect
+# (the registry is read from disk on every access).
+REGISTRY_KEYS = ("path", "registry_type", "cache_ttl_seconds")
+
+
+def _setting(default, *, low=None, high=None, above=None, nonempty=False, **field_kwargs):
+    """A dataclass field whose value load_config range-checks: low <= v <= high, v > above,
+    numbers finite, strings non-empty."""
+    return dataclasses.field(default=default, metadata={"low": low, "high": high, "above": above,
+                                                        "nonempty": nonempty}, **field_kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
 class SqliteOnlineStoreConfig:
     """The embedded default: one SQLite file beside the repo."""
     type: str = "sqlite"
-    path: str = "data/online_store.db"
+    path: str = _setting("data/online_store.db", nonempty=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class RedisOnlineStoreConfig:
     """A Redis server; the password is read from the environment variable named here."""
     type: str = "redis"
-    host: str = "localhost"
-    port: int = 6379
-    db: int = 0
+    host: str = _setting("localhost", nonempty=True)
+    port: int = _setting(6379, low=1, high=65535)
+    db: int = _setting(0, low=0)
     ssl: bool = False
     password_env: str = ""
-    key_ttl_seconds: int = 0
-    socket_timeout_seconds: float = 5.0
+    key_ttl_seconds: int = _setting(0, low=0)  # 0: keys never expire
+    socket_timeout_seconds: float = _setting(5.0, above=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class SparkOfflineStoreConfig:
     """Where Spark keeps the warehouse and the embedded Derby metastore, plus conf overrides."""
     type: str = "spark"
-    warehouse_dir: str = "data/spark-warehouse"
-    metastore_dir: str = "data/metastore_db"
+    warehouse_dir: str = _setting("data/spark-warehouse", nonempty=True)
+    metastore_dir: str = _setting("data/metastore_db", nonempty=True)
     spark_conf: dict = dataclasses.field(default_factory=dict)
 
 
@@ -121,8 +133,68 @@ def _check_section(cls, raw, path: str, lines: _Lines, default_type: str | None 
         if not ok:
             raise ConfigError(f"{lines.where(key_path)}: '{key_path}' must be {expected}, "
                               f"got {type(value).__name__} {value!r}")
+        problem = _out_of_range(value, fields[key].metadata)
+        if problem:
+            raise ConfigError(f"{lines.where(key_path)}: '{key_path}' must be {problem}, got {value!r}")
         values[key] = value
     return cls(**values)
+
+
+def _out_of_range(value, rules) -> str:
+    """What `value` must be when it breaks the field's rules, else ''."""
+    if not rules:
+        return ""
+    if isinstance(value, str):
+        return "a non-empty string" if rules["nonempty"] and not value.strip() else ""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    low, high, above = rules["low"], rules["high"], rules["above"]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number"
+    if low is not None and high is not None and not low <= value <= high:
+        return f"between {low} and {high}"
+    if low is not None and value < low:
+        return f"at least {low}"
+    if above is not None and value <= above:
+        return f"greater than {above}"
+    return ""
+
+
+def _registry_path(raw, lines: _Lines) -> str:
+    """The local registry file from `registry: PATH` or Feast's `registry: {path: PATH, ...}`.
+
+    Remote and SQL registries (s3://, gs://, postgresql://, registry_type: sql, ...) are
+    refused: only a local file is supported, and taking a URL as a folder name would
+    silently create a local registry in a folder called 's3:'.
+    """
+    where, path = lines.where("registry"), "registry"
+    if isinstance(raw, dict):
+        for key in raw:
+            if key == "registry_store_type":  # Feast's remote stores: S3RegistryStore, GCSRegistryStore, ...
+                raise ConfigError(f"{lines.where('registry.registry_store_type')}: 'registry.registry_store_type' "
+                                  f"is {raw[key]!r}; featurestore keeps the registry in a local file only: remove "
+                                  f"the setting and give registry.path such as data/registry.db")
+            if key not in REGISTRY_KEYS:
+                raise ConfigError(f"{lines.where(f'registry.{key}')}: unknown setting 'registry.{key}'."
+                                  f"{did_you_mean(str(key), REGISTRY_KEYS)} Allowed: {', '.join(REGISTRY_KEYS)}")
+        kind = raw.get("registry_type", "file")
+        if kind != "file":
+            raise ConfigError(f"{lines.where('registry.registry_type')}: 'registry.registry_type' is {kind!r}; "
+                              f"featurestore supports only 'file', a local registry file named by registry.path "
+                              f"(e.g. data/registry.db)")
+        ttl = raw.get("cache_ttl_seconds", 0)
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
+            raise ConfigError(f"{lines.where('registry.cache_ttl_seconds')}: 'registry.cache_ttl_seconds' must be "
+                              f"an int of at least 0, got {ttl!r}")
+        where, path, raw = lines.where("registry.path"), "registry.path", raw.get("path")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{where}: '{path}' must be a file path such as data/registry.db, got {raw!r}")
+    scheme = _URL_SCHEME.match(raw.strip())
+    if scheme:
+        raise ConfigError(f"{where}: '{path}' is {raw!r}, a {scheme.group(1)}:// URL; featurestore supports only a "
+                          f"local registry file: give a path such as data/registry.db (relative to the repo) "
+                          f"or an absolute path")
+    return raw
 
 
 def _pick_type(raw, path: str, lines: _Lines, choices: dict, default: str):
@@ -169,11 +241,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     if not isinstance(project, str) or not _PROJECT_NAME.match(project):
         raise ConfigError(f"{lines.where('project')}: 'project' must be a plain identifier (letters, digits, "
                           f"'_'), got {project!r}")
-    registry = raw.get("registry", RepoConfig.registry)
-    if isinstance(registry, dict):  # Feast's `registry: {path: ...}` form
-        registry = registry.get("path")
-    if not isinstance(registry, str) or not registry:
-        raise ConfigError(f"{lines.where('registry')}: 'registry' must be a file path, got {registry!r}")
+    registry = _registry_path(raw.get("registry", RepoConfig.registry), lines)
     online_cls, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, ONLINE_STORE_CONFIGS,
                                         "sqlite")
     offline_cls, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
@@ -184,5 +252,9 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         if not isinstance(key, str) or not key.startswith("spark."):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + str(key))}: spark_conf key {key!r} "
                               f"must be a Spark setting starting with 'spark.'")
+        value = offline.spark_conf[key]
+        if value is None or isinstance(value, (dict, list)):
+            raise ConfigError(f"{lines.where('offline_store.spark_conf.' + key)}: 'offline_store.spark_conf.{key}' "
+                              f"must be a string, number or boolean, got {value!r}")
     return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online,
                       offline_store=offline)

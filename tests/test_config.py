@@ -1,4 +1,6 @@
 """feature_store.yaml: defaults, typed sections, and errors with the key's path and line."""
+from pathlib import Path
+
 import pytest
 
 from featurestore.config import RedisOnlineStoreConfig, SqliteOnlineStoreConfig, load_config
@@ -50,3 +52,77 @@ def test_mistakes_name_the_key_and_line(tmp_path, text, message):
 def test_missing_file_says_how_to_create_one(tmp_path):
     with pytest.raises(ConfigError, match="not found; run `featurestore init NAME`"):
         load_config(tmp_path)
+
+
+REDIS = "project: demo\nonline_store:\n  type: redis\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    (REDIS + "  port: 99999\n", "feature_store.yaml:4: 'online_store.port' must be between 1 and 65535, got 99999"),
+    (REDIS + "  port: 0\n", "feature_store.yaml:4: 'online_store.port' must be between 1 and 65535, got 0"),
+    (REDIS + "  socket_timeout_seconds: 0\n",
+     "feature_store.yaml:4: 'online_store.socket_timeout_seconds' must be greater than 0, got 0"),
+    (REDIS + "  socket_timeout_seconds: -1.5\n",
+     "feature_store.yaml:4: 'online_store.socket_timeout_seconds' must be greater than 0, got -1.5"),
+    (REDIS + "  socket_timeout_seconds: .inf\n",
+     "feature_store.yaml:4: 'online_store.socket_timeout_seconds' must be a finite number, got inf"),
+    (REDIS + "  socket_timeout_seconds: .nan\n",
+     "feature_store.yaml:4: 'online_store.socket_timeout_seconds' must be a finite number, got nan"),
+    (REDIS + "  db: -1\n", "feature_store.yaml:4: 'online_store.db' must be at least 0, got -1"),
+    (REDIS + "  key_ttl_seconds: -60\n", "feature_store.yaml:4: 'online_store.key_ttl_seconds' must be at least 0, "
+                                         "got -60"),
+    (REDIS + "  host: ''\n", "feature_store.yaml:4: 'online_store.host' must be a non-empty string, got ''"),
+    ("project: demo\nonline_store:\n  type: sqlite\n  path: ' '\n",
+     "feature_store.yaml:4: 'online_store.path' must be a non-empty string, got ' '"),
+    ("project: demo\noffline_store:\n  warehouse_dir: ''\n",
+     "feature_store.yaml:3: 'offline_store.warehouse_dir' must be a non-empty string, got ''"),
+    ("project: demo\noffline_store:\n  spark_conf:\n    spark.sql.shuffle.partitions: {a: 1}\n",
+     "feature_store.yaml:4: 'offline_store.spark_conf.spark.sql.shuffle.partitions' must be a string, number or "
+     "boolean, got {'a': 1}"),
+])
+def test_values_out_of_range_name_the_key_and_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text))
+    assert str(error.value) == f"{tmp_path}/{message}"
+
+
+def test_values_at_the_edges_of_their_range_are_accepted(tmp_path):
+    config = load_config(write(tmp_path, REDIS + "  port: 65535\n  db: 0\n  key_ttl_seconds: 0\n"
+                                                 "  socket_timeout_seconds: 0.01\n"))
+    assert config.online_store == RedisOnlineStoreConfig(port=65535, socket_timeout_seconds=0.01)
+    assert load_config(write(tmp_path, REDIS + "  port: 1\n")).online_store.port == 1
+
+
+@pytest.mark.parametrize("registry, message", [
+    ("s3://bucket/registry.pb", "feature_store.yaml:2: 'registry' is 's3://bucket/registry.pb', a s3:// URL; "
+                                "featurestore supports only a local registry file"),
+    ("gs://bucket/registry.pb", "feature_store.yaml:2: 'registry' is 'gs://bucket/registry.pb', a gs:// URL"),
+    ("postgresql+psycopg://user@db:5432/feast", "a postgresql+psycopg:// URL"),
+    ("\n  registry_type: sql\n  path: postgresql://user@db:5432/feast\n",
+     "feature_store.yaml:3: 'registry.registry_type' is 'sql'; featurestore supports only 'file'"),
+    ("\n  path: s3://bucket/registry.pb\n",
+     "feature_store.yaml:3: 'registry.path' is 's3://bucket/registry.pb', a s3:// URL"),
+    ("\n  path: data/registry.db\n  registry_store_type: S3RegistryStore\n",
+     "feature_store.yaml:4: 'registry.registry_store_type' is 'S3RegistryStore'; featurestore keeps the registry "
+     "in a local file only"),
+    ("\n  path: data/registry.db\n  cache_ttl: 5\n",
+     "feature_store.yaml:4: unknown setting 'registry.cache_ttl'. Did you mean 'cache_ttl_seconds'? Allowed: path, "
+     "registry_type, cache_ttl_seconds"),
+    ("\n  registry_type: file\n", "'registry.path' must be a file path such as data/registry.db, got None"),
+    ("\n  path: data/registry.db\n  cache_ttl_seconds: -1\n",
+     "feature_store.yaml:4: 'registry.cache_ttl_seconds' must be an int of at least 0, got -1"),
+    ("''", "feature_store.yaml:2: 'registry' must be a file path such as data/registry.db, got ''"),
+])
+def test_remote_registries_are_refused(tmp_path, registry, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, f"project: demo\nregistry: {registry}\n"))
+    assert message in str(error.value)
+    assert not (tmp_path / "s3:").exists() and not (tmp_path / "postgresql:").exists()
+
+
+def test_feast_style_local_registry_mapping(tmp_path):
+    config = load_config(write(tmp_path, "project: demo\nregistry:\n  registry_type: file\n  path: reg/r.db\n"
+                                         "  cache_ttl_seconds: 60\n"))
+    assert config.registry_path == tmp_path / "reg" / "r.db"
+    assert load_config(write(tmp_path, "project: demo\nregistry: /abs/registry.db\n")).registry_path == \
+        Path("/abs/registry.db")
