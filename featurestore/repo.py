@@ -1,13 +1,24 @@
 """Loading a feature repo's definitions from its .py files, as `feast apply` does.
 
-Every .py file inside the repo folder (not in data/, hidden or virtualenv folders) is
-imported, and its module-level Entity, DataSource, FeatureView and FeatureService objects
-are collected. Imports are isolated: sys.path and sys.modules are restored afterwards, so
-the same process can load another repo (or the same one, changed) without leftovers.
+Every .py file inside the repo folder is imported, and its module-level Entity,
+DataSource, FeatureView and FeatureService objects are collected, except:
+
+- files in `data/`, in hidden folders (`.git`, `.venv`, ...), in `__pycache__`,
+  `node_modules`, `venv`, `site-packages` and in any folder holding a `pyvenv.cfg`
+  (a virtualenv, whatever its name); symlinked folders are not followed and symlinked
+  files only when they point inside the repo;
+- files matched by `.featurestoreignore` or `.feastignore` in the repo root (both are
+  read, with Feast's semantics): one glob pattern per line, relative to the repo root
+  (`train_model.py`, `scripts/*.py`, `**/test_*.py`); `#` starts a comment; a pattern
+  that matches a folder ignores everything under it.
+
+Imports are isolated: sys.path and sys.modules are restored afterwards, so the same
+process can load another repo (or the same one, changed) without leftovers.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import traceback
 import uuid
@@ -18,7 +29,8 @@ from featurestore.definitions import DataSource, Entity, FeatureService, Feature
 from featurestore.errors import FeatureStoreError, RepoError
 from featurestore.registry import SINGULAR
 
-SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints"}
+SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints", "site-packages"}
+IGNORE_FILES = (".featurestoreignore", ".feastignore")
 KINDS = (("entities", Entity), ("data_sources", DataSource), ("feature_views", FeatureView),
          ("feature_services", FeatureService))
 
@@ -55,17 +67,53 @@ class RepoContents:
 
 
 def repo_python_files(repo_path: Path) -> list[Path]:
-    """The .py files of a repo, in a stable order, never outside the repo folder."""
+    """The .py files of a repo that load_repo runs, in a stable order, never outside the repo folder."""
     repo_path = repo_path.resolve()
+    ignored_files, ignored_dirs = ignored_paths(repo_path)
     files = []
-    for file in sorted(repo_path.rglob("*.py")):
-        relative = file.relative_to(repo_path)
-        if any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts[:-1]):
+    for folder, dirs, names in os.walk(repo_path):  # symlinked folders are not followed
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.startswith(".")
+                   and here / d not in ignored_dirs and not (here / d / "pyvenv.cfg").exists()]
+        for name in names:
+            file = here / name
+            if not name.endswith(".py") or file in ignored_files:
+                continue
+            if file.is_symlink() and repo_path not in file.resolve().parents:
+                continue  # only code inside the repo folder runs
+            files.append(file)
+    return sorted(files)
+
+
+def ignore_patterns(repo_path: Path) -> list[tuple[Path, int, str]]:
+    """(ignore file, line number, pattern) for each pattern of the repo's ignore files."""
+    patterns = []
+    for name in IGNORE_FILES:
+        file = repo_path / name
+        if not file.is_file():
             continue
-        if file.is_symlink() and repo_path not in file.resolve().parents:
-            continue  # only code inside the repo folder runs
-        files.append(file)
-    return files
+        for number, line in enumerate(file.read_text().splitlines(), start=1):
+            pattern = line.split("#", 1)[0].strip()
+            if pattern:
+                patterns.append((file, number, pattern))
+    return patterns
+
+
+def ignored_paths(repo_path: Path) -> tuple[set[Path], set[Path]]:
+    """The files and the folders (everything under them) the ignore files exclude."""
+    files: set[Path] = set()
+    folders: set[Path] = set()
+    for file, number, pattern in ignore_patterns(repo_path):
+        relative = pattern.strip("/")  # patterns are relative to the root, with or without a leading '/'
+        try:
+            matches = list(repo_path.glob(relative))
+        except (ValueError, NotImplementedError) as error:
+            raise RepoError(f"{file}:{number}: pattern {pattern!r} is not a usable glob ({error}); write a path "
+                            f"relative to the repo root such as train_model.py, scripts/*.py or "
+                            f"**/test_*.py") from None
+        for match in matches:
+            (folders if match.is_dir() and not match.is_symlink() else files).add(match)
+    return files, folders
 
 
 def load_repo(repo_path: str | Path) -> RepoContents:

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from featurestore.errors import DefinitionError, RepoError
-from featurestore.repo import load_repo
+from featurestore.repo import load_repo, repo_python_files
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -60,3 +60,61 @@ def test_errors_in_a_file_give_its_line(repo_factory):
     (repo / "features.py").write_text("x = (\n")
     with pytest.raises(RepoError, match=r"features.py:1: SyntaxError"):
         load_repo(repo)
+
+
+RAISES = "raise RuntimeError('this file must not run')\n"
+
+
+def test_ignore_file_keeps_a_script_from_running(repo_factory):
+    repo = repo_factory(DEFINITIONS)
+    (repo / "train_model.py").write_text(RAISES)
+    with pytest.raises(RepoError, match=r"train_model.py:1: RuntimeError: this file must not run"):
+        load_repo(repo)
+    (repo / ".featurestoreignore").write_text("# scripts that are not definitions\ntrain_model.py  # trains\n")
+    assert list(load_repo(repo).feature_views) == ["stats"]
+
+
+def test_feast_ignore_patterns_files_folders_and_globs(repo_factory):
+    repo = repo_factory(DEFINITIONS)
+    for relative in ("scripts/a.py", "scripts/deep/b.py", "notebooks/x/test_one.py", "tools/run.py", "top_level.py",
+                     "keep/ok.py"):
+        (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+        (repo / relative).write_text(RAISES if relative != "keep/ok.py" else "VALUE = 1\n")
+    (repo / ".feastignore").write_text("scripts\n**/test_*.py\n\n   # a comment line\n/top_level.py\n")
+    (repo / ".featurestoreignore").write_text("tools/\n")
+    assert repo_python_files(repo) == [repo / "features.py", repo / "keep" / "ok.py"]
+    assert list(load_repo(repo).feature_views) == ["stats"]
+
+
+def test_virtualenv_folders_are_skipped_whatever_their_name(repo_factory):
+    repo = repo_factory(DEFINITIONS)
+    venv = repo / "myenv"
+    (venv / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "lib" / "site-packages" / "pkg" / "mod.py").write_text(RAISES)
+    (venv / "activate_this.py").write_text(RAISES)
+    (repo / "venv").mkdir()
+    (repo / "venv" / "x.py").write_text(RAISES)
+    (repo / "sub" / "data").mkdir(parents=True)
+    (repo / "sub" / "data" / "gen.py").write_text(RAISES)
+    assert repo_python_files(repo) == [repo / "features.py"]
+
+
+def test_a_bad_ignore_pattern_names_the_file_and_line(repo_factory):
+    repo = repo_factory(DEFINITIONS)
+    (repo / ".featurestoreignore").write_text("ok.py\n**foo\n")
+    with pytest.raises(RepoError, match=r"\.featurestoreignore:2: pattern '\*\*foo' is not a usable glob .*; write a "
+                                        r"path relative to the repo root"):
+        load_repo(repo)
+
+
+def test_symlinks_out_of_the_repo_do_not_run(repo_factory, tmp_path):
+    repo = repo_factory(DEFINITIONS)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.py").write_text(RAISES)
+    (repo / "linked.py").symlink_to(outside / "evil.py")
+    (repo / "linked_folder").symlink_to(outside, target_is_directory=True)
+    (repo / "alias.py").symlink_to(repo / "features.py")
+    assert repo_python_files(repo) == [repo / "alias.py", repo / "features.py"]
+    assert list(load_repo(repo).feature_views) == ["stats"]
