@@ -63,6 +63,29 @@ def test_materialize_and_read_online(capsys, repo):
     assert result["statuses"]["conv_rate"] == ["PRESENT", "NOT_FOUND"]
 
 
+def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
+    from datetime import datetime, timezone
+
+    from featurestore.online.base import OnlineRow
+    from featurestore.online.codec import datetime_to_micros, encode_value, entity_key_serializer
+    from featurestore.store import FeatureStore
+    from featurestore.types import Float32, Int32, Int64
+
+    store = FeatureStore(repo)
+    view = store.get_feature_view("driver_hourly_stats")
+    now = datetime_to_micros(datetime.now(timezone.utc))
+    key = entity_key_serializer(["driver_id"], [Int64])([4242])
+    values = {"conv_rate": encode_value(float("nan"), Float32), "acc_rate": encode_value(float("-inf"), Float32),
+              "avg_daily_trips": encode_value(7, Int32)}
+    assert store.online_store.online_write_batch(store.project, view, [OnlineRow(key, values, now, now)]) == 1
+    code, out, err = run(capsys, "get-online-features", "-f", "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate",
+                         "-e", "driver_id=4242", "--repo", str(repo))
+    assert code == 0, err
+    result = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert result == {"values": {"driver_id": [4242], "conv_rate": ["NaN"], "acc_rate": ["-Infinity"]},
+                      "statuses": {"driver_id": ["PRESENT"], "conv_rate": ["PRESENT"], "acc_rate": ["PRESENT"]}}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["entities", "describe", "drivr"], "Error: no entity named 'drivr' in project 'driver_repo'. Did you mean 'driver'?"),
     (["get-online-features", "-f", "driver_hourly_stats:conv", "-e", "driver_id=1"],
