@@ -218,7 +218,14 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     if not file.is_file():
         raise ConfigError(f"{file}: not found; run `featurestore init NAME` to create a feature repo, or "
                           f"pass --repo/repo_path pointing at a folder with {CONFIG_FILE}")
-    text = file.read_text()
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = file.read_bytes()[:error.start].count(b"\n") + 1
+        raise ConfigError(f"{file}:{line}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file "
+                          f"as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot be read ({error.strerror}); check its permissions") from None
     try:
         lines = _Lines(text, file)
         raw = yaml.safe_load(text)

@@ -92,7 +92,12 @@ def ignore_patterns(repo_path: Path) -> list[tuple[Path, int, str]]:
         file = repo_path / name
         if not file.is_file():
             continue
-        for number, line in enumerate(file.read_text().splitlines(), start=1):
+        try:
+            text = file.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise RepoError(f"{file}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
+                            f"{error.start}); save it as UTF-8") from None
+        for number, line in enumerate(text.splitlines(), start=1):
             pattern = line.split("#", 1)[0].strip()
             if pattern:
                 patterns.append((file, number, pattern))

@@ -126,3 +126,10 @@ def test_feast_style_local_registry_mapping(tmp_path):
     assert config.registry_path == tmp_path / "reg" / "r.db"
     assert load_config(write(tmp_path, "project: demo\nregistry: /abs/registry.db\n")).registry_path == \
         Path("/abs/registry.db")
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
+    (tmp_path / "feature_store.yaml").write_bytes(b"project: demo\nregistry: d\xe9.db\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path)
+    assert str(error.value) == f"{tmp_path}/feature_store.yaml:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"

@@ -118,3 +118,10 @@ def test_symlinks_out_of_the_repo_do_not_run(repo_factory, tmp_path):
     (repo / "alias.py").symlink_to(repo / "features.py")
     assert repo_python_files(repo) == [repo / "alias.py", repo / "features.py"]
     assert list(load_repo(repo).feature_views) == ["stats"]
+
+
+def test_an_ignore_file_that_is_not_utf8_is_named(repo_factory):
+    repo = repo_factory(DEFINITIONS)
+    (repo / ".feastignore").write_bytes(b"train\xff.py\n")
+    with pytest.raises(RepoError, match=r"\.feastignore: not UTF-8 text \(byte 0xff at offset 5\); save it as UTF-8"):
+        load_repo(repo)
