@@ -11,6 +11,7 @@ OUTPUT ?= driver_training_set
 PYTEST_ARGS ?=
 REDIS_PORT ?= 6390
 MASTER ?=
+METASTORE_PORT ?= 1527
 
 # Spark 4 needs Java 17 or 21: use the first such JDK found unless JAVA_HOME already is one.
 JAVA_HOME := $(shell $(PYTHON) scripts/find_java.py)
@@ -20,21 +21,25 @@ export TZ := UTC
 export PYSPARK_PYTHON := $(abspath $(PY))
 
 JARS_DIR := jars
+# Derby network server and client for a metastore several processes share; the same version as
+# pyspark's bundled derby (featurestore.metastore.DERBY_VERSION, checked by tests/test_metastore.py).
+DERBY_VERSION := 10.16.1.1
 DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
 SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
 .PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
-	cluster-down clean
+	cluster-down metastore-up metastore-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
 	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS=,"
-	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077)"
+	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077),"
+	@echo "           METASTORE_PORT=$(METASTORE_PORT)"
 
-setup: $(VENV)/.installed jars/.fetched ## venv, packages (with test and redis extras) and Delta jars
+setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched ## venv, packages (with test and redis extras), Delta and Derby jars
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +51,14 @@ jars/.fetched: spark_conf/delta-jars.txt
 	mkdir -p $(JARS_DIR)
 	for coord in $(DELTA_COORDS); do \
 		mvn -q -B dependency:copy -Dartifact=$$coord -DoutputDirectory=$(JARS_DIR) || exit 1; \
+	done
+	touch $@
+
+jars/derby/.fetched: Makefile
+	mkdir -p $(JARS_DIR)/derby
+	for artifact in derbynet derbyclient; do \
+		mvn -q -B dependency:copy -Dartifact=org.apache.derby:$$artifact:$(DERBY_VERSION) \
+			-DoutputDirectory=$(JARS_DIR)/derby || exit 1; \
 	done
 	touch $@
 
@@ -83,10 +96,16 @@ cluster-up: setup ## start a local Spark standalone cluster: master 127.0.0.1:70
 cluster-down: ## stop the local Spark standalone cluster
 	$(PY) -m featurestore.cluster down --state-dir .cluster
 
+metastore-up: setup ## start a Derby network server on 127.0.0.1:$(METASTORE_PORT) so several processes share a repo's catalog
+	$(PY) -m featurestore.metastore up --state-dir .metastore --port $(METASTORE_PORT)
+
+metastore-down: ## stop the Derby network server started by metastore-up
+	$(PY) -m featurestore.metastore down --state-dir .metastore
+
 proto: ## regenerate the protobuf classes from the .proto files
 	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
 	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \
-		.cluster .redis
+		.cluster .redis .metastore
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

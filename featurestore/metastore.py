@@ -178,9 +178,9 @@ def describe_process(pid: int) -> str:
     if words and Path(words[0]).name == "java":  # a JVM: show its main class, not its class path
         parent = _parent_of(pid)
         main = next((w for w in words[1:] if not w.startswith("-") and ":" not in w and "/" not in w), "")
-        owner = f", started by {describe_process(parent)}" if parent and parent > 1 else ""
+        owner = f" started by {describe_process(parent)}" if parent and parent > 1 else ""
         return f"pid {pid}: java {main}{owner}".rstrip()
-    text = " ".join(words)
+    text = " ".join(" ".join(words).split())  # one line, even for `python -c "<several lines>"`
     return f"pid {pid}: {text[:100]}{'...' if len(text) > 100 else ''}"
 
 
@@ -199,11 +199,11 @@ def check_metastore_free(url: str) -> None:
     holder = lock_holder(lock)
     if holder is None or holder in _own_processes() or (holder > 0 and _parent_of(holder) == os.getpid()):
         return
-    who = describe_process(holder) if holder > 0 else "another process"
+    who = f"pid {holder} ({describe_process(holder).split(': ', 1)[-1]})" if holder > 0 else "another process"
     raise SparkSetupError(
-        f"{database}: the embedded Derby metastore is in use by {who}, and it admits one process at a time; "
-        f"stop that Spark session (spark.stop() or shut its notebook kernel down), or share the catalog through a "
-        f"metastore server: `make metastore-up`, then set {ENV_URL} (see docs/metastore.md)")
+        f"{database}: the embedded Derby metastore is held by {who} and admits one process at a time; stop that "
+        f"Spark session (spark.stop(), or shut its notebook kernel down), or share the catalog through a metastore "
+        f"server: `make metastore-up`, then set {ENV_URL} (see docs/metastore.md)")
 
 
 # --- a Derby network server ------------------------------------------------------------------

@@ -1,0 +1,180 @@
+"""A repo's catalog and other processes: the embedded Derby metastore admits one process, and
+says so at once; a Derby network server lets several processes share it.
+
+The slow tests start a second process that holds a real SparkSession on a repo (its own
+JVM), since the test suite's shared session must not be the one holding the lock.
+"""
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from featurestore import metastore
+from featurestore.config import load_config
+from featurestore.errors import SparkSetupError
+from featurestore.scaffold import init_repo
+from featurestore.spark import session_conf
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from featurestore.config import load_config
+    from featurestore.spark import get_spark
+    spark = get_spark(load_config(sys.argv[1]), app_name="holder")
+    spark.sql("CREATE TABLE IF NOT EXISTS shared_numbers USING delta AS SELECT id FROM range(3)")
+    print(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid(), flush=True)
+    sys.stdin.read()  # hold the session until the test closes our stdin
+    spark.stop()
+""")
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FEATURESTORE_", "PYSPARK_"))}
+    env.update(PYTHONPATH=str(CHECKOUT), TZ="UTC", **extra)
+    return env
+
+
+def yaml_with(repo: Path, spark_conf: dict) -> None:
+    lines = "".join(f"    {k}: \"{v}\"\n" for k, v in spark_conf.items())
+    (repo / "feature_store.yaml").write_text(f"project: {repo.name}\noffline_store:\n  type: spark\n"
+                                             f"  spark_conf:\n{lines}")
+
+
+def test_derby_version_matches_pyspark_and_the_makefile():
+    import pyspark
+
+    assert (Path(pyspark.__file__).parent / "jars" / f"derby-{metastore.DERBY_VERSION}.jar").is_file()
+    assert f"DERBY_VERSION := {metastore.DERBY_VERSION}\n" in (CHECKOUT / "Makefile").read_text()
+
+
+def test_the_users_metastore_url_wins_over_the_embedded_default(tmp_path, monkeypatch):
+    monkeypatch.delenv(metastore.ENV_URL, raising=False)
+    repo = init_repo(tmp_path / "repo", with_data=False, log=lambda line: None)
+    config = load_config(repo)
+    assert session_conf(config)[URL_KEY] == f"jdbc:derby:;databaseName={repo}/data/metastore_db;create=true"
+    assert "spark.hadoop.javax.jdo.option.ConnectionDriverName" not in session_conf(config)
+
+    yaml_with(repo, {URL_KEY: "jdbc:derby://db.internal:1527/{metastore_dir};create=true"})
+    conf = session_conf(load_config(repo))
+    assert conf[URL_KEY] == f"jdbc:derby://db.internal:1527/{repo}/data/metastore_db;create=true"
+    assert conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] == "org.apache.derby.jdbc.ClientDriver"
+    assert conf["spark.driver.extraClassPath"] == str(CHECKOUT / "jars" / "derby" / "derbyclient-10.16.1.1.jar")
+
+    monkeypatch.setenv(metastore.ENV_URL, "jdbc:postgresql://pg:5432/metastore")
+    conf = session_conf(load_config(repo))
+    assert conf[URL_KEY] == "jdbc:postgresql://pg:5432/metastore"
+    assert "spark.driver.extraClassPath" not in conf
+
+
+def test_a_network_url_without_the_client_jar_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEATURESTORE_JARS_DIR", str(CHECKOUT / "jars"))
+    monkeypatch.setattr(metastore, "DERBY_VERSION", "0.0")  # a version no folder holds
+    with pytest.raises(SparkSetupError) as error:
+        metastore.client_classpath({URL_KEY: "jdbc:derby://127.0.0.1:1527/x"})
+    assert str(error.value).startswith("derbyclient-0.0.jar not found in ")
+    assert str(error.value).endswith("; run `make setup` (it copies org.apache.derby:derbyclient:0.0 from Maven "
+                                     "Central into jars/derby), or put the jar in FEATURESTORE_JARS_DIR")
+
+
+def test_embedded_database_folder_is_read_from_either_url_form():
+    assert metastore.embedded_database("jdbc:derby:;databaseName=/a b/metastore_db;create=true") == \
+        Path("/a b/metastore_db")
+    assert metastore.embedded_database("jdbc:derby:/srv/metastore_db;create=true") == Path("/srv/metastore_db")
+
+
+def test_an_unused_or_unlocked_metastore_passes(tmp_path):
+    metastore.check_metastore_free(metastore.embedded_url(tmp_path / "never_created"))
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "dbex.lck").write_text("")  # left by a session that ended: no lock on it
+    metastore.check_metastore_free(metastore.embedded_url(tmp_path / "db"))
+    metastore.check_metastore_free("jdbc:derby://127.0.0.1:1527/anything")  # servers admit many
+
+
+def start_holder(repo: Path, env: dict) -> tuple[subprocess.Popen, int]:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(repo)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = holder.stdout.readline()
+    if not line.strip().isdigit():
+        holder.kill()
+        raise AssertionError(f"the holder failed to start:\n{holder.stderr.read()[-3000:]}")
+    return holder, int(line)
+
+
+def stop_holder(holder: subprocess.Popen, jvm_pid: int) -> None:
+    """End the holder, then wait for its JVM, which outlives the Python process by a moment."""
+    holder.stdin.close()
+    try:
+        holder.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(jvm_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_held_embedded_metastore_is_refused_at_once_naming_the_holder(tmp_path):
+    repo = init_repo(tmp_path / "busy_repo", with_data=False, log=lambda line: None)
+    metastore_dir = repo / "data" / "metastore_db"
+    holder, jvm_pid = start_holder(repo, clean_env())
+    try:
+        with pytest.raises(SparkSetupError) as error:
+            metastore.check_metastore_free(metastore.embedded_url(metastore_dir))
+        message = str(error.value)
+        assert message.startswith(f"{metastore_dir}: the embedded Derby metastore is held by pid {jvm_pid} "
+                                  f"(java org.apache.spark.deploy.SparkSubmit started by pid {holder.pid}: ")
+        assert message.endswith(") and admits one process at a time; stop that Spark session (spark.stop(), or "
+                                "shut its notebook kernel down), or share the catalog through a metastore server: "
+                                "`make metastore-up`, then set FEATURESTORE_METASTORE_URL (see docs/metastore.md)")
+
+        started = time.monotonic()
+        plan = subprocess.run([sys.executable, "-m", "featurestore.cli", "--repo", str(repo), "plan"],
+                              capture_output=True, text=True, env=clean_env(), timeout=120)
+        elapsed = time.monotonic() - started
+        assert plan.returncode == 1 and elapsed < 10, (elapsed, plan.stderr[-2000:])
+        assert plan.stderr.splitlines() == [f"Error: {message}"]
+    finally:
+        stop_holder(holder, jvm_pid)
+    metastore.check_metastore_free(metastore.embedded_url(metastore_dir))  # free again once it ended
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_a_metastore_server_lets_two_processes_share_a_repos_catalog(tmp_path):
+    repo = init_repo(tmp_path / "shared_repo", with_data=False, log=lambda line: None)
+    port = free_port()
+    url = metastore.start_server(tmp_path / "server state", port=port)
+    assert url == f"jdbc:derby://127.0.0.1:{port}/{{metastore_dir}};create=true"
+    env = clean_env(FEATURESTORE_METASTORE_URL=url)
+    try:
+        holder, jvm_pid = start_holder(repo, env)
+        try:  # while the holder keeps its session, a second process reads the table it created
+            reader = subprocess.run(
+                [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
+                 "from featurestore.spark import get_spark; "
+                 "print(get_spark(load_config(sys.argv[1])).table('shared_numbers').count())", str(repo)],
+                capture_output=True, text=True, env=env, timeout=300)
+            assert reader.returncode == 0, reader.stderr[-3000:]
+            assert reader.stdout.split() == ["3"]
+        finally:
+            stop_holder(holder, jvm_pid)
+    finally:
+        assert metastore.stop_server(tmp_path / "server state")
+    assert not metastore.stop_server(tmp_path / "server state")
