@@ -11,7 +11,7 @@ import sys
 
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
-from featurestore.timeparse import parse_time
+from featurestore.cli.timeparse import parse_time
 
 
 def parse_args(argv):

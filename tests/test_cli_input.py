@@ -91,12 +91,6 @@ def test_unreadable_times_are_command_line_errors(capsys, tmp_path):
     assert parse_time("2026-01-31T12:00:00+02:00", "END").isoformat() == "2026-01-31T10:00:00+00:00"
 
 
-def test_old_timeparse_module_still_works():
-    from featurestore.timeparse import parse_time as old
-
-    assert old is parse_time
-
-
 def test_describe_without_a_name_and_list_with_one_are_refused(capsys, tmp_path):
     code, _, err = run(capsys, "--repo", str(tmp_path), "entities", "describe")
     assert code == 1 and err == ("Error: `featurestore entities describe` needs a NAME, e.g. `featurestore entities "

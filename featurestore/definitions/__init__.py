@@ -1,4 +1,5 @@
 """The definition classes users write in a feature repo."""
+from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
@@ -7,5 +8,5 @@ from featurestore.definitions.sources import DataSource, FileSource, SparkSource
 
 DEFINITION_TYPES = (Entity, DataSource, FeatureView, FeatureService)
 
-__all__ = ["Entity", "Field", "FeatureView", "FeatureViewProjection", "FeatureService", "DataSource",
+__all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureViewProjection", "FeatureService", "DataSource",
            "SparkSource", "FileSource", "DEFINITION_TYPES"]

@@ -1,9 +1,15 @@
-"""FeatureView: a group of features of one (possibly composite) entity, read from one source."""
+"""FeatureView: a group of features of one (possibly composite) entity, read from one source.
+
+A view either looks up (its schema's non-key fields are the features, the source row
+as of a time) or aggregates (its features are `aggregations=` over the source's events,
+and the schema declares the join keys and the aggregated input columns).
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
+from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.field import Field
 from featurestore.definitions.sources import DataSource
@@ -16,11 +22,15 @@ class FeatureView:
 
     The schema lists the join-key columns and the features; ttl=timedelta(0) means values
     never expire. `view[["f1", "f2"]]` selects some features (for a FeatureService).
+    With `aggregations=[Aggregation(...)]` the view aggregates its source's events instead:
+    the schema lists the join keys and the aggregated columns, and `delay` is how late
+    events arrive (windows end at ts - delay).
     """
 
     def __init__(self, *, name: str, entities: list[Entity], schema: list[Field], source: DataSource,
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
+                 delay: timedelta | None = None):
         kind = f"FeatureView {name!r}"
         self.name = check_name("FeatureView", name)
         if not isinstance(entities, (list, tuple)) or not entities or \
@@ -30,13 +40,14 @@ class FeatureView:
         check_unique(kind, "entity", self.entities)
         self.join_keys = [key for entity in entities for key in entity.join_keys]
         check_unique(kind, "join key", self.join_keys)
-        self._init_rest(kind, schema, source, ttl, online, description, tags)
+        self._init_rest(kind, schema, source, ttl, online, description, tags, aggregations, delay)
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
 
-    def _init_rest(self, kind, schema, source, ttl, online, description, tags):
+    def _init_rest(self, kind, schema, source, ttl, online, description, tags, aggregations, delay):
         if not isinstance(schema, (list, tuple)) or not all(isinstance(f, Field) for f in schema):
             raise DefinitionError(f"{kind}: schema must be a list of Field objects, got {schema!r}")
         self.schema = list(schema)
+        self._init_aggregations(kind, aggregations, delay)
         check_unique(kind, "schema field", [f.name for f in self.schema])
         names = {f.name for f in self.schema}
         missing = [key for key in self.join_keys if key not in names]
@@ -66,9 +77,52 @@ class FeatureView:
         self.description = check_str(kind, "description", description)
         self.tags = check_tags(kind, tags)
 
+    def _init_aggregations(self, kind, aggregations, delay):
+        aggregations = list(aggregations or [])
+        if not all(isinstance(a, Aggregation) for a in aggregations):
+            raise DefinitionError(f"{kind}: aggregations must be a list of Aggregation objects, got {aggregations!r}")
+        self.aggregations = aggregations
+        if delay is None:
+            delay = timedelta(0)
+        if not isinstance(delay, timedelta) or delay < timedelta(0):
+            raise DefinitionError(f"{kind}: delay must be a non-negative datetime.timedelta, got {delay!r}")
+        if delay and not aggregations:
+            raise DefinitionError(f"{kind}: delay applies to aggregating views only (aggregations=[...])")
+        self.delay = delay
+        if not aggregations:
+            return
+        check_unique(kind, "aggregation name", [a.name for a in aggregations])
+        inputs = {f.name: f.dtype for f in self.schema}
+        for aggregation in aggregations:
+            aggregation.check_input(self.name, inputs.get(aggregation.column))
+            if aggregation.name in inputs:
+                raise DefinitionError(f"{kind}: aggregation name {aggregation.name!r} is also a schema field; "
+                                      f"give the aggregation another name=")
+        used = set(self.join_keys) | {a.column for a in aggregations}
+        extra = [f.name for f in self.schema if f.name not in used]
+        if extra:
+            raise DefinitionError(
+                f"{kind}: schema field(s) {', '.join(extra)} are neither join keys nor aggregated columns; a view "
+                f"either looks up features (schema=) or aggregates (aggregations=): move the looked-up "
+                f"features to a view of their own")
+
+    @property
+    def is_aggregating(self) -> bool:
+        return bool(self.aggregations)
+
     @property
     def features(self) -> list[Field]:
-        """The schema fields that are not join keys."""
+        """The features: the schema fields that are not join keys, or the aggregations' outputs."""
+        if self.aggregations:
+            inputs = {f.name: f.dtype for f in self.schema}
+            return [Field(name=a.name, dtype=a.output_type(inputs.get(a.column))) for a in self.aggregations]
+        return [f for f in self.schema if f.name not in self.join_keys]
+
+    @property
+    def input_columns(self) -> list[Field]:
+        """Schema fields an aggregating view reads besides its join keys (none for lookups)."""
+        if not self.aggregations:
+            return []
         return [f for f in self.schema if f.name not in self.join_keys]
 
     @property
@@ -91,8 +145,11 @@ class FeatureView:
         proto = registry_pb2.FeatureView(
             name=self.name, entities=self.entities, join_keys=self.join_keys,
             schema=[f.to_proto() for f in self.schema], source=self.source.to_proto(), online=self.online,
-            description=self.description, tags=self.tags)
+            description=self.description, tags=self.tags,
+            aggregations=[a.to_proto() for a in self.aggregations])
         proto.ttl.FromTimedelta(self.ttl)
+        if self.delay:
+            proto.delay.FromTimedelta(self.delay)
         if with_intervals:
             for start, end in self.materialization_intervals:
                 interval = proto.materialization_intervals.add()
@@ -108,7 +165,8 @@ class FeatureView:
         view.join_keys = list(proto.join_keys)
         view._init_rest(f"FeatureView {proto.name!r}", [Field.from_proto(f) for f in proto.schema],
                         DataSource.from_proto(proto.source), proto.ttl.ToTimedelta(), proto.online,
-                        proto.description, dict(proto.tags))
+                        proto.description, dict(proto.tags),
+                        [Aggregation.from_proto(a) for a in proto.aggregations], proto.delay.ToTimedelta())
         view.materialization_intervals = [
             (i.start.ToDatetime(tzinfo=timezone.utc), i.end.ToDatetime(tzinfo=timezone.utc))
             for i in proto.materialization_intervals]
@@ -123,8 +181,9 @@ class FeatureView:
         return hash(("FeatureView", self.name))
 
     def __repr__(self) -> str:
+        extra = f", delay={self.delay!r}" if self.aggregations else ""
         return (f"FeatureView(name={self.name!r}, entities={self.entities!r}, "
-                f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r})")
+                f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r}{extra})")
 
 
 class FeatureViewProjection:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from featurestore.definitions import FeatureService
 from featurestore.errors import RetrievalError
 from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
+from featurestore.offline.aggregate import aggregate
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import validate_feature_view
@@ -141,6 +142,18 @@ def source_rows(spark, request: ViewRequest, bounds, source_versions: dict, repo
     return rows.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
 
 
+def aggregation_events(spark, request: ViewRequest, bounds, source_versions: dict, repo_path=None):
+    """An aggregating view's events that any entity row's windows can reach, checked against the view."""
+    from pyspark.sql import functions as F
+
+    view = request.view
+    frame = validate_feature_view(spark, view, "training set", repo_path, source_versions.get(view.source.name))
+    reach = view.delay + max(a.time_window for a in view.aggregations if a.name in request.features)
+    event_ts = quoted_column(view.source.timestamp_field).cast("timestamp")
+    in_range = (event_ts <= F.col("__fs_max_ts")) & (event_ts > oldest_allowed(F.col("__fs_min_ts"), reach))
+    return frame.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
+
+
 def delta_version(spark, table: str) -> int | None:
     """The current version of a Delta table, or None for other tables (and missing ones, which
     the source check then reports)."""
@@ -184,8 +197,20 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                 if version is not None:
                     source_versions[source.name] = version
     bounds = entities.agg(F.min(TS).alias("__fs_min_ts"), F.max(TS).alias("__fs_max_ts"))
-    views = [ViewRows(request, source_rows(spark, request, bounds, source_versions, repo_path)) for request in requests]
-    frame = choose_joiner(strategy)(entities, views, full_feature_names)
+    for request in requests:
+        if request.view.is_aggregating:  # windowed aggregates first: they carry the entity rows through
+            events = aggregation_events(spark, request, bounds, source_versions, repo_path)
+            entities = aggregate(entities, request.view, request.features, events,
+                                 lambda name, r=request: r.output_name(name, full_feature_names))
+    lookups = [r for r in requests if not r.view.is_aggregating]
+    if lookups:
+        views = [ViewRows(r, source_rows(spark, r, bounds, source_versions, repo_path)) for r in lookups]
+        entities = choose_joiner(strategy)(entities, views, full_feature_names)
+    else:
+        entities = entities.drop(TS)
+    feature_columns = [r.output_name(f, full_feature_names) for r in requests for f in r.features]
+    entity_columns = [c for c in entities.columns if c not in feature_columns]
+    frame = entities.select(*[quoted_column(c) for c in entity_columns + feature_columns])
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
         [f"{r.view.name}:{f}" for r in requests for f in r.features]
     definition = {"project": registry.project, "features": refs, "full_feature_names": full_feature_names,
