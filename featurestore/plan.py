@@ -44,6 +44,8 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
         return "its join keys changed"
     if [(f.name, f.dtype) for f in old.features] != [(f.name, f.dtype) for f in new.features]:
         return "its features changed"
+    if old.aggregations != new.aggregations or old.delay != new.delay:
+        return "its aggregations changed"
     return ""
 
 
