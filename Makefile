@@ -27,6 +27,7 @@ DERBY_VERSION := 10.16.1.1
 DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
 SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
+	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
 .PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
