@@ -3,7 +3,9 @@
 Importing this package never imports pyspark: definitions, the registry and online reads
 are pure Python; Spark starts only where a job needs it.
 """
-from featurestore.definitions import Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, SparkSource
+from featurestore.definitions import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource,
+                                      OnDemandFeatureView, RequestSource, SparkSource, on_demand_feature_view,
+                                      spark_transformation)
 
 __version__ = "0.1.0"
 
@@ -16,4 +18,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'featurestore' has no attribute {name!r}")
 
 
-__all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureService", "SparkSource", "FileSource", "FeatureStore"]
+__all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureService", "SparkSource", "FileSource", "FeatureStore",
+           "RequestSource", "OnDemandFeatureView", "on_demand_feature_view", "spark_transformation"]

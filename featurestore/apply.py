@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
 from featurestore.errors import DefinitionError
 from featurestore.plan import RegistryDiff, check_references, compute_diff
 from featurestore.registry import RegistryFile, RegistryState
 from featurestore.repo import RepoContents
 
 
-def as_contents(objects) -> RepoContents:
-    """RepoContents from what apply() was given: contents, one definition or a list of them."""
+def as_contents(objects, repo_path=None) -> RepoContents:
+    """RepoContents from what apply() was given: contents, one definition or a list of them.
+
+    With repo_path, transformations and udfs are recorded relative to the repo (and refused
+    when defined outside it: only repo code is ever resolved later).
+    """
     if isinstance(objects, RepoContents):
         return objects
     if not isinstance(objects, (list, tuple)):
@@ -33,11 +37,13 @@ def as_contents(objects) -> RepoContents:
     contents = RepoContents()
     origin = Path("<apply>")
     for obj in objects:
-        if not isinstance(obj, (Entity, DataSource, FeatureView, FeatureService)):
-            raise DefinitionError(f"apply() takes Entity, SparkSource/FileSource, FeatureView and "
-                                  f"FeatureService objects, got {obj!r}")
+        if not isinstance(obj, (Entity, DataSource, FeatureView, FeatureService, OnDemandFeatureView)):
+            raise DefinitionError(f"apply() takes Entity, SparkSource/FileSource, FeatureView, FeatureService and "
+                                  f"OnDemandFeatureView objects, got {obj!r}")
         contents.add(obj, origin)
     contents.add_implicit_sources()
+    if repo_path is not None:
+        contents.bind_code(repo_path)
     return contents
 
 
@@ -45,7 +51,8 @@ def preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
     """The registry as it would be after the diff (current is not modified)."""
     final = RegistryState(project=current.project, entities=dict(current.entities),
                           data_sources=dict(current.data_sources), feature_views=dict(current.feature_views),
-                          feature_services=dict(current.feature_services))
+                          feature_services=dict(current.feature_services),
+                          on_demand_feature_views=dict(current.on_demand_feature_views))
     diff.apply_to(final)
     return final
 

@@ -14,7 +14,7 @@ from featurestore.registry import RegistryState
 from featurestore.repo import KINDS, RepoContents
 
 LABELS = {"entities": "Entity", "data_sources": "DataSource", "feature_views": "FeatureView",
-          "feature_services": "FeatureService"}
+          "feature_services": "FeatureService", "on_demand_feature_views": "OnDemandFeatureView"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Change:
     action: str  # 'add', 'change' or 'delete'
     new: object = None  # the definition to write; None for deletions
     restart: str = ""  # feature views: why materialization starts over ('' when it does not)
+    detail: str = ""  # e.g. which function changed, from which hash to which
 
 
 def restart_reason(old: FeatureView, new: FeatureView) -> str:
@@ -46,7 +47,23 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
         return "its features changed"
     if old.aggregations != new.aggregations or old.delay != new.delay:
         return "its aggregations changed"
+    if old.transformation_code != new.transformation_code:
+        return "its transformation changed"
     return ""
+
+
+def code_change(old, new) -> str:
+    """A line describing a changed transformation or udf ('' when the code is the same)."""
+    attribute = "udf_code" if hasattr(new, "udf_code") else "transformation_code"
+    before, after = getattr(old, attribute, None), getattr(new, attribute, None)
+    if before == after:
+        return ""
+    role = "udf" if attribute == "udf_code" else "transformation"
+    if before is None:
+        return f"{role} {after.qualified_name} added (sha256 {after.short_hash})"
+    if after is None:
+        return f"{role} {before.qualified_name} removed"
+    return f"{role} {after.qualified_name} changed (sha256 {before.short_hash} -> {after.short_hash})"
 
 
 @dataclass
@@ -66,6 +83,8 @@ class RegistryDiff:
         lines = []
         for c in self.changes:
             lines.append(f"{symbols[c.action]} {LABELS[c.kind]:<15} {c.name}")
+            if c.detail:
+                lines.append(f"    {c.detail}")
             if c.restart:
                 lines.append(f"    materialization of {c.name} will restart: {c.restart}; its online values and "
                              f"materialized intervals are removed (run `featurestore materialize-incremental` again)")
@@ -103,7 +122,8 @@ def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: 
                 changes.append(Change(kind, name, "add", obj))
             elif have[name] != obj:
                 restart = restart_reason(have[name], obj) if kind == "feature_views" else ""
-                changes.append(Change(kind, name, "change", obj, restart))
+                detail = code_change(have[name], obj) if kind in ("feature_views", "on_demand_feature_views") else ""
+                changes.append(Change(kind, name, "change", obj, restart, detail))
         deleted = set(have) - set(want) if delete_missing else set()
         deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, cls) and obj.name in have}
         changes += [Change(kind, name, "delete") for name in sorted(deleted)]
@@ -117,13 +137,29 @@ def check_references(final: RegistryState) -> None:
             if entity not in final.entities:
                 raise DefinitionError(f"FeatureView {view.name!r} uses entity {entity!r}, which is neither "
                                       f"defined in the repo nor registered; define it or apply it first")
-    for service in final.feature_services.values():
-        for projection in service.projections:
+    for name in sorted(set(final.feature_views) & set(final.on_demand_feature_views)):
+        raise DefinitionError(f"OnDemandFeatureView {name!r} has the name of a feature view; 'view:feature' "
+                              f"references must be unambiguous: rename one of them")
+    for odfv in final.on_demand_feature_views.values():
+        for projection in odfv.source_projections:
             view = final.feature_views.get(projection.view_name)
             if view is None:
                 raise DefinitionError(
-                    f"FeatureService {service.name!r} uses feature view {projection.view_name!r}, which does not "
+                    f"OnDemandFeatureView {odfv.name!r} reads feature view {projection.view_name!r}, which does not "
                     f"exist.{did_you_mean(projection.view_name, final.feature_views)}")
+            names = [f.name for f in view.features]
+            for feature in projection.features:
+                if feature not in names:
+                    raise DefinitionError(f"OnDemandFeatureView {odfv.name!r} reads feature {feature!r} that view "
+                                          f"{view.name!r} does not have.{did_you_mean(feature, names)}")
+    views = {**final.feature_views, **final.on_demand_feature_views}
+    for service in final.feature_services.values():
+        for projection in service.projections:
+            view = views.get(projection.view_name)
+            if view is None:
+                raise DefinitionError(
+                    f"FeatureService {service.name!r} uses feature view {projection.view_name!r}, which does not "
+                    f"exist.{did_you_mean(projection.view_name, views)}")
             names = [f.name for f in view.features]
             for feature in projection.features:
                 if feature not in names:

@@ -19,13 +19,13 @@ from typing import Callable
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
 from featurestore.errors import NotFoundError, RegistryError, did_you_mean
 from featurestore.protos import registry_pb2
 
 FORMAT_VERSION = 1
 SINGULAR = {"entities": "entity", "data_sources": "data source", "feature_views": "feature view",
-            "feature_services": "feature service"}
+            "feature_services": "feature service", "on_demand_feature_views": "on-demand feature view"}
 
 
 @dataclass
@@ -38,9 +38,11 @@ class RegistryState:
     data_sources: dict[str, DataSource] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def collection(self, kind: str) -> dict:
-        """The dict for 'entities', 'data_sources', 'feature_views' or 'feature_services'."""
+        """The dict for 'entities', 'data_sources', 'feature_views', 'feature_services' or
+        'on_demand_feature_views'."""
         return getattr(self, kind)
 
     def get(self, kind: str, name: str):
@@ -54,13 +56,17 @@ class RegistryState:
     def feature_view(self, name: str) -> FeatureView:
         return self.get("feature_views", name)
 
+    def on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.get("on_demand_feature_views", name)
+
     def to_proto(self) -> registry_pb2.Registry:
         proto = registry_pb2.Registry(
             format_version=FORMAT_VERSION, project=self.project, version=self.version, complete=True,
             entities=[e.to_proto() for _, e in sorted(self.entities.items())],
             data_sources=[s.to_proto() for _, s in sorted(self.data_sources.items())],
             feature_views=[v.to_proto() for _, v in sorted(self.feature_views.items())],
-            feature_services=[s.to_proto() for _, s in sorted(self.feature_services.items())])
+            feature_services=[s.to_proto() for _, s in sorted(self.feature_services.items())],
+            on_demand_feature_views=[v.to_proto() for _, v in sorted(self.on_demand_feature_views.items())])
         if self.last_updated:
             proto.last_updated.FromDatetime(self.last_updated)
         return proto
@@ -74,7 +80,8 @@ class RegistryState:
             entities={p.name: Entity.from_proto(p) for p in proto.entities},
             data_sources={p.name: DataSource.from_proto(p) for p in proto.data_sources},
             feature_views={p.name: FeatureView.from_proto(p) for p in proto.feature_views},
-            feature_services={p.name: FeatureService.from_proto(p) for p in proto.feature_services})
+            feature_services={p.name: FeatureService.from_proto(p) for p in proto.feature_services},
+            on_demand_feature_views={p.name: OnDemandFeatureView.from_proto(p) for p in proto.on_demand_feature_views})
 
     def to_json(self) -> str:
         return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)

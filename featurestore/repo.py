@@ -1,7 +1,8 @@
 """Loading a feature repo's definitions from its .py files, as `feast apply` does.
 
 Every .py file inside the repo folder is imported, and its module-level Entity,
-DataSource, FeatureView and FeatureService objects are collected, except:
+DataSource, FeatureView, FeatureService and OnDemandFeatureView objects are collected
+(a transformation's or udf's file is recorded relative to the repo), except:
 
 - files in `data/`, in hidden folders (`.git`, `.venv`, ...), in `__pycache__`,
   `node_modules`, `venv`, `site-packages` and in any folder holding a `pyvenv.cfg`
@@ -25,14 +26,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
 from featurestore.errors import FeatureStoreError, RepoError
 from featurestore.registry import SINGULAR
 
 SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints", "site-packages"}
 IGNORE_FILES = (".featurestoreignore", ".feastignore")
 KINDS = (("entities", Entity), ("data_sources", DataSource), ("feature_views", FeatureView),
-         ("feature_services", FeatureService))
+         ("feature_services", FeatureService), ("on_demand_feature_views", OnDemandFeatureView))
 
 
 @dataclass
@@ -42,6 +43,7 @@ class RepoContents:
     data_sources: dict[str, DataSource] = field(default_factory=dict)
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     origin: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def add(self, obj, file: Path) -> None:
@@ -61,6 +63,11 @@ class RepoContents:
         """A view's source counts as defined even when it is not a module-level name."""
         for view in self.feature_views.values():
             self.add(view.source, self.origin[("feature_views", view.name)])
+
+    def bind_code(self, repo_path) -> None:
+        """Record every transformation's and udf's file relative to the repo (refused outside it)."""
+        for view in list(self.feature_views.values()) + list(self.on_demand_feature_views.values()):
+            view.bind_code(repo_path)
 
     def objects(self) -> list:
         return [obj for kind, _ in KINDS for obj in getattr(self, kind).values()]
@@ -134,6 +141,7 @@ def load_repo(repo_path: str | Path) -> RepoContents:
             for value in list(vars(module).values()):
                 contents.add(value, file)
         contents.add_implicit_sources()
+        contents.bind_code(repo_path)
     finally:
         sys.path[:] = saved_path
         for name in set(sys.modules) - saved_modules:

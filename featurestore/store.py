@@ -67,7 +67,7 @@ class FeatureStore:
         """What apply would change, checked against the real sources; writes nothing."""
         from featurestore import apply
 
-        desired = self.load_repo() if desired is None else apply.as_contents(desired)
+        desired = self.load_repo() if desired is None else apply.as_contents(desired, self.repo_path)
         return apply.plan(lambda: self.spark, self.registry_file, desired, delete_missing, validate,
                           self.repo_path)
 
@@ -82,7 +82,7 @@ class FeatureStore:
         """
         from featurestore import apply
 
-        desired = self.load_repo() if objects is None else apply.as_contents(objects)
+        desired = self.load_repo() if objects is None else apply.as_contents(objects, self.repo_path)
         return apply.apply(lambda: self.spark, self.registry_file, self.online_store, self.project, desired,
                            not partial, objects_to_delete, validate, self.repo_path)
 
@@ -106,11 +106,19 @@ class FeatureStore:
         return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
                                        strategy, repo_path=self.repo_path)
 
-    def rebuild_training_set(self, table: str):
-        """Recompute a training set saved with save_as_table, reading the same Delta versions."""
-        from featurestore.offline.training_set import rebuild_training_set
+    def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
+        """Recompute a training set saved with save_as_table, reading the same Delta versions.
 
-        return rebuild_training_set(self.spark, self.registry, table, self.repo_path)
+        Refused when a batch transformation or on-demand function it used has changed since
+        (its sha256 differs), unless allow_changed_transformations=True.
+        """
+        from featurestore.offline.retrieval import check_rebuild_transformations
+        from featurestore.offline.training_set import read_definition, rebuild_training_set
+
+        registry = self.registry
+        check_rebuild_transformations(registry, read_definition(self.spark, table), table,
+                                      allow_changed_transformations)
+        return rebuild_training_set(self.spark, registry, table, self.repo_path)
 
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
@@ -144,11 +152,15 @@ class FeatureStore:
         return views
 
     def get_online_features(self, features, entity_rows: list[dict], full_feature_names: bool = False):
-        """The latest values for each entity row, read from the online store in pure Python."""
+        """The latest values for each entity row, read from the online store in pure Python.
+
+        Request fields of on-demand views come in the entity rows:
+        `get_online_features(["transformed_conv_rate:conv_rate_plus_val"], [{"driver_id": 1001, "val_to_add": 2}])`.
+        """
         from featurestore.online.read import get_online_features
 
         return get_online_features(self.registry, self.online_store, self.project, features, entity_rows,
-                                   full_feature_names)
+                                   full_feature_names, repo_path=self.repo_path)
 
     # --- Spark and the online store -------------------------------------------------------
     @property

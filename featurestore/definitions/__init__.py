@@ -4,9 +4,12 @@ from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
+from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.sources import DataSource, FileSource, SparkSource
+from featurestore.definitions.transformation import CodeRef, spark_transformation
 
-DEFINITION_TYPES = (Entity, DataSource, FeatureView, FeatureService)
+DEFINITION_TYPES = (Entity, DataSource, FeatureView, FeatureService, OnDemandFeatureView)
 
 __all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureViewProjection", "FeatureService", "DataSource",
-           "SparkSource", "FileSource", "DEFINITION_TYPES"]
+           "SparkSource", "FileSource", "RequestSource", "OnDemandFeatureView", "on_demand_feature_view",
+           "spark_transformation", "CodeRef", "DEFINITION_TYPES"]

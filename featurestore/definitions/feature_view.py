@@ -3,6 +3,12 @@
 A view either looks up (its schema's non-key fields are the features, the source row
 as of a time) or aggregates (its features are `aggregations=` over the source's events,
 and the schema declares the join keys and the aggregated input columns).
+
+`transformation=fn` runs a batch transformation, `fn(df) -> df` in Spark, on the source
+rows (after field_mapping) before anything else reads them: the point-in-time join,
+materialization and aggregations all see its output, which must hold the join keys, the
+timestamp column(s) and the schema's fields. The registry keeps only a CodeRef to it
+(see featurestore.definitions.transformation).
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.field import Field
 from featurestore.definitions.sources import DataSource
+from featurestore.definitions.transformation import CodeRef
 from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
 from featurestore.protos import registry_pb2
 
@@ -24,13 +31,14 @@ class FeatureView:
     never expire. `view[["f1", "f2"]]` selects some features (for a FeatureService).
     With `aggregations=[Aggregation(...)]` the view aggregates its source's events instead:
     the schema lists the join keys and the aggregated columns, and `delay` is how late
-    events arrive (windows end at ts - delay).
+    events arrive (windows end at ts - delay). `transformation=fn` (a module-level function
+    of the repo, `fn(df) -> df`) transforms the source rows first.
     """
 
     def __init__(self, *, name: str, entities: list[Entity], schema: list[Field], source: DataSource,
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
-                 delay: timedelta | None = None):
+                 delay: timedelta | None = None, transformation=None):
         kind = f"FeatureView {name!r}"
         self.name = check_name("FeatureView", name)
         if not isinstance(entities, (list, tuple)) or not entities or \
@@ -41,6 +49,9 @@ class FeatureView:
         self.join_keys = [key for entity in entities for key in entity.join_keys]
         check_unique(kind, "join key", self.join_keys)
         self._init_rest(kind, schema, source, ttl, online, description, tags, aggregations, delay)
+        self.transformation = transformation  # the live function; None when loaded from the registry
+        self.transformation_code = None if transformation is None else \
+            CodeRef.of(transformation, kind, "transformation")
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
 
     def _init_rest(self, kind, schema, source, ttl, online, description, tags, aggregations, delay):
@@ -136,6 +147,21 @@ class FeatureView:
         raise NotFoundError(f"feature view {self.name!r} has no feature {name!r}."
                             f"{did_you_mean(name, [f.name for f in self.features])}")
 
+    def bind_code(self, repo_path) -> None:
+        """Record the transformation's file relative to the repo (refused when outside it)."""
+        if self.transformation_code is not None:
+            self.transformation_code.bind(repo_path, f"FeatureView {self.name!r}", "transformation")
+
+    def transformation_function(self, repo_path):
+        """The batch transformation to run: the live one, or the repo's, checked against the registry."""
+        if self.transformation_code is None:
+            return None
+        if self.transformation is not None:
+            return self.transformation
+        from featurestore.definitions.transformation import resolve
+
+        return resolve(self.transformation_code, repo_path, f"FeatureView {self.name!r}", "transformation")
+
     def __getitem__(self, feature_names: list[str]) -> "FeatureViewProjection":
         if isinstance(feature_names, str):
             feature_names = [feature_names]
@@ -147,6 +173,8 @@ class FeatureView:
             schema=[f.to_proto() for f in self.schema], source=self.source.to_proto(), online=self.online,
             description=self.description, tags=self.tags,
             aggregations=[a.to_proto() for a in self.aggregations])
+        if self.transformation_code is not None:
+            proto.transformation.CopyFrom(self.transformation_code.to_proto())
         proto.ttl.FromTimedelta(self.ttl)
         if self.delay:
             proto.delay.FromTimedelta(self.delay)
@@ -167,6 +195,9 @@ class FeatureView:
                         DataSource.from_proto(proto.source), proto.ttl.ToTimedelta(), proto.online,
                         proto.description, dict(proto.tags),
                         [Aggregation.from_proto(a) for a in proto.aggregations], proto.delay.ToTimedelta())
+        view.transformation = None
+        view.transformation_code = CodeRef.from_proto(proto.transformation) if proto.HasField("transformation") \
+            else None
         view.materialization_intervals = [
             (i.start.ToDatetime(tzinfo=timezone.utc), i.end.ToDatetime(tzinfo=timezone.utc))
             for i in proto.materialization_intervals]
@@ -182,6 +213,8 @@ class FeatureView:
 
     def __repr__(self) -> str:
         extra = f", delay={self.delay!r}" if self.aggregations else ""
+        if self.transformation_code is not None:
+            extra += f", transformation={self.transformation_code.qualified_name}"
         return (f"FeatureView(name={self.name!r}, entities={self.entities!r}, "
                 f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r}{extra})")
 
@@ -189,8 +222,8 @@ class FeatureView:
 class FeatureViewProjection:
     """Some features of one view, as used in a FeatureService (`view[["f1"]]`)."""
 
-    def __init__(self, view: FeatureView | str, features: list[str]):
-        self.view_name = view.name if isinstance(view, FeatureView) else check_name("projection", view)
+    def __init__(self, view, features: list[str]):
+        self.view_name = check_name("projection", view) if isinstance(view, str) else view.name
         self.features = list(features)
 
     def __eq__(self, other) -> bool:

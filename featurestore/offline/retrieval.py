@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from featurestore.definitions import FeatureService
 from featurestore.errors import RetrievalError
-from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
+from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output_names, resolve_features, with_inputs
 from featurestore.offline.aggregate import aggregate
+from featurestore.offline.on_demand import add_on_demand_features, check_request_fields, input_columns
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import validate_feature_view
@@ -176,17 +177,29 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                             repo_path=None) -> RetrievalJob:
     """The training set for entity_df and features; see pit_join for the rules.
 
-    repo_path: the feature repo's folder, against which relative source paths resolve.
+    repo_path: the feature repo's folder, against which relative source paths resolve and
+    from which transformations and on-demand functions are resolved. On-demand features are
+    computed last, on the joined rows, with request fields read from the entity columns;
+    the features they read are joined under internal names and dropped unless requested.
     """
     from pyspark.sql import functions as F
 
-    requests = resolve_features(registry, features)
+    requested = resolve_features(registry, features)
+    on_demand = [r for r in requested if isinstance(r, OnDemandRequest)]
+    requests = with_inputs(registry, requested)
     entities, entity_origin = to_entity_frame(spark, entity_df)
     ts_column = entity_timestamp_column(entities)
     check_entity_keys(entities, requests)
+    for request in on_demand:
+        check_request_fields(entities, request.view)
     if any(c.startswith("__fs_") for c in entities.columns):
         raise RetrievalError("entity columns must not start with '__fs_' (reserved for featurestore)")
-    check_output_names(requests, entities.columns, full_feature_names)
+    check_output_names(requested, entities.columns, full_feature_names)
+    join_full = full_feature_names or bool(on_demand)  # inputs of on-demand views join as view__feature
+    if join_full != full_feature_names:
+        check_output_names(requests, entities.columns, True)
+    functions = [r.view.udf_function(repo_path) for r in on_demand]  # refused before any Spark work if changed
+    entity_columns = list(entities.columns)
     entities = with_entity_time(entities, ts_column)
     if source_versions is None:
         source_versions = {}
@@ -201,19 +214,60 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
         if request.view.is_aggregating:  # windowed aggregates first: they carry the entity rows through
             events = aggregation_events(spark, request, bounds, source_versions, repo_path)
             entities = aggregate(entities, request.view, request.features, events,
-                                 lambda name, r=request: r.output_name(name, full_feature_names))
+                                 lambda name, r=request: r.output_name(name, join_full))
     lookups = [r for r in requests if not r.view.is_aggregating]
     if lookups:
         views = [ViewRows(r, source_rows(spark, r, bounds, source_versions, repo_path)) for r in lookups]
-        entities = choose_joiner(strategy)(entities, views, full_feature_names)
+        entities = choose_joiner(strategy)(entities, views, join_full)
     else:
         entities = entities.drop(TS)
-    feature_columns = [r.output_name(f, full_feature_names) for r in requests for f in r.features]
-    entity_columns = [c for c in entities.columns if c not in feature_columns]
-    frame = entities.select(*[quoted_column(c) for c in entity_columns + feature_columns])
+    computed = {}
+    for request, fn in zip(on_demand, functions):
+        inputs, types = input_columns(request.view, registry, lambda view, feature: f"{view}__{feature}")
+        outputs = {f: f"__fs_odfv__{request.view.name}__{f}" for f in request.features}
+        entities = add_on_demand_features(entities, request.view, fn, inputs, types, outputs, entity_columns)
+        computed.update({(request.view.name, f): column for f, column in outputs.items()})
+    feature_columns = []
+    for request in requested:
+        for feature in request.features:
+            column = computed.get((request.view.name, feature)) or request.output_name(feature, join_full)
+            feature_columns.append(quoted_column(column).alias(request.output_name(feature, full_feature_names)))
+    frame = entities.select(*[quoted_column(c) for c in entity_columns], *feature_columns)
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
-        [f"{r.view.name}:{f}" for r in requests for f in r.features]
+        [f"{r.view.name}:{f}" for r in requested for f in r.features]
     definition = {"project": registry.project, "features": refs, "full_feature_names": full_feature_names,
                   "entity_source": entity_origin, "source_versions": source_versions,
-                  "feature_service": features.name if isinstance(features, FeatureService) else None}
+                  "feature_service": features.name if isinstance(features, FeatureService) else None,
+                  "transformations": transformation_hashes(requests, on_demand)}
     return RetrievalJob(frame, definition)
+
+
+def transformation_hashes(requests: list[ViewRequest], on_demand: list[OnDemandRequest]) -> dict[str, str]:
+    """{view name: sha256} of every batch transformation and on-demand function a training set used."""
+    hashes = {r.view.name: r.view.transformation_code.sha256 for r in requests if r.view.transformation_code}
+    hashes.update({r.view.name: r.view.udf_code.sha256 for r in on_demand})
+    return dict(sorted(hashes.items()))
+
+
+def changed_transformations(registry: RegistryState, definition: dict) -> list[str]:
+    """'view: sha256 a -> b' for each function a saved training set used that the registry now has
+    differently (or no longer has); [] when all are the same."""
+    changes = []
+    for name, saved in sorted((definition.get("transformations") or {}).items()):
+        view = registry.feature_views.get(name) or registry.on_demand_feature_views.get(name)
+        code = getattr(view, "udf_code", None) or getattr(view, "transformation_code", None)
+        now = code.sha256 if code is not None else None
+        if now != saved:
+            changes.append(f"{name}: sha256 {saved[:12]} -> {now[:12] if now else 'none'}")
+    return changes
+
+
+def check_rebuild_transformations(registry: RegistryState, definition: dict, table: str,
+                                  allow_changed: bool = False) -> None:
+    """Refuse to rebuild a training set whose transformations changed since it was built, unless allowed."""
+    changes = changed_transformations(registry, definition)
+    if changes and not allow_changed:
+        raise RetrievalError(f"training set {table} was built with other transformations than the registry now "
+                             f"holds ({'; '.join(changes)}); a rebuild would not reproduce it. Pass "
+                             f"--allow-changed-transformations (allow_changed_transformations=True) to rebuild "
+                             f"with the current ones")

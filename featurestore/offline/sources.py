@@ -81,25 +81,62 @@ def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | 
                               f"{first_line}") from None
 
 
+def transform(spark, view: FeatureView, frame, where: str, repo_path: str | Path | None = None):
+    """`frame` (the source after field_mapping) through the view's batch transformation, if it has one.
+
+    The function is the live one (apply) or the repo's, checked against the registered hash.
+    What it raises, or returning something other than a DataFrame, is a ValidationError
+    naming the view and the function.
+    """
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import DataFrame
+
+    fn = view.transformation_function(repo_path)
+    if fn is None:
+        return frame
+    name = view.transformation_code.qualified_name
+    try:
+        result = fn(frame)
+        if isinstance(result, DataFrame):
+            result.schema  # noqa: B018 - resolves the plan: a bad column reference fails here
+    except AnalysisException as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ValidationError(f"{where}: transformation {name} failed on the source's rows: {first_line}; fix the "
+                              f"function") from None
+    except Exception as error:
+        raise ValidationError(f"{where}: transformation {name} raised {type(error).__name__}: {error}; fix the "
+                              f"function") from None
+    if not isinstance(result, DataFrame):
+        raise ValidationError(f"{where}: transformation {name} returned {type(result).__name__}, not a Spark "
+                              f"DataFrame; return the transformed DataFrame")
+    return result
+
+
 def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: str | Path | None = None,
                           version: int | None = None):
-    """The view's source as a lazy DataFrame; a ValidationError unless it matches the view's schema."""
+    """The view's rows as a lazy DataFrame (its source, transformed when it has a transformation);
+    a ValidationError unless they match the view's schema."""
     source = view.source
     where = f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
     frame = source_frame(spark, source, where, repo_path, version)
-    columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
     location = source.describe_location()
+    transformed = view.transformation_code is not None
+    if transformed:
+        frame = transform(spark, view, frame, where, repo_path)
+        location = f"the output of transformation {view.transformation_code.qualified_name}"
+    columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
     for field in view.schema:
-        column = source.source_column(field.name)
+        column = field.name if transformed else source.source_column(field.name)
         if column not in columns and field.name not in columns:
             raise ValidationError(f"{where}: column {column!r} (field {field.name!r}) is not in {location}; "
                                   f"its columns are {', '.join(columns)}")
         actual = columns.get(field.name, columns.get(column))
         if not field.dtype.accepts_spark_type(actual):
+            fix = "cast the column in the transformation" if transformed else "cast the column in a query source"
             raise ValidationError(
                 f"{where}: column {column!r} of {location} has Spark type {actual}, which does not fit "
                 f"{field.dtype!r} (expected {' or '.join(field.dtype.spark_types) or 'an array'}); change the "
-                f"field's dtype or cast the column in a query source")
+                f"field's dtype or {fix}")
     for role, column in (("timestamp_field", source.timestamp_field),
                          ("created_timestamp_column", source.created_timestamp_column)):
         if not column:
@@ -107,6 +144,9 @@ def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: 
         if column not in columns:
             raise ValidationError(f"{where}: {role} {column!r} is not a column of {location}; its columns are "
                                   f"{', '.join(columns)}")
+        if columns[column] not in TIMESTAMP_TYPES and transformed:
+            raise ValidationError(f"{where}: {role} {column!r} of {location} has Spark type {columns[column]}, not "
+                                  f"timestamp; convert it in the transformation, e.g. F.to_timestamp({column!r})")
         if columns[column] not in TIMESTAMP_TYPES:
             raise ValidationError(
                 f"{where}: {role} {column!r} of {location} has Spark type {columns[column]}, not timestamp; "

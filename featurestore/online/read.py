@@ -2,7 +2,8 @@
 
 No pyspark here: serving must not start a JVM. Each view is read once for all entity
 rows (one SQL query per view on SQLite, one pipeline for all views on Redis), then the
-view's ttl is applied at read time.
+view's ttl is applied at read time. On-demand views run last, on the values just read
+and the request fields of the entity rows (featurestore.online.on_demand).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 from datetime import timedelta
 
 from featurestore.errors import RetrievalError
-from featurestore.feature_refs import ViewRequest, check_output_names, resolve_features
+from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output_names, resolve_features, with_inputs
 from featurestore.online.base import OnlineStore, StoredFeatures
 from featurestore.online.codec import decode_value, entity_key_serializer
 
@@ -60,11 +61,15 @@ def _entity_keys(request: ViewRequest, entity_rows: list[dict]) -> list[bytes | 
 
 
 def get_online_features(registry, store: OnlineStore, project: str, features, entity_rows: list[dict],
-                        full_feature_names: bool = False) -> OnlineResponse:
-    """Read the requested features for every entity row; see OnlineResponse."""
+                        full_feature_names: bool = False, repo_path=None) -> OnlineResponse:
+    """Read the requested features for every entity row; see OnlineResponse.
+
+    repo_path: the feature repo, from which on-demand views' functions are resolved.
+    """
     if not isinstance(entity_rows, (list, tuple)):
         raise RetrievalError(f"entity_rows must be a list of dicts of join keys, got {type(entity_rows).__name__}")
-    requests = resolve_features(registry, features)
+    requested = resolve_features(registry, features)
+    requests = with_inputs(registry, requested)
     for request in requests:
         if not request.view.online:
             raise RetrievalError(f"feature view {request.view.name!r} is offline only (online=False), so it is never "
@@ -73,29 +78,72 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     entity_columns = []
     for request in requests:
         entity_columns += [k for k in request.view.join_keys if k not in entity_columns]
-    names = check_output_names(requests, entity_columns, full_feature_names)
+    names = check_output_names(requested, entity_columns, full_feature_names)
+    on_demand = [r for r in requested if isinstance(r, OnDemandRequest)]
+    functions = [r.view.udf_function(repo_path) for r in on_demand]  # refused before any read if changed
     keys_per_view = [_entity_keys(request, entity_rows) for request in requests]
     reads = [(request.view, [k for k in keys if k is not None], request.features)
              for request, keys in zip(requests, keys_per_view)]
-    found_per_view = store.online_read_many(project, reads)
+    found_per_view = store.online_read_many(project, reads) if reads else []
     stored_per_view = [_with_nulls(keys, found) for keys, found in zip(keys_per_view, found_per_view)]
-    values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in entity_columns}
-    statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in entity_columns}
     now_us = int(time.time() * 1_000_000)
-    columns = iter(names)
+    read: dict[tuple[str, str], tuple[list, list]] = {}  # (view, feature) -> (values, statuses)
     for request, stored in zip(requests, stored_per_view):
         max_age_us = request.view.ttl // timedelta(microseconds=1)
         oldest_us = now_us - max_age_us if max_age_us > 0 else None
         for feature in request.features:
-            column = next(columns)
             column_values, column_statuses = [], []
             for found in stored:
                 value, status = _value_and_status(found, feature, oldest_us)
                 column_values.append(value)
                 column_statuses.append(status)
-            values[column] = column_values
-            statuses[column] = column_statuses
+            read[(request.view.name, feature)] = (column_values, column_statuses)
+    computed = {}
+    for request, fn in zip(on_demand, functions):
+        computed[request.view.name] = _run_on_demand(registry, request, fn, read, entity_rows)
+    values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in entity_columns}
+    statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in entity_columns}
+    columns = iter(names)
+    for request in requested:
+        for feature in request.features:
+            column = next(columns)
+            if isinstance(request, OnDemandRequest):
+                values[column] = computed[request.view.name][feature]
+                statuses[column] = [PRESENT] * len(entity_rows)
+            else:
+                values[column], statuses[column] = read[(request.view.name, feature)]
     return OnlineResponse(values, statuses)
+
+
+def _run_on_demand(registry, request: OnDemandRequest, fn, read: dict, entity_rows: list[dict]) -> dict[str, list]:
+    """The on-demand view's features for every entity row, from the values read and the request fields."""
+    from featurestore.online.on_demand import Mismatch, normalizer, run_on_demand
+
+    odfv = request.view
+    columns: dict[str, list] = {}
+    types = {}
+    for projection in odfv.source_projections:
+        view = registry.feature_views[projection.view_name]
+        for feature in projection.features:
+            columns[feature] = read[(view.name, feature)][0]
+            types[feature] = view.feature(feature).dtype
+    for field in odfv.request_fields:
+        convert = normalizer(field.dtype)
+        column = []
+        for index, row in enumerate(entity_rows):
+            try:
+                value = row[field.name]
+            except KeyError:
+                raise RetrievalError(f"entity row {index} {row!r} lacks request field {field.name!r} of "
+                                     f"OnDemandFeatureView {odfv.name!r}; add it to every entity row") from None
+            try:
+                column.append(convert(value))
+            except Mismatch as mismatch:
+                raise RetrievalError(f"entity row {index} {row!r}: request field {field.name!r} of OnDemandFeatureView "
+                                     f"{odfv.name!r} must be {field.dtype!r}: {mismatch}") from None
+        columns[field.name] = column
+        types[field.name] = field.dtype
+    return run_on_demand(odfv, fn, columns, types, len(entity_rows), lambda i: entity_rows[i], request.features)
 
 
 def _with_nulls(keys: list[bytes | None], found: list) -> list:

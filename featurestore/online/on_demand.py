@@ -1,0 +1,262 @@
+"""Running an on-demand view's function on a batch of rows: the one code path online and offline.
+
+Online (featurestore.online.read) calls run_on_demand() with the values read from the store
+and the request fields of the entity rows; offline (featurestore.offline.on_demand) calls
+it from Spark on Arrow batches of the point-in-time joined rows. Both hand it the same
+thing, each input column as Python values of its declared type, so the function sees the
+same input and its output is checked and normalized the same way:
+
+    mode="python":  fn({"conv_rate": [0.5, None], "val_to_add": [2, 3]}) -> {"conv_rate_plus_val": [2.5, None]}
+    mode="pandas":  the same columns as a DataFrame, built through Arrow with the declared
+                    types (Float32 -> float32, an Int64 column with nulls -> float64 with NaN,
+                    as Spark gives them), returning a DataFrame.
+
+Output rules: every feature of the schema must be returned, one value per row; a value
+must fit its declared type (an integral float such as 3.0 fits Int64, pandas' NaN/NA/NaT
+in a non-float column is null, Float32 values are rounded to float32 as Spark stores
+them). Extra returned columns are ignored. A function that raises is run again row by
+row to name the first entity row it fails on. Every error is one RetrievalError line
+naming the view; nothing is half-returned.
+
+This module imports neither pyspark nor, in python mode, pandas or pyarrow.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import struct
+import sys
+from datetime import UTC, datetime
+
+from featurestore.errors import RetrievalError
+from featurestore.types import FeatureType
+
+_FLOAT32 = struct.Struct("f")
+_FLOAT32_MAX = 3.4028234663852886e38
+_RANGES = {"Int32": (-2 ** 31, 2 ** 31 - 1), "Int64": (-2 ** 63, 2 ** 63 - 1)}
+
+
+class Mismatch(Exception):
+    """A value does not fit its declared type (turned into a message with context by callers)."""
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    return f"{text[:57] + '...' if len(text) > 60 else text} ({type(value).__name__})"
+
+
+def _missing(value) -> bool:
+    """pandas' NA/NaT (when pandas is loaded); None is handled by the callers' fast path."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
+
+
+def _int(low, high, name):
+    def convert(value):
+        if type(value) is not int:
+            if isinstance(value, bool) or type(value).__name__ == "bool_":
+                raise Mismatch(f"{_describe(value)} is a boolean, not {name}")
+            if isinstance(value, numbers.Integral):
+                value = int(value)
+            elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+                value = int(value)
+            else:
+                raise Mismatch(f"{_describe(value)} is not {name}")
+        if not low <= value <= high:
+            raise Mismatch(f"{value} is out of the {name} range")
+        return value
+    return convert
+
+
+def _float64(value):
+    if type(value) is float:
+        return value
+    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, numbers.Real):
+        raise Mismatch(f"{_describe(value)} is not a number")
+    return float(value)
+
+
+def _float32(value):
+    value = _float64(value)
+    if math.isfinite(value):
+        if abs(value) > _FLOAT32_MAX:
+            raise Mismatch(f"{value} is out of the Float32 range")
+        return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    return value
+
+
+def _string(value):
+    if isinstance(value, str):
+        return str(value)
+    raise Mismatch(f"{_describe(value)} is not a string")
+
+
+def _bool(value):
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise Mismatch(f"{_describe(value)} is not a boolean")
+
+
+def _bytes(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise Mismatch(f"{_describe(value)} is not bytes")
+
+
+def _timestamp(value):
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.datetime64):
+        value = value.astype("datetime64[us]").item()
+    if not isinstance(value, datetime):
+        raise Mismatch(f"{_describe(value)} is not a datetime")
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        value = value.to_pydatetime(warn=False)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_SCALAR = {"Int32": _int(*_RANGES["Int32"], "Int32"), "Int64": _int(*_RANGES["Int64"], "Int64"),
+           "Float32": _float32, "Float64": _float64, "String": _string, "Bool": _bool, "Bytes": _bytes,
+           "UnixTimestamp": _timestamp}
+
+
+def normalizer(dtype: FeatureType):
+    """value -> the value as `dtype` holds it (None for null), or Mismatch."""
+    if dtype.is_list:
+        element = _SCALAR[dtype.element.name]
+
+        def convert_list(value):
+            if value is None or _missing(value):
+                return None
+            if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+                raise Mismatch(f"{_describe(value)} is not a list")
+            if hasattr(value, "tolist"):
+                value = value.tolist()
+            items = []
+            for item in value:
+                if item is None:
+                    raise Mismatch("a list element is null; lists cannot hold nulls")
+                items.append(element(item))
+            return items
+        return convert_list
+    convert = _SCALAR[dtype.name]
+    is_float = dtype.name in ("Float32", "Float64")
+
+    def convert_scalar(value):
+        if value is None:
+            return None
+        if type(value) is float and value != value:  # NaN: a value for floats, pandas' null otherwise
+            return value if is_float else None
+        if _missing(value):
+            return None
+        return convert(value)
+    if dtype.name == "Float64":  # the common case, kept cheap: ~0.1 us per value
+        def convert_float64(value):
+            if type(value) is float or value is None:
+                return value
+            return convert_scalar(value)
+        return convert_float64
+    return convert_scalar
+
+
+def arrow_type(dtype: FeatureType):
+    """The Arrow type Spark uses for a column of this feature type."""
+    import pyarrow as pa
+
+    scalars = {"Int32": pa.int32(), "Int64": pa.int64(), "Float32": pa.float32(), "Float64": pa.float64(),
+               "String": pa.string(), "Bool": pa.bool_(), "Bytes": pa.binary(),
+               "UnixTimestamp": pa.timestamp("us", tz="UTC")}
+    if dtype.is_list:
+        return pa.list_(scalars[dtype.element.name])
+    return scalars[dtype.name]
+
+
+def pandas_frame(columns: dict, types: dict[str, FeatureType], count: int):
+    """A pandas DataFrame from Python-value columns, converted through Arrow as Spark converts them."""
+    import pyarrow as pa
+
+    if not columns:
+        import pandas as pd
+
+        return pd.DataFrame(index=range(count))
+    arrays = {name: values if isinstance(values, (pa.Array, pa.ChunkedArray))
+              else pa.array(values, type=arrow_type(types[name])) for name, values in columns.items()}
+    return pa.table(arrays).to_pandas()
+
+
+def run_on_demand(odfv, fn, columns: dict[str, list], types: dict[str, FeatureType], count: int, row_of,
+                  features: list[str] | None = None) -> dict[str, list]:
+    """Run `fn` of on-demand view `odfv` on `count` rows; returns {feature: [normalized value per row]}.
+
+    columns: {input name: [Python value per row]} (source features, then request fields).
+    types: their declared types. row_of(i): a dict describing row i, for error messages.
+    features: the features wanted (default: the whole schema); all are checked anyway.
+    """
+    inputs = columns if odfv.mode == "python" else pandas_frame(columns, types, count)
+    try:
+        result = fn(inputs)
+    except Exception as error:
+        raise _failure(odfv, fn, columns, types, count, row_of, error) from None
+    return _outputs(odfv, result, count, row_of, features)
+
+
+def _outputs(odfv, result, count: int, row_of, features) -> dict[str, list]:
+    where = f"OnDemandFeatureView {odfv.name!r}: udf {odfv.udf_code.qualified_name}"
+    if odfv.mode == "python":
+        if not isinstance(result, dict):
+            raise RetrievalError(f"{where} returned {type(result).__name__}; in mode='python' it must return a dict "
+                                 f"of feature name -> list of values, one per row")
+        returned = result
+    else:
+        pandas = sys.modules.get("pandas")
+        if pandas is None or not isinstance(result, pandas.DataFrame):
+            raise RetrievalError(f"{where} returned {type(result).__name__}; in mode='pandas' it must return a "
+                                 f"pandas DataFrame with one row per input row")
+        returned = result
+    outputs = {}
+    wanted = set(features) if features is not None else None
+    for field in odfv.schema:
+        if field.name not in returned:
+            keys = ", ".join(map(str, returned.keys())) or "none"
+            raise RetrievalError(f"{where} returned no {field.name!r} (it returned: {keys}); return every feature "
+                                 f"of its schema")
+        values = returned[field.name]
+        values = values.tolist() if hasattr(values, "tolist") else values
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != count:
+            size = len(values) if hasattr(values, "__len__") and not isinstance(values, (str, bytes)) else "no list"
+            raise RetrievalError(f"{where} returned {size} values for {field.name!r}, expected one per row "
+                                 f"({count}); return a list as long as the input columns")
+        convert = normalizer(field.dtype)
+        try:
+            converted = [convert(v) for v in values]
+        except Mismatch:
+            for index, value in enumerate(values):
+                try:
+                    convert(value)
+                except Mismatch as mismatch:
+                    raise RetrievalError(f"{where} returned a wrong value for {field.name!r} (declared "
+                                         f"{field.dtype!r}) in entity row {index} {row_of(index)!r}: {mismatch}; "
+                                         f"return {field.dtype!r} values or change the schema") from None
+            raise
+        if wanted is None or field.name in wanted:
+            outputs[field.name] = converted
+    return outputs
+
+
+def _failure(odfv, fn, columns, types, count, row_of, error) -> RetrievalError:
+    """The udf raised on a batch: find the first row it raises on by itself, and name it."""
+    where = f"OnDemandFeatureView {odfv.name!r}: udf {odfv.udf_code.qualified_name}"
+    if count > 1:
+        for index in range(count):
+            single = {name: [values[index]] for name, values in _as_lists(columns).items()}
+            try:
+                fn(single if odfv.mode == "python" else pandas_frame(single, types, 1))
+            except Exception as row_error:
+                return RetrievalError(f"{where} raised {type(row_error).__name__}: {row_error} on entity row {index} "
+                                      f"{row_of(index)!r}; fix the function or the row's values")
+    which = f"entity row 0 {row_of(0)!r}" if count == 1 else f"a batch of {count} rows (no single row fails)"
+    return RetrievalError(f"{where} raised {type(error).__name__}: {error} on {which}; fix the function")
+
+
+def _as_lists(columns: dict) -> dict[str, list]:
+    return {name: values.to_pylist() if hasattr(values, "to_pylist") else list(values)
+            for name, values in columns.items()}
