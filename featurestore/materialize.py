@@ -77,6 +77,45 @@ def latest_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_p
                           *[F.col(f"newest.{f}") for f in features])
 
 
+def aggregate_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_path=None):
+    """An aggregating view's values as of `end`, for every entity with an event in (start - D - W_max, end - D].
+
+    The same columns as latest_rows, event_us being `end` (the time the values are as of).
+    Any entity whose windows were non-empty at `start` (the previous run's end) has such an
+    event, so it is recomputed here, and a window that has emptied since is written as
+    count 0 / null: a stale value never stays online. The values come from the very
+    function that builds training sets (offline.aggregate), so online equals offline at
+    ts = end to the bit.
+    """
+    from pyspark.sql import functions as F
+
+    from featurestore.offline.aggregate import aggregate
+    from featurestore.offline.pit_join import TS, column
+    from featurestore.offline.sources import validate_feature_view
+
+    source = view.source
+    reach = view.delay + max(a.time_window for a in view.aggregations)
+    event = column(source.timestamp_field).cast("timestamp")
+    source_rows = validate_feature_view(spark, view, "materialization", repo_path)
+    touched = source_rows.where((event > F.lit(_minus(start, reach))) & (event <= F.lit(end - view.delay)))
+    dtypes = {f.name: f.dtype for f in view.schema}
+    keys = [column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
+    entities = touched.select(*keys).where(" AND ".join(f"`{k}` IS NOT NULL" for k in view.join_keys)).distinct()
+    entities = entities.withColumn(TS, F.lit(end).cast("timestamp"))
+    # Only the events the windows at `end` can reach, exactly as a training set at ts = end reads them.
+    events = source_rows.where((event > F.lit(_minus(end, reach))) & (event <= F.lit(end - view.delay)))
+    features = {f.name: f.dtype for f in view.features}
+    values = aggregate(entities, view, list(features), events, lambda name: name)
+    end_us = (end - EPOCH) // timedelta(microseconds=1)
+    return values.select(*view.join_keys, F.lit(end_us).alias("event_us"), F.lit(0).cast("bigint").alias("created_us"),
+                         *[_feature_column(F, name, dtype) for name, dtype in features.items()])
+
+
+def _minus(moment: datetime, duration: timedelta) -> datetime:
+    """moment - duration, no earlier than year 1."""
+    return moment - duration if duration < moment - EARLIEST else EARLIEST
+
+
 def _feature_column(F, name, dtype):
     """Timestamps (and lists of them) as microseconds; everything else as declared."""
     if dtype.name == "UnixTimestamp":
@@ -142,7 +181,8 @@ def _write_partition(store: OnlineStore, project: str, view: FeatureView, writte
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
                log=print, repo_path=None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written)."""
-    frame = latest_rows(spark, view, start, end, repo_path)
+    frame = aggregate_rows(spark, view, start, end, repo_path) if view.is_aggregating else \
+        latest_rows(spark, view, start, end, repo_path)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -204,7 +244,7 @@ def incremental_start(view: FeatureView, end: datetime) -> datetime:
         return max(interval_end for _, interval_end in view.materialization_intervals)
     if view.ttl <= timedelta(0):
         return EPOCH
-    return end - view.ttl if view.ttl < end - EARLIEST else EARLIEST
+    return _minus(end, view.ttl)
 
 
 def check_end(end: datetime, now: datetime | None = None) -> datetime:
