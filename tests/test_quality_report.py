@@ -1,0 +1,132 @@
+"""The profile and validate commands end to end on Delta tables: text, JSON and the HTML
+report (one plot per feature, the right verdicts), exit codes, argparse wiring."""
+import argparse
+import base64
+import json
+import re
+import uuid
+
+import pytest
+
+from featurestore.errors import NotFoundError, ValidationError
+from featurestore.quality.cli_commands import add_commands, parse_reference, parse_thresholds, profile_command, \
+    validate_command
+from featurestore.quality.drift import Thresholds
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def drifted(spark):
+    """Version 0: x uniform on 0..99, n = i % 10, s cycles a, b, c. Version 1: x moved up by 50,
+    n unchanged, s null in 2% of rows. Version 0's profile is stored."""
+    from featurestore.quality.profile import store_profile
+
+    table = f"qr_{uuid.uuid4().hex[:8]}"
+    first = [(float(i % 100), i % 10, "abc"[i % 3]) for i in range(1000)]
+    second = [(float(i % 100 + 50), i % 10, None if i % 50 == 0 else "abc"[i % 3]) for i in range(1000)]
+    schema = "x double, n bigint, s string"
+    spark.createDataFrame(first, schema).write.format("delta").saveAsTable(table)
+    store_profile(spark, table)
+    spark.createDataFrame(second, schema).write.format("delta").mode("overwrite").saveAsTable(table)
+    return f"default.{table}"
+
+
+def test_validate_text_json_and_html(spark, drifted, tmp_path):
+    lines = []
+    report = tmp_path / "report.html"
+    code = validate_command(spark, drifted, "0", html=str(report), out=lines.append)
+    assert code == 1
+    text = lines[0]
+    assert text.splitlines()[-1] == f"FAIL: {drifted}@1 vs {drifted}@0: 1 failed, 1 warned, 1 passed"
+    rows = {line.split()[0]: line.split()[2] for line in text.splitlines()[2:5]}
+    assert rows == {"x": "FAIL", "n": "PASS", "s": "WARN"}
+    assert lines[1] == f"HTML report: {report}"
+
+    lines.clear()
+    assert validate_command(spark, drifted, "0", output_format="json", out=lines.append) == 1
+    payload = json.loads(lines[0])
+    assert (payload["status"], payload["reference"], payload["current"]) == ("fail", f"{drifted}@0", f"{drifted}@1")
+    verdicts = {v["feature"]: v for v in payload["features"]}
+    assert {name: v["status"] for name, v in verdicts.items()} == {"x": "fail", "n": "pass", "s": "warn"}
+    assert verdicts["n"]["psi"] == 0.0 and verdicts["n"]["mean_shift"] == 0.0
+    # x: half of the values moved above the reference range, into its open-ended last bin
+    sample_sd = (833.25 * 1000 / 999) ** 0.5  # 0..99 ten times: population variance 833.25
+    assert verdicts["x"]["psi"] > 2 and verdicts["x"]["mean_shift"] == pytest.approx(50 / sample_sd)
+    assert verdicts["s"]["null_fraction_change"] == pytest.approx(0.02)
+    assert verdicts["s"]["reasons"] == ["null fraction change 0.02 >= 0.01 (warn)"]
+    assert not any(v["approximate"] for v in verdicts.values())  # binned on the reference's edges
+
+    page = report.read_text()
+    sections = re.findall(r"<section class='feature' id='[^']*' data-feature='(\w+)' data-status='(\w+)'>(.*?)"
+                          r"</section>", page, re.S)
+    assert [(name, status) for name, status, _ in sections] == [("x", "fail"), ("n", "pass"), ("s", "warn")]
+    for _, _, body in sections:  # one embedded PNG per feature, nothing fetched from elsewhere
+        images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", body)
+        assert len(images) == 1 and base64.b64decode(images[0]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert page.count("<img") == 3 and "http" not in page
+
+
+def test_validate_passes_against_itself_and_thresholds_apply(spark, drifted):
+    lines = []
+    assert validate_command(spark, drifted, f"{drifted}@0", version=0, out=lines.append) == 0
+    assert lines[0].splitlines()[-1] == f"PASS: {drifted}@0 vs {drifted}@0: 0 failed, 0 warned, 3 passed"
+    loose = Thresholds(psi_warn=100, psi_fail=100, mean_shift_warn=100, mean_shift_fail=100,
+                       quantile_shift_warn=100, quantile_shift_fail=100, null_fraction_warn=0.05)
+    assert validate_command(spark, drifted, "0", thresholds=loose, out=lines.append) == 0
+
+
+def test_reference_without_profile_is_one_line(spark, drifted):
+    other = f"qr_none_{uuid.uuid4().hex[:8]}"
+    spark.createDataFrame([(1.0,)], "x double").write.format("delta").saveAsTable(other)
+    with pytest.raises(NotFoundError) as error:
+        validate_command(spark, drifted, other, out=print)
+    assert str(error.value) == f"table default.{other} has no stored profile; run `featurestore profile " \
+                               f"default.{other}` first"
+    with pytest.raises(NotFoundError, match=r"no stored profile of version 1 \(stored: 0\)"):
+        validate_command(spark, drifted, "1", out=print)
+
+
+def test_profile_command_prints_and_stores(spark, drifted):
+    from featurestore.quality.profile import stored_versions
+
+    lines = []
+    assert profile_command(spark, drifted, columns=["n"], out=lines.append) == 0
+    assert lines[0].splitlines()[0].startswith(f"Profile of {drifted}@1: 1,000 rows")
+    assert lines[0].splitlines()[3].split()[:5] == ["n", "numeric", "1000", "0", "0"]
+    assert stored_versions(spark, drifted) == [0, 1]
+    lines.clear()
+    assert profile_command(spark, drifted, version=0, store=False, output_format="json", out=lines.append) == 0
+    assert json.loads(lines[0])["columns"]["s"]["top_values"] == [["a", 334], ["b", 333], ["c", 333]]
+    with pytest.raises(ValidationError, match="give either TABLE or --view"):
+        profile_command(spark, None)
+    with pytest.raises(ValidationError, match="--format 'yaml' is not one of text, json"):
+        profile_command(spark, drifted, output_format="yaml")
+
+
+def test_parse_reference_and_thresholds():
+    assert parse_reference("db.t", "3") == ("db.t", 3)
+    assert parse_reference("db.t", "db.other") == ("db.other", None)
+    assert parse_reference("db.t", "other@2") == ("other", 2)
+    with pytest.raises(ValidationError, match="--reference 'a b' must be a version"):
+        parse_reference("db.t", "a b")
+    assert parse_thresholds(["psi_fail=0.3"], {"psi_warn": 0.2}) == Thresholds(psi_warn=0.2, psi_fail=0.3)
+    with pytest.raises(ValidationError, match="--threshold 'psi_fail' must look like name=number"):
+        parse_thresholds(["psi_fail"])
+
+
+def test_add_commands_wires_argparse(spark, drifted, repo_factory, capsys):
+    repo = repo_factory("")
+    parser = argparse.ArgumentParser(prog="featurestore")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["validate", drifted, "--reference", "0", "--format", "json",
+                              "--threshold", "psi_fail=1000", "--threshold", "psi_warn=1000",
+                              "--threshold", "mean_shift_fail=1000", "--threshold", "quantile_shift_fail=1000"])
+    args.repo = str(repo)
+    assert args.run(args) == 0  # x only warns now (mean and quantile shift), s warns: exit 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["status"], payload["thresholds"]["psi_fail"]) == ("warn", 1000.0)
+    args = parser.parse_args(["profile", drifted, "--columns", "x", "--no-store"])
+    args.repo = str(repo)
+    assert args.run(args) == 0
+    assert capsys.readouterr().out.splitlines()[3].split()[:2] == ["x", "numeric"]
