@@ -88,11 +88,16 @@ def _find_jar(artifact: str) -> Path | None:
     return None
 
 
-def _missing_jar(artifact: str) -> SparkSetupError:
-    return SparkSetupError(
-        f"{artifact}-{DERBY_VERSION}.jar not found in {', '.join(map(str, _jar_folders()))}; run `make setup` (it "
-        f"copies org.apache.derby:{artifact}:{DERBY_VERSION} from Maven Central into jars/derby), or put the jar in "
-        f"FEATURESTORE_JARS_DIR")
+def derby_jar(artifact: str) -> Path:
+    """derbynet or derbyclient: from a jars folder (see _jar_folders), else fetched once into the
+    per-user cache with Spark's package resolution, as the Delta jars are."""
+    jar = _find_jar(artifact)
+    if jar is not None:
+        return jar
+    from featurestore.spark import fetch_jars, jar_cache_dir
+
+    return fetch_jars([f"org.apache.derby:{artifact}:{DERBY_VERSION}"], jar_cache_dir() / "derby",
+                      what="Derby jars")[0]
 
 
 def client_jar() -> Path | None:
@@ -104,10 +109,7 @@ def client_classpath(conf: dict) -> str | None:
     """The driver class-path entry a session needs for conf's metastore URL, if any."""
     if not is_network_derby(conf.get(URL_KEY, "")):
         return None
-    jar = client_jar()
-    if jar is None:
-        raise _missing_jar("derbyclient")
-    return str(jar)
+    return str(derby_jar("derbyclient"))
 
 
 # --- is the embedded metastore free? -------------------------------------------------------
@@ -218,10 +220,7 @@ def server_classpath() -> list[Path]:
         if not jar.is_file():
             raise SparkSetupError(f"{jar} not found: pyspark's bundled Derby is not version {DERBY_VERSION}; "
                                   f"update featurestore.metastore.DERBY_VERSION and the Makefile to match it")
-    net = _find_jar("derbynet")
-    if net is None:
-        raise _missing_jar("derbynet")
-    return jars + [net]
+    return jars + [derby_jar("derbynet")]
 
 
 def _java() -> str:

@@ -132,7 +132,7 @@ def delta_jars(fetch: bool = True) -> list[Path]:
     return fetch_jars(coordinates, jar_cache_dir())
 
 
-def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600) -> list[Path]:
+def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what: str = "Delta Lake jars") -> list[Path]:
     """Resolve `coordinates` once with Spark's own package resolution (spark.jars.packages, its Ivy
     cache under target's parent) and copy the jars into `target`, so later starts are offline."""
     import pyspark
@@ -166,7 +166,7 @@ def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600) -> li
     if missing:
         reason = "timed out" if result is None else _resolution_failure(result.stdout + result.stderr)
         raise SparkSetupError(
-            f"Delta Lake jars {', '.join(missing)} could not be fetched from Maven Central ({reason}); either set "
+            f"{what} {', '.join(missing)} could not be fetched from Maven Central ({reason}); either set "
             f"FEATURESTORE_JARS_DIR to a folder holding their jar files, or put the jars in {target} "
             f"(e.g. `mvn dependency:copy -Dartifact=COORDINATE -DoutputDirectory={target}`)")
     return jars

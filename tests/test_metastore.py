@@ -73,16 +73,6 @@ def test_the_users_metastore_url_wins_over_the_embedded_default(tmp_path, monkey
     assert "spark.driver.extraClassPath" not in conf
 
 
-def test_a_network_url_without_the_client_jar_is_one_clear_line(tmp_path, monkeypatch):
-    monkeypatch.setenv("FEATURESTORE_JARS_DIR", str(CHECKOUT / "jars"))
-    monkeypatch.setattr(metastore, "DERBY_VERSION", "0.0")  # a version no folder holds
-    with pytest.raises(SparkSetupError) as error:
-        metastore.client_classpath({URL_KEY: "jdbc:derby://127.0.0.1:1527/x"})
-    assert str(error.value).startswith("derbyclient-0.0.jar not found in ")
-    assert str(error.value).endswith("; run `make setup` (it copies org.apache.derby:derbyclient:0.0 from Maven "
-                                     "Central into jars/derby), or put the jar in FEATURESTORE_JARS_DIR")
-
-
 def test_embedded_database_folder_is_read_from_either_url_form():
     assert metastore.embedded_database("jdbc:derby:;databaseName=/a b/metastore_db;create=true") == \
         Path("/a b/metastore_db")

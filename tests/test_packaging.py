@@ -200,3 +200,25 @@ def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_
 
     again = run_in(offline, tmp_path, str(python), "-c", ask)
     assert again.stdout.split() == fetched and "fetching" not in again.stderr
+
+
+@pytest.mark.slow
+def test_installed_package_fetches_the_derby_server_and_client_jars_the_same_way(user_venv, tmp_path):
+    """`python -m featurestore.metastore up` outside a checkout needs derbynet, a session using
+    the server needs derbyclient: both come from the per-user cache, fetched once."""
+    python, _, env = user_venv
+    env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
+    cache = tmp_path / "cache" / "featurestore" / "jars" / "derby"
+    ask = "from featurestore.metastore import derby_jar; print(derby_jar('derbynet'), derby_jar('derbyclient'))"
+
+    failed = run_in(offline, tmp_path, str(python), "-m", "featurestore.metastore", "up", expect=1)
+    assert failed.stderr.splitlines()[-1].startswith(
+        "error: Derby jars org.apache.derby:derbynet:10.16.1.1 could not be fetched from Maven Central "
+        "(java.net.ConnectException: Connection refused from ")
+
+    fetched = run_in(env, tmp_path, str(python), "-c", ask).stdout.split()
+    assert fetched == [str(cache / "derbynet-10.16.1.1.jar"), str(cache / "derbyclient-10.16.1.1.jar")]
+    for jar in fetched:
+        assert Path(jar).read_bytes() == (CHECKOUT / "jars" / "derby" / Path(jar).name).read_bytes()
+    assert run_in(offline, tmp_path, str(python), "-c", ask).stdout.split() == fetched
