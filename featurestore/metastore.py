@@ -78,7 +78,7 @@ def _jar_folders() -> list[Path]:
         folders += [given, given / "derby"]
     if checkout_root() is not None:
         folders.append(checkout_root() / "jars" / "derby")
-    return folders + [jar_cache_dir() / "derby"]
+    return [*folders, jar_cache_dir() / "derby"]
 
 
 def _find_jar(artifact: str) -> Path | None:
@@ -198,7 +198,10 @@ def check_metastore_free(url: str) -> None:
     lock = database / "dbex.lck"
     if not lock.is_file():
         return
-    holder = lock_holder(lock)
+    try:
+        holder = lock_holder(lock)
+    except OSError:  # unreadable lock file: Derby itself will say what is wrong
+        return
     if holder is None or holder in _own_processes() or (holder > 0 and _parent_of(holder) == os.getpid()):
         return
     who = f"pid {holder} ({describe_process(holder).split(': ', 1)[-1]})" if holder > 0 else "another process"
@@ -220,7 +223,7 @@ def server_classpath() -> list[Path]:
         if not jar.is_file():
             raise SparkSetupError(f"{jar} not found: pyspark's bundled Derby is not version {DERBY_VERSION}; "
                                   f"update featurestore.metastore.DERBY_VERSION and the Makefile to match it")
-    return jars + [derby_jar("derbynet")]
+    return [*jars, derby_jar("derbynet")]
 
 
 def _java() -> str:

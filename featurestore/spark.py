@@ -304,4 +304,4 @@ def spark_submit_command(script: str | Path, args: list[str], master: str | None
         command += ["--master", master]
     for key, value in (conf or {}).items():
         command += ["--conf", f"{key}={value}"]
-    return command + [str(script)] + list(args)
+    return [*command, str(script), *args]

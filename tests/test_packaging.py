@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import textwrap
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -148,7 +148,7 @@ def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(user_ve
     run("featurestore", "materialize-incremental", "now", cwd=repo)
     online = json.loads(run("featurestore", "get-online-features", "-f", "driver_hourly_stats:conv_rate",
                             "-e", "driver_id=1001", cwd=repo))
-    newest_1001 = [row for row in driver_stats_rows(datetime.now(timezone.utc)) if row[0] == 1001][-1]
+    newest_1001 = [row for row in driver_stats_rows(datetime.now(UTC)) if row[0] == 1001][-1]
     assert online["statuses"] == {"driver_id": ["PRESENT"], "conv_rate": ["PRESENT"]}
     assert online["values"]["conv_rate"] == [pytest.approx(newest_1001[2], abs=1e-6)]
 

@@ -7,7 +7,7 @@ trained on the features learns something real.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 DRIVER_IDS = (1001, 1002, 1003, 1004, 1005)
 
@@ -44,10 +44,9 @@ def entity_rows(end: datetime, days: int = 7, per_driver: int = 40, seed: int = 
 
 def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None):
     """Save the stats and entity rows as Delta tables (and the stats as parquet too)."""
-    from pyspark.sql.types import (DoubleType, FloatType, IntegerType, LongType, StructField, StructType,
-                                   TimestampType)
+    from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, StructField, StructType, TimestampType
 
-    end = end or datetime.now(timezone.utc)
+    end = end or datetime.now(UTC)
     stats_schema = StructType([
         StructField("driver_id", LongType()), StructField("event_timestamp", TimestampType()),
         StructField("conv_rate", FloatType()), StructField("acc_rate", FloatType()),
