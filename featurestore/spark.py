@@ -159,7 +159,7 @@ def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what:
         group, artifact, version = coordinate.split(":")
         source = resolved / f"{group}_{artifact}-{version}.jar"
         if source.is_file():
-            partial = jar.with_suffix(".jar.partial")
+            partial = jar.with_name(f".{jar.name}.{os.getpid()}.partial")  # concurrent fetches never mix
             shutil.copyfile(source, partial)
             partial.replace(jar)
     missing = [coordinate for coordinate, jar in zip(coordinates, jars) if not jar.is_file()]

@@ -37,7 +37,7 @@ def train_model(training_frame):
     """Fit LinearRegression on the three features against the label (rows with a null feature dropped)."""
     from sklearn.linear_model import LinearRegression
 
-    data = training_frame.dropna(subset=FEATURES + [LABEL])
+    data = training_frame.dropna(subset=[*FEATURES, LABEL])
     model = LinearRegression()
     model.fit(data[FEATURES], data[LABEL])
     return model, len(data)
