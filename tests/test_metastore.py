@@ -29,6 +29,9 @@ HOLDER = textwrap.dedent("""
     from featurestore.spark import get_spark
     spark = get_spark(load_config(sys.argv[1]), app_name="holder")
     spark.sql("CREATE TABLE IF NOT EXISTS shared_numbers USING delta AS SELECT id FROM range(3)")
+    spark.stop()  # a new session in the same process: its own JVM still holds Derby, and that is fine
+    spark = get_spark(load_config(sys.argv[1]), app_name="holder")
+    assert spark.table("shared_numbers").count() == 3
     print(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid(), flush=True)
     sys.stdin.read()  # hold the session until the test closes our stdin
     spark.stop()
