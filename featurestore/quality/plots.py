@@ -16,7 +16,9 @@ CURRENT_COLOR = "#DD8452"
 def _figure(width: float, height: float):
     try:
         from matplotlib.figure import Figure
-    except ImportError:
+    except ModuleNotFoundError as error:
+        if error.name != "matplotlib":
+            raise
         from featurestore.errors import FeatureStoreError
 
         raise FeatureStoreError("plotting profiles needs matplotlib, which is not installed; "
