@@ -29,7 +29,7 @@ DEFINITIONS = '''
 from datetime import timedelta
 from featurestore import (Entity, FeatureService, FeatureView, Field, OnDemandFeatureView, RequestSource, SparkSource,
                           on_demand_feature_view)
-from featurestore.types import Float32, Float64, Int64
+from featurestore.types import Float32, Float64, Int64, String
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 stats = FeatureView(name="stats", entities=[driver], ttl=timedelta(0),

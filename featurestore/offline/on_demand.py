@@ -64,7 +64,8 @@ def _batch_runner(odfv, fn, inputs, types, features, output_names, describe):
             described = {c: batch.column(names.index(c)).to_pylist() for c in describe}
 
             def row_of(index, described=described):
-                return {c: values[index] for c, values in described.items()}
+                return repr({c: v.isoformat() if hasattr(v, "isoformat") else v
+                             for c, v in ((c, values[index]) for c, values in described.items())})
             result = run_on_demand(odfv, fn, columns, types, count, row_of, [name for name, _ in features])
             arrays = [pa.array(result[name], type=t) for (name, _), t in zip(features, out_types)]
             yield pa.RecordBatch.from_arrays(list(batch.columns) + arrays,

@@ -188,7 +188,7 @@ def run_on_demand(odfv, fn, columns: dict[str, list], types: dict[str, FeatureTy
     """Run `fn` of on-demand view `odfv` on `count` rows; returns {feature: [normalized value per row]}.
 
     columns: {input name: [Python value per row]} (source features, then request fields).
-    types: their declared types. row_of(i): a dict describing row i, for error messages.
+    types: their declared types. row_of(i): text naming row i in errors ("1 {'driver_id': 1002, ...}").
     features: the features wanted (default: the whole schema); all are checked anyway.
     """
     inputs = columns if odfv.mode == "python" else pandas_frame(columns, types, count)
@@ -234,7 +234,7 @@ def _outputs(odfv, result, count: int, row_of, features) -> dict[str, list]:
                     convert(value)
                 except Mismatch as mismatch:
                     raise RetrievalError(f"{where} returned a wrong value for {field.name!r} (declared "
-                                         f"{field.dtype!r}) in entity row {index} {row_of(index)!r}: {mismatch}; "
+                                         f"{field.dtype!r}) in entity row {row_of(index)}: {mismatch}; "
                                          f"return {field.dtype!r} values or change the schema") from None
             raise
         if wanted is None or field.name in wanted:
@@ -251,9 +251,9 @@ def _failure(odfv, fn, columns, types, count, row_of, error) -> RetrievalError:
             try:
                 fn(single if odfv.mode == "python" else pandas_frame(single, types, 1))
             except Exception as row_error:
-                return RetrievalError(f"{where} raised {type(row_error).__name__}: {row_error} on entity row {index} "
-                                      f"{row_of(index)!r}; fix the function or the row's values")
-    which = f"entity row 0 {row_of(0)!r}" if count == 1 else f"a batch of {count} rows (no single row fails)"
+                return RetrievalError(f"{where} raised {type(row_error).__name__}: {row_error} on entity row "
+                                      f"{row_of(index)}; fix the function or the row's values")
+    which = f"entity row {row_of(0)}" if count == 1 else f"a batch of {count} rows (no single row fails)"
     return RetrievalError(f"{where} raised {type(error).__name__}: {error} on {which}; fix the function")
 
 

@@ -143,7 +143,8 @@ def _run_on_demand(registry, request: OnDemandRequest, fn, read: dict, entity_ro
                                      f"{odfv.name!r} must be {field.dtype!r}: {mismatch}") from None
         columns[field.name] = column
         types[field.name] = field.dtype
-    return run_on_demand(odfv, fn, columns, types, len(entity_rows), lambda i: entity_rows[i], request.features)
+    return run_on_demand(odfv, fn, columns, types, len(entity_rows), lambda i: f"{i} {entity_rows[i]!r}",
+                         request.features)
 
 
 def _with_nulls(keys: list[bytes | None], found: list) -> list:
