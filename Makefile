@@ -69,8 +69,9 @@ demo: setup ## set up, then walk the driver-ranking flow on the embedded default
 test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup ## static checks
+lint: setup ## static checks: ruff, and the generated protobuf code matches the .proto files
 	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples
+	$(PY) scripts/check_protos.py
 
 bench: setup ## print the benchmark figures
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
