@@ -35,19 +35,25 @@ def test_init_writes_a_ready_repo_with_sample_tables(spark, repo):
     assert spark.table("driver_entities").columns == ["driver_id", "event_timestamp",
                                                       "label_driver_reported_satisfaction"]
     assert (repo / "data" / "driver_stats.parquet").is_dir()
+    assert spark.table("trip_events").columns == ["driver_id", "customer_id", "fare", "event_timestamp"]
 
 
 def test_list_describe_dump_and_plan(capsys, repo):
     code, out, _ = run(capsys, "--repo", str(repo), "feature-views", "list")
-    assert code == 0 and out == "driver_hourly_stats\tentities=driver features=3 ttl=1 day, 0:00:00\n"
+    assert code == 0 and out == ("driver_hourly_stats\tentities=driver features=3 ttl=1 day, 0:00:00\n"
+                                 "driver_trips\tentities=driver features=5 ttl=2 days, 0:00:00\n")
     code, out, _ = run(capsys, "--repo", str(repo), "entities", "describe", "driver")
     assert json.loads(out) == {"name": "driver", "join_keys": ["driver_id"],
                                "description": "A driver of the ride-hailing fleet"}
     code, out, _ = run(capsys, "--repo", str(repo), "registry", "dump")
     dump = json.loads(out)
-    assert dump["project"] == "driver_repo" and [v["name"] for v in dump["feature_views"]] == ["driver_hourly_stats"]
+    assert dump["project"] == "driver_repo" and [v["name"] for v in dump["feature_views"]] == ["driver_hourly_stats",
+                                                                                           "driver_trips"]
+    trips = dump["feature_views"][1]
+    assert trips["delay"] == "300s" and trips["aggregations"][0] == {
+        "function": "count", "time_window": "3600s", "name": "trips_count_1h"}
     code, out, _ = run(capsys, "--repo", str(repo), "data-sources", "list")
-    assert out == "driver_hourly_stats_source\ttable driver_hourly_stats\n"
+    assert out == "driver_hourly_stats_source\ttable driver_hourly_stats\ntrip_events_source\ttable trip_events\n"
     code, out, _ = run(capsys, "--repo", str(repo), "plan")
     assert code == 0 and out.strip() == "No changes: the registry already matches the definitions."
 

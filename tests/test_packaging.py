@@ -141,7 +141,7 @@ def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(user_ve
     repo = work / "myrepo"
     assert out.splitlines()[:3] == [f"Creating {repo}: feature_store.yaml, features.py, data/",
                                     "Starting Spark (warehouse and metastore under data/)",
-                                    "Writing sample Delta tables driver_hourly_stats and driver_entities"]
+                                    "Writing sample Delta tables driver_hourly_stats, trip_events and driver_entities"]
     assert (repo / "data" / "metastore_db").is_dir() and not (work / "data").exists()
 
     assert "driver_hourly_stats" in run("featurestore", "apply", cwd=repo)

@@ -11,6 +11,7 @@ from featurestore.errors import RepoError
 TEMPLATE = Path(__file__).parent / "template"
 STATS_TABLE = "driver_hourly_stats"
 ENTITY_TABLE = "driver_entities"
+TRIPS_TABLE = "trip_events"
 
 
 def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callable[[str], object] = print) -> Path:
@@ -37,7 +38,8 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callabl
         (path / "data").mkdir(parents=True, exist_ok=True)
         (path / "feature_store.yaml").write_text(
             (TEMPLATE / "feature_store.yaml").read_text().format(project=project))
-        (path / "features.py").write_text((TEMPLATE / "features.py").read_text().format(table=STATS_TABLE))
+        (path / "features.py").write_text((TEMPLATE / "features.py").read_text().format(table=STATS_TABLE,
+                                                                                     trips_table=TRIPS_TABLE))
         if with_data:
             from featurestore.config import load_config
             from featurestore.scaffold.sample_data import write_sample_data
@@ -46,8 +48,9 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callabl
             if spark is None:
                 log("Starting Spark (warehouse and metastore under data/)")
                 spark = get_spark(load_config(path), app_name="featurestore-init")
-            log(f"Writing sample Delta tables {STATS_TABLE} and {ENTITY_TABLE}")
-            write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet")
+            log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE}")
+            write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet",
+                              trips_table=TRIPS_TABLE)
     except BaseException:
         _remove(created)
         log(f"init failed; removed what it created in {path}")

@@ -1,4 +1,4 @@
-"""Seeded sample data for the driver-ranking example: hourly driver stats and an entity table.
+"""Seeded sample data for the driver-ranking example: hourly driver stats, trip events, an entity table.
 
 Each driver has a hidden quality; its conversion and acceptance rates and the label the
 model learns (label_driver_reported_satisfaction) all depend on it, so a regression
@@ -28,6 +28,21 @@ def driver_stats_rows(end: datetime, days: int = 7, seed: int = 42) -> list[tupl
     return rows
 
 
+def trip_rows(end: datetime, days: int = 7, seed: int = 11) -> list[tuple]:
+    """(driver_id, customer_id, fare, event_timestamp) trip events; better drivers take more trips."""
+    rng = random.Random(seed)
+    rows = []
+    for driver_id in DRIVER_IDS:
+        quality = 0.2 + 0.15 * (driver_id - DRIVER_IDS[0])
+        for hour in range(days * 24, 0, -1):
+            start = end - timedelta(hours=hour)
+            for _ in range(rng.choice((0, 1, 1, 2, 3)) + round(2 * quality)):
+                at = start + timedelta(seconds=rng.randint(0, 3599))
+                fare = round(8 + 20 * quality + rng.gauss(0, 4), 2)
+                rows.append((driver_id, f"c{rng.randint(1, 40)}", max(fare, 3.0), at.replace(microsecond=0)))
+    return rows
+
+
 def entity_rows(end: datetime, days: int = 7, per_driver: int = 40, seed: int = 7) -> list[tuple]:
     """(driver_id, event_timestamp, label_driver_reported_satisfaction) rows for training."""
     rng = random.Random(seed)
@@ -42,9 +57,11 @@ def entity_rows(end: datetime, days: int = 7, per_driver: int = 40, seed: int = 
     return rows
 
 
-def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None):
-    """Save the stats and entity rows as Delta tables (and the stats as parquet too)."""
-    from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, StructField, StructType, TimestampType
+def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None,
+                      trips_table: str = "trip_events"):
+    """Save the stats, trip and entity rows as Delta tables (and the stats as parquet too)."""
+    from pyspark.sql.types import (DoubleType, FloatType, IntegerType, LongType, StringType, StructField, StructType,
+                                   TimestampType)
 
     end = end or datetime.now(UTC)
     stats_schema = StructType([
@@ -54,9 +71,13 @@ def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, e
     entity_schema = StructType([
         StructField("driver_id", LongType()), StructField("event_timestamp", TimestampType()),
         StructField("label_driver_reported_satisfaction", DoubleType())])
+    trips_schema = StructType([
+        StructField("driver_id", LongType()), StructField("customer_id", StringType()),
+        StructField("fare", DoubleType()), StructField("event_timestamp", TimestampType())])
     stats = spark.createDataFrame(driver_stats_rows(end), stats_schema)
     entities = spark.createDataFrame([(d, ts, float(label)) for d, ts, label in entity_rows(end)], entity_schema)
-    for frame, table in ((stats, stats_table), (entities, entity_table)):
+    trips = spark.createDataFrame(trip_rows(end), trips_schema)
+    for frame, table in ((stats, stats_table), (entities, entity_table), (trips, trips_table)):
         (frame.coalesce(1).write.format("delta").mode("overwrite").option("overwriteSchema", "true")
          .saveAsTable(table))
     stats.coalesce(1).write.mode("overwrite").parquet(str(parquet_dir))

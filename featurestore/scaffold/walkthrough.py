@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
+FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips", "trips_count_1d", "fare_mean_7d"]
 LABEL = "label_driver_reported_satisfaction"
 
 
@@ -34,7 +34,7 @@ def online_store_schema(path: Path) -> str:
 
 
 def train_model(training_frame):
-    """Fit LinearRegression on the three features against the label (rows with a null feature dropped)."""
+    """Fit LinearRegression on the features against the label (rows with a null feature dropped)."""
     from sklearn.linear_model import LinearRegression
 
     data = training_frame.dropna(subset=[*FEATURES, LABEL])
