@@ -1,0 +1,39 @@
+"""The README's Quickstart runs as written: its shell commands (through the CLI's main, in
+this process) and then its Python block, from inside the new repo as the Quickstart's
+`cd` leaves the reader."""
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from featurestore.cli import main
+
+pytestmark = pytest.mark.spark
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def quickstart_blocks() -> tuple[list[str], str]:
+    text = README.read_text()
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    shell, python = re.findall(r"```(\w*)\n(.*?)```", quickstart, flags=re.S)[:2]
+    assert shell[0] == "" and python[0] == "python"
+    commands = [line.split("#", 1)[0].strip() for line in shell[1].splitlines()]
+    return [c for c in commands if c], python[1]
+
+
+def test_the_quickstart_runs_as_written(spark, tmp_path, monkeypatch, capsys):
+    commands, python = quickstart_blocks()
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        words = shlex.split(command)
+        if words[0] == "cd":
+            monkeypatch.chdir(Path.cwd() / words[1])
+            continue
+        assert words[0] == "featurestore", command
+        assert main(words[1:]) == 0, (command, capsys.readouterr().err)
+    out = capsys.readouterr().out
+    assert '"conv_rate": [' in out and "Created feature repo" in out
+    for _ in range(2):  # the snippet is re-runnable: save_as_table overwrites
+        exec(compile(python, "README.md (Quickstart)", "exec"), {})
+    assert "'conv_rate': [" in capsys.readouterr().out
