@@ -100,7 +100,10 @@ def aggregate_rows(spark, view: FeatureView, start: datetime, end: datetime, rep
     touched = source_rows.where((event > F.lit(_minus(start, reach))) & (event <= F.lit(end - view.delay)))
     dtypes = {f.name: f.dtype for f in view.schema}
     keys = [column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
-    entities = touched.select(*keys).where(" AND ".join(f"`{k}` IS NOT NULL" for k in view.join_keys)).distinct()
+    entities = touched.select(*keys)
+    for key in view.join_keys:
+        entities = entities.where(column(key).isNotNull())
+    entities = entities.distinct()
     entities = entities.withColumn(TS, F.lit(end).cast("timestamp"))
     # Only the events the windows at `end` can reach, exactly as a training set at ts = end reads them.
     events = source_rows.where((event > F.lit(_minus(end, reach))) & (event <= F.lit(end - view.delay)))

@@ -80,11 +80,7 @@ class PointInTimeJoiner(ABC):
         (TS dropped) followed by the feature columns, in request order."""
         if TS not in entities.columns:
             raise RetrievalError(f"internal: the entity frame lacks the {TS} column")
-        for rows in views:
-            missing = [k for k in rows.keys if k not in entities.columns]
-            if missing:
-                raise RetrievalError(f"entity rows lack the join key(s) {', '.join(missing)} of feature view "
-                                     f"{rows.request.view.name!r}")
+        # Join keys and their types were checked once, by retrieval.check_entity_keys.
         joined = self._join(entities, views, full_feature_names)
         entity_columns = [c for c in entities.columns if c != TS]
         feature_columns = [r.request.output_name(f, full_feature_names) for r in views for f in r.request.features]
