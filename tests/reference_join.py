@@ -1,7 +1,7 @@
 """A slow, obviously-correct point-in-time join in plain Python, used only by tests.
 
-It follows DESIGN.md's rules literally, one entity row and one view at a time, so the
-Spark strategies can be compared against it on generated data.
+It follows the point-in-time rules of docs/design.md literally, one entity row and one
+view at a time, so the Spark strategies can be compared against it on generated data.
 """
 from __future__ import annotations
 
