@@ -321,3 +321,14 @@ def test_online_overhead_per_entity_row_in_python_mode(store, capsys):
         print(f"\non-demand overhead (python mode, trivial udf): {overhead_us:.2f} us per entity row "
               f"(read alone {plain_read / len(rows) * 1e6:.2f} us per row)")
     assert overhead_us < 20
+
+
+def test_cli_takes_request_fields_in_the_entity_rows(store, capsys):
+    from featurestore.cli import main
+
+    base = ["get-online-features", "--repo", str(store.repo_path), "-f", "transformed_conv_rate:conv_rate_plus_val"]
+    assert main(base + ["-e", "driver_id=1001,val_to_add=2", "-e", "driver_id=1002,val_to_add=1"]) == 0
+    assert json.loads(capsys.readouterr().out)["values"] == {"driver_id": [1001, 1002], "conv_rate_plus_val": [2.5, 1.25]}
+    assert main(base + ["-e", "driver_id=1001"]) == 1
+    assert capsys.readouterr().err == ("Error: entity row 0 {'driver_id': 1001} lacks request field 'val_to_add' of "
+                                       "OnDemandFeatureView 'transformed_conv_rate'; add it to every entity row\n")

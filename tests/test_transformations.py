@@ -160,15 +160,20 @@ def test_rebuild_refuses_a_training_set_built_with_another_function(spark, store
 
 
 @pytest.mark.parametrize("output, message", [
-    ('"created",', r"FeatureView 'per_trip_stats': column 'trips' \(field 'trips'\) is not in the output of "
-                   r"transformation features.py:per_trip; its columns are driver_id, event_ts, created, km_per_trip$"),
-    ('"created", F.col("trips").cast("string").alias("trips"),',
+    ('"driver_id", "event_ts", "created",',
+     r"FeatureView 'per_trip_stats': column 'trips' \(field 'trips'\) is not in the output of transformation "
+     r"features.py:per_trip; its columns are driver_id, event_ts, created, km_per_trip$"),
+    ('"driver_id", "event_ts", "created", F.col("trips").cast("string").alias("trips"),',
      r"FeatureView 'per_trip_stats': column 'trips' of the output of transformation features.py:per_trip has Spark "
      r"type string, which does not fit Int32 \(expected int or smallint or tinyint\); change the field's dtype or "
      r"cast the column in the transformation$"),
-], ids=["missing column", "wrong type"])
+    ('"driver_id", "trips",', r"FeatureView 'per_trip_stats': timestamp_field 'event_ts' is not a column of the "
+                              r"output of transformation features.py:per_trip; its columns are driver_id, trips, "
+                              r"km_per_trip; keep it in the "
+                 r"transformation's output$"),
+], ids=["missing column", "wrong type", "missing timestamp"])
 def test_apply_checks_the_output_schema(repo_factory, trips_table, output, message):
-    definitions = DEFINITIONS.replace('"created", "trips",', output)
+    definitions = DEFINITIONS.replace('"driver_id", "event_ts", "created", "trips",', output)
     store = FeatureStore(repo_factory(definitions.format(table=trips_table, trips_type="Int32")))
     with pytest.raises(ValidationError, match=message):
         store.apply(None, partial=False)

@@ -142,8 +142,9 @@ def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: 
         if not column:
             continue
         if column not in columns:
+            fix = "; keep it in the transformation's output" if transformed else ""
             raise ValidationError(f"{where}: {role} {column!r} is not a column of {location}; its columns are "
-                                  f"{', '.join(columns)}")
+                                  f"{', '.join(columns)}{fix}")
         if columns[column] not in TIMESTAMP_TYPES and transformed:
             raise ValidationError(f"{where}: {role} {column!r} of {location} has Spark type {columns[column]}, not "
                                   f"timestamp; convert it in the transformation, e.g. F.to_timestamp({column!r})")
