@@ -212,3 +212,21 @@ def test_profile_view_over_interval_with_field_mapping(spark):
                               "end": "2026-01-02T00:00:00+00:00"}
     with pytest.raises(ValidationError, match=r"start 2026-01-02T00:00:00\+00:00 is not before end"):
         profile_view(spark, view, datetime(2026, 1, 2), datetime(2026, 1, 1))
+
+
+@pytest.mark.spark
+def test_empty_frame_odd_names_decimals_and_other_types(spark):
+    schema = "`a.b` double, `we ird` string, `back``tick` decimal(10,2), arr array<int>"
+    empty = profile_dataframe(spark.createDataFrame([], schema))
+    assert empty.rows == 0 and list(empty.columns) == ["a.b", "we ird", "back`tick", "arr"]
+    assert (empty["a.b"].min, empty["a.b"].histogram, empty["we ird"].top_values) == (None, None, [])
+    assert empty["a.b"].null_fraction is None
+    from decimal import Decimal
+
+    frame = spark.createDataFrame([(1.0, "x", Decimal("2.50"), [1]), (3.0, None, Decimal("3.50"), None)], schema)
+    profile = profile_dataframe(frame)
+    assert (profile["a.b"].mean, profile["we ird"].top_values, profile["back`tick"].mean) == (2.0, [["x", 1]], 3.0)
+    assert profile["back`tick"].kind == "numeric" and profile["back`tick"].histogram["counts"][-1] == 1
+    arr = profile["arr"]
+    assert (arr.kind, arr.nulls, arr.distinct, arr.histogram, arr.top_values) == ("other", 1, None, None, None)
+    assert Profile.from_json(profile.to_json()) == profile
