@@ -112,7 +112,8 @@ class CodeRef:
         return f"CodeRef({self.qualified_name}, sha256={self.short_hash})"
 
 
-_cache: dict[tuple, object] = {}
+_cache: dict[tuple, tuple] = {}  # (file, size, mtime, name) -> (function, sha256 of its source)
+_files: dict[tuple[str, str], str] = {}  # (repo folder, registered file) -> absolute path
 _lock = threading.Lock()
 
 
@@ -127,20 +128,21 @@ def resolve(code: CodeRef, repo_path, owner: str, role: str, unwrap=None):
     if repo_path is None:
         raise ValidationError(f"{owner}: {role} {code.qualified_name} lives in the feature repo, but no repo folder "
                               f"was given; use FeatureStore(repo_path=...) or pass repo_path")
-    if os.path.isabs(code.file):
-        file = Path(code.file)
-    else:
-        file = Path(repo_path).resolve() / code.file
+    where = (str(repo_path), code.file)
+    file = _files.get(where)
+    if file is None:  # resolved once per (repo, file): serving calls this on every request
+        file = _files[where] = code.file if os.path.isabs(code.file) else \
+            os.path.join(os.path.realpath(repo_path), code.file)
     try:
-        stat = file.stat()
+        stat = os.stat(file)
     except OSError:
         raise ValidationError(f"{owner}: {role} {code.qualified_name} cannot be found: {file} does not exist in "
                               f"the feature repo; restore it, or {fix}") from None
-    identity = (str(file), stat.st_size, stat.st_mtime_ns, code.name)
-    with _lock:
-        found = _cache.get(identity)
-        if found is None:
-            module = _import(file, Path(repo_path).resolve(), owner, role, code)
+    identity = (file, stat.st_size, stat.st_mtime_ns, code.name)
+    found = _cache.get(identity)
+    if found is None:
+        with _lock:
+            module = _import(Path(file), Path(repo_path).resolve(), owner, role, code)
             fn = getattr(module, code.name, None)
             if unwrap is not None:
                 fn = unwrap(fn)
