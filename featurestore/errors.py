@@ -1,7 +1,15 @@
 """Every error featurestore raises, in one place.
 
 Each class also subclasses the matching builtin (ValueError, KeyError, ...) so callers
-can catch either. Messages say what is wrong, where, and how to fix it; the CLI prints
+can catch either:
+
+>>> try:
+...     raise NotFoundError("no feature view named 'stat'. Did you mean 'stats'?")
+... except KeyError as error:  # a NotFoundError is a KeyError, printed without KeyError's quotes
+...     print(error)
+no feature view named 'stat'. Did you mean 'stats'?
+
+Messages say what is wrong, where, and how to fix it; the CLI prints
 them as one line.
 """
 
@@ -58,7 +66,13 @@ class SparkSetupError(FeatureStoreError, RuntimeError):
 
 
 def did_you_mean(name: str, candidates) -> str:
-    """A ' Did you mean X?' suffix for the closest candidate, or '' when none is close."""
+    """A ' Did you mean X?' suffix for the closest candidate, or '' when none is close.
+
+    >>> did_you_mean("driver_stat", ["driver_stats", "trips"])
+    " Did you mean 'driver_stats'?"
+    >>> did_you_mean("weather", ["driver_stats", "trips"])
+    ''
+    """
     import difflib
 
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -76,7 +76,14 @@ class ArrayType(FeatureType):
 
 
 def Array(element: FeatureType) -> ArrayType:  # noqa: N802 (Feast's spelling)
-    """The list type of a scalar type: Array(Int64), Array(String), ..."""
+    """The list type of a scalar type: Array(Int64), Array(String), ...
+
+    >>> Array(Int64).accepts_spark_type("array<int>"), Array(Int64).accepts_spark_type("array<string>")
+    (True, False)
+    >>> Array(Array(Int64))
+    Traceback (most recent call last):
+    TypeError: Array() takes a scalar type such as Int64, got Array(Int64)
+    """
     if not isinstance(element, FeatureType) or element.is_list:
         raise TypeError(f"Array() takes a scalar type such as Int64, got {element!r}")
     return ArrayType(element)

@@ -17,7 +17,14 @@ MAX_TTL = timedelta(seconds=315_576_000_000)
 
 
 def check_name(kind: str, name, what: str = "name") -> str:
-    """Return name if it is a plain identifier, else raise naming the definition."""
+    """Return name if it is a plain identifier, else raise naming the definition.
+
+    >>> check_name("Entity", "driver")
+    'driver'
+    >>> check_name("Entity", "driver id")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    featurestore.errors.DefinitionError: Entity name 'driver id' is not a plain identifier: use letters, digits and '_', ...
+    """
     if not isinstance(name, str) or not name:
         raise DefinitionError(f"{kind}: {what} must be a non-empty string, got {name!r}")
     if not IDENTIFIER.match(name):
@@ -56,6 +63,14 @@ def check_tags(kind: str, tags) -> dict[str, str]:
 
 
 def check_ttl(kind: str, ttl) -> timedelta:
+    """The ttl as given (None means 0, no limit), checked against what a registry can store.
+
+    >>> check_ttl("FeatureView 'stats'", timedelta(days=36500))  # Feast's "never expire, but not zero"
+    datetime.timedelta(days=36500)
+    >>> check_ttl("FeatureView 'stats'", timedelta(hours=-1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    featurestore.errors.DefinitionError: FeatureView 'stats': ttl must not be negative, got -1 day, 23:00:00; use ...
+    """
     if ttl is None:
         return timedelta(0)
     if not isinstance(ttl, timedelta):

@@ -10,6 +10,10 @@ class Entity:
     """An entity and the column(s) that identify it in sources and entity frames.
 
     >>> driver = Entity(name="driver", join_keys=["driver_id"])
+    >>> driver.join_keys
+    ['driver_id']
+    >>> Entity(name="customer").join_keys  # Feast's default: the entity's name
+    ['customer']
     """
 
     def __init__(self, *, name: str, join_keys: list[str] | None = None, description: str = "",

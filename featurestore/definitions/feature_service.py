@@ -10,7 +10,18 @@ from featurestore.protos import registry_pb2
 class FeatureService:
     """Views (all their features) or projections (`view[["f"]]`) grouped under one name.
 
-    >>> FeatureService(name="driver_ranking", features=[driver_hourly_stats[["conv_rate"]]])
+    >>> from datetime import timedelta
+    >>> from featurestore import Entity, FeatureView, Field, FileSource
+    >>> from featurestore.types import Float32, Int64
+    >>> driver = Entity(name="driver", join_keys=["driver_id"])
+    >>> stats = FeatureView(name="driver_hourly_stats", entities=[driver], ttl=timedelta(days=1),
+    ...     source=FileSource(name="stats", path="data/driver_stats.parquet", timestamp_field="event_timestamp"),
+    ...     schema=[Field(name="driver_id", dtype=Int64), Field(name="conv_rate", dtype=Float32),
+    ...             Field(name="acc_rate", dtype=Float32)])
+    >>> FeatureService(name="driver_ranking", features=[stats[["conv_rate"]]]).projections
+    [driver_hourly_stats[['conv_rate']]]
+    >>> FeatureService(name="everything", features=[stats]).projections  # a view: all its features
+    [driver_hourly_stats[['conv_rate', 'acc_rate']]]
     """
 
     def __init__(self, *, name: str, features: list, description: str = "",

@@ -8,7 +8,14 @@ from featurestore.protos import registry_pb2
 
 
 class Field:
-    """A column and its feature type, e.g. Field(name="conv_rate", dtype=Float32)."""
+    """A column and its feature type.
+
+    >>> from featurestore.types import Array, Float32, Int64
+    >>> Field(name="conv_rate", dtype=Float32)
+    Field(name='conv_rate', dtype=Float32)
+    >>> Field(name="trip_ids", dtype=Array(Int64)).dtype.spark_type
+    'array<bigint>'
+    """
 
     def __init__(self, *, name: str, dtype: types.FeatureType, description: str = "",
                  tags: dict[str, str] | None = None):
