@@ -3,7 +3,7 @@
 For SQLite and Redis: `entities` entities x 10 Float64 features are materialized, then
 `clients` processes each make `calls` FeatureStore.get_online_features calls (1 entity x
 10 features, random keys) while a writer process keeps writing newer rows for all
-entities (online_write_batch in a loop, standing in for a materialization job). It
+entities (online_write_flat in a loop, as a materialization job writes). It
 reports, per store, the calls made, the errors (a raised error or a feature not
 PRESENT; there must be none), throughput across clients, and p50/p99 latency of a call.
 
@@ -28,7 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from featurestore import Entity, FeatureView, Field, SparkSource
-from featurestore.online.base import OnlineRow
 from featurestore.online.codec import entity_key_serializer, value_encoder
 from featurestore.registry import RegistryFile, RegistryState
 from featurestore.store import FeatureStore
@@ -48,12 +47,12 @@ TIMEOUT_SECONDS = 600  # only reached when a process hangs
 
 
 def version_rows(entities: int, version: int, now_us: int):
-    """Lazily, every entity's row of one materialization run; newer runs have a greater event_ts."""
+    """Lazily, every entity's flat row of one materialization run; newer runs have a greater event_ts."""
     serialize = entity_key_serializer(["driver_id"], [Int64])
     encode = value_encoder(Float64)
     for driver_id in range(entities):
-        values = {name: encode(driver_id + version + j / 16) for j, name in enumerate(FEATURES)}
-        yield OnlineRow(serialize((driver_id,)), values, now_us + version, 0)
+        yield (serialize((driver_id,)), now_us + version, 0,
+               *[encode(driver_id + version + j / 16) for j in range(len(FEATURES))])
 
 
 def make_repo(folder: Path, online_store_yaml: str, entities: int, now_us: int) -> Path:
@@ -70,7 +69,7 @@ def make_repo(folder: Path, online_store_yaml: str, entities: int, now_us: int) 
     RegistryFile(folder / "data" / "registry.db", PROJECT).update(register)
     online_store = FeatureStore(folder).online_store
     online_store.update(PROJECT, [VIEW], [])
-    online_store.online_write_batch(PROJECT, VIEW, version_rows(entities, 0, now_us))
+    online_store.online_write_flat(PROJECT, VIEW, version_rows(entities, 0, now_us))
     online_store.close()
     return folder
 
@@ -118,7 +117,7 @@ def writer(repo: Path, entities: int, now_us: int, started, stop, results) -> No
     began = time.monotonic()
     while not stop.is_set():
         runs += 1
-        online_store.online_write_batch(PROJECT, VIEW, version_rows(entities, runs, now_us))
+        online_store.online_write_flat(PROJECT, VIEW, version_rows(entities, runs, now_us))
         rows += entities
         started.set()
     results.put({"runs": runs, "rows": rows, "seconds": time.monotonic() - began})

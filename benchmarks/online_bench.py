@@ -1,8 +1,8 @@
 """Online store benchmark: each store beside the plainest code that could do its job.
 
 For SQLite and Redis it measures
-  (a) write throughput of online_write_batch for N entities x 10 Float64 features of
-      pre-encoded rows, beside a raw lower bound (SQLite: executemany of a plain INSERT
+  (a) write throughput of online_write_flat (the one write path, materialization's) for
+      N entities x 10 Float64 features of pre-encoded flat rows, beside a raw lower bound (SQLite: executemany of a plain INSERT
       into the same table layout in one transaction; Redis: pipelined HSET of the same
       fields), and
   (b) read latency (p50, p99) for 1 entity x 10 features and 100 entities x 10 features
@@ -26,7 +26,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from featurestore import Entity, FeatureView, Field, SparkSource
-from featurestore.online.base import OnlineRow
 from featurestore.online.codec import entity_key_serializer, value_encoder
 from featurestore.online.redis_store import RedisOnlineStore, key_prefix
 from featurestore.online.sqlite import SqliteOnlineStore, table_name
@@ -53,14 +52,13 @@ def make_view(features: int = FEATURES) -> FeatureView:
                        ttl=timedelta(days=1))
 
 
-def make_rows(count: int, features: int = FEATURES) -> list[OnlineRow]:
-    """count entities with distinct Float64 values, encoded as materialization would hand them over."""
+def make_rows(count: int, features: int = FEATURES) -> list[tuple]:
+    """count entities with distinct Float64 values, as materialization hands them over: flat rows of
+    (entity key, event_ts, created_ts, encoded value of each feature)."""
     encode = value_encoder(Float64)
     serialize = entity_key_serializer(["driver_id"], [Int64])
-    names = [f"f{i}" for i in range(features)]
-    return [OnlineRow(serialize((driver_id,)),
-                      {name: encode(driver_id + j / 16) for j, name in enumerate(names)},
-                      1_700_000_000_000_000 + driver_id, 0)
+    return [(serialize((driver_id,)), 1_700_000_000_000_000 + driver_id, 0,
+             *[encode(driver_id + j / 16) for j in range(features)])
             for driver_id in range(count)]
 
 
@@ -113,9 +111,10 @@ def _sqlite_connection(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def bench_sqlite(rows: list[OnlineRow], directory: Path, samples: int) -> list[dict]:
+def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
     view = make_view()
     table = table_name(PROJECT, view.name)
+    names = [f.name for f in view.features]
 
     raw_path = directory / "raw.db"
     raw = _sqlite_connection(raw_path)
@@ -125,22 +124,20 @@ def bench_sqlite(rows: list[OnlineRow], directory: Path, samples: int) -> list[d
     start = time.perf_counter()
     raw.execute("BEGIN")
     raw.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)',
-                    ((row.entity_key, name, value, row.event_ts, row.created_ts)
-                     for row in rows for name, value in row.values.items()))
+                    ((row[0], name, value, row[1], row[2]) for row in rows for name, value in zip(names, row[3:])))
     raw.execute("COMMIT")
     raw_seconds = time.perf_counter() - start
 
     store = SqliteOnlineStore(directory / "online_store.db")
     store.update(PROJECT, [view], [])
     start = time.perf_counter()
-    written = store.online_write_batch(PROJECT, view, iter(rows))
+    written = store.online_write_flat(PROJECT, view, iter(rows))
     ours_seconds = time.perf_counter() - start
     if written != len(rows):
         raise RuntimeError(f"SQLite store wrote {written} rows, expected {len(rows)}")
     results = [_result("sqlite", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
                        ours_seconds / raw_seconds)]
 
-    names = [f"f{i}" for i in range(FEATURES)]
     selects = {}
 
     def raw_read(keys: list[bytes]):
@@ -160,7 +157,7 @@ def bench_sqlite(rows: list[OnlineRow], directory: Path, samples: int) -> list[d
 
 # --- Redis ---
 
-def bench_redis(rows: list[OnlineRow], directory: Path, samples: int) -> list[dict]:
+def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
     import redis
 
     from tests.redis_server import start_redis_server
@@ -170,31 +167,31 @@ def bench_redis(rows: list[OnlineRow], directory: Path, samples: int) -> list[di
     try:
         client = redis.Redis(host=server.host, port=server.port)
         prefix = key_prefix(PROJECT)
-        fields = {name: f"{view.name}:{name}".encode() for name in rows[0].values}
+        names = [f.name for f in view.features]
+        fields = [f"{view.name}:{name}".encode() for name in names]
         timestamp_field = f"{view.name}:#ts".encode()
 
         start = time.perf_counter()
         for chunk_start in range(0, len(rows), 10_000):
             pipeline = client.pipeline(transaction=False)
             for row in rows[chunk_start:chunk_start + 10_000]:
-                mapping = {fields[name]: value for name, value in row.values.items()}
-                mapping[timestamp_field] = row.event_ts.to_bytes(8, "big") + row.created_ts.to_bytes(8, "big")
-                pipeline.hset(prefix + row.entity_key, mapping=mapping)
+                mapping = dict(zip(fields, row[3:]))
+                mapping[timestamp_field] = row[1].to_bytes(8, "big") + row[2].to_bytes(8, "big")
+                pipeline.hset(prefix + row[0], mapping=mapping)
             pipeline.execute()
         raw_seconds = time.perf_counter() - start
         server.flushall()
 
         store = RedisOnlineStore(server.config())
         start = time.perf_counter()
-        written = store.online_write_batch(PROJECT, view, iter(rows))
+        written = store.online_write_flat(PROJECT, view, iter(rows))
         ours_seconds = time.perf_counter() - start
         if written != len(rows):
             raise RuntimeError(f"Redis store wrote {written} rows, expected {len(rows)}")
         results = [_result("redis", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
                            ours_seconds / raw_seconds)]
 
-        names = [f"f{i}" for i in range(FEATURES)]
-        read_fields = [timestamp_field, *fields.values()]
+        read_fields = [timestamp_field, *fields]
 
         def raw_read(keys: list[bytes]):
             pipeline = client.pipeline(transaction=False)
@@ -222,7 +219,7 @@ def run(sqlite_rows: int = 1_000_000, redis_rows: int = 200_000, samples: int = 
                 continue
             rows = make_rows(count)
             gc.collect()
-            gc.freeze()  # millions of long-lived row objects would make every GC pass slow, for both sides
+            gc.freeze()  # millions of long-lived row tuples would make every GC pass slow, for both sides
             try:
                 results += [dict(result, rows=count) for result in bench(rows, Path(folder), samples)]
             finally:

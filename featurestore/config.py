@@ -2,6 +2,10 @@
 
 A mistake (unknown or misspelled key, wrong type, missing value) fails here with the
 key's path and its line in the file, instead of later inside Spark or a store.
+
+Each online store's config class lives beside the store (featurestore.online.sqlite,
+featurestore.online.redis_store); the map of `online_store.type` names to stores is
+featurestore.online.STORE_TYPES, and only the type a repo uses is imported.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from featurestore import online
 from featurestore.errors import ConfigError, did_you_mean
 
 CONFIG_FILE = "feature_store.yaml"
@@ -23,44 +28,40 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 REGISTRY_KEYS = ("path", "registry_type", "cache_ttl_seconds")
 
 
-def _setting(default, *, low=None, high=None, above=None, nonempty=False, **field_kwargs):
+def setting(default, *, low=None, high=None, above=None, nonempty=False, **field_kwargs):
     """A dataclass field whose value load_config range-checks: low <= v <= high, v > above,
-    numbers finite, strings non-empty."""
+    numbers finite, strings non-empty. For the config classes of stores, here and beside each
+    online store."""
     return dataclasses.field(default=default, metadata={"low": low, "high": high, "above": above,
                                                         "nonempty": nonempty}, **field_kwargs)
-
-
-@dataclasses.dataclass(frozen=True)
-class SqliteOnlineStoreConfig:
-    """The embedded default: one SQLite file beside the repo."""
-    type: str = "sqlite"
-    path: str = _setting("data/online_store.db", nonempty=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class RedisOnlineStoreConfig:
-    """A Redis server; the password is read from the environment variable named here."""
-    type: str = "redis"
-    host: str = _setting("localhost", nonempty=True)
-    port: int = _setting(6379, low=1, high=65535)
-    db: int = _setting(0, low=0)
-    ssl: bool = False
-    password_env: str = ""
-    key_ttl_seconds: int = _setting(0, low=0)  # 0: keys never expire
-    socket_timeout_seconds: float = _setting(5.0, above=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class SparkOfflineStoreConfig:
     """Where Spark keeps the warehouse and the embedded Derby metastore, plus conf overrides."""
     type: str = "spark"
-    warehouse_dir: str = _setting("data/spark-warehouse", nonempty=True)
-    metastore_dir: str = _setting("data/metastore_db", nonempty=True)
+    warehouse_dir: str = setting("data/spark-warehouse", nonempty=True)
+    metastore_dir: str = setting("data/metastore_db", nonempty=True)
     spark_conf: dict = dataclasses.field(default_factory=dict)
 
 
-ONLINE_STORE_CONFIGS = {"sqlite": SqliteOnlineStoreConfig, "redis": RedisOnlineStoreConfig}
 OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
+
+
+def __getattr__(name: str):
+    # SqliteOnlineStoreConfig and RedisOnlineStoreConfig used to be defined here; they are found
+    # by name among the stores' config classes, importing a store's module only when asked (and
+    # not for the dunder names the import system probes, such as __path__).
+    if name.endswith("OnlineStoreConfig"):
+        for type_name in online.STORE_TYPES:
+            cls = online.config_class(type_name)
+            if cls.__name__ == name:
+                return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _default_online_store():
+    return online.config_class("sqlite")()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ class RepoConfig:
     project: str
     repo_path: Path
     registry: str = "data/registry.db"
-    online_store: Any = dataclasses.field(default_factory=SqliteOnlineStoreConfig)
+    online_store: Any = dataclasses.field(default_factory=_default_online_store)  # a store's config_class
     offline_store: SparkOfflineStoreConfig = dataclasses.field(default_factory=SparkOfflineStoreConfig)
 
     def resolve(self, path: str) -> Path:
@@ -197,9 +198,10 @@ def _registry_path(raw, lines: _Lines) -> str:
     return raw
 
 
-def _pick_type(raw, path: str, lines: _Lines, choices: dict, default: str):
+def _pick_type(raw, path: str, lines: _Lines, choices, default: str) -> tuple[str, dict]:
+    """The section's type name (one of choices) and its settings."""
     if raw is None:
-        return choices[default], {}
+        return default, {}
     if isinstance(raw, str):  # `online_store: sqlite` shorthand
         raw = {"type": raw}
     if not isinstance(raw, dict):
@@ -208,7 +210,7 @@ def _pick_type(raw, path: str, lines: _Lines, choices: dict, default: str):
     if kind not in choices:
         raise ConfigError(f"{lines.where(path + '.type')}: '{path}.type' is {kind!r}; choose one of "
                           f"{', '.join(choices)}.{did_you_mean(str(kind), choices)}")
-    return choices[kind], raw
+    return kind, raw
 
 
 def load_config(repo_path: str | Path) -> RepoConfig:
@@ -249,12 +251,12 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         raise ConfigError(f"{lines.where('project')}: 'project' must be a plain identifier (letters, digits, "
                           f"'_'), got {project!r}")
     registry = _registry_path(raw.get("registry", RepoConfig.registry), lines)
-    online_cls, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, ONLINE_STORE_CONFIGS,
-                                        "sqlite")
-    offline_cls, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
-                                          OFFLINE_STORE_CONFIGS, "spark")
-    online = _check_section(online_cls, online_raw, "online_store", lines)
-    offline = _check_section(offline_cls, offline_raw, "offline_store", lines)
+    online_type, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, online.STORE_TYPES,
+                                         "sqlite")
+    offline_type, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
+                                           OFFLINE_STORE_CONFIGS, "spark")
+    online_config = _check_section(online.config_class(online_type), online_raw, "online_store", lines)
+    offline = _check_section(OFFLINE_STORE_CONFIGS[offline_type], offline_raw, "offline_store", lines)
     for key in offline.spark_conf:
         if not isinstance(key, str) or not key.startswith("spark."):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + str(key))}: spark_conf key {key!r} "
@@ -263,5 +265,5 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         if value is None or isinstance(value, (dict, list)):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + key)}: 'offline_store.spark_conf.{key}' "
                               f"must be a string, number or boolean, got {value!r}")
-    return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online,
+    return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online_config,
                       offline_store=offline)

@@ -173,7 +173,7 @@ class FeatureStore:
     @property
     def online_store(self):
         if self._online_store is None:
-            from featurestore.online.base import get_online_store
+            from featurestore.online import get_online_store
 
             self._online_store = get_online_store(self.config)
         return self._online_store

@@ -24,7 +24,7 @@ import pytest
 
 from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.config import load_config
-from featurestore.online.base import OnlineRow, OnlineStore
+from featurestore.online.base import OnlineStore
 from featurestore.online.codec import decode_value, entity_key_serializer, value_encoder
 from featurestore.online.redis_store import RedisOnlineStore, key_prefix
 from featurestore.online.sqlite import SqliteOnlineStore, table_name
@@ -53,12 +53,13 @@ _encode = value_encoder(Int64)
 # --- rows, repos and stores -------------------------------------------------------------------
 
 def version_rows(keys: Iterable[int], version: int, event_ts: int | None = None,
-                 created_ts: int = 0) -> Iterator[OnlineRow]:
-    """Lazily, one row per key with every feature holding `version`; by default event_ts grows with it."""
-    value = _encode(version)
+                 created_ts: int = 0) -> Iterator[tuple]:
+    """Lazily, one flat row per key (as materialization writes them) with every feature holding
+    `version`; by default event_ts grows with it."""
+    values = [_encode(version)] * len(FEATURES)
     event_ts = BASE_TS + version * SECOND if event_ts is None else event_ts
     for key in keys:
-        yield OnlineRow(_serialize_key((key,)), {name: value for name in FEATURES}, event_ts, created_ts)
+        yield (_serialize_key((key,)), event_ts, created_ts, *values)
 
 
 def make_repo(path: Path, online_store_yaml: str, project: str = PROJECT) -> Path:
@@ -229,14 +230,14 @@ def write_rounds(repo: Path, seconds: float, results) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         rounds += 1
-        store.online_write_batch(PROJECT, VIEW, version_rows(range(READ_KEYS), rounds))
+        store.online_write_flat(PROJECT, VIEW, version_rows(range(READ_KEYS), rounds))
     results.put({"rounds": rounds})
 
 
 def test_readers_during_writes_never_see_a_torn_or_older_row(new_repo, start_process):
     repo = new_repo()
     store = FeatureStore(repo)
-    store.online_store.online_write_batch(PROJECT, VIEW, version_rows(range(READ_KEYS), 0))
+    store.online_store.online_write_flat(PROJECT, VIEW, version_rows(range(READ_KEYS), 0))
     ready, stop, reader_results, writer_results = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue(), SPAWN.Queue()
     readers = [start_process(read_until_stopped, repo, ready, stop, reader_results) for _ in range(3)]
     for _ in readers:
@@ -277,7 +278,7 @@ def newest_version(key: int) -> int:
     return 199 - key % 10
 
 
-def race_rows(version: int) -> Iterator[OnlineRow]:
+def race_rows(version: int) -> Iterator[tuple]:
     """Version v of every key that has it (up to its newest_version), event_ts and created_ts as above."""
     keys = (key for key in range(RACE_KEYS) if version <= newest_version(key))
     return version_rows(keys, version, event_ts=BASE_TS + version // 2 * SECOND, created_ts=1 + version % 2)
@@ -289,7 +290,7 @@ def write_versions(repo: Path, name: str, versions: range, ready, start, results
     ready.put("ready")
     start.wait()
     began = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes on one machine
-    changed = sum(store.online_write_batch(PROJECT, VIEW, race_rows(version)) for version in versions)
+    changed = sum(store.online_write_flat(PROJECT, VIEW, race_rows(version)) for version in versions)
     results.put({"name": name, "began": began, "ended": time.monotonic(), "changed": changed})
 
 
@@ -328,19 +329,19 @@ def write_new_version_slowly_signalling(repo: Path, signal_after: int, signalled
     """The interrupted materialization: a lazy batch that signals once signal_after rows were handed over."""
     store = FeatureStore(repo).online_store
 
-    def rows() -> Iterator[OnlineRow]:
+    def rows() -> Iterator[tuple]:
         for count, row in enumerate(version_rows(range(CRASH_KEYS), NEW), start=1):
             if count == signal_after:
                 signalled.set()
             yield row
 
-    store.online_write_batch(PROJECT, VIEW, rows())
+    store.online_write_flat(PROJECT, VIEW, rows())
 
 
 def test_a_writer_killed_mid_write_leaves_whole_rows_and_a_rerun_completes(new_repo, start_process):
     repo = new_repo()
     keys = range(CRASH_KEYS)
-    FeatureStore(repo).online_store.online_write_batch(PROJECT, VIEW, version_rows(keys, OLD))
+    FeatureStore(repo).online_store.online_write_flat(PROJECT, VIEW, version_rows(keys, OLD))
 
     signalled = SPAWN.Event()
     writer = start_process(write_new_version_slowly_signalling, repo, CRASH_KEYS // 3, signalled)
@@ -365,11 +366,11 @@ def test_a_writer_killed_mid_write_leaves_whole_rows_and_a_rerun_completes(new_r
     versions, statuses = read_versions(store, sample)
     assert all(found in ({OLD}, {NEW}) for found in versions) and all(s == {"PRESENT"} for s in statuses)
 
-    changed = store.online_store.online_write_batch(PROJECT, VIEW, version_rows(keys, NEW))
+    changed = store.online_store.online_write_flat(PROJECT, VIEW, version_rows(keys, NEW))
     assert changed == CRASH_KEYS - new_after_crash, f"{new_after_crash} keys were new after the crash"
     reference = FeatureStore(new_repo("reference", project=REFERENCE_PROJECT)).online_store
-    reference.online_write_batch(REFERENCE_PROJECT, VIEW, version_rows(keys, OLD))
-    reference.online_write_batch(REFERENCE_PROJECT, VIEW, version_rows(keys, NEW))
+    reference.online_write_flat(REFERENCE_PROJECT, VIEW, version_rows(keys, OLD))
+    reference.online_write_flat(REFERENCE_PROJECT, VIEW, version_rows(keys, NEW))
     rerun_state, uninterrupted_state = dump(store.online_store, PROJECT), dump(reference, REFERENCE_PROJECT)
     assert len(rerun_state) == len(uninterrupted_state) > 0
     assert rerun_state == uninterrupted_state, "the rerun's final state differs from an uninterrupted write"

@@ -1,25 +1,27 @@
-"""The OnlineStore interface: four operations, with their contract in the docstrings.
+"""The OnlineStore interface: what a store must do, with the contract in the docstrings.
 
 Rows are exchanged already encoded (see featurestore.online.codec): an entity key is the
-deterministic serialization of an EntityKey message, a value a serialized Value message.
-Timestamps are integer microseconds since the Unix epoch, UTC; a missing created
-timestamp is 0, so it compares as older than any real one.
+deterministic serialization of an EntityKey message, a value a serialized Value message
+(b"" for a null). Timestamps are integer microseconds since the Unix epoch, UTC; a missing
+created timestamp is 0, so it compares as older than any real one.
+
+A store is constructed from its config (`from_config`), holds no connection until first
+used, and pickles to its settings only, so it can be shipped to Spark executors.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import ClassVar, NamedTuple
 
 from featurestore.definitions import FeatureView
+from featurestore.errors import ValidationError
 
 
 class OnlineRow(NamedTuple):
-    """One entity's feature values of one view, ready to write.
-
-    A NamedTuple rather than a dataclass: millions of these cross from Spark's Python
-    workers to the driver, and tuples pickle and build several times faster.
-    """
+    """One entity's feature values of one view, by name: the readable form of a flat row,
+    for tests and hand-written data (see OnlineStore.online_write_batch)."""
     entity_key: bytes
     values: dict[str, bytes]  # feature name -> serialized Value
     event_ts: int  # microseconds since epoch, UTC
@@ -39,9 +41,16 @@ ReadRequest = tuple[FeatureView, Sequence[bytes], Sequence[str]]
 class OnlineStore(ABC):
     """Where materialization writes and get_online_features reads."""
 
+    # The dataclass of the store's settings under `online_store:` in feature_store.yaml.
+    config_class: ClassVar[type]
     # True when Spark executors write to the store themselves (a server such as Redis);
     # False when rows stream to the driver (a local file such as SQLite).
-    writes_from_executors = False
+    writes_from_executors: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config, repo_config) -> OnlineStore:
+        """The store described by config (a config_class), for the repo of repo_config (a RepoConfig)."""
 
     @abstractmethod
     def update(self, project: str, views_to_keep: Sequence[FeatureView],
@@ -49,29 +58,29 @@ class OnlineStore(ABC):
         """Create the storage of views_to_keep (idempotent) and drop that of views_to_delete."""
 
     @abstractmethod
-    def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
-        """Write rows, each only where it is newer than what is stored for its key.
-
-        Newer means a greater (event_ts, created_ts). A batch is atomic per entity key: a reader
-        sees all of a key's features from before or all from after. Returns the number of rows
-        that replaced or added stored values.
-        """
-
     def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
-        """online_write_batch for rows as materialization makes them: (entity key, event_ts,
-        created_ts, encoded value of each of view.features in order).
+        """Write rows as materialization makes them: (entity key, event_ts, created_ts, then the
+        encoded value of each of view.features, in order). Returns the number of rows that
+        replaced or added stored values.
 
-        Flat tuples are what crosses from Spark cheapest; a store that can bind them as they
-        are overrides this, the others get OnlineRows.
+        Each row is written only where it is newer than what is stored for its key: a greater
+        (event_ts, created_ts); equal timestamps keep the stored row. A key's features are
+        written atomically: a reader sees all of them from before or all from after. rows may be
+        a generator of any length: the store holds a bounded chunk at a time and writes (and
+        commits) chunk by chunk, so when rows raises, the chunks before are stored.
         """
-        names = [f.name for f in view.features]
-        return self.online_write_batch(project, view, (
-            OnlineRow(row[0], dict(zip(names, row[3:])), row[1], row[2]) for row in rows))
 
     @abstractmethod
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
                     feature_names: Sequence[str]) -> list[StoredFeatures | None]:
-        """A list of the same length as entity_keys: what is stored for each, or None."""
+        """A list of the same length as entity_keys: what is stored for each, or None.
+
+        A StoredFeatures holds only the requested features.
+        """
+
+    @abstractmethod
+    def teardown(self, project: str, views: Sequence[FeatureView]) -> None:
+        """Remove all storage of these views (and the store's own files where it has them)."""
 
     def online_read_many(self, project: str, requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
         """online_read for several (view, entity keys, feature names) requests, in order.
@@ -80,21 +89,29 @@ class OnlineStore(ABC):
         """
         return [self.online_read(project, view, keys, names) for view, keys, names in requests]
 
-    @abstractmethod
-    def teardown(self, project: str, views: Sequence[FeatureView]) -> None:
-        """Remove all storage of these views (and the store's own files where it has them)."""
-
     def close(self) -> None:
         """Release connections; the store may be used again afterwards (it reconnects)."""
 
+    def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
+        """online_write_flat for OnlineRows, whose values are named: for tests and hand-written rows.
 
-def get_online_store(config) -> OnlineStore:
-    """The store configured in feature_store.yaml (a RepoConfig)."""
-    online = config.online_store
-    if online.type == "sqlite":
-        from featurestore.online.sqlite import SqliteOnlineStore
-        return SqliteOnlineStore(config.resolve(online.path))
-    if online.type == "redis":
-        from featurestore.online.redis_store import RedisOnlineStore
-        return RedisOnlineStore(online)
-    raise ValueError(f"unknown online store type {online.type!r}")
+        Not a second write path: each row becomes a flat row. A row must hold a value for every
+        feature of the view (encode_value(None, dtype) for a null), as materialization writes them.
+        """
+        return self.online_write_flat(project, view, _flat_rows(view, rows))
+
+
+def _flat_rows(view: FeatureView, rows: Iterable[OnlineRow]) -> Iterator[tuple]:
+    names = [feature.name for feature in view.features]
+    for row in rows:
+        try:
+            values = [row.values[name] for name in names]
+        except KeyError as missing:
+            raise ValidationError(f"an OnlineRow of feature view {view.name!r} lacks feature {missing.args[0]!r}; "
+                                  f"give every feature of the view a value (encode_value(None, dtype) for a "
+                                  f"null)") from None
+        if len(row.values) != len(names):
+            unknown = sorted(set(row.values) - set(names))
+            raise ValidationError(f"an OnlineRow of feature view {view.name!r} has values for {unknown}, which are "
+                                  f"not features of the view; its features are {names}")
+        yield (row.entity_key, row.event_ts, row.created_ts, *values)

@@ -13,17 +13,19 @@ interleave a read-compare-write.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 
+from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
-from featurestore.online.base import OnlineRow, OnlineStore, StoredFeatures
+from featurestore.online.base import OnlineStore, StoredFeatures
 
 ROWS_PER_TRANSACTION = 10_000
 # SQLite allows 32766 bound parameters per statement; stay well below it.
@@ -32,7 +34,7 @@ _MAX_KEYS_PER_QUERY = 10_000
 # A checkpoint copies every page changed since the last one from the WAL into the database.
 # SQLite's default (every 1000 pages) checkpoints after each transaction of a large write,
 # copying the same B-tree pages over and over: a 1M-row write took ~1.4x longer than with a
-# checkpoint per 100,000 pages (~400 MB of WAL at most). online_write_batch also checkpoints
+# checkpoint per 100,000 pages (~400 MB of WAL at most). online_write_flat also checkpoints
 # at its end. (Capping the WAL file with journal_size_limit cost another ~1.3x, so it is not.)
 _WAL_AUTOCHECKPOINT_PAGES = 100_000
 
@@ -42,23 +44,12 @@ def table_name(project: str, view_name: str) -> str:
     return f"{project}_{view_name}"
 
 
-def _upsert_sql(table: str, feature_count: int) -> str:
-    """One statement writing all of one entity's features, each only where newer than what is stored.
+def _upsert_sql(table: str, feature_names: Sequence[str]) -> str:
+    """One statement writing one flat row's values of feature_names, each only where newer than stored.
 
-    Parameters: ?1 entity key, ?2 event_ts, ?3 created_ts, then (feature name, value) pairs.
-    """
-    rows = ", ".join(f"(?1, ?{4 + 2 * i}, ?{5 + 2 * i}, ?2, ?3)" for i in range(feature_count))
-    return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts) VALUES {rows} '
-            f"ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = excluded.value, "
-            f"event_ts = excluded.event_ts, created_ts = excluded.created_ts "
-            f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts)")
-
-
-def _flat_upsert_sql(table: str, feature_names: Sequence[str]) -> str:
-    """Like _upsert_sql, for flat rows (entity key, event_ts, created_ts, value per feature).
-
-    Feature names are plain identifiers (checked by the definitions), so they are written
-    into the statement as literals, and a row from Spark binds as it arrives.
+    Parameters: ?1 entity key, ?2 event_ts, ?3 created_ts, then one value per feature. Feature
+    names are plain identifiers (checked by the definitions), so they are written into the
+    statement as literals, and a row from Spark binds as it arrives.
     """
     rows = ", ".join(f"(?1, '{name}', ?{4 + i}, ?2, ?3)" for i, name in enumerate(feature_names))
     return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts) VALUES {rows} '
@@ -73,6 +64,13 @@ def _create_table_sql(table: str) -> str:
             f"WITHOUT ROWID")
 
 
+@dataclasses.dataclass(frozen=True)
+class SqliteOnlineStoreConfig:
+    """The embedded default: one SQLite file beside the repo."""
+    type: str = "sqlite"
+    path: str = setting("data/online_store.db", nonempty=True)
+
+
 class SqliteOnlineStore(OnlineStore):
     """Feature values in one SQLite file at `path`, created (mode 0600) on the first update or write.
 
@@ -80,6 +78,8 @@ class SqliteOnlineStore(OnlineStore):
     prepared statement and no setup. Reads never create the file: a missing file or
     table means the repo was not applied or materialized, and says so.
     """
+
+    config_class = SqliteOnlineStoreConfig
 
     def __init__(self, path: str | os.PathLike, *, busy_timeout_seconds: float = 5.0,
                  rows_per_transaction: int = ROWS_PER_TRANSACTION):
@@ -107,6 +107,11 @@ class SqliteOnlineStore(OnlineStore):
 
     # --- the OnlineStore interface ---
 
+    @classmethod
+    def from_config(cls, config: SqliteOnlineStoreConfig, repo_config) -> SqliteOnlineStore:
+        """The file at config.path, relative to the repo."""
+        return cls(repo_config.resolve(config.path))
+
     def update(self, project: str, views_to_keep: Sequence[FeatureView],
                views_to_delete: Sequence[FeatureView]) -> None:
         if not views_to_keep and not self.path.exists():
@@ -124,57 +129,52 @@ class SqliteOnlineStore(OnlineStore):
                 self._rollback(connection)
                 raise
 
-    def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
-        """Write rows in transactions of rows_per_transaction; returns how many rows changed the store.
-
-        rows may be a generator of any length: it is consumed one chunk at a time, and a
-        chunk is collected before its transaction starts, so a slow producer (Spark's
-        toLocalIterator) never holds the write lock.
-        """
-        table = table_name(project, view.name)
-        return self._write_in_chunks(view.name, table, rows, self._write_chunk)
-
-    def _write_in_chunks(self, view_name: str, table: str, rows: Iterable, write_chunk) -> int:
-        """Consume rows one chunk (one transaction) at a time; the sum of what write_chunk returns."""
-        connection = self._connection(create=True)
-        with self._errors(f"creating the table of feature view {view_name!r}"):
-            connection.execute(_create_table_sql(table))
-        rows = iter(rows)
-        changed = 0
-        while chunk := list(islice(rows, self.rows_per_transaction)):
-            with self._errors(f"writing feature view {view_name!r}"):
-                changed += write_chunk(connection, table, chunk)
-        with self._errors("checkpointing the write-ahead log"):
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
-        return changed
-
     def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
-        """The fast path of materialization: rows as (entity key, event_ts, created_ts, value of
-        each of view.features in order), bound straight into one executemany per transaction.
+        """Rows bound as they arrive into one executemany per transaction of rows_per_transaction.
 
-        Same semantics as online_write_batch (newer wins, one transaction per chunk); returns
-        the number of entity rows that changed the store.
+        rows is consumed one chunk at a time, and a chunk is collected before its transaction
+        starts, so a slow producer (Spark's toLocalIterator) never holds the write lock. A view
+        with more features than one statement may bind is written in parts, in the same
+        transaction. Returns the number of rows that changed the store.
         """
         names = [f.name for f in view.features]
-        if len(names) > _MAX_FEATURES_PER_STATEMENT:  # too many parameters for one statement
-            return super().online_write_flat(project, view, rows)
         table = table_name(project, view.name)
-        sql = _flat_upsert_sql(table, names)
+        parts = [(start, min(start + _MAX_FEATURES_PER_STATEMENT, len(names)))
+                 for start in range(0, len(names), _MAX_FEATURES_PER_STATEMENT)]
+        statements = [(_upsert_sql(table, names[start:end]), start, end) for start, end in parts]
+        connection = self._connection(create=True)
+        with self._errors(f"creating the table of feature view {view.name!r}"):
+            connection.execute(_create_table_sql(table))
+        rows = iter(rows)
+        changed_values = 0
+        while chunk := list(islice(rows, self.rows_per_transaction)):
+            with self._errors(f"writing feature view {view.name!r}"):
+                changed_values += self._write_chunk(connection, statements, chunk)
+        with self._errors("checkpointing the write-ahead log"):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
+        # Every value of a row shares the row's timestamps, so a row that is newer than the stored
+        # one replaces all its values, and one that is not replaces none.
+        return -(-changed_values // len(names))
 
-        def write_chunk(connection: sqlite3.Connection, table: str, chunk: list[tuple]) -> int:
-            cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                cursor.executemany(sql, chunk)
+    def _write_chunk(self, connection: sqlite3.Connection, statements: list[tuple[str, int, int]],
+                     chunk: list[tuple]) -> int:
+        """One transaction; returns the number of values inserted or replaced."""
+        cursor = connection.cursor()
+        changed_values = 0
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            if len(statements) == 1:
+                cursor.executemany(statements[0][0], chunk)
                 changed_values = cursor.rowcount
-                cursor.execute("COMMIT")
-            except BaseException:
-                self._rollback(connection)
-                raise
-            return changed_values
-
-        changed_values = self._write_in_chunks(view.name, table, rows, write_chunk)
-        return -(-changed_values // len(names))  # all values of a row share its timestamps
+            else:
+                for sql, start, end in statements:
+                    cursor.executemany(sql, [(row[0], row[1], row[2], *row[3 + start:3 + end]) for row in chunk])
+                    changed_values += cursor.rowcount
+            cursor.execute("COMMIT")
+        except BaseException:
+            self._rollback(connection)
+            raise
+        return changed_values
 
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
                     feature_names: Sequence[str]) -> list[StoredFeatures | None]:
@@ -241,39 +241,6 @@ class SqliteOnlineStore(OnlineStore):
             connection.close()
 
     # --- writing ---
-
-    def _write_chunk(self, connection: sqlite3.Connection, table: str, chunk: list[OnlineRow]) -> int:
-        """One transaction; a row counts as changed when any of its features was inserted or replaced."""
-        cursor = connection.cursor()
-        changed = 0
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            for row in chunk:
-                feature_count = len(row.values)
-                if feature_count == 0:
-                    continue
-                if feature_count <= _MAX_FEATURES_PER_STATEMENT:
-                    params = [row.entity_key, row.event_ts, row.created_ts,
-                              *chain.from_iterable(row.values.items())]
-                    changed += cursor.execute(_upsert_sql_cached(table, feature_count), params).rowcount > 0
-                else:
-                    changed += self._write_wide_row(cursor, table, row)
-            cursor.execute("COMMIT")
-        except BaseException:
-            self._rollback(connection)
-            raise
-        return changed
-
-    @staticmethod
-    def _write_wide_row(cursor: sqlite3.Cursor, table: str, row: OnlineRow) -> bool:
-        """A row with more features than one statement may bind, written in parts (same transaction)."""
-        items = list(row.values.items())
-        changed = False
-        for start in range(0, len(items), _MAX_FEATURES_PER_STATEMENT):
-            part = items[start:start + _MAX_FEATURES_PER_STATEMENT]
-            params = [row.entity_key, row.event_ts, row.created_ts, *chain.from_iterable(part)]
-            changed |= cursor.execute(_upsert_sql_cached(table, len(part)), params).rowcount > 0
-        return changed
 
     @staticmethod
     def _rollback(connection: sqlite3.Connection) -> None:
@@ -376,15 +343,7 @@ class SqliteOnlineStore(OnlineStore):
         return OnlineStoreError(f"online store {self.path}: SQLite failed while {action}: {error} ({code})")
 
 
-_UPSERTS: dict[tuple[str, int], str] = {}
 _SELECTS: dict[tuple[str, int, int], str] = {}
-
-
-def _upsert_sql_cached(table: str, feature_count: int) -> str:
-    sql = _UPSERTS.get((table, feature_count))
-    if sql is None:
-        sql = _UPSERTS[(table, feature_count)] = _upsert_sql(table, feature_count)
-    return sql
 
 
 def _select_sql(table: str, key_count: int, feature_count: int) -> str:

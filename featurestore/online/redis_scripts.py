@@ -1,0 +1,182 @@
+"""The Lua scripts of the Redis online store, and the one way they are run (`run`).
+
+Each script is sent by its SHA1 (EVALSHA) and loaded (SCRIPT LOAD) only when Redis answers
+NOSCRIPT: on first use, after a restart or a SCRIPT FLUSH. redis-py's register_script would
+ask SCRIPT EXISTS before every pipeline, one more round trip per write chunk or read.
+
+Hash layout (see featurestore.online.redis_store): one hash per entity key; a view's fields
+are "<view>:<feature>" (a serialized Value) and "<view>:#ts" (event_ts and created_ts as two
+big-endian int64).
+
+redis-py is not imported here: the store imports it on first connect, with an install hint.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from featurestore.online.base import StoredFeatures
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    source: str
+    sha: str = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
+
+
+# KEYS: the rows' hash keys. ARGV: ttl seconds, timestamp field, n = number of feature fields,
+# the n field names, then per row: its packed timestamps and its n values. Returns the number
+# of rows written (newer than what was stored).
+WRITE_IF_NEWER = LuaScript("""
+local ttl = tonumber(ARGV[1])
+local ts_field = ARGV[2]
+local n = tonumber(ARGV[3])
+local changed = 0
+local at = 4 + n
+for _, key in ipairs(KEYS) do
+  local new_ts = ARGV[at]
+  local stored_ts = redis.call('HGET', key, ts_field)
+  local newer = true
+  if stored_ts then
+    -- int64s split into a signed high and unsigned low half: exact, unlike Lua's doubles
+    local a1, a2, a3, a4 = struct.unpack('>i4I4i4I4', new_ts)
+    local b1, b2, b3, b4 = struct.unpack('>i4I4i4I4', stored_ts)
+    if a1 ~= b1 then newer = a1 > b1
+    elseif a2 ~= b2 then newer = a2 > b2
+    elseif a3 ~= b3 then newer = a3 > b3
+    else newer = a4 > b4 end
+  end
+  if newer then
+    local hset_args = {ts_field, new_ts}
+    for i = 1, n do
+      hset_args[2 * i + 1] = ARGV[3 + i]
+      hset_args[2 * i + 2] = ARGV[at + i]
+    end
+    redis.call('HSET', key, unpack(hset_args))
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+    changed = changed + 1
+  end
+  at = at + 1 + n
+end
+return changed
+""")
+
+# KEYS: hash keys. ARGV: field prefixes ("<view>:") whose fields to delete. Redis removes a
+# hash once its last field is gone.
+DELETE_FIELDS = LuaScript("""
+for _, key in ipairs(KEYS) do
+  local doomed = {}
+  for _, field in ipairs(redis.call('HKEYS', key)) do
+    for _, prefix in ipairs(ARGV) do
+      if string.sub(field, 1, #prefix) == prefix then
+        doomed[#doomed + 1] = field
+        break
+      end
+    end
+  end
+  if #doomed > 0 then redis.call('HDEL', key, unpack(doomed)) end
+end
+return 0
+""")
+
+# KEYS: hash keys. ARGV: the view's timestamp field, then the feature fields. Returns one
+# string holding, per key, the lengths of all the fields (big-endian int32, -1 for a
+# missing field) followed by the fields' bytes; a key without the timestamp field (nothing
+# stored for the view) is a single -1. One string instead of a reply per value, because
+# parsing many small replies is what costs most in a Python client. parse_read_reply reads it.
+READ = LuaScript("""
+local n = #ARGV
+local lengths_format = '>' .. string.rep('i4', n)
+local nothing = struct.pack('>i4', -1)
+local out = {}
+for k, key in ipairs(KEYS) do
+  local values = redis.call('HMGET', key, unpack(ARGV))
+  if values[1] then
+    local lengths = {}
+    for i = 1, n do
+      if values[i] then
+        lengths[i] = #values[i]
+      else
+        lengths[i] = -1
+        values[i] = ''
+      end
+    end
+    out[k] = struct.pack(lengths_format, unpack(lengths)) .. table.concat(values)
+  else
+    out[k] = nothing
+  end
+end
+return table.concat(out)
+""")
+
+_LENGTH = struct.Struct(">i")
+_EVENT_TS = struct.Struct(">q")
+
+
+def run(client, script: LuaScript, calls: Sequence[tuple]) -> list:
+    """Run script once per call, in one round trip; a call is EVALSHA's arguments after the
+    SHA: (number of keys, *keys, *args). Returns the scripts' replies, in order.
+
+    Where Redis answers NOSCRIPT, the script is loaded and only the calls that failed are run
+    again, so no call runs twice. Any other error is raised (a redis-py RedisError).
+    """
+    if len(calls) == 1:  # the common single-view read skips the pipeline's bookkeeping
+        try:
+            return [client.execute_command("EVALSHA", script.sha, *calls[0])]
+        except _redis_exceptions().NoScriptError:  # evaluated only when something was raised
+            client.script_load(script.source)
+            return [client.execute_command("EVALSHA", script.sha, *calls[0])]
+    replies = _evalsha_pipeline(client, script, calls)
+    errors = _redis_exceptions()
+    missing = [index for index, reply in enumerate(replies) if isinstance(reply, errors.NoScriptError)]
+    if missing:
+        client.script_load(script.source)
+        for index, reply in zip(missing, _evalsha_pipeline(client, script, [calls[i] for i in missing])):
+            replies[index] = reply
+    for reply in replies:
+        if isinstance(reply, errors.ResponseError):
+            raise reply
+    return replies
+
+
+def _evalsha_pipeline(client, script: LuaScript, calls: Sequence[tuple]) -> list:
+    pipeline = client.pipeline(transaction=False)
+    for call in calls:
+        pipeline.execute_command("EVALSHA", script.sha, *call)
+    return pipeline.execute(raise_on_error=False)
+
+
+def _redis_exceptions():
+    import redis.exceptions
+
+    return redis.exceptions
+
+
+def parse_read_reply(blob: bytes, key_count: int, feature_names: Sequence[str]) -> list[StoredFeatures | None]:
+    """READ's string -> one StoredFeatures (or None) per key."""
+    lengths_struct = struct.Struct(f">{1 + len(feature_names)}i")
+    unpack_lengths = lengths_struct.unpack_from
+    unpack_first = _LENGTH.unpack_from
+    results: list[StoredFeatures | None] = []
+    position = 0
+    for _ in range(key_count):
+        if unpack_first(blob, position)[0] < 0:
+            results.append(None)
+            position += 4
+            continue
+        timestamp_length, *lengths = unpack_lengths(blob, position)
+        position += lengths_struct.size
+        (event_ts,) = _EVENT_TS.unpack_from(blob, position)
+        position += timestamp_length
+        values = {}
+        for name, length in zip(feature_names, lengths):
+            if length >= 0:
+                values[name] = blob[position:position + length]
+                position += length
+        results.append(StoredFeatures(values, event_ts))
+    return results
