@@ -1,20 +1,25 @@
 """Shared fixtures: one SparkSession for the whole run (local[2], UTC, few shuffle
-partitions, a temporary warehouse and Derby metastore), plus small repo helpers."""
+partitions, a temporary warehouse and Derby metastore), and `repo_factory`, which writes
+feature repos with tests/repo_helpers.py."""
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
 
 os.environ["TZ"] = "UTC"
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# A password Redis will refuse, for tests of a wrong password. Set before Spark starts:
+# Python workers on the executors see only the environment the JVM was started with.
+os.environ["FEATURESTORE_TEST_WRONG_REDIS_PASSWORD"] = "not-the-password"
 import time  # noqa: E402
 
 time.tzset()
+
+from tests.repo_helpers import write_repo  # noqa: E402
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -38,18 +43,9 @@ def spark(spark_dir):
     session.stop()
 
 
-def write_repo(path: Path, definitions: str, project: str = "test_project", online_store: str = "") -> Path:
-    """A feature repo folder with feature_store.yaml and one definitions file."""
-    path.mkdir(parents=True, exist_ok=True)
-    yaml = f"project: {project}\nregistry: data/registry.db\n"
-    yaml += online_store or "online_store:\n  type: sqlite\n  path: data/online_store.db\n"
-    (path / "feature_store.yaml").write_text(yaml)
-    (path / "features.py").write_text(textwrap.dedent(definitions))
-    return path
-
-
 @pytest.fixture
 def repo_factory(tmp_path):
-    def make(definitions: str, name: str = "repo", **kwargs) -> Path:
+    """make(definitions, name="repo", project=..., online_store=..., registry=...) -> a repo under tmp_path."""
+    def make(definitions: str | None, name: str = "repo", **kwargs) -> Path:
         return write_repo(tmp_path / name, definitions, **kwargs)
     return make

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from pyspark.errors.exceptions.captured import SparkRuntimeException
 
 from featurestore import errors
 from featurestore.cli import main
 from featurestore.store import FeatureStore
+from tests.repo_helpers import feature_store_yaml, redis_online_store, write_repo
 
 pytestmark = pytest.mark.spark
 
@@ -43,11 +45,7 @@ def base_repo(spark, tmp_path_factory):
     spark.createDataFrame([(1, datetime(2026, 1, 1, 9), datetime(2026, 1, 1, 9, 5), 0.5, 10, "x")],
                           "driver_id bigint, event_timestamp timestamp, created timestamp, conv_rate float, "
                           "trips int, note string").write.format("delta").saveAsTable(table)
-    repo = tmp_path_factory.mktemp("bad") / "repo"
-    repo.mkdir()
-    (repo / "feature_store.yaml").write_text("project: bad_input\nregistry: data/registry.db\n"
-                                             "online_store:\n  type: sqlite\n  path: data/online_store.db\n")
-    (repo / "features.py").write_text(DEFINITIONS.format(table=table))
+    repo = write_repo(tmp_path_factory.mktemp("bad") / "repo", DEFINITIONS.format(table=table), project="bad_input")
     store = FeatureStore(repo)
     store.apply(store.load_repo(), partial=False)
     store.materialize(datetime(2026, 1, 1), datetime(2026, 1, 2), log=lambda m: None)
@@ -62,7 +60,8 @@ class Case:
     error: type
     says: list[str]  # substrings the message must contain: what, where, how to fix
     breaks: Callable = lambda repo, table: None  # mutates the copied repo before running
-    api: Callable | None = None  # an API call that must raise `error` (store, repo, table, spark)
+    api: Callable | None = None  # an API call that must raise exactly `error` (store, repo, table, spark)
+    exact: bool = False  # the API error's message is exactly says[0]
     extra: dict = field(default_factory=dict)
 
 
@@ -115,7 +114,7 @@ def silent_server():
     return server.getsockname()[1]
 
 
-OK_YAML = "project: bad_input\nregistry: data/registry.db\nonline_store:\n  type: sqlite\n  path: data/online_store.db\n"
+OK_YAML = feature_store_yaml("bad_input")  # what base_repo holds; the yaml cases break a copy of it
 E = errors
 CASES = [
     # feature_store.yaml
@@ -211,9 +210,13 @@ CASES = [
     Case("ent-two-timestamps", None, E.RetrievalError, ["it has a, b"],
          api=historical(lambda s: entity_frame(s, [(1, datetime(2026, 1, 2), datetime(2026, 1, 2))],
                                               "driver_id bigint, a timestamp, b timestamp"))),
-    Case("ent-unparsable-string-time", None, Exception, ["entity column 'event_timestamp' holds yesterday",
-                                                         "not an ISO-8601 time"],
-         api=historical(lambda s: entity_frame(s, [(1, "yesterday")], "driver_id bigint, event_timestamp string"))),
+    # A raw Spark error, not a RetrievalError: the check is a raise_error() inside the query, so it
+    # surfaces only when the rows are computed. When retrieval wraps it, expect RetrievalError here.
+    Case("ent-unparsable-string-time", None, SparkRuntimeException, [
+        "[USER_RAISED_EXCEPTION] entity column 'event_timestamp' holds yesterday, which is not an ISO-8601 time such "
+        "as 2026-01-31 12:00:00 SQLSTATE: P0001"],
+         api=historical(lambda s: entity_frame(s, [(1, "yesterday")], "driver_id bigint, event_timestamp string")),
+         exact=True),
     Case("ent-wrong-key-type", None, E.RetrievalError, ["entity column 'driver_id' has type string", "declares it "
                                                         "Int64", "cast the column"],
          api=historical(lambda s: entity_frame(s, [("1", datetime(2026, 1, 2))],
@@ -252,7 +255,7 @@ CASES = [
          lambda repo, table: _newer(repo / "data" / "registry.db")),
     Case("reg-other-project", ["feature-views", "list"], E.RegistryError, ["belongs to project 'bad_input'",
                                                                            "says project 'renamed'"],
-         yaml(OK_YAML.replace("project: bad_input", "project: renamed"))),
+         yaml(feature_store_yaml("renamed"))),
     # online store
     Case("online-deleted", ["get-online-features", "-f", "driver_stats:conv_rate", "-e", "driver_id=1"],
          E.OnlineStoreError, ["online_store.db", "featurestore apply"],
@@ -261,17 +264,15 @@ CASES = [
          ["online_store.db", "lock"], lambda repo, table: _lock(repo / "data" / "online_store.db")),
     Case("redis-unreachable", ["get-online-features", "-f", "driver_stats:conv_rate", "-e", "driver_id=1"],
          E.OnlineStoreError, ["cannot connect to Redis at 127.0.0.1:1", "check that the server is running"],
-         yaml(OK_YAML.replace("type: sqlite\n  path: data/online_store.db", "type: redis\n  host: 127.0.0.1\n"
-                                                                           "  port: 1"))),
+         yaml(feature_store_yaml("bad_input", redis_online_store("127.0.0.1", 1)))),
     Case("redis-timeout", ["get-online-features", "-f", "driver_stats:conv_rate", "-e", "driver_id=1"],
          E.OnlineStoreError, ["did not answer within 0.3 s", "socket_timeout_seconds"],
-         lambda repo, table: yaml(OK_YAML.replace("type: sqlite\n  path: data/online_store.db",
-                                                  f"type: redis\n  host: 127.0.0.1\n  port: {silent_server()}\n"
-                                                  f"  socket_timeout_seconds: 0.3"))(repo, table)),
+         lambda repo, table: yaml(feature_store_yaml("bad_input", redis_online_store(
+             "127.0.0.1", silent_server(), socket_timeout_seconds=0.3)))(repo, table)),
     Case("redis-password-env-unset", ["get-online-features", "-f", "driver_stats:conv_rate", "-e", "driver_id=1"],
          E.OnlineStoreError, ["FS_UNSET_PASSWORD_VARIABLE"],
-         yaml(OK_YAML.replace("type: sqlite\n  path: data/online_store.db", "type: redis\n  host: 127.0.0.1\n"
-                                                                           "  password_env: FS_UNSET_PASSWORD_VARIABLE"))),
+         yaml(feature_store_yaml("bad_input", redis_online_store("127.0.0.1", 6379,
+                                                                password_env="FS_UNSET_PASSWORD_VARIABLE")))),
     # times and intervals
     Case("time-unparsable", ["materialize", "last week", "now"], E.DefinitionError, ["START 'last week' is not a time",
                                                                                   "ISO-8601"]),
@@ -325,7 +326,10 @@ def test_bad_input(case, base_repo, tmp_path, capsys, spark, monkeypatch):
         if case.api:
             with pytest.raises(case.error) as raised:
                 case.api(FeatureStore(repo), repo, table, spark)
+            assert type(raised.value) is case.error, f"{type(raised.value)!r} is a subclass of {case.error!r}"
             message = str(raised.value)
+            if case.exact:
+                assert message == case.says[0]
             for text in case.says:
                 assert text in message, f"{text!r} not in {message!r}"
         if case.cli is not None:
