@@ -28,7 +28,7 @@ DEFINITIONS = '''
 from datetime import timedelta
 from featurestore import (Aggregation, Entity, FeatureService, FeatureView, Field, OnDemandFeatureView, RequestSource,
                           SparkSource, on_demand_feature_view)
-from featurestore.types import Float32, Float64, Int64, String
+from featurestore.types import Array, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 stats = FeatureView(name="stats", entities=[driver], ttl=timedelta(0),
@@ -68,6 +68,21 @@ def inverse_of(inputs):
 
 inverse = OnDemandFeatureView(name="inverse", sources=[vals], schema=[Field(name="inverse", dtype=Float64)],
                               udf=inverse_of, mode="python")
+when = RequestSource(name="when", schema=[Field(name="request_ts", dtype=UnixTimestamp), Field(name="city", dtype=String)])
+
+
+def describe_request(inputs):
+    return {{"hour": [t.hour for t in inputs["request_ts"]],
+            "greeting": [c + "!" for c in inputs["city"]],
+            "pair": [[t.hour, len(c)] for t, c in zip(inputs["request_ts"], inputs["city"])],
+            "later": [t + timedelta(hours=1) for t in inputs["request_ts"]],
+            "scaled": [None if a is None else a * 2 for a in inputs["acc_rate"]]}}
+
+
+described = OnDemandFeatureView(name="described", sources=[when, stats[["acc_rate"]]], udf=describe_request,
+    mode="python", schema=[Field(name="hour", dtype=Int32), Field(name="greeting", dtype=String),
+                           Field(name="pair", dtype=Array(Int64)), Field(name="later", dtype=UnixTimestamp),
+                           Field(name="scaled", dtype=Float32)])
 ranking = FeatureService(name="ranking", features=[stats[["acc_rate"]], trips[["fare_sum_10h"]],
                                                    transformed_conv_rate[["conv_rate_plus_val"]], rates[["label"]]])
 '''
@@ -187,3 +202,19 @@ def test_online_values_equal_offline_values_at_the_end_of_materialization(spark,
     for column in ("conv_rate", "conv_rate_plus_val", "rate_sum", "label"):
         assert comparable(online[column]) == comparable([row[column] for row in offline]), column
     assert online["conv_rate_plus_val"] == [f32(0.1) + 7, 0.25 - 3, None, None]
+
+
+def test_typed_inputs_and_outputs_agree_online_and_offline(spark, store):
+    store.materialize(at(0), END, ["stats"], log=lambda m: None)
+    refs = ["described:hour", "described:greeting", "described:pair", "described:later", "described:scaled"]
+    request_ts = datetime(2026, 1, 1, 7, 30, tzinfo=UTC)
+    online = store.get_online_features(refs, [{"driver_id": 1002, "request_ts": request_ts, "city": "Oslo"},
+                                              {"driver_id": 1003, "request_ts": request_ts.replace(tzinfo=None),
+                                               "city": ""}]).to_dict()
+    assert online == {"driver_id": [1002, 1003], "hour": [7, 7], "greeting": ["Oslo!", "!"], "pair": [[7, 4], [7, 0]],
+                      "later": [at(8.5), at(8.5)], "scaled": [0.25, None]}
+    frame = spark.createDataFrame([(1002, END, request_ts, "Oslo"), (1003, END, request_ts, "")],
+                                  "driver_id bigint, event_timestamp timestamp, request_ts timestamp, city string")
+    offline = store.get_historical_features(frame, refs).to_spark_df().orderBy("driver_id").collect()
+    assert [(r.hour, r.greeting, r.pair, r.later.replace(tzinfo=UTC), r.scaled) for r in offline] == \
+        list(zip(online["hour"], online["greeting"], online["pair"], online["later"], online["scaled"]))
