@@ -61,11 +61,10 @@ def _batch_runner(odfv, fn, inputs, types, features, output_names, describe):
             for name, column in inputs.items():
                 array = batch.column(names.index(column)).cast(arrow_types[name])
                 columns[name] = array.to_pylist() if odfv.mode == "python" else array
-            described = {c: batch.column(names.index(c)).to_pylist() for c in describe}
 
-            def row_of(index, described=described):
-                return repr({c: v.isoformat() if hasattr(v, "isoformat") else v
-                             for c, v in ((c, values[index]) for c, values in described.items())})
+            def row_of(index, batch=batch, names=names):  # only called to word an error
+                values = {c: batch.column(names.index(c))[index].as_py() for c in describe}
+                return repr({c: v.isoformat() if hasattr(v, "isoformat") else v for c, v in values.items()})
             result = run_on_demand(odfv, fn, columns, types, count, row_of, [name for name, _ in features])
             arrays = [pa.array(result[name], type=t) for (name, _), t in zip(features, out_types)]
             yield pa.RecordBatch.from_arrays(list(batch.columns) + arrays,
