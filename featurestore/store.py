@@ -45,6 +45,9 @@ class FeatureStore:
     def list_feature_services(self) -> list[FeatureService]:
         return list(self.registry.feature_services.values())
 
+    def list_on_demand_feature_views(self) -> list:
+        return list(self.registry.on_demand_feature_views.values())
+
     def get_entity(self, name: str) -> Entity:
         return self.registry.get("entities", name)
 
@@ -56,6 +59,9 @@ class FeatureStore:
 
     def get_feature_service(self, name: str) -> FeatureService:
         return self.registry.get("feature_services", name)
+
+    def get_on_demand_feature_view(self, name: str):
+        return self.registry.get("on_demand_feature_views", name)
 
     # --- apply / plan / teardown ----------------------------------------------------------
     def load_repo(self) -> RepoContents:

@@ -116,6 +116,8 @@ def test_registry_holds_name_source_and_hash_never_code(store):
     assert [v["name"] for v in dumped["on_demand_feature_views"]] == ["rates", "transformed_conv_rate"]
     assert set(dumped["on_demand_feature_views"][1]["udf"]) == {"file", "name", "source", "sha256"}
     assert odfv.udf is None  # loaded from the registry: resolved from the repo when first needed
+    assert store.get_on_demand_feature_view("transformed_conv_rate") == odfv
+    assert [v.name for v in store.list_on_demand_feature_views()] == ["rates", "transformed_conv_rate"]
 
 
 def test_an_edited_function_is_refused_until_applied(store):
