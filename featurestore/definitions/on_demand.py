@@ -29,7 +29,9 @@ MODES = ("python", "pandas")
 class RequestSource:
     """Fields that come with each request (in the entity rows online, as entity columns offline).
 
+    >>> from featurestore.types import Int64
     >>> RequestSource(name="vals_to_add", schema=[Field(name="val_to_add", dtype=Int64)])
+    RequestSource(name='vals_to_add', schema=[Field(name='val_to_add', dtype=Int64)])
     """
 
     def __init__(self, *, name: str, schema: list[Field], description: str = "",
