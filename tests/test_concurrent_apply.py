@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from featurestore.registry import RegistryFile
+from tests.repo_helpers import write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -33,9 +34,7 @@ def test_concurrent_applies_lose_nothing(spark, tmp_path):
     registry = tmp_path / "shared" / "registry.db"
     processes = []
     for name in ("team_a", "team_b"):
-        repo = tmp_path / name
-        repo.mkdir()
-        (repo / "feature_store.yaml").write_text(f"project: shared\nregistry: {registry}\n")
+        repo = write_repo(tmp_path / name, project="shared", registry=registry)  # definitions come from APPLY
         processes.append(subprocess.Popen([sys.executable, "-c", APPLY, str(repo), name, str(data)],
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for process in processes:

@@ -2,13 +2,15 @@
 
 After each kill: the registry loads, the online store serves for every key either all
 old or all new values (never a mix), no interval is recorded for the killed run, and
-rerunning gives the same final state as an uninterrupted run.
+rerunning gives the same final state as an uninterrupted run. A materialization kill
+must land mid-write: some keys already hold the new version, others still the old.
 """
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 from featurestore.registry import RegistryFile
 from featurestore.spark import spark_submit_command
 from featurestore.store import FeatureStore
+from tests.repo_helpers import redis_online_store, write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,12 +50,8 @@ def source(spark, tmp_path_factory):
     return path
 
 
-def make_repo(tmp_path, source, online_yaml=""):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "feature_store.yaml").write_text("project: crash\nregistry: data/registry.db\n" + (
-        online_yaml or "online_store:\n  type: sqlite\n  path: data/online_store.db\n"))
-    (repo / "features.py").write_text(DEFINITIONS.format(path=source))
+def make_repo(tmp_path, source, online_store=""):
+    repo = write_repo(tmp_path / "repo", DEFINITIONS.format(path=source), project="crash", online_store=online_store)
     store = FeatureStore(repo)
     store.apply(store.load_repo(), partial=False)
     return store
@@ -71,27 +70,30 @@ def start_materialize_job(repo: Path, start: datetime, end: datetime) -> subproc
                             start_new_session=True)
 
 
-def kill_when(process: subprocess.Popen, ready, timeout: float = 240.0) -> None:
+def kill_when(process: subprocess.Popen, ready, timeout: float = 240.0) -> str:
+    """SIGKILL the job's process group as soon as ready() is true; returns what the job printed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, f"the job ended before it could be killed:\n{process.stdout.read()[-3000:]}"
         if ready():
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return
-        time.sleep(0.05)
+            output = process.communicate()[0]
+            return output
     os.killpg(process.pid, signal.SIGKILL)
     raise AssertionError("the job never reached the point to kill it at")
 
 
-def check_after_kill_and_rerun(store):
-    sample = list(range(0, ENTITIES, 997))
-    seen = versions_of(store, sample)
+def check_after_kill_and_rerun(store, job_output: str):
+    """Every key, after the kill: one version per key, and both versions present, which
+    proves the kill came mid-write (before the write, all keys would hold 1; after it, 2)."""
+    seen = versions_of(store, range(ENTITIES))
     assert all(len(values) == 1 for values in seen.values()), "a key holds values of two versions"
-    assert {v for values in seen.values() for v in values} <= {1, 2}
+    held = Counter(value for values in seen.values() for value in values)
+    assert set(held) == {1, 2}, f"the kill did not come mid-write: keys per version {dict(held)}"
+    assert "rows selected" not in job_output, job_output[-2000:]  # the job never reported the view done
     assert store.get_feature_view("versions").materialization_intervals == [(T0, T1 + (T2 - T1) / 2)]
     store.materialize(T0, T3, log=lambda m: None)  # rerun the killed interval
-    final = versions_of(store, sample)
+    final = versions_of(store, range(ENTITIES))
     assert all(values == {2} for values in final.values())
     assert store.get_feature_view("versions").materialization_intervals == [(T0, T3)]
 
@@ -102,20 +104,19 @@ def test_kill_during_sqlite_materialization(spark, source, tmp_path):
     store.online_store.close()
     job = start_materialize_job(store.repo_path, T0, T3)
     probe = FeatureStore(store.repo_path)
-    kill_when(job, lambda: 2 in {v for values in versions_of(probe, range(0, ENTITIES, 4999)).values()
-                                  for v in values})
-    check_after_kill_and_rerun(FeatureStore(store.repo_path))
+    output = kill_when(job, lambda: 2 in {v for values in versions_of(probe, range(0, ENTITIES, 4999)).values()
+                                           for v in values})
+    check_after_kill_and_rerun(FeatureStore(store.repo_path), output)
 
 
 def test_kill_during_redis_materialization(spark, source, tmp_path, clean_redis):
-    online = f"online_store:\n  type: redis\n  host: {clean_redis.host}\n  port: {clean_redis.port}\n"
-    store = make_repo(tmp_path, source, online)
+    store = make_repo(tmp_path, source, redis_online_store(clean_redis.host, clean_redis.port))
     store.materialize(T0, T1 + (T2 - T1) / 2, log=lambda m: None)
     job = start_materialize_job(store.repo_path, T0, T3)
     probe = FeatureStore(store.repo_path)
-    kill_when(job, lambda: 2 in {v for values in versions_of(probe, range(0, ENTITIES, 4999)).values()
-                                  for v in values})
-    check_after_kill_and_rerun(FeatureStore(store.repo_path))
+    output = kill_when(job, lambda: 2 in {v for values in versions_of(probe, range(0, ENTITIES, 4999)).values()
+                                           for v in values})
+    check_after_kill_and_rerun(FeatureStore(store.repo_path), output)
 
 
 def test_kill_during_apply_leaves_the_registry_loadable(spark, source, tmp_path):

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from featurestore.errors import MaterializationError, NotFoundError, OnlineStoreError, RetrievalError
+from featurestore.errors import DefinitionError, MaterializationError, NotFoundError, OnlineStoreError, RetrievalError
 from featurestore.store import FeatureStore
+from tests.repo_helpers import redis_online_store
 
 pytestmark = pytest.mark.spark
 UTC = timezone.utc
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
+FAILED = "materializing 'stats' over [2026-01-01T00:00:00+00:00, 2026-01-02T00:00:00+00:00) failed: "
 
 
 def at(hours: float) -> datetime:
@@ -71,7 +73,7 @@ def store(request, spark, repo_factory, source_tables):
     online = ""
     if request.param == "redis":
         server = request.getfixturevalue("clean_redis")
-        online = f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
+        online = redis_online_store(server.host, server.port)
     repo = repo_factory(DEFINITIONS.format(**source_tables), online_store=online,
                         project=f"p_{uuid.uuid4().hex[:6]}")
     store = FeatureStore(repo)
@@ -153,8 +155,10 @@ def test_bad_reads_fail_clearly(store):
 def test_unknown_view_to_materialize(store):
     with pytest.raises(NotFoundError, match="no feature view named 'stat'"):
         store.materialize(at(0), at(1), ["stat"])
-    with pytest.raises(Exception, match="must be before end"):
+    with pytest.raises(DefinitionError) as error:
         store.materialize(at(1), at(0))
+    assert type(error.value) is DefinitionError
+    assert str(error.value) == "materialize: start 2026-01-01T01:00:00+00:00 must be before end 2026-01-01T00:00:00+00:00"
 
 
 def test_online_reads_never_import_pyspark(store):
@@ -170,29 +174,40 @@ def test_online_reads_never_import_pyspark(store):
 def test_unreachable_redis_fails_clearly_and_records_nothing(spark, repo_factory, source_tables):
     from tests.redis_server import free_port
 
+    port = free_port()
     repo = repo_factory(DEFINITIONS.format(**source_tables), project="unreachable",
-                        online_store=f"online_store:\n  type: redis\n  host: 127.0.0.1\n  port: {free_port()}\n"
-                                     f"  socket_timeout_seconds: 1\n")
+                        online_store=redis_online_store("127.0.0.1", port, socket_timeout_seconds=1))
     store = FeatureStore(repo)
     store.apply(store.load_repo(), partial=False)
-    with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+    with pytest.raises(MaterializationError) as error:  # raised on the executors, wrapped by the driver
         store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
-    assert "127.0.0.1" in str(error.value) and "redis" in str(error.value).lower()
-    assert len(str(error.value).splitlines()) == 1
+    assert type(error.value) is MaterializationError
+    prefix = f"{FAILED}OnlineStoreError: cannot connect to Redis at 127.0.0.1:{port} while writing feature view 'stats' ("
+    suffix = ("); check that the server is running and that online_store.host, port and ssl in feature_store.yaml "
+              "point at it; no interval was recorded, rerun it")
+    message = str(error.value)  # between the two: redis-py's own words
+    assert message.startswith(prefix) and message.endswith(suffix) and "\n" not in message, message
     assert store.get_feature_view("stats").materialization_intervals == []
 
 
-def test_wrong_redis_password_fails_clearly(spark, repo_factory, source_tables, password_redis_server, monkeypatch):
-    monkeypatch.setenv("FS_TEST_WRONG_PASSWORD", "not-the-password")
+def test_wrong_redis_password_fails_clearly(spark, repo_factory, source_tables, password_redis_server):
+    # The variable is set by tests/conftest.py before Spark starts, so the executors see it:
+    # set here, it would reach only the driver, and the executors would fail with "not set".
     server = password_redis_server
     repo = repo_factory(DEFINITIONS.format(**source_tables), project="wrongpw",
-                        online_store=f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
-                                     f"  password_env: FS_TEST_WRONG_PASSWORD\n")
+                        online_store=redis_online_store(server.host, server.port,
+                                                        password_env="FEATURESTORE_TEST_WRONG_REDIS_PASSWORD"))
     store = FeatureStore(repo)
     store.apply(store.load_repo(), partial=False)
-    with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+    with pytest.raises(MaterializationError) as error:  # raised on the executors, wrapped by the driver
         store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
-    assert "password" in str(error.value).lower()
+    assert type(error.value) is MaterializationError
+    prefix = (f"{FAILED}OnlineStoreError: Redis at {server.host}:{server.port} refused the credentials while writing "
+              f"feature view 'stats' (")
+    suffix = ("); the password comes from the environment variable 'FEATURESTORE_TEST_WRONG_REDIS_PASSWORD'; set it to "
+              "the server's password; no interval was recorded, rerun it")
+    message = str(error.value)
+    assert message.startswith(prefix) and message.endswith(suffix) and "\n" not in message, message
     assert store.get_feature_view("stats").materialization_intervals == []
 
 
@@ -205,12 +220,16 @@ def test_locked_sqlite_fails_clearly_and_records_nothing(spark, repo_factory, so
     holder = sqlite3.connect(repo / "data" / "online_store.db", timeout=0.1)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises((MaterializationError, OnlineStoreError)) as error:
+        with pytest.raises(OnlineStoreError) as error:  # on the driver, before any row is written
             store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
     finally:
         holder.rollback()
         holder.close()
-    assert "online_store.db" in str(error.value) and "lock" in str(error.value).lower()
+    assert type(error.value) is OnlineStoreError
+    assert str(error.value) == (
+        f"online store {repo}/data/online_store.db is locked: another process holds a lock on it (waited 5 s while "
+        f"creating the table of feature view 'stats'); wait for it to finish, e.g. a running `featurestore materialize`, "
+        f"or stop it, then retry")
     assert store.get_feature_view("stats").materialization_intervals == []
     store.materialize(at(0), at(24), ["stats"], log=lambda m: None)  # rerun completes
     assert online(store, ["stats:rate"], [{"driver_id": 1}]).to_dict()["rate"] == [0.25]
