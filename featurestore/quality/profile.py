@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import time
 from datetime import datetime, timezone
 
 from featurestore.errors import NotFoundError, ValidationError, did_you_mean
@@ -370,6 +372,7 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
 # --- profiles stored beside the table ---------------------------------------------------------
 
 PROFILES_TABLE = "featurestore_profiles"
+MERGE_ATTEMPTS = 8
 UNVERSIONED = -1  # the version recorded for a table that is not a Delta table
 
 
@@ -449,13 +452,37 @@ def store_profile(spark, table: str, version: int | None = None, profile: Profil
     profile.source.update(table=table, version=int(version))
     target = profiles_table(table)
     spark.sql(f"CREATE TABLE IF NOT EXISTS {target} (table_name STRING, version BIGINT, computed_at STRING, "
-              f"profile STRING) USING delta")
+              f"profile STRING) USING delta PARTITIONED BY (table_name)")
     row = spark.createDataFrame([(table, int(version), profile.computed_at, profile.to_json())],
                                 "table_name string, version bigint, computed_at string, profile string")
-    (DeltaTable.forName(spark, target).alias("t")
-     .merge(row.alias("s"), (F.col("t.table_name") == F.col("s.table_name")) & (F.col("t.version") == F.col("s.version")))
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    # The table is partitioned by table_name and the MERGE names its partition literally, so
+    # profiles of different tables stored at once do not conflict; two writers of the same
+    # table can (Delta's optimistic concurrency), and the loser retries on a fresh snapshot.
+    condition = (F.col("t.table_name") == F.lit(table)) & (F.col("t.version") == F.lit(int(version)))
+    for attempt in range(MERGE_ATTEMPTS):
+        try:
+            (DeltaTable.forName(spark, target).alias("t").merge(row.alias("s"), condition)
+             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            return profile
+        except Exception as error:
+            if attempt == MERGE_ATTEMPTS - 1 or not _is_write_conflict(error):
+                raise
+            time.sleep(0.05 * 2 ** attempt + random.random() * 0.1)
     return profile
+
+
+def _is_write_conflict(error) -> bool:
+    """Delta's concurrent-modification errors, as delta's Python class or as the Java exception."""
+    from delta.exceptions import DeltaConcurrentModificationException
+
+    if isinstance(error, DeltaConcurrentModificationException):
+        return True
+    java = getattr(error, "java_exception", None)
+    while java is not None:
+        if java.getClass().getName().startswith("io.delta.exceptions.Concurrent"):
+            return True
+        java = java.getCause()
+    return False
 
 
 def stored_versions(spark, table: str) -> list[int]:
