@@ -19,11 +19,10 @@ RUN = [
     "featurestore.definitions.entity",
     "featurestore.definitions.feature_service",
     "featurestore.definitions.field",
+    "featurestore.definitions.on_demand",
     "featurestore.definitions.sources",
     "featurestore.errors",
     "featurestore.types",
-    pytest.param("featurestore.definitions.on_demand", marks=pytest.mark.xfail(
-        strict=True, reason="RequestSource's example uses Field and Int64 without importing them")),
     pytest.param("featurestore.quality.drift", marks=pytest.mark.xfail(
         strict=True, reason="psi's example expects 0.040546; the value rounds to 0.040547")),
 ]
