@@ -334,3 +334,18 @@ def test_cli_takes_request_fields_in_the_entity_rows(store, capsys):
     assert main(base + ["-e", "driver_id=1001"]) == 1
     assert capsys.readouterr().err == ("Error: entity row 0 {'driver_id': 1001} lacks request field 'val_to_add' of "
                                        "OnDemandFeatureView 'transformed_conv_rate'; add it to every entity row\n")
+
+
+def test_a_deleted_function_file_or_no_repo_folder_is_refused(store):
+    from featurestore.online.read import get_online_features
+
+    refs, rows = ["transformed_conv_rate:conv_rate_plus_val"], [{"driver_id": 1001, "val_to_add": 2}]
+    with pytest.raises(ValidationError, match=r"^OnDemandFeatureView 'transformed_conv_rate': udf "
+                                              r"features.py:transformed_conv_rate lives in the feature repo, but no "
+                                              r"repo folder was given; use FeatureStore\(repo_path=...\)"):
+        get_online_features(store.registry, store.online_store, store.project, refs, rows)
+    (store.repo_path / "features.py").unlink()
+    with pytest.raises(ValidationError, match=r"udf features.py:transformed_conv_rate cannot be found: .*features.py "
+                                              r"does not exist in the feature repo; restore it, or run `featurestore "
+                                              r"plan`"):
+        store.get_online_features(refs, rows)
