@@ -130,3 +130,25 @@ def test_add_commands_wires_argparse(spark, drifted, repo_factory, capsys):
     args.repo = str(repo)
     assert args.run(args) == 0
     assert capsys.readouterr().out.splitlines()[3].split()[:2] == ["x", "numeric"]
+
+
+def test_profile_command_for_a_view(spark):
+    from datetime import datetime, timedelta, timezone
+
+    from featurestore import Entity, FeatureView, Field, SparkSource
+    from featurestore.types import Float64, Int64
+
+    table = f"qr_view_{uuid.uuid4().hex[:8]}"
+    spark.createDataFrame([(1, datetime(2026, 1, 1, 6), 0.25), (2, datetime(2026, 1, 3), 0.75)],
+                          "driver_id bigint, event_ts timestamp, rate double").write.format("delta").saveAsTable(table)
+    view = FeatureView(name="stats", entities=[Entity(name="driver", join_keys=["driver_id"])], ttl=timedelta(days=1),
+                       source=SparkSource(name="src", table=table, timestamp_field="event_ts"),
+                       schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)])
+    lines = []
+    start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
+    assert profile_command(spark, view=view, start=start, end=end, out=lines.append) == 0
+    assert lines[0].splitlines()[0].startswith("Profile of view stats [2026-01-01T00:00:00+00:00, "
+                                               "2026-01-02T00:00:00+00:00): 1 row (computed")
+    assert lines[0].splitlines()[3].split()[:8] == ["rate", "numeric", "1", "0", "0", "0.25", "0.25", "0.25"]
+    with pytest.raises(ValidationError, match="--view stats needs --start and --end"):
+        profile_command(spark, view=view, start=start)

@@ -47,7 +47,8 @@ def profile_text(profile: Profile) -> str:
         rows.append([name, kind, str(col.rows), str(col.nulls), str(col.nans), _number(col.min, kind),
                      _number(col.max, kind), _number(col.mean, kind), _number(col.stddev),
                      _number(col.quantiles.get("p50"), kind), _number(col.distinct), top])
-    return f"Profile of {profile.label()}: {profile.rows:,} rows (computed {profile.computed_at})\n" + \
+    plural = "" if profile.rows == 1 else "s"
+    return f"Profile of {profile.label()}: {profile.rows:,} row{plural} (computed {profile.computed_at})\n" + \
         _table(header, rows)
 
 
