@@ -121,8 +121,8 @@ def _json_safe(value):
 def psi(reference_counts, current_counts, epsilon: float = 1e-4) -> float | None:
     """Population stability index of two count vectors over the same bins (None if either is empty).
 
-    >>> round(psi([50, 50], [40, 60]), 6)  # (0.4-0.5)ln(0.8) + (0.6-0.5)ln(1.2)
-    0.040546
+    >>> round(psi([50, 50], [40, 60]), 6)  # (0.4-0.5)ln(0.8) + (0.6-0.5)ln(1.2) = 0.0405465...
+    0.040547
     """
     if len(reference_counts) != len(current_counts):
         raise DefinitionError(f"psi needs count vectors of the same length, got {len(reference_counts)} "
