@@ -135,15 +135,17 @@ def test_online_write_batch_takes_named_values_through_the_same_path(store):
     assert read(store, STATS, 1) == [stats_value(0.5, 5, 200)]
 
 
-def test_online_write_batch_refuses_a_row_without_every_feature(store):
+def test_online_write_batch_writes_null_for_an_unnamed_feature_and_refuses_unknown_ones(store):
+    write(store, STATS, [stats_row(1, 0.5, 5, 100)])
     partial = OnlineRow(key(STATS, 1), {"trips": encode_value(9, Int64)}, 200, 0)
-    with pytest.raises(ValidationError, match="^an OnlineRow of feature view 'driver_stats' lacks feature "
-                                              "'conv_rate'; give every feature"):
-        store.online_write_batch(PROJECT, STATS, [partial])
-    extra = OnlineRow(key(STATS, 1), {"conv_rate": b"", "trips": b"", "speed": b""}, 200, 0)
-    with pytest.raises(ValidationError, match=r"has values for \['speed'\], which are not features of the view"):
+    assert store.online_write_batch(PROJECT, STATS, [partial]) == 1
+    assert read(store, STATS, 1) == [stats_value(None, 9, 200)]  # the whole row, as materialization writes it
+    extra = OnlineRow(key(STATS, 1), {"conv_rate": b"", "trips": b"", "speed": b""}, 300, 0)
+    with pytest.raises(ValidationError, match=r"^an OnlineRow of feature view 'driver_stats' has values for "
+                                              r"\['speed'\], which are not features of the view; its features "
+                                              r"are \['conv_rate', 'trips'\]$"):
         store.online_write_batch(PROJECT, STATS, [extra])
-    assert read(store, STATS, 1) == [None]
+    assert read(store, STATS, 1) == [stats_value(None, 9, 200)]
 
 
 # --- reads -----------------------------------------------------------------------------------

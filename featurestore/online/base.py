@@ -95,23 +95,20 @@ class OnlineStore(ABC):
     def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
         """online_write_flat for OnlineRows, whose values are named: for tests and hand-written rows.
 
-        Not a second write path: each row becomes a flat row. A row must hold a value for every
-        feature of the view (encode_value(None, dtype) for a null), as materialization writes them.
+        Not a second write path: each row becomes a flat row. Like a row of materialization, a row
+        is the entity's whole state at its timestamps: a feature it does not name is written as
+        null (b""), not left as stored. A name that is not a feature of the view is refused.
         """
         return self.online_write_flat(project, view, _flat_rows(view, rows))
 
 
 def _flat_rows(view: FeatureView, rows: Iterable[OnlineRow]) -> Iterator[tuple]:
     names = [feature.name for feature in view.features]
+    known = set(names)
     for row in rows:
-        try:
-            values = [row.values[name] for name in names]
-        except KeyError as missing:
-            raise ValidationError(f"an OnlineRow of feature view {view.name!r} lacks feature {missing.args[0]!r}; "
-                                  f"give every feature of the view a value (encode_value(None, dtype) for a "
-                                  f"null)") from None
-        if len(row.values) != len(names):
-            unknown = sorted(set(row.values) - set(names))
-            raise ValidationError(f"an OnlineRow of feature view {view.name!r} has values for {unknown}, which are "
-                                  f"not features of the view; its features are {names}")
-        yield (row.entity_key, row.event_ts, row.created_ts, *values)
+        values = row.values
+        if not values.keys() <= known:
+            raise ValidationError(f"an OnlineRow of feature view {view.name!r} has values for "
+                                  f"{sorted(values.keys() - known)}, which are not features of the view; its "
+                                  f"features are {names}")
+        yield (row.entity_key, row.event_ts, row.created_ts, *[values.get(name, b"") for name in names])

@@ -6,10 +6,11 @@ serialized Value) and its timestamp field "<view>:#ts" (event_ts and created_ts 
 big-endian int64). View and feature names are plain identifiers, so no view's fields
 can be mistaken for another's, and '#' never starts a feature name.
 
-Writes go through a Lua script (featurestore.online.redis_scripts) that compares timestamps and writes in one step, so the
-newer-wins rule holds even with several executors writing the same key at once. The
-store holds only its config when pickled and connects on first use, so it can be
-shipped to Spark executors.
+Writes go through a Lua script (featurestore.online.redis_scripts) that compares
+timestamps and writes in one step, so the newer-wins rule holds even with several
+executors writing the same key at once. The store holds only its config when pickled and
+connects on first use, so it can be shipped to Spark executors. redis-py is imported on
+first connect, with the install hint when it is missing.
 """
 from __future__ import annotations
 
