@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "training", "aggregations", "materialize", "online", "load", "cluster")
+PARTS = ("startup", "training", "aggregations", "materialize", "online", "on_demand", "load", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -87,6 +87,12 @@ def main() -> None:
         rows = 100_000 if args.quick else 1_000_000
         print("\nOnline stores: writes and reads beside raw bounds")
         print(online_bench.format_table(online_bench.run(sqlite_rows=rows, redis_rows=min(rows, 200_000))))
+
+    if "on_demand" in parts:
+        from benchmarks import on_demand_bench
+
+        print("\nOn-demand features: what an on-demand view adds to an online read")
+        print(on_demand_bench.format_table(on_demand_bench.run(samples=20 if args.quick else 50)))
 
     if "load" in parts:
         from benchmarks import load_bench

@@ -40,7 +40,7 @@ def test_init_writes_a_ready_repo_with_sample_tables(spark, repo):
 
 def test_list_describe_dump_and_plan(capsys, repo):
     code, out, _ = run(capsys, "--repo", str(repo), "feature-views", "list")
-    assert code == 0 and out == ("driver_hourly_stats\tentities=driver features=3 ttl=1 day, 0:00:00\n"
+    assert code == 0 and out == ("driver_hourly_stats\tentities=driver features=4 ttl=1 day, 0:00:00\n"
                                  "driver_trips\tentities=driver features=5 ttl=2 days, 0:00:00\n")
     code, out, _ = run(capsys, "--repo", str(repo), "entities", "describe", "driver")
     assert json.loads(out) == {"name": "driver", "join_keys": ["driver_id"],
@@ -82,7 +82,7 @@ def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
     now = datetime_to_micros(datetime.now(timezone.utc))
     key = entity_key_serializer(["driver_id"], [Int64])([4242])
     values = {"conv_rate": encode_value(float("nan"), Float32), "acc_rate": encode_value(float("-inf"), Float32),
-              "avg_daily_trips": encode_value(7, Int32)}
+              "avg_daily_trips": encode_value(7, Int32), "trips_per_hour": encode_value(None, Float32)}
     assert store.online_store.online_write_batch(store.project, view, [OnlineRow(key, values, now, now)]) == 1
     code, out, err = run(capsys, "get-online-features", "-f", "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate",
                          "-e", "driver_id=4242", "--repo", str(repo))

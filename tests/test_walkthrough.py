@@ -36,7 +36,10 @@ def test_demo_walks_every_step(demo):
     for step in range(1, 7):
         assert f"=== Step {step}:" in out
     assert "driver_hourly_stats: 840 rows; newest row of drivers 1001-1003:" in out
-    assert "6 to add, 0 to change, 0 to delete." in out
+    for added in ("FeatureView     driver_hourly_stats", "FeatureView     driver_trips", "FeatureService  driver_ranking",
+                  "transformed_conv_rate"):
+        assert added in out
+    assert "0 to change, 0 to delete." in out
     assert 'CREATE TABLE "driver_repo_driver_hourly_stats" (entity_key BLOB, feature_name TEXT, value BLOB, ' \
            'event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name))' in out
     assert "Training set driver_training_set: 200 rows" in out
@@ -61,6 +64,9 @@ def test_online_values_equal_the_newest_source_rows_and_predictions_are_printed(
         assert values["avg_daily_trips"][i] == newest.loc[driver, "avg_daily_trips"]
         assert values["conv_rate"][i] == pytest.approx(newest.loc[driver, "conv_rate"], rel=1e-6)
         assert values["trips_count_1d"][i] > 0 and values["fare_mean_7d"][i] > 0  # computed from trip events
+    boosted = store.get_online_features(["transformed_conv_rate:conv_rate_plus_val"],
+                                        [{"driver_id": 1001, "val_to_add": 2}]).to_dict()
+    assert boosted["conv_rate_plus_val"][0] == pytest.approx(values["conv_rate"][0] + 2)  # on demand, no JVM
     step6 = out.split("=== Step 6:")[1]
     predictions = [line.split() for line in step6.splitlines() if line.strip().startswith("100")]
     assert [row[0] for row in predictions] == ["1001", "1002", "1003"]

@@ -93,7 +93,7 @@ def cmd_get_online_features(args) -> int:
 
 def cmd_training_set_rebuild(args) -> int:
     store = open_store(args)
-    job = store.rebuild_training_set(args.table)
+    job = store.rebuild_training_set(args.table, allow_changed_transformations=args.allow_changed_transformations)
     output = args.output or f"{args.table}_rebuilt"
     job.save_as_table(output, mode="overwrite" if args.overwrite else "error")
     print(f"Rebuilt {args.table} into {output}: {store.spark.table(output).count():,} rows")
@@ -123,7 +123,8 @@ def add_commands(commands, common) -> None:
     online.add_argument("--features", "-f", help="comma-separated view:feature references")
     online.add_argument("--feature-service", help="a feature service instead of --features")
     online.add_argument("--entity", "-e", action="append", required=True,
-                        help="one entity row as key=value[,key=value]; repeat for more rows")
+                        help="one entity row as key=value[,key=value] (join keys and on-demand views' request "
+                             "fields, e.g. driver_id=1001,val_to_add=2); repeat for more rows")
     online.set_defaults(run=cmd_get_online_features)
 
     training = commands.add_parser("training-set", parents=[common], help="training-set commands")
@@ -133,4 +134,6 @@ def add_commands(commands, common) -> None:
     rebuild.add_argument("table", help="a table written by save_as_table / jobs/build_training_set.py")
     rebuild.add_argument("--output", help="table to write (default: TABLE_rebuilt)")
     rebuild.add_argument("--overwrite", action="store_true", help="replace the output table if it exists")
+    rebuild.add_argument("--allow-changed-transformations", action="store_true",
+                         help="rebuild even if a batch transformation or on-demand function changed since")
     rebuild.set_defaults(run=cmd_training_set_rebuild)

@@ -8,7 +8,8 @@ from pathlib import Path
 from featurestore.cli.common import CommandLineError, open_store
 
 OBJECT_COMMANDS = {"entities": "entities", "feature-views": "feature_views",
-                   "feature-services": "feature_services", "data-sources": "data_sources"}
+                   "feature-services": "feature_services", "data-sources": "data_sources",
+                   "on-demand-feature-views": "on_demand_feature_views"}
 
 
 def version() -> str:
@@ -87,12 +88,16 @@ def cmd_objects(args) -> int:
 
 
 def _summary(obj) -> str:
-    from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
+    from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
 
     if isinstance(obj, Entity):
         return f"join_keys={','.join(obj.join_keys)}"
     if isinstance(obj, FeatureView):
         return f"entities={','.join(obj.entities)} features={len(obj.features)} ttl={obj.ttl}"
+    if isinstance(obj, OnDemandFeatureView):
+        return (f"sources={','.join(p.view_name for p in obj.source_projections)} "
+                f"request_fields={','.join(f.name for f in obj.request_fields)} features={len(obj.schema)} "
+                f"mode={obj.mode} udf={obj.udf_code.qualified_name}")
     if isinstance(obj, FeatureService):
         return f"features={len(obj.feature_refs())}"
     if isinstance(obj, DataSource):

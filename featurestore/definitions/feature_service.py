@@ -32,11 +32,14 @@ class FeatureService:
             raise DefinitionError(f"{kind}: features must be a non-empty list of feature views or "
                                   f"view[[...]] selections")
         self.projections: list[FeatureViewProjection] = []
+        from featurestore.definitions.on_demand import OnDemandFeatureView
+
         for item in features:
-            if isinstance(item, FeatureView):
+            if isinstance(item, (FeatureView, OnDemandFeatureView)):
                 item = FeatureViewProjection(item, [f.name for f in item.features])
             if not isinstance(item, FeatureViewProjection):
-                raise DefinitionError(f"{kind}: {item!r} is not a FeatureView or a view[[...]] selection")
+                raise DefinitionError(f"{kind}: {item!r} is not a FeatureView, an OnDemandFeatureView or a view[[...]] "
+                                      f"selection")
             if any(p.view_name == item.view_name for p in self.projections):
                 raise DefinitionError(f"{kind}: feature view {item.view_name!r} is listed twice; "
                                       f"select all its features in one view[[...]]")

@@ -10,6 +10,7 @@ pattern (`(?i)url` by default, which a feature named `hourly_stats` does not mat
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -44,7 +45,8 @@ class RetrievalJob:
         """
         import pandas as pd
 
-        frame = self._frame.toPandas()
+        with executor_errors():
+            frame = self._frame.toPandas()
         for name in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[name]) and frame[name].dt.tz is None:
                 frame[name] = frame[name].dt.tz_localize("UTC")
@@ -60,8 +62,22 @@ class RetrievalJob:
         spark = self._frame.sparkSession
         if mode == "error" and spark.catalog.tableExists(name):
             raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
-        writer.createOrReplace() if mode == "overwrite" else writer.create()
+        with executor_errors():
+            writer.createOrReplace() if mode == "overwrite" else writer.create()
         return name
+
+
+@contextlib.contextmanager
+def executor_errors():
+    """A featurestore error raised on an executor (an on-demand function that failed on a row)
+    re-raised on the driver as its one line, instead of a Java stack trace."""
+    try:
+        yield
+    except Exception as error:
+        for line in str(error).splitlines():
+            if "featurestore.errors.RetrievalError: " in line:
+                raise RetrievalError(line.split("featurestore.errors.RetrievalError: ", 1)[1].strip()) from None
+        raise
 
 
 def read_definition(spark, table: str) -> dict:

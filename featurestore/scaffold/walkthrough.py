@@ -10,6 +10,7 @@ from pathlib import Path
 
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips", "trips_count_1d", "fare_mean_7d"]
 LABEL = "label_driver_reported_satisfaction"
+REQUEST_BONUS = 1  # the request value the walkthrough sends to transformed_conv_rate
 
 
 def source_overview(spark, table: str, driver_ids=(1001, 1002, 1003)):
@@ -62,6 +63,11 @@ def rank_drivers(store, model, driver_ids=(1001, 1002, 1003)):
     response = store.get_online_features(store.get_feature_service("driver_ranking"),
                                          [{"driver_id": d} for d in driver_ids])
     frame = response.to_df()
+    # An on-demand feature: computed at request time from conv_rate and a value sent with
+    # the request (Feast's transformed_conv_rate), in this process, no JVM.
+    boosted = store.get_online_features(["transformed_conv_rate:conv_rate_plus_val"],
+                                        [{"driver_id": d, "val_to_add": REQUEST_BONUS} for d in driver_ids])
+    frame["conv_rate_plus_val"] = boosted.to_dict()["conv_rate_plus_val"]
     ready = frame.dropna(subset=FEATURES)
     frame["prediction"] = None
     if not ready.empty:

@@ -5,7 +5,8 @@ and FeatureService defined at module level.
 """
 from datetime import timedelta
 
-from featurestore import Aggregation, Entity, FeatureService, FeatureView, Field, SparkSource
+from featurestore import (Aggregation, Entity, FeatureService, FeatureView, Field, RequestSource, SparkSource,
+                          on_demand_feature_view, spark_transformation)
 from featurestore.types import Float32, Float64, Int32, Int64, String
 
 driver = Entity(name="driver", join_keys=["driver_id"], description="A driver of the ride-hailing fleet")
@@ -17,6 +18,16 @@ driver_stats_source = SparkSource(
     created_timestamp_column="created",
 )
 
+
+
+@spark_transformation
+def driver_stats_transformation(df):
+    """Batch transformation: runs in Spark on the source rows, before training sets and materialization."""
+    from pyspark.sql import functions as F  # imported here: serving imports this file without Spark
+
+    return df.withColumn("trips_per_hour", (F.col("avg_daily_trips") / F.lit(24.0)).cast("float"))
+
+
 driver_hourly_stats = FeatureView(
     name="driver_hourly_stats",
     entities=[driver],
@@ -26,8 +37,10 @@ driver_hourly_stats = FeatureView(
         Field(name="conv_rate", dtype=Float32),
         Field(name="acc_rate", dtype=Float32),
         Field(name="avg_daily_trips", dtype=Int32),
+        Field(name="trips_per_hour", dtype=Float32),
     ],
     source=driver_stats_source,
+    transformation=driver_stats_transformation,
     online=True,
     tags={{"team": "driver_performance"}},
 )
@@ -61,6 +74,21 @@ driver_trips = FeatureView(
     source=trip_events_source,
     tags={{"team": "driver_performance"}},
 )
+
+# Computed at request time from a stored feature and a value sent with the request
+# (Feast's classic example); offline the request value is an entity-frame column.
+input_request = RequestSource(name="vals_to_add", schema=[Field(name="val_to_add", dtype=Int64)])
+
+
+@on_demand_feature_view(
+    sources=[driver_hourly_stats[["conv_rate"]], input_request],
+    schema=[Field(name="conv_rate_plus_val", dtype=Float64)],
+    mode="python",
+)
+def transformed_conv_rate(inputs):
+    return {{"conv_rate_plus_val": [None if rate is None else rate + val
+                                   for rate, val in zip(inputs["conv_rate"], inputs["val_to_add"])]}}
+
 
 driver_ranking = FeatureService(
     name="driver_ranking",
