@@ -77,3 +77,7 @@ def did_you_mean(name: str, candidates) -> str:
 
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
+
+
+class ExpectationError(MaterializationError):
+    """Materialization refused: rows break the view's expectations (one line per broken rule)."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import FeatureStoreError, MaterializationError
+from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryFile, RegistryState
 
@@ -186,6 +186,8 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
     """Select and write one view's newest rows; returns (rows selected, rows written)."""
     frame = aggregate_rows(spark, view, start, end, repo_path) if view.is_aggregating else \
         latest_rows(spark, view, start, end, repo_path)
+    if view.expectations:
+        check_expectations(spark, view, frame, start, end, repo_path, log)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -216,6 +218,41 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
 
     written = store.online_write_flat(project, view, progress(rows))  # consumes rows, counting them
     return selected[0], written
+
+
+def check_expectations(spark, view: FeatureView, rows, start: datetime, end: datetime, repo_path=None, log=print):
+    """Evaluate the view's expectations in Spark before anything is written.
+
+    Per-feature rules are checked on the rows about to be written; unique keys per
+    timestamp on the source rows of the interval (the written rows are unique by
+    construction). With on_violation="fail" a broken rule raises, one line per rule, so
+    nothing is written and no interval recorded; with "warn" each is logged and the
+    write goes on.
+    """
+    from pyspark.sql import functions as F
+
+    from featurestore.offline.pit_join import column
+    from featurestore.offline.sources import validate_feature_view
+    from featurestore.quality.expectations import UniqueKeysPerTimestamp, evaluate
+
+    per_row = [e for e in view.expectations if not isinstance(e, UniqueKeysPerTimestamp)]
+    violations = evaluate(rows, per_row, view.join_keys, view=view.name) if per_row else []
+    if len(per_row) < len(view.expectations):
+        ts = view.source.timestamp_field
+        source = validate_feature_view(spark, view, "materialization", repo_path)
+        event = column(ts).cast("timestamp")
+        in_interval = source.where((event >= F.lit(start)) & (event < F.lit(end)))
+        violations += evaluate(in_interval, [UniqueKeysPerTimestamp()], view.join_keys, view=view.name,
+                               timestamp_column=ts)
+    if not violations:
+        return
+    lines = [v.message for v in violations]
+    if view.on_violation == "warn":
+        for line in lines:
+            log(f"  warning: {line}")
+        return
+    raise ExpectationError(f"{view.name}: {len(lines)} expectation(s) broken, nothing written; fix the data or set "
+                           f"on_violation='warn':\n" + "\n".join(lines))
 
 
 def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

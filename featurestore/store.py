@@ -100,17 +100,18 @@ class FeatureStore:
 
     # --- training sets --------------------------------------------------------------------
     def get_historical_features(self, entity_df, features, full_feature_names: bool = False,
-                                strategy: str = "window"):
+                                strategy: str = "window", validate: bool = False):
         """A point-in-time correct training set (a lazy RetrievalJob); see offline.pit_join.
 
         entity_df: a Spark or pandas DataFrame, a table name or a SQL query, holding the
         join keys of every requested view and an `event_timestamp` column.
         features: "view:feature" references or a FeatureService.
+        validate: check the views' expectations on the result (computes it once more).
         """
         from featurestore.offline.retrieval import get_historical_features
 
         return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
-                                       strategy, repo_path=self.repo_path)
+                                       strategy, repo_path=self.repo_path, validate=validate)
 
     def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
         """Recompute a training set saved with save_as_table, reading the same Delta versions.

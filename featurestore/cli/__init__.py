@@ -29,6 +29,7 @@ import sys
 
 from featurestore.cli import job_commands, registry_commands
 from featurestore.cli.common import CommandLineError, json_safe
+from featurestore.quality import cli_commands as quality_commands
 from featurestore.errors import FeatureStoreError
 
 __all__ = ["main", "build_parser", "CommandLineError", "json_safe"]
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     registry_commands.add_commands(commands, common)
     job_commands.add_commands(commands, common)
+    quality_commands.add_commands(commands, common)
     return parser
 
 

@@ -12,6 +12,7 @@ timestamp column(s) and the schema's fields. The registry keeps only a CodeRef t
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
@@ -22,6 +23,9 @@ from featurestore.definitions.sources import DataSource
 from featurestore.definitions.transformation import CodeRef
 from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
 from featurestore.protos import registry_pb2
+
+
+ON_VIOLATION = ("fail", "warn")
 
 
 class FeatureView:
@@ -38,7 +42,8 @@ class FeatureView:
     def __init__(self, *, name: str, entities: list[Entity], schema: list[Field], source: DataSource,
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
-                 delay: timedelta | None = None, transformation=None):
+                 delay: timedelta | None = None, transformation=None, expectations: list | None = None,
+                 on_violation: str = "fail"):
         kind = f"FeatureView {name!r}"
         self.name = check_name("FeatureView", name)
         if not isinstance(entities, (list, tuple)) or not entities or \
@@ -52,7 +57,18 @@ class FeatureView:
         self.transformation = transformation  # the live function; None when loaded from the registry
         self.transformation_code = None if transformation is None else \
             CodeRef.of(transformation, kind, "transformation")
+        self._init_expectations(kind, expectations, on_violation)
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
+
+    def _init_expectations(self, kind, expectations, on_violation):
+        """Rules materialization checks before writing (featurestore.quality.expectations)."""
+        from featurestore.quality.expectations import check_expectations
+
+        self.expectations = check_expectations(expectations, [f.name for f in self.features], kind)
+        if on_violation not in ON_VIOLATION:
+            raise DefinitionError(f"{kind}: on_violation must be one of {', '.join(ON_VIOLATION)}, "
+                                  f"got {on_violation!r}")
+        self.on_violation = on_violation
 
     def _init_rest(self, kind, schema, source, ttl, online, description, tags, aggregations, delay):
         if not isinstance(schema, (list, tuple)) or not all(isinstance(f, Field) for f in schema):
@@ -175,6 +191,11 @@ class FeatureView:
             aggregations=[a.to_proto() for a in self.aggregations])
         if self.transformation_code is not None:
             proto.transformation.CopyFrom(self.transformation_code.to_proto())
+        for expectation in self.expectations:
+            arguments = {k: v for k, v in expectation.to_dict().items() if k != "type"}
+            proto.expectations.add(type=expectation.type, arguments_json=json.dumps(arguments, sort_keys=True))
+        if self.on_violation != "fail":
+            proto.on_violation = self.on_violation
         proto.ttl.FromTimedelta(self.ttl)
         if self.delay:
             proto.delay.FromTimedelta(self.delay)
@@ -198,6 +219,11 @@ class FeatureView:
         view.transformation = None
         view.transformation_code = CodeRef.from_proto(proto.transformation) if proto.HasField("transformation") \
             else None
+        from featurestore.quality.expectations import expectation_from_dict
+
+        view._init_expectations(f"FeatureView {proto.name!r}",
+                                [expectation_from_dict({"type": e.type, **json.loads(e.arguments_json or "{}")})
+                                 for e in proto.expectations], proto.on_violation or "fail")
         view.materialization_intervals = [
             (i.start.ToDatetime(tzinfo=timezone.utc), i.end.ToDatetime(tzinfo=timezone.utc))
             for i in proto.materialization_intervals]

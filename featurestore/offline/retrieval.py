@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from featurestore.definitions import FeatureService
-from featurestore.errors import RetrievalError
+from featurestore.errors import RetrievalError, ValidationError
 from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output_names, resolve_features, with_inputs
 from featurestore.offline.aggregate import aggregate
 from featurestore.offline.on_demand import add_on_demand_features, check_request_fields, input_columns
@@ -174,7 +174,7 @@ def _table_location(spark, table: str) -> str:
 
 def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,
                             strategy: str = "window", source_versions: dict | None = None,
-                            repo_path=None) -> RetrievalJob:
+                            repo_path=None, validate: bool = False) -> RetrievalJob:
     """The training set for entity_df and features; see pit_join for the rules.
 
     repo_path: the feature repo's folder, against which relative source paths resolve and
@@ -239,7 +239,31 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                   "entity_source": entity_origin, "source_versions": source_versions,
                   "feature_service": features.name if isinstance(features, FeatureService) else None,
                   "transformations": transformation_hashes(requests, on_demand)}
+    if validate:
+        check_training_expectations(frame, requested, full_feature_names)
     return RetrievalJob(frame, definition)
+
+
+def check_training_expectations(frame, requested, full_feature_names: bool) -> None:
+    """The requested views' expectations, on the training set's feature columns (validate=True).
+
+    Rules on features not requested are skipped, and so is unique_keys_per_timestamp: a
+    training set may repeat an entity row on purpose. Raises one line per broken rule.
+    """
+    from featurestore.quality.expectations import UniqueKeysPerTimestamp, evaluate
+
+    lines = []
+    for request in requested:
+        rules = [e for e in getattr(request.view, "expectations", [])
+                 if not isinstance(e, UniqueKeysPerTimestamp) and e.feature in request.features]
+        if not rules:
+            continue
+        keys = [k for k in request.view.join_keys if k in frame.columns]
+        columns = [quoted_column(k) for k in keys] + [
+            quoted_column(request.output_name(f, full_feature_names)).alias(f) for f in request.features]
+        lines += [v.message for v in evaluate(frame.select(*columns), rules, keys, view=request.view.name)]
+    if lines:
+        raise ValidationError(f"the training set breaks {len(lines)} expectation(s):\n" + "\n".join(lines))
 
 
 def transformation_hashes(requests: list[ViewRequest], on_demand: list[OnDemandRequest]) -> dict[str, str]:

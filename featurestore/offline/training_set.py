@@ -52,8 +52,12 @@ class RetrievalJob:
                 frame[name] = frame[name].dt.tz_localize("UTC")
         return frame
 
-    def save_as_table(self, name: str, mode: str = "error") -> str:
-        """Write a Delta table holding the rows and, in its properties, how to rebuild them."""
+    def save_as_table(self, name: str, mode: str = "error", profile: bool = True) -> str:
+        """Write a Delta table holding the rows and, in its properties, how to rebuild them.
+
+        With profile=True (the default) a profile of every column is stored beside it
+        (featurestore.quality.profile), for `featurestore validate` and drift plots.
+        """
         check_table_name(name)
         if mode not in ("error", "overwrite"):
             raise RetrievalError(f"mode must be 'error' (fail if the table exists) or 'overwrite', got {mode!r}")
@@ -64,6 +68,10 @@ class RetrievalJob:
             raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
         with executor_errors():
             writer.createOrReplace() if mode == "overwrite" else writer.create()
+        if profile:  # beside the table, by Delta version: a rebuild can be compared with its original
+            from featurestore.quality.profile import store_profile
+
+            store_profile(spark, name)
         return name
 
 
