@@ -23,8 +23,7 @@ RUN = [
     "featurestore.definitions.sources",
     "featurestore.errors",
     "featurestore.types",
-    pytest.param("featurestore.quality.drift", marks=pytest.mark.xfail(
-        strict=True, reason="psi's example expects 0.040546; the value rounds to 0.040547")),
+    "featurestore.quality.drift",
 ]
 NOT_RUNNABLE = {
     "featurestore.store": "FeatureStore's example opens ./driver_repo, a repo on disk",
