@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks import materialize_bench, training_set_bench
+from tests.repo_helpers import redis_online_store, write_repo
 
 TRAINING_DEFINITIONS = """
 from datetime import timedelta
@@ -30,10 +31,7 @@ driver_hourly_stats = FeatureView(name="driver_hourly_stats", entities=[driver],
 
 
 def _repo(folder: Path, definitions: str, redis_server) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "feature_store.yaml").write_text(
-        f"project: bench\nonline_store:\n  type: redis\n  host: {redis_server.host}\n  port: {redis_server.port}\n")
-    (folder / "features.py").write_text(definitions)
+    write_repo(folder, definitions, project="bench", online_store=redis_online_store(redis_server.host, redis_server.port))
     subprocess.run([sys.executable, "-m", "featurestore.cli", "--repo", str(folder), "apply"], check=True,
                    capture_output=True)
     return folder

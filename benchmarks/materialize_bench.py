@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.repo_helpers import redis_online_store, sqlite_online_store, write_repo
+
 FEATURES = 10
 DEFINITIONS = """
 from datetime import timedelta
@@ -34,12 +36,10 @@ def generate(spark, path: Path, entities: int) -> None:
     spark.range(entities).select(*columns).write.mode("overwrite").parquet(str(path))
 
 
-def make_store(folder: Path, source: Path, online_yaml: str):
+def make_store(folder: Path, source: Path, online_store: str):
     from featurestore.store import FeatureStore
 
-    folder.mkdir(parents=True)
-    (folder / "feature_store.yaml").write_text(f"project: bench\n{online_yaml}")
-    (folder / "features.py").write_text(DEFINITIONS.format(path=source, features=FEATURES))
+    write_repo(folder, DEFINITIONS.format(path=source, features=FEATURES), project="bench", online_store=online_store)
     store = FeatureStore(folder)
     store.apply(store.load_repo(), partial=False)
     return store
@@ -98,12 +98,11 @@ def run(spark, entities: int = 1_000_000, redis_server=None) -> list[dict]:
         generate(spark, source, entities)
         start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
         rows = encoded_rows(entities)
-        targets = [("sqlite", "online_store:\n  type: sqlite\n  path: online.db\n")]
+        targets = [("sqlite", sqlite_online_store("online.db"))]
         if redis_server is not None:
-            targets.append(("redis", f"online_store:\n  type: redis\n  host: {redis_server.host}\n"
-                                     f"  port: {redis_server.port}\n"))
-        for name, online_yaml in targets:
-            store = make_store(work / name, source, online_yaml)
+            targets.append(("redis", redis_online_store(redis_server.host, redis_server.port)))
+        for name, online_store in targets:
+            store = make_store(work / name, source, online_store)
             began = time.perf_counter()
             result = store.materialize(start, end, log=lambda m: None)[0]
             ours = time.perf_counter() - began
