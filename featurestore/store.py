@@ -16,8 +16,8 @@ from featurestore.repo import RepoContents, load_repo
 class FeatureStore:
     """A feature repo's registry, offline store (Spark) and online store.
 
-    >>> store = FeatureStore(repo_path="driver_repo")
-    >>> store.list_feature_views()
+    Open one with `FeatureStore(repo_path="driver_repo")` (the folder holding
+    feature_store.yaml); the README's Quickstart shows the calls end to end.
     """
 
     def __init__(self, repo_path: str | Path = ".", config: RepoConfig | None = None):

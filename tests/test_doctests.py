@@ -25,9 +25,7 @@ RUN = [
     "featurestore.types",
     "featurestore.quality.drift",
 ]
-NOT_RUNNABLE = {
-    "featurestore.store": "FeatureStore's example opens ./driver_repo, a repo on disk",
-}
+NOT_RUNNABLE: dict[str, str] = {}
 
 RUNNER = """
 import doctest, importlib, sys
