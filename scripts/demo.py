@@ -98,17 +98,23 @@ def main() -> None:
     from featurestore.scaffold.walkthrough import online_store_schema
     print(online_store_schema(repo / "data" / "online_store.db"))
 
-    banner(4, "build a point-in-time correct training set with spark-submit, then train a model")
+    banner(4, "build a point-in-time correct training set with spark-submit (profiled as it is saved), "
+              "then train a model")
     run(spark_submit_command(ROOT / "jobs" / "build_training_set.py",
                              ["--repo", str(repo), "--entities", "driver_entities", "--feature-service",
                               "driver_ranking", "--output", TRAINING_TABLE, "--overwrite"]), cwd=repo)
     run([*me, "--step", "train", "--repo", str(repo)], cwd=repo)
 
-    banner(5, "materialize the newest feature values into SQLite with spark-submit")
+    banner(5, "rebuild the training set by Delta time travel, then check it against the original's profile")
+    run([*cli, "training-set", "rebuild", TRAINING_TABLE, "--overwrite"], cwd=repo)
+    run([*cli, "validate", f"{TRAINING_TABLE}_rebuilt", "--reference", TRAINING_TABLE,
+         "--html", str(repo / "data" / "training_set_drift.html")], cwd=repo)
+
+    banner(6, "materialize the newest feature values into SQLite with spark-submit")
     run(spark_submit_command(ROOT / "jobs" / "materialize.py",
                              ["--repo", str(repo), "--incremental", "--end", "now"]), cwd=repo)
 
-    banner(6, "online inference: features from SQLite (pure Python, no JVM), predictions, best driver")
+    banner(7, "online inference: features from SQLite (pure Python, no JVM), predictions, best driver")
     run([sys.executable, str(ROOT / "examples" / "driver_ranking_inference.py"), "--repo", str(repo)], cwd=repo)
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. The repo is in {repo}.")
 

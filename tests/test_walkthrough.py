@@ -33,7 +33,7 @@ def newest_source_rows(repo: Path) -> pd.DataFrame:
 
 def test_demo_walks_every_step(demo):
     repo, out = demo
-    for step in range(1, 7):
+    for step in range(1, 8):
         assert f"=== Step {step}:" in out
     assert "driver_hourly_stats: 840 rows; newest row of drivers 1001-1003:" in out
     for added in ("FeatureView     driver_hourly_stats", "FeatureView     driver_trips", "FeatureService  driver_ranking",
@@ -45,6 +45,8 @@ def test_demo_walks_every_step(demo):
     assert "Training set driver_training_set: 200 rows" in out
     assert "rows selected 5, written 5" in out
     assert "Best driver: 100" in out
+    assert "Rebuilt driver_training_set into driver_training_set_rebuilt: 200 rows" in out
+    assert (repo / "data" / "training_set_drift.html").read_text().count("<img") >= 5  # one plot per column
 
 
 def test_training_set_rows_have_features(spark, demo):
@@ -67,7 +69,7 @@ def test_online_values_equal_the_newest_source_rows_and_predictions_are_printed(
     boosted = store.get_online_features(["transformed_conv_rate:conv_rate_plus_val"],
                                         [{"driver_id": 1001, "val_to_add": 2}]).to_dict()
     assert boosted["conv_rate_plus_val"][0] == pytest.approx(values["conv_rate"][0] + 2)  # on demand, no JVM
-    step6 = out.split("=== Step 6:")[1]
+    step6 = out.split("=== Step 7:")[1]
     predictions = [line.split() for line in step6.splitlines() if line.strip().startswith("100")]
     assert [row[0] for row in predictions] == ["1001", "1002", "1003"]
     assert all(float(row[-1]) > 0 for row in predictions)
