@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
-    python -m benchmarks.run [--quick] [--only startup,training,aggregations,materialize,online,load,cluster]
+    python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 README quotes the development machine's). --quick uses small sizes to check the
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "training", "aggregations", "materialize", "online", "on_demand", "load", "cluster")
+PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -49,7 +49,7 @@ def main() -> None:
               f"{', '.join(f'{t:.1f} s' for t in times)}")
 
     spark = None
-    if "training" in parts or "aggregations" in parts or "materialize" in parts or "cluster" in parts:
+    if {"training", "aggregations", "quality", "materialize", "cluster"} & set(parts):
         from featurestore.spark import get_spark
 
         os.environ.setdefault("FEATURESTORE_DATA_DIR", tempfile.mkdtemp(prefix="fs-bench-"))
@@ -68,6 +68,11 @@ def main() -> None:
 
         sizes = dict(entities=1_000, hours=720, entity_rows=100_000) if args.quick else {}
         aggregation_bench.print_table(aggregation_bench.run(spark, **sizes))
+
+    if "quality" in parts:
+        from benchmarks import quality_bench
+
+        quality_bench.print_table(quality_bench.run(spark, "medium" if args.quick else "large"))
 
     if "materialize" in parts:
         from benchmarks import materialize_bench

@@ -19,7 +19,7 @@ import time  # noqa: E402
 
 time.tzset()
 
-from tests.repo_helpers import write_repo  # noqa: E402
+from tests.repo_helpers import online_store_section, write_repo  # noqa: E402
 
 pytest_plugins = ["tests.redis_server"]
 
@@ -49,3 +49,9 @@ def repo_factory(tmp_path):
     def make(definitions: str | None, name: str = "repo", **kwargs) -> Path:
         return write_repo(tmp_path / name, definitions, **kwargs)
     return make
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online_config(request):
+    """The online_store section, once for SQLite and once for Redis."""
+    return online_store_section(request, request.param)

@@ -50,3 +50,12 @@ def write_repo(path: Path, definitions: str | None = None, project: str = "test_
     if definitions is not None:
         (path / "features.py").write_text(textwrap.dedent(definitions))
     return path
+
+
+def online_store_section(request, kind: str) -> str:
+    """feature_store.yaml's online_store section for 'sqlite' (the default) or 'redis' (the
+    session's server, emptied first): one place for the tests that run on both stores."""
+    if kind == "sqlite":
+        return ""
+    server = request.getfixturevalue("clean_redis")
+    return redis_online_store(server.host, server.port)

@@ -56,13 +56,6 @@ def trips_table(spark):
     return table
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def online_config(request):
-    if request.param == "sqlite":
-        return ""
-    server = request.getfixturevalue("clean_redis")
-    return f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
-
 
 @pytest.mark.parametrize("delay", [0, 30])
 def test_online_equals_offline_at_the_materialization_end(spark, repo_factory, trips_table, online_config, delay):

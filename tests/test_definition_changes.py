@@ -40,12 +40,9 @@ def tables(spark):
     return names
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def make_store(request, repo_factory):
-    online = ""
-    if request.param == "redis":
-        server = request.getfixturevalue("clean_redis")
-        online = f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
+@pytest.fixture
+def make_store(online_config, repo_factory):
+    online = online_config
     project = f"p_{uuid.uuid4().hex[:6]}"
 
     def make(table, fields=RATE, description="v1"):

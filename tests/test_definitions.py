@@ -69,7 +69,8 @@ def test_arguments_are_keyword_only():
     (lambda: view(source="default.driver_stats"), "source must be a SparkSource or FileSource"),
     (lambda: view(online="yes"), "online must be True or False"),
     (lambda: FeatureService(name="svc", features=[]), "features must be a non-empty list"),
-    (lambda: FeatureService(name="svc", features=["driver_stats:conv_rate"]), "is not a FeatureView or a view"),
+    (lambda: FeatureService(name="svc", features=["driver_stats:conv_rate"]),
+     "is not a FeatureView, an OnDemandFeatureView or a view"),
     (lambda: FeatureService(name="svc", features=[view(), view()]), "feature view 'driver_stats' is listed twice"),
 ])
 def test_bad_arguments_are_rejected_with_a_clear_message(make, message):

@@ -54,13 +54,6 @@ stats = FeatureView(name="stats", entities=[driver], ttl={ttl},
 """
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def online_config(request):
-    if request.param == "sqlite":
-        return ""
-    server = request.getfixturevalue("clean_redis")
-    return f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
-
 
 @pytest.mark.parametrize("ttl, event, expected", [
     ("timedelta(microseconds=1)", timedelta(minutes=30), (None, "OUTSIDE_MAX_AGE")),

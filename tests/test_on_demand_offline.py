@@ -10,6 +10,7 @@ import pytest
 
 from featurestore.errors import RetrievalError
 from featurestore.store import FeatureStore
+from tests.repo_helpers import online_store_section
 
 pytestmark = pytest.mark.spark
 UTC = timezone.utc
@@ -108,10 +109,7 @@ def tables(spark):
 
 
 def make_store(request, repo_factory, tables, kind: str) -> FeatureStore:
-    online = ""
-    if kind == "redis":
-        server = request.getfixturevalue("clean_redis")
-        online = f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
+    online = online_store_section(request, kind)
     repo = repo_factory(DEFINITIONS.format(**tables), online_store=online, project=f"p_{uuid.uuid4().hex[:6]}")
     store = FeatureStore(repo)
     store.apply(None, partial=False)

@@ -70,13 +70,9 @@ def write_stats(store, rows):
     store.online_store.online_write_batch(store.project, view, online_rows)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request, repo_factory):
-    online = ""
-    if request.param == "redis":
-        server = request.getfixturevalue("clean_redis")
-        online = f"online_store:\n  type: redis\n  host: {server.host}\n  port: {server.port}\n"
-    repo = repo_factory(DEFINITIONS, online_store=online, project=f"p_{uuid.uuid4().hex[:6]}")
+@pytest.fixture
+def store(online_config, repo_factory):
+    repo = repo_factory(DEFINITIONS, online_store=online_config, project=f"p_{uuid.uuid4().hex[:6]}")
     store = FeatureStore(repo)
     store.apply(None, partial=False, validate=False)
     write_stats(store, {1001: (0.5, 0.75), 1002: (0.25, 0.125)})
