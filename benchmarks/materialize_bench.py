@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 from tests.repo_helpers import redis_online_store, sqlite_online_store, write_repo
@@ -89,14 +90,14 @@ def raw_redis(host: str, port: int, rows) -> float:
 
 
 def run(spark, entities: int = 1_000_000, redis_server=None) -> list[dict]:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     work = Path(tempfile.mkdtemp(prefix="fs-bench-mat-"))
     results = []
     try:
         source = work / "wide.parquet"
         generate(spark, source, entities)
-        start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
+        start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
         rows = encoded_rows(entities)
         targets = [("sqlite", sqlite_online_store("online.db"))]
         if redis_server is not None:

@@ -3,9 +3,19 @@
 Importing this package never imports pyspark: definitions, the registry and online reads
 are pure Python; Spark starts only where a job needs it.
 """
-from featurestore.definitions import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource,
-                                      OnDemandFeatureView, RequestSource, SparkSource, on_demand_feature_view,
-                                      spark_transformation)
+from featurestore.definitions import (
+    Aggregation,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    FileSource,
+    OnDemandFeatureView,
+    RequestSource,
+    SparkSource,
+    on_demand_feature_view,
+    spark_transformation,
+)
 
 __version__ = "0.1.0"
 
@@ -18,5 +28,17 @@ def __getattr__(name):
     raise AttributeError(f"module 'featurestore' has no attribute {name!r}")
 
 
-__all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureService", "SparkSource", "FileSource", "FeatureStore",
-           "RequestSource", "OnDemandFeatureView", "on_demand_feature_view", "spark_transformation"]
+__all__ = [
+    "Aggregation",
+    "Entity",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "Field",
+    "FileSource",
+    "OnDemandFeatureView",
+    "RequestSource",
+    "SparkSource",
+    "on_demand_feature_view",
+    "spark_transformation",
+]

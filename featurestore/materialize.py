@@ -10,17 +10,17 @@ is recorded in the registry only after the write succeeded.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 
 from featurestore.definitions import FeatureView
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryFile, RegistryState
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-EARLIEST = datetime(1, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=5)  # how far past this machine's clock an end may be (other clocks differ)
 PROGRESS_EVERY = 100_000
 STREAM_PARTITIONS = 16  # partitions streamed to the driver one by one (SQLite)
@@ -44,7 +44,7 @@ def as_utc(moment: datetime) -> datetime:
     """A datetime in UTC; a naive one is read as UTC."""
     if not isinstance(moment, datetime):
         raise MaterializationError(f"expected a datetime, got {type(moment).__name__} {moment!r}")
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def latest_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_path=None):
@@ -290,7 +290,7 @@ def incremental_start(view: FeatureView, end: datetime) -> datetime:
 def check_end(end: datetime, now: datetime | None = None) -> datetime:
     """Refuse an end in the future: its interval would be recorded as done, and every later
     incremental run would start after it, never writing the values that arrive meanwhile."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if end > now + CLOCK_SKEW:
         raise MaterializationError(
             f"materialization end {end.isoformat()} is in the future (now is {now.replace(microsecond=0).isoformat()}); "

@@ -11,10 +11,10 @@ import contextlib
 import fcntl
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -72,10 +72,10 @@ class RegistryState:
         return proto
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.Registry) -> "RegistryState":
+    def from_proto(cls, proto: registry_pb2.Registry) -> RegistryState:
         return cls(
             project=proto.project, version=proto.version,
-            last_updated=proto.last_updated.ToDatetime(tzinfo=timezone.utc) if proto.HasField("last_updated")
+            last_updated=proto.last_updated.ToDatetime(tzinfo=UTC) if proto.HasField("last_updated")
             else None,
             entities={p.name: Entity.from_proto(p) for p in proto.entities},
             data_sources={p.name: DataSource.from_proto(p) for p in proto.data_sources},
@@ -175,7 +175,7 @@ class RegistryFile:
             state = self._load_fresh()
             mutate(state)
             state.version += 1
-            state.last_updated = datetime.now(timezone.utc)
+            state.last_updated = datetime.now(UTC)
             self._write(state.to_proto().SerializeToString())
             return state
 

@@ -75,7 +75,7 @@ class ArrayType(FeatureType):
         return self.element.accepts_spark_type(spark_simple_string[len("array<"):-1])
 
 
-def Array(element: FeatureType) -> ArrayType:  # noqa: N802 (Feast's spelling)
+def Array(element: FeatureType) -> ArrayType:
     """The list type of a scalar type: Array(Int64), Array(String), ...
 
     >>> Array(Int64).accepts_spark_type("array<int>"), Array(Int64).accepts_spark_type("array<string>")
@@ -99,5 +99,15 @@ def from_value_type(value_type: int) -> FeatureType:
     raise ValueError(f"unknown ValueType {value_type}")
 
 
-__all__ = ["Int32", "Int64", "Float32", "Float64", "String", "Bool", "Bytes", "UnixTimestamp", "Array",
-           "FeatureType"]
+__all__ = [
+    "Array",
+    "Bool",
+    "Bytes",
+    "FeatureType",
+    "Float32",
+    "Float64",
+    "Int32",
+    "Int64",
+    "String",
+    "UnixTimestamp",
+]

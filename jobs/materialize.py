@@ -9,9 +9,9 @@ interval recorded for the view that failed.
 import argparse
 import sys
 
+from featurestore.cli.timeparse import parse_time
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
-from featurestore.cli.timeparse import parse_time
 
 
 def parse_args(argv):

@@ -50,8 +50,7 @@ def _env() -> dict:
 def in_process_step(step: str, repo: Path) -> None:
     """Steps that need Spark in a fresh process: `python scripts/demo.py --step NAME`."""
     from featurestore.config import load_config
-    from featurestore.scaffold import STATS_TABLE
-    from featurestore.scaffold import walkthrough
+    from featurestore.scaffold import STATS_TABLE, walkthrough
     from featurestore.spark import get_spark
 
     spark = get_spark(load_config(repo), app_name=f"demo-{step}")

@@ -15,7 +15,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # A password Redis will refuse, for tests of a wrong password. Set before Spark starts:
 # Python workers on the executors see only the environment the JVM was started with.
 os.environ["FEATURESTORE_TEST_WRONG_REDIS_PASSWORD"] = "not-the-password"
-import time  # noqa: E402
+import time
 
 time.tzset()
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.offline.retrieval import get_historical_features
 from featurestore.registry import RegistryState
 from featurestore.types import Float64, Int64, String
 
-UTC = timezone.utc
+UTC = UTC
 SPARK_TYPES = {Int64: "bigint", Float64: "double", String: "string"}
 
 

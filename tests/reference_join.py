@@ -5,9 +5,9 @@ view at a time, so the Spark strategies can be compared against it on generated 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-OLDEST = datetime.min.replace(tzinfo=timezone.utc)
+OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 def reference_join(entity_rows: list[dict], ts_column: str, views: list[dict],

@@ -6,14 +6,14 @@ sums are exact in binary and the comparison can be exact too.
 """
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 END = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 
 DEFINITIONS = """

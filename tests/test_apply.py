@@ -104,7 +104,7 @@ def test_validation_failures_name_the_problem_and_change_nothing(spark, repo_fac
     store = FeatureStore(repo)
     store.apply(store.load_repo(), partial=False)
     registry_bytes = (repo / "data" / "registry.db").read_bytes()
-    source_code = eval(source.format(**tables)) if source else table_source(tables["hive"])  # noqa: S307 (test data)
+    source_code = eval(source.format(**tables)) if source else table_source(tables["hive"])
     (repo / "features.py").write_text(definitions(source_code, fields=fields or ""))
     with pytest.raises(ValidationError) as error:
         store.apply(store.load_repo(), partial=False)

@@ -9,10 +9,10 @@ import socket
 import textwrap
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from pyspark.errors.exceptions.captured import SparkRuntimeException

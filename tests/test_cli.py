@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from datetime import UTC
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_materialize_and_read_online(capsys, repo):
 
 
 def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from featurestore.online.base import OnlineRow
     from featurestore.online.codec import datetime_to_micros, encode_value, entity_key_serializer
@@ -79,7 +80,7 @@ def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
 
     store = FeatureStore(repo)
     view = store.get_feature_view("driver_hourly_stats")
-    now = datetime_to_micros(datetime.now(timezone.utc))
+    now = datetime_to_micros(datetime.now(UTC))
     key = entity_key_serializer(["driver_id"], [Int64])([4242])
     values = {"conv_rate": encode_value(float("nan"), Float32), "acc_rate": encode_value(float("-inf"), Float32),
               "avg_daily_trips": encode_value(7, Int32), "trips_per_hour": encode_value(None, Float32)}
@@ -101,12 +102,12 @@ def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
     (["materialize", "yesterday", "now"], "Error: START 'yesterday' is not a time"),
 ])
 def test_errors_are_one_line_and_exit_non_zero(capsys, repo, argv, message):
-    code, out, err = run(capsys, "--repo", str(repo), *argv)
+    code, _out, err = run(capsys, "--repo", str(repo), *argv)
     assert code == 1 and err.startswith(message) and len(err.strip().splitlines()) == 1, err
 
 
 def test_missing_repo_is_one_clear_line(capsys, tmp_path):
-    code, out, err = run(capsys, "--repo", str(tmp_path), "plan")
+    code, _out, err = run(capsys, "--repo", str(tmp_path), "plan")
     assert code == 1 and err.strip() == f"Error: {tmp_path}/feature_store.yaml: not found; run `featurestore init NAME` " \
                                         f"to create a feature repo, or pass --repo/repo_path pointing at a folder " \
                                         f"with feature_store.yaml"
@@ -129,7 +130,7 @@ def test_registry_commands_start_no_jvm(repo):
 
 
 def test_teardown_removes_registry_and_online_tables(capsys, repo, tmp_path):
-    code, out, _ = run(capsys, "--repo", str(repo), "teardown")
+    code, _out, _ = run(capsys, "--repo", str(repo), "teardown")
     assert code == 0 and not (repo / "data" / "registry.db").exists()
     assert not (repo / "data" / "online_store.db").exists()
     assert main(["--repo", str(repo), "apply"]) == 0  # the module's other tests may run after

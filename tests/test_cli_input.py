@@ -74,16 +74,16 @@ def test_entity_rows_parse_typed_values():
 
 
 def test_features_and_feature_service_together_are_refused(capsys, tmp_path):
-    code, out, err = run(capsys, "--repo", str(tmp_path), "get-online-features", "--feature-service", "ranking",
+    code, _out, err = run(capsys, "--repo", str(tmp_path), "get-online-features", "--feature-service", "ranking",
                          "-f", "driver_stats:conv_rate", "-e", "driver_id=1")
     assert code == 1 and err == ("Error: give either --features or --feature-service, not both: --feature-service "
                                  "'ranking' already chooses the features\n")
-    code, out, err = run(capsys, "--repo", str(tmp_path), "get-online-features", "-e", "driver_id=1")
+    code, _out, err = run(capsys, "--repo", str(tmp_path), "get-online-features", "-e", "driver_id=1")
     assert code == 1 and err == "Error: give --features view:feature,... or --feature-service NAME\n"
 
 
 def test_unreadable_times_are_command_line_errors(capsys, tmp_path):
-    code, out, err = run(capsys, "--repo", str(tmp_path), "materialize", "yesterday", "now")
+    code, _out, err = run(capsys, "--repo", str(tmp_path), "materialize", "yesterday", "now")
     assert code == 1 and err.startswith("Error: START 'yesterday' is not a time: use ISO-8601")
     with pytest.raises(CommandLineError) as raised:
         parse_time("soon", "END")
@@ -102,7 +102,7 @@ def test_describe_without_a_name_and_list_with_one_are_refused(capsys, tmp_path)
 
 def test_unexpected_errors_exit_1_with_one_line(capsys, tmp_path):
     (tmp_path / "afile").write_text("")
-    code, out, err = run(capsys, "init", str(tmp_path / "afile" / "repo"), "--no-data")
+    code, _out, err = run(capsys, "init", str(tmp_path / "afile" / "repo"), "--no-data")
     assert code == 1, err
     assert err.startswith("Error: unexpected NotADirectoryError: ") and len(err.splitlines()) == 1
     assert err.endswith("(set FEATURESTORE_DEBUG=1 for the traceback)\n")
@@ -110,9 +110,9 @@ def test_unexpected_errors_exit_1_with_one_line(capsys, tmp_path):
 
 
 def test_usage_errors_keep_argparse_exit_2(capsys):
-    code, out, err = run(capsys, "materialize", "2026-01-01")
+    code, _out, err = run(capsys, "materialize", "2026-01-01")
     assert code == 2 and "error: the following arguments are required: end" in err
-    code, out, err = run(capsys, "no-such-command")
+    code, _out, err = run(capsys, "no-such-command")
     assert code == 2 and "invalid choice: 'no-such-command'" in err
 
 

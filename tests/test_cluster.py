@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,7 +91,7 @@ def test_training_set_on_the_cluster_equals_local(spark, local_cluster, repo, tm
 def test_redis_materialization_on_the_cluster_equals_local(local_cluster, repo, redis_server, tmp_path):
     drivers = [{"driver_id": d} for d in (1001, 1002, 1003, 1004, 1005)]
     # One fixed end for both runs: aggregations are values as of the end, and "now" moves.
-    end = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    end = datetime.now(UTC).replace(microsecond=0).isoformat()
     args = ["--repo", str(repo), "--start", "2020-01-01", "--end", end]
     redis_server.flushall()
     submit("materialize.py", args, "local[2]")

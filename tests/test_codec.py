@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 
 from featurestore.errors import RetrievalError, ValidationError
-from featurestore.online.codec import (decode_value, deserialize_entity_key, encode_value,
-                                       entity_key_serializer, python_to_value, serialize_entity_key,
-                                       value_encoder, value_to_python)
+from featurestore.online.codec import (
+    decode_value,
+    deserialize_entity_key,
+    encode_value,
+    entity_key_serializer,
+    python_to_value,
+    serialize_entity_key,
+    value_encoder,
+    value_to_python,
+)
 from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1

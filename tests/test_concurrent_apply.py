@@ -38,7 +38,7 @@ def test_concurrent_applies_lose_nothing(spark, tmp_path):
         processes.append(subprocess.Popen([sys.executable, "-c", APPLY, str(repo), name, str(data)],
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for process in processes:
-        out, err = process.communicate(timeout=300)
+        _out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err[-2000:]
     state = RegistryFile(registry, "shared").load()
     assert sorted(state.feature_views) == [f"{team}_{i}" for team in ("team_a", "team_b") for i in range(3)]

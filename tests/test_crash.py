@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from tests.repo_helpers import redis_online_store, write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
-UTC = timezone.utc
+UTC = UTC
 T0, T1, T2, T3 = (datetime(2026, 1, 1, h, tzinfo=UTC) for h in (0, 1, 2, 3))
 ENTITIES = 200_000
 FEATURES = [f"f{i}" for i in range(5)]

@@ -5,14 +5,14 @@ or takes it offline, the view's online values and materialized intervals are rem
 `plan` says so; other changes (description, tags, ttl) keep them. Checked on both stores.
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 EVENT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 VIEW = """

@@ -30,7 +30,7 @@ def test_feast_style_long_ttl_round_trips():
 
 def test_arguments_are_keyword_only():
     with pytest.raises(TypeError):
-        Entity("driver", ["driver_id"])  # noqa
+        Entity("driver", ["driver_id"])
 
 
 @pytest.mark.parametrize("make, message", [

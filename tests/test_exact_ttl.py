@@ -5,7 +5,7 @@ the online read said OUTSIDE_MAX_AGE, and 1.5 s was cut to 1 s. Feast-style 100-
 ttls ("never expire, but not zero") must work offline and online without overflowing.
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from featurestore.types import Float64, Int64
 from tests.offline_helpers import historical, naive, t, table_view
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 ENTITY_SCHEMA = "driver_id bigint, event_timestamp timestamp"
 US = timedelta(microseconds=1)
 

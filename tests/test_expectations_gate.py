@@ -6,7 +6,7 @@ rows are written and each broken rule is logged. get_historical_features(validat
 checks the same rules on a training set.
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from featurestore.errors import ExpectationError, ValidationError
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime.now(UTC).replace(microsecond=0)
 GOOD = [(1, NOW - timedelta(hours=3), 0.5, "gold"), (2, NOW - timedelta(hours=3), 0.7, "silver")]
 BAD = [(1, NOW - timedelta(hours=1), None, "gold"), (2, NOW - timedelta(hours=1), 1.5, "tin"),

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from featurestore.store import FeatureStore
 from tests.repo_helpers import redis_online_store
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
 FAILED = "materializing 'stats' over [2026-01-01T00:00:00+00:00, 2026-01-02T00:00:00+00:00) failed: "

@@ -4,7 +4,7 @@ get_historical_features at ts = end with the same request values."""
 import math
 import struct
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from featurestore.store import FeatureStore
 from tests.repo_helpers import online_store_section
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

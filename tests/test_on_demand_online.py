@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from featurestore import Field, FeatureView, OnDemandFeatureView, RequestSource, on_demand_feature_view
+from featurestore import FeatureView, Field, OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.errors import DefinitionError, RetrievalError, ValidationError
 from featurestore.online.base import OnlineRow
 from featurestore.online.codec import encode_value, serialize_entity_key

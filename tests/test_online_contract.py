@@ -16,8 +16,23 @@ from featurestore.errors import ValidationError
 from featurestore.online.base import OnlineRow, OnlineStore, StoredFeatures
 from featurestore.online.codec import encode_value, serialize_entity_key
 from featurestore.types import Int32, Int64, String
-from tests.online_helpers import (ALL_TYPES, ALL_VIEWS, CITY_VISITS, DRIVER, PROFILE, PROJECT, SOURCE, STATS, key,
-                                  make_store, read, row, stats_row, stats_value, write)
+from tests.online_helpers import (
+    ALL_TYPES,
+    ALL_VIEWS,
+    CITY_VISITS,
+    DRIVER,
+    PROFILE,
+    PROJECT,
+    SOURCE,
+    STATS,
+    key,
+    make_store,
+    read,
+    row,
+    stats_row,
+    stats_value,
+    write,
+)
 
 STORE_KINDS = ["sqlite", "redis"]
 

@@ -5,15 +5,23 @@ import math
 import subprocess
 import sys
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from featurestore.errors import NotFoundError, ValidationError
-from featurestore.quality.profile import Profile, histogram_edges, load_profile, profile_dataframe, \
-    profile_table, profile_view, store_profile, stored_versions
+from featurestore.quality.profile import (
+    Profile,
+    histogram_edges,
+    load_profile,
+    profile_dataframe,
+    profile_table,
+    profile_view,
+    store_profile,
+    stored_versions,
+)
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def unique(prefix):

@@ -5,8 +5,17 @@ from datetime import datetime
 import pytest
 
 from featurestore.errors import DefinitionError, ValidationError
-from featurestore.quality.expectations import Between, InSet, NotNull, NullFractionAtMost, UniqueKeysPerTimestamp, \
-    Violation, check_expectations, evaluate, expectation_from_dict
+from featurestore.quality.expectations import (
+    Between,
+    InSet,
+    NotNull,
+    NullFractionAtMost,
+    UniqueKeysPerTimestamp,
+    Violation,
+    check_expectations,
+    evaluate,
+    expectation_from_dict,
+)
 
 ALL = [NotNull(feature="rate"), Between(feature="rate", min=0, max=1), NullFractionAtMost(feature="rate", fraction=0.1),
        InSet(feature="city", values=["paris", "oslo"]), UniqueKeysPerTimestamp(),

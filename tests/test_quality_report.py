@@ -5,12 +5,12 @@ import base64
 import json
 import re
 import uuid
+from datetime import UTC
 
 import pytest
 
 from featurestore.errors import NotFoundError, ValidationError
-from featurestore.quality.cli_commands import add_commands, parse_reference, parse_thresholds, profile_command, \
-    validate_command
+from featurestore.quality.cli_commands import add_commands, parse_reference, parse_thresholds, profile_command, validate_command
 from featurestore.quality.drift import Thresholds
 
 pytestmark = pytest.mark.spark
@@ -133,7 +133,7 @@ def test_add_commands_wires_argparse(spark, drifted, repo_factory, capsys):
 
 
 def test_profile_command_for_a_view(spark):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from featurestore import Entity, FeatureView, Field, SparkSource
     from featurestore.types import Float64, Int64
@@ -145,7 +145,7 @@ def test_profile_command_for_a_view(spark):
                        source=SparkSource(name="src", table=table, timestamp_field="event_ts"),
                        schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)])
     lines = []
-    start, end = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc)
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     assert profile_command(spark, view=view, start=start, end=end, out=lines.append) == 0
     assert lines[0].splitlines()[0].startswith("Profile of view stats [2026-01-01T00:00:00+00:00, "
                                                "2026-01-02T00:00:00+00:00): 1 row (computed")

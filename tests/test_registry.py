@@ -1,6 +1,6 @@
 """registry.db: protobuf round trip, refusal of torn or foreign files, locked atomic writes."""
 import multiprocessing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ def fill(state):
     state.entities["driver"] = DRIVER
     state.data_sources["src"] = SOURCE
     view = FeatureView.from_proto(VIEW.to_proto())
-    view.materialization_intervals = [(datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc))]
+    view.materialization_intervals = [(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))]
     state.feature_views["stats"] = view
     state.feature_services["svc"] = FeatureService(name="svc", features=[VIEW])
 

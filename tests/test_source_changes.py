@@ -6,7 +6,7 @@ values with no error at all. The rule: before reading, both paths check the sour
 against the view, exactly as apply does.
 """
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -15,7 +15,7 @@ from featurestore.errors import MaterializationError, RetrievalError, Validation
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 VIEW = """

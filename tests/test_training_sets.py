@@ -1,7 +1,7 @@
 """Training sets as a product: entity_df forms, save_as_table with its definition, rebuild by time travel."""
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from chispa import assert_df_equality
@@ -10,7 +10,7 @@ from featurestore.errors import RetrievalError
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -40,7 +40,7 @@ def store(spark, repo_factory):
 
 
 def test_entity_df_as_table_query_pandas_and_spark(spark, store):
-    table, entities = store.test_tables
+    _table, entities = store.test_tables
     frames = [entities, f"SELECT * FROM {entities} WHERE driver_id = 1", spark.table(entities).toPandas(),
               spark.table(entities)]
     counts = [store.get_historical_features(f, ["stats:rate"]).to_df().shape[0] for f in frames]
@@ -74,7 +74,7 @@ def test_save_as_table_records_the_definition_and_rebuild_uses_time_travel(spark
 
 
 def test_to_spark_df_is_lazy(spark, store):
-    table, entities = store.test_tables
+    _table, entities = store.test_tables
     frame = store.get_historical_features(entities, ["stats:rate"]).to_spark_df()
     assert frame.columns == ["driver_id", "event_timestamp", "label", "rate"]
     assert not frame.isStreaming and frame.count() == 2
@@ -84,7 +84,7 @@ def test_concurrent_retrievals_in_one_session_equal_sequential_ones(spark, store
     """Threads sharing the SparkSession: no shared temp views or conf, so results match sequential runs."""
     from concurrent.futures import ThreadPoolExecutor
 
-    table, entities = store.test_tables
+    _table, entities = store.test_tables
     requests = [(entities, ["stats:rate"], False), (f"SELECT * FROM {entities} WHERE driver_id = 2", ["stats:rate"], True),
                 (spark.table(entities).toPandas(), store.get_feature_service("svc"), False)] * 2
     sequential = [sorted(map(tuple, store.get_historical_features(e, f, full_feature_names=n).to_spark_df().collect()))

@@ -7,7 +7,7 @@ what the untransformed source would give.
 """
 import hashlib
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from featurestore.errors import RetrievalError, ValidationError
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-UTC = timezone.utc
+UTC = UTC
 DAY1 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

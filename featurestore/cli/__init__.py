@@ -29,10 +29,10 @@ import sys
 
 from featurestore.cli import job_commands, registry_commands
 from featurestore.cli.common import CommandLineError, json_safe
-from featurestore.quality import cli_commands as quality_commands
 from featurestore.errors import FeatureStoreError
+from featurestore.quality import cli_commands as quality_commands
 
-__all__ = ["main", "build_parser", "CommandLineError", "json_safe"]
+__all__ = ["CommandLineError", "build_parser", "json_safe", "main"]
 
 REPO_HELP = "the feature repo folder (default: .)"
 

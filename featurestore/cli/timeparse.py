@@ -1,7 +1,7 @@
 """Parsing the times users type on command lines: ISO-8601 (UTC when no zone) or 'now'."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from featurestore.cli.common import CommandLineError
 
@@ -9,10 +9,10 @@ from featurestore.cli.common import CommandLineError
 def parse_time(text: str, what: str = "time") -> datetime:
     """'now', '2026-01-01', '2026-01-01T12:00:00', '...+02:00' or '...Z' -> an aware UTC datetime."""
     if text.strip().lower() == "now":
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise CommandLineError(f"{what} {text!r} is not a time: use ISO-8601 such as 2026-01-31T12:00:00 "
                                f"(UTC unless a zone is given) or 'now'") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,6 +10,20 @@ from featurestore.definitions.transformation import CodeRef, spark_transformatio
 
 DEFINITION_TYPES = (Entity, DataSource, FeatureView, FeatureService, OnDemandFeatureView)
 
-__all__ = ["Aggregation", "Entity", "Field", "FeatureView", "FeatureViewProjection", "FeatureService", "DataSource",
-           "SparkSource", "FileSource", "RequestSource", "OnDemandFeatureView", "on_demand_feature_view",
-           "spark_transformation", "CodeRef", "DEFINITION_TYPES"]
+__all__ = [
+           "DEFINITION_TYPES",
+           "Aggregation",
+           "CodeRef",
+           "DataSource",
+           "Entity",
+           "FeatureService",
+           "FeatureView",
+           "FeatureViewProjection",
+           "Field",
+           "FileSource",
+           "OnDemandFeatureView",
+           "RequestSource",
+           "SparkSource",
+           "on_demand_feature_view",
+           "spark_transformation",
+]

@@ -39,7 +39,7 @@ class Entity:
                                    tags=self.tags)
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.Entity) -> "Entity":
+    def from_proto(cls, proto: registry_pb2.Entity) -> Entity:
         return cls(name=proto.name, join_keys=list(proto.join_keys), description=proto.description,
                    tags=dict(proto.tags))
 

@@ -58,7 +58,7 @@ class FeatureService:
                          for p in self.projections])
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.FeatureService) -> "FeatureService":
+    def from_proto(cls, proto: registry_pb2.FeatureService) -> FeatureService:
         projections = [FeatureViewProjection(p.feature_view, list(p.features)) for p in proto.projections]
         return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags))
 

@@ -13,7 +13,7 @@ timestamp column(s) and the schema's fields. The registry keeps only a CodeRef t
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
 from featurestore.definitions.aggregation import Aggregation
@@ -23,7 +23,6 @@ from featurestore.definitions.sources import DataSource
 from featurestore.definitions.transformation import CodeRef
 from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
 from featurestore.protos import registry_pb2
-
 
 ON_VIOLATION = ("fail", "warn")
 
@@ -178,7 +177,7 @@ class FeatureView:
 
         return resolve(self.transformation_code, repo_path, f"FeatureView {self.name!r}", "transformation")
 
-    def __getitem__(self, feature_names: list[str]) -> "FeatureViewProjection":
+    def __getitem__(self, feature_names: list[str]) -> FeatureViewProjection:
         if isinstance(feature_names, str):
             feature_names = [feature_names]
         return FeatureViewProjection(self, [self.feature(n).name for n in feature_names])
@@ -207,7 +206,7 @@ class FeatureView:
         return proto
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.FeatureView) -> "FeatureView":
+    def from_proto(cls, proto: registry_pb2.FeatureView) -> FeatureView:
         view = cls.__new__(cls)
         view.name = proto.name
         view.entities = list(proto.entities)
@@ -225,7 +224,7 @@ class FeatureView:
                                 [expectation_from_dict({"type": e.type, **json.loads(e.arguments_json or "{}")})
                                  for e in proto.expectations], proto.on_violation or "fail")
         view.materialization_intervals = [
-            (i.start.ToDatetime(tzinfo=timezone.utc), i.end.ToDatetime(tzinfo=timezone.utc))
+            (i.start.ToDatetime(tzinfo=UTC), i.end.ToDatetime(tzinfo=UTC))
             for i in proto.materialization_intervals]
         return view
 

@@ -33,7 +33,7 @@ class Field:
                                   tags=self.tags)
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.Field) -> "Field":
+    def from_proto(cls, proto: registry_pb2.Field) -> Field:
         return cls(name=proto.name, dtype=types.from_value_type(proto.dtype), description=proto.description,
                    tags=dict(proto.tags))
 

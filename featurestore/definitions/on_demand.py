@@ -50,7 +50,7 @@ class RequestSource:
                                           description=self.description, tags=self.tags)
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.RequestSource) -> "RequestSource":
+    def from_proto(cls, proto: registry_pb2.RequestSource) -> RequestSource:
         return cls(name=proto.name, schema=[Field.from_proto(f) for f in proto.schema],
                    description=proto.description, tags=dict(proto.tags))
 
@@ -153,7 +153,7 @@ class OnDemandFeatureView:
             schema=[f.to_proto() for f in self.schema], udf=self.udf_code.to_proto())
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.OnDemandFeatureView) -> "OnDemandFeatureView":
+    def from_proto(cls, proto: registry_pb2.OnDemandFeatureView) -> OnDemandFeatureView:
         view = cls.__new__(cls)
         view.name = proto.name
         view._init_rest(f"OnDemandFeatureView {proto.name!r}",

@@ -92,7 +92,7 @@ class DataSource:
         return proto
 
     @staticmethod
-    def from_proto(proto: registry_pb2.DataSource) -> "DataSource":
+    def from_proto(proto: registry_pb2.DataSource) -> DataSource:
         cls = FileSource if proto.kind == registry_pb2.DataSource.FILE else SparkSource
         location = proto.WhichOneof("location")
         kwargs = {location: getattr(proto, location)}

@@ -59,7 +59,7 @@ class CodeRef:
         self.sha256 = sha256
 
     @classmethod
-    def of(cls, fn, owner: str, role: str) -> "CodeRef":
+    def of(cls, fn, owner: str, role: str) -> CodeRef:
         """The CodeRef of a live function; `owner` ("FeatureView 'x'") and role name it in errors."""
         if not inspect.isfunction(fn):
             raise DefinitionError(f"{owner}: {role} must be a function defined with `def` in a .py file of the "
@@ -99,7 +99,7 @@ class CodeRef:
         return registry_pb2.CodeRef(file=self.file, name=self.name, source=self.source, sha256=self.sha256)
 
     @classmethod
-    def from_proto(cls, proto: registry_pb2.CodeRef) -> "CodeRef":
+    def from_proto(cls, proto: registry_pb2.CodeRef) -> CodeRef:
         return cls(file=proto.file, name=proto.name, source=proto.source, sha256=proto.sha256)
 
     def __eq__(self, other) -> bool:

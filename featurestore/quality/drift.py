@@ -69,7 +69,7 @@ class Thresholds:
                                       f"a warning must come at or before a failure")
 
     @classmethod
-    def from_dict(cls, data: dict | None, where: str = "thresholds") -> "Thresholds":
+    def from_dict(cls, data: dict | None, where: str = "thresholds") -> Thresholds:
         """From a mapping such as feature_store.yaml's section; unknown keys are refused."""
         data = dict(data or {})
         known = [item.name for item in fields(cls)]

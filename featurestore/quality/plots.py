@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from datetime import UTC
 
 REFERENCE_COLOR = "#4C72B0"
 CURRENT_COLOR = "#DD8452"
@@ -69,16 +70,16 @@ def draw_column(ax, column, other=None, labels=("profile", "other")) -> None:
 
 
 def _utc(seconds: float):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def profile_figure(profile, other=None, columns=None):
     """A Figure with one Axes per column of `profile` (and `other`, overlaid)."""
     names = list(columns) if columns is not None else list(profile.columns)
     for name in names:
-        profile[name]  # noqa: B018 - a one-line NotFoundError for an unknown column
+        profile[name]
     ncols = min(3, max(1, len(names)))
     nrows = max(1, math.ceil(len(names) / ncols))
     figure = _figure(4.2 * ncols, 3.0 * nrows)

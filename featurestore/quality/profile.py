@@ -47,7 +47,7 @@ import json
 import math
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from featurestore.errors import NotFoundError, ValidationError, did_you_mean
 
@@ -125,7 +125,7 @@ class ColumnProfile:
         return out
 
     @classmethod
-    def from_dict(cls, name: str, data: dict) -> "ColumnProfile":
+    def from_dict(cls, name: str, data: dict) -> ColumnProfile:
         return cls(name=name, **data)
 
     def __eq__(self, other):
@@ -146,7 +146,7 @@ class Profile:
         self.columns = dict(columns)
         self.rows = int(rows)
         self.source = dict(source or {})
-        self.computed_at = computed_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.computed_at = computed_at or datetime.now(UTC).isoformat(timespec="seconds")
 
     def __getitem__(self, name: str) -> ColumnProfile:
         if name not in self.columns:
@@ -175,7 +175,7 @@ class Profile:
                 "source": dict(self.source), "columns": {n: c.to_dict() for n, c in self.columns.items()}}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Profile":
+    def from_dict(cls, data: dict) -> Profile:
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or "columns" not in data:
             raise ValidationError(f"not a featurestore profile (format {FORMAT_VERSION}): expected a dict with "
                                   f"'format': {FORMAT_VERSION} and 'columns'; recompute it with "
@@ -187,7 +187,7 @@ class Profile:
         return json.dumps(self.to_dict(), allow_nan=False, sort_keys=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "Profile":
+    def from_json(cls, text: str) -> Profile:
         return cls.from_dict(json.loads(text))
 
     def to_pandas(self):
@@ -209,7 +209,7 @@ class Profile:
             records.append(record)
         return pd.DataFrame.from_records(records).set_index("column")
 
-    def plot(self, other: "Profile | None" = None, columns: list[str] | None = None):
+    def plot(self, other: Profile | None = None, columns: list[str] | None = None):
         """Histograms per column (bars of top values for strings), `other` overlaid when given.
 
         Returns the matplotlib Figure (one Axes per column, titled with the column name).
@@ -540,8 +540,8 @@ def profile_view(spark, view, start: datetime, end: datetime, repo_path=None,
     for name, moment in (("start", start), ("end", end)):
         if not isinstance(moment, datetime):
             raise ValidationError(f"profile_view: {name} must be a datetime, got {moment!r}")
-    start = start.replace(tzinfo=timezone.utc) if start.tzinfo is None else start.astimezone(timezone.utc)
-    end = end.replace(tzinfo=timezone.utc) if end.tzinfo is None else end.astimezone(timezone.utc)
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
     if start >= end:
         raise ValidationError(f"profile_view {view.name!r}: start {start.isoformat()} is not before end "
                               f"{end.isoformat()}; the interval is [start, end)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from featurestore.quality.drift import FeatureVerdict, Thresholds, overall_status
 from featurestore.quality.profile import Profile
@@ -20,7 +20,7 @@ def _number(value, kind: str = "numeric") -> str:
     if value is None:
         return "-"
     if kind == "timestamp" and isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     if isinstance(value, float):
         if value != value:
             return "NaN"

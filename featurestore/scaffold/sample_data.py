@@ -60,8 +60,7 @@ def entity_rows(end: datetime, days: int = 7, per_driver: int = 40, seed: int = 
 def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None,
                       trips_table: str = "trip_events"):
     """Save the stats, trip and entity rows as Delta tables (and the stats as parquet too)."""
-    from pyspark.sql.types import (DoubleType, FloatType, IntegerType, LongType, StringType, StructField, StructType,
-                                   TimestampType)
+    from pyspark.sql.types import DoubleType, FloatType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
     end = end or datetime.now(UTC)
     stats_schema = StructType([

@@ -5,8 +5,17 @@ and FeatureService defined at module level.
 """
 from datetime import timedelta
 
-from featurestore import (Aggregation, Entity, FeatureService, FeatureView, Field, RequestSource, SparkSource,
-                          on_demand_feature_view, spark_transformation)
+from featurestore import (
+    Aggregation,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    RequestSource,
+    SparkSource,
+    on_demand_feature_view,
+    spark_transformation,
+)
 from featurestore.types import Float32, Float64, Int32, Int64, String
 
 driver = Entity(name="driver", join_keys=["driver_id"], description="A driver of the ride-hailing fleet")
