@@ -15,6 +15,7 @@ from featurestore.repo import KINDS, RepoContents
 
 LABELS = {"entities": "Entity", "data_sources": "DataSource", "feature_views": "FeatureView",
           "feature_services": "FeatureService", "on_demand_feature_views": "OnDemandFeatureView"}
+LABEL_WIDTH = max(len(label) for label in LABELS.values())  # names line up in `plan`
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class RegistryDiff:
         symbols = {"add": "+ add   ", "change": "~ change", "delete": "- delete"}
         lines = []
         for c in self.changes:
-            lines.append(f"{symbols[c.action]} {LABELS[c.kind]:<15} {c.name}")
+            lines.append(f"{symbols[c.action]} {LABELS[c.kind]:<{LABEL_WIDTH}} {c.name}")
             if c.detail:
                 lines.append(f"    {c.detail}")
             if c.restart:

@@ -133,15 +133,15 @@ def test_plan_shows_changes_and_writes_nothing(spark, repo_factory, tables):
     repo = repo_factory(definitions(table_source(tables["hive"])))
     store = FeatureStore(repo)
     assert store.plan().render().splitlines() == [
-        "+ add    Entity          driver", "+ add    DataSource      stats_source",
-        "+ add    FeatureView     driver_stats", "+ add    FeatureService  ranking",
+        "+ add    Entity              driver", "+ add    DataSource          stats_source",
+        "+ add    FeatureView         driver_stats", "+ add    FeatureService      ranking",
         "4 to add, 0 to change, 0 to delete."]
     assert not (repo / "data" / "registry.db").exists()
     store.apply(store.load_repo(), partial=False)
     (repo / "features.py").write_text(definitions(table_source(tables["hive"]), view="driver_daily"))
     assert store.plan().render().splitlines() == [
-        "+ add    FeatureView     driver_daily", "- delete FeatureView     driver_stats",
-        "~ change FeatureService  ranking", "1 to add, 1 to change, 1 to delete."]
+        "+ add    FeatureView         driver_daily", "- delete FeatureView         driver_stats",
+        "~ change FeatureService      ranking", "1 to add, 1 to change, 1 to delete."]
     assert store.registry.version == 1
 
 

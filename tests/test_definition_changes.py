@@ -100,7 +100,7 @@ def test_a_description_change_keeps_values_and_history(make_store, tables):
 
     store = make_store(tables[0], description="v2")
     plan = store.plan(store.load_repo()).render()
-    assert "~ change FeatureView     stats" in plan and "restart" not in plan
+    assert "~ change FeatureView         stats" in plan and "restart" not in plan
     store.apply(store.load_repo(), partial=False)
     assert store.get_feature_view("stats").materialization_intervals == intervals
     assert online_and_offline(store, "rate") == ((100.0, "PRESENT"), 100.0)

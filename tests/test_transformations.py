@@ -135,7 +135,7 @@ def test_a_changed_function_is_refused_until_applied_and_restarts_materializatio
     with pytest.raises(ValidationError, match="differs from the registered one"):
         store.materialize(at(0), at(24), ["per_trip_stats"], log=lambda m: None)
     rendered = store.plan().render()
-    assert "~ change FeatureView     per_trip_stats" in rendered
+    assert "~ change FeatureView         per_trip_stats" in rendered
     assert "    transformation features.py:per_trip changed (sha256 " in rendered
     assert "materialization of per_trip_stats will restart: its transformation changed" in rendered
     store.apply(None, partial=False)

@@ -36,8 +36,8 @@ def test_demo_walks_every_step(demo):
     for step in range(1, 8):
         assert f"=== Step {step}:" in out
     assert "driver_hourly_stats: 840 rows; newest row of drivers 1001-1003:" in out
-    for added in ("FeatureView     driver_hourly_stats", "FeatureView     driver_trips", "FeatureService  driver_ranking",
-                  "transformed_conv_rate"):
+    for added in ("FeatureView         driver_hourly_stats", "FeatureView         driver_trips",
+                  "FeatureService      driver_ranking", "OnDemandFeatureView transformed_conv_rate"):
         assert added in out
     assert "0 to change, 0 to delete." in out
     assert 'CREATE TABLE "driver_repo_driver_hourly_stats" (entity_key BLOB, feature_name TEXT, value BLOB, ' \
