@@ -70,7 +70,7 @@ test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup ## static checks: ruff, and the generated protobuf code matches the .proto files
-	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples
+	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples notebooks
 	$(PY) scripts/check_protos.py
 
 bench: setup ## print the benchmark figures
