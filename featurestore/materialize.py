@@ -47,24 +47,21 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def latest_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_path=None):
+def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
     """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end.
 
-    Columns: the join keys, event_us, created_us (0 when absent), then the features;
-    timestamps leave Spark as integer microseconds, so no time zone is involved. The source
-    is checked against the view first (a changed source fails with one line).
+    source_rows: the view's source as validate_feature_view returns it. Columns: the join
+    keys, event_us, created_us (0 when absent), then the features; timestamps leave Spark
+    as integer microseconds, so no time zone is involved.
     """
     from pyspark.sql import functions as F
-
-    from featurestore.offline.sources import validate_feature_view
 
     source = view.source
     dtypes = {f.name: f.dtype for f in view.schema}
     event = F.col(source.timestamp_field).cast("timestamp")
     created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
-    frame = validate_feature_view(spark, view, "materialization", repo_path)
-    frame = frame.where((event >= F.lit(start)) & (event < F.lit(end)))
+    frame = source_rows.where((event >= F.lit(start)) & (event < F.lit(end)))
     for key in view.join_keys:
         frame = frame.where(F.col(key).isNotNull())
     features = [f.name for f in view.features]
@@ -77,7 +74,7 @@ def latest_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_p
                           *[F.col(f"newest.{f}") for f in features])
 
 
-def aggregate_rows(spark, view: FeatureView, start: datetime, end: datetime, repo_path=None):
+def aggregate_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
     """An aggregating view's values as of `end`, for every entity with an event in (start - D - W_max, end - D].
 
     The same columns as latest_rows, event_us being `end` (the time the values are as of).
@@ -91,12 +88,10 @@ def aggregate_rows(spark, view: FeatureView, start: datetime, end: datetime, rep
 
     from featurestore.offline.aggregate import aggregate
     from featurestore.offline.pit_join import TS, column
-    from featurestore.offline.sources import validate_feature_view
 
     source = view.source
     reach = view.delay + max(a.time_window for a in view.aggregations)
     event = column(source.timestamp_field).cast("timestamp")
-    source_rows = validate_feature_view(spark, view, "materialization", repo_path)
     touched = source_rows.where((event > F.lit(_minus(start, reach))) & (event <= F.lit(end - view.delay)))
     dtypes = {f.name: f.dtype for f in view.schema}
     keys = [column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
@@ -183,11 +178,18 @@ def _write_partition(store: OnlineStore, project: str, view: FeatureView, writte
 
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
                log=print, repo_path=None) -> tuple[int, int]:
-    """Select and write one view's newest rows; returns (rows selected, rows written)."""
-    frame = aggregate_rows(spark, view, start, end, repo_path) if view.is_aggregating else \
-        latest_rows(spark, view, start, end, repo_path)
+    """Select and write one view's newest rows; returns (rows selected, rows written).
+
+    The source is read (and checked against the view: a changed source fails with one
+    line) once, for the selection and the expectations alike.
+    """
+    from featurestore.offline.sources import validate_feature_view
+
+    source_rows = validate_feature_view(spark, view, "materialization", repo_path)
+    frame = aggregate_rows(view, source_rows, start, end) if view.is_aggregating else \
+        latest_rows(view, source_rows, start, end)
     if view.expectations:
-        check_expectations(spark, view, frame, start, end, repo_path, log)
+        gate_on_expectations(view, frame, source_rows, start, end, log)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -220,7 +222,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
     return selected[0], written
 
 
-def check_expectations(spark, view: FeatureView, rows, start: datetime, end: datetime, repo_path=None, log=print):
+def gate_on_expectations(view: FeatureView, rows, source_rows, start: datetime, end: datetime, log=print):
     """Evaluate the view's expectations in Spark before anything is written.
 
     Per-feature rules are checked on the rows about to be written; unique keys per
@@ -232,16 +234,14 @@ def check_expectations(spark, view: FeatureView, rows, start: datetime, end: dat
     from pyspark.sql import functions as F
 
     from featurestore.offline.pit_join import column
-    from featurestore.offline.sources import validate_feature_view
     from featurestore.quality.expectations import UniqueKeysPerTimestamp, evaluate
 
     per_row = [e for e in view.expectations if not isinstance(e, UniqueKeysPerTimestamp)]
     violations = evaluate(rows, per_row, view.join_keys, view=view.name) if per_row else []
     if len(per_row) < len(view.expectations):
         ts = view.source.timestamp_field
-        source = validate_feature_view(spark, view, "materialization", repo_path)
         event = column(ts).cast("timestamp")
-        in_interval = source.where((event >= F.lit(start)) & (event < F.lit(end)))
+        in_interval = source_rows.where((event >= F.lit(start)) & (event < F.lit(end)))
         violations += evaluate(in_interval, [UniqueKeysPerTimestamp()], view.join_keys, view=view.name,
                                timestamp_column=ts)
     if not violations:
