@@ -81,3 +81,17 @@ def did_you_mean(name: str, candidates) -> str:
 
 class ExpectationError(MaterializationError):
     """Materialization refused: rows break the view's expectations (one line per broken rule)."""
+
+
+def raised_on_executor(error: BaseException, kind: str = "") -> tuple[str, str] | None:
+    """(class name, message) of the featurestore error a Spark executor raised, read from
+    the text of the exception Spark raises on the driver; None when no such line is in it.
+
+    kind: only that error class (e.g. "RetrievalError").
+    """
+    marker = f"featurestore.errors.{kind}"
+    for line in str(error).splitlines():
+        if marker in line:
+            name, _, message = line.split("featurestore.errors.", 1)[1].partition(": ")
+            return name.strip(), message.strip()
+    return None

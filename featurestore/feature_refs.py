@@ -14,24 +14,25 @@ from featurestore.errors import NotFoundError, RetrievalError, did_you_mean
 from featurestore.registry import RegistryState
 
 
+class _Request:
+    """What both kinds of request share: how a requested feature's column is named."""
+
+    def output_name(self, feature: str, full_feature_names: bool) -> str:
+        return f"{self.view.name}__{feature}" if full_feature_names else feature
+
+
 @dataclass
-class ViewRequest:
+class ViewRequest(_Request):
     """The features wanted from one view, in the order they were asked for."""
     view: FeatureView
     features: list[str]
 
-    def output_name(self, feature: str, full_feature_names: bool) -> str:
-        return f"{self.view.name}__{feature}" if full_feature_names else feature
-
 
 @dataclass
-class OnDemandRequest:
+class OnDemandRequest(_Request):
     """The features wanted from one on-demand view, in the order they were asked for."""
     view: OnDemandFeatureView
     features: list[str]
-
-    def output_name(self, feature: str, full_feature_names: bool) -> str:
-        return f"{self.view.name}__{feature}" if full_feature_names else feature
 
 
 def resolve_features(registry: RegistryState, features) -> list[ViewRequest | OnDemandRequest]:

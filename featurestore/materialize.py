@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError
+from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryFile, RegistryState
 
@@ -328,8 +328,9 @@ def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project:
 
 def _root_cause(error: BaseException) -> str:
     """The featurestore error raised on an executor, when that is what failed; else the error's first line."""
-    text = str(error)
-    for line in text.splitlines():
-        if "featurestore.errors." in line:
-            return line.split("featurestore.errors.", 1)[1].strip()
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    found = raised_on_executor(error)
+    if found:
+        name, message = found
+        return f"{name}: {message}" if message else name
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

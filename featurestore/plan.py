@@ -143,26 +143,21 @@ def check_references(final: RegistryState) -> None:
                               f"references must be unambiguous: rename one of them")
     for odfv in final.on_demand_feature_views.values():
         for projection in odfv.source_projections:
-            view = final.feature_views.get(projection.view_name)
-            if view is None:
-                raise DefinitionError(
-                    f"OnDemandFeatureView {odfv.name!r} reads feature view {projection.view_name!r}, which does not "
-                    f"exist.{did_you_mean(projection.view_name, final.feature_views)}")
-            names = [f.name for f in view.features]
-            for feature in projection.features:
-                if feature not in names:
-                    raise DefinitionError(f"OnDemandFeatureView {odfv.name!r} reads feature {feature!r} that view "
-                                          f"{view.name!r} does not have.{did_you_mean(feature, names)}")
+            _check_projection(f"OnDemandFeatureView {odfv.name!r} reads", projection, final.feature_views)
     views = {**final.feature_views, **final.on_demand_feature_views}
     for service in final.feature_services.values():
         for projection in service.projections:
-            view = views.get(projection.view_name)
-            if view is None:
-                raise DefinitionError(
-                    f"FeatureService {service.name!r} uses feature view {projection.view_name!r}, which does not "
-                    f"exist.{did_you_mean(projection.view_name, views)}")
-            names = [f.name for f in view.features]
-            for feature in projection.features:
-                if feature not in names:
-                    raise DefinitionError(f"FeatureService {service.name!r} uses feature {feature!r} that view "
-                                          f"{view.name!r} does not have.{did_you_mean(feature, names)}")
+            _check_projection(f"FeatureService {service.name!r} uses", projection, views)
+
+
+def _check_projection(who: str, projection, views: dict) -> None:
+    """The projection's view exists among `views` and has each feature it names."""
+    view = views.get(projection.view_name)
+    if view is None:
+        raise DefinitionError(f"{who} feature view {projection.view_name!r}, which does not exist."
+                              f"{did_you_mean(projection.view_name, views)}")
+    names = [f.name for f in view.features]
+    for feature in projection.features:
+        if feature not in names:
+            raise DefinitionError(f"{who} feature {feature!r} that view {view.name!r} does not have."
+                                  f"{did_you_mean(feature, names)}")

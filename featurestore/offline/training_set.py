@@ -14,7 +14,7 @@ import contextlib
 import json
 import re
 
-from featurestore.errors import RetrievalError
+from featurestore.errors import RetrievalError, raised_on_executor
 
 DEFINITION_PROPERTY = "featurestore.training_set"
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -82,9 +82,9 @@ def executor_errors():
     try:
         yield
     except Exception as error:
-        for line in str(error).splitlines():
-            if "featurestore.errors.RetrievalError: " in line:
-                raise RetrievalError(line.split("featurestore.errors.RetrievalError: ", 1)[1].strip()) from None
+        found = raised_on_executor(error, "RetrievalError: ")
+        if found:
+            raise RetrievalError(found[1]) from None
         raise
 
 
