@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 REDIS_PORT ?= 6390
 MASTER ?=
 METASTORE_PORT ?= 1527
+SPARK_CONNECT_PORT ?= 15002
 
 # Spark 4 needs Java 17 or 21: use the first such JDK found unless JAVA_HOME already is one.
 JAVA_HOME := $(shell $(PYTHON) scripts/find_java.py)
@@ -31,14 +32,14 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
 .PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
-	cluster-down metastore-up metastore-down clean
+	cluster-down metastore-up metastore-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
 	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS=,"
 	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077),"
-	@echo "           METASTORE_PORT=$(METASTORE_PORT)"
+	@echo "           METASTORE_PORT=$(METASTORE_PORT), SPARK_CONNECT_PORT=$(SPARK_CONNECT_PORT)"
 
 setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched ## venv, packages (with test and redis extras), Delta and Derby jars
 
@@ -104,10 +105,16 @@ metastore-up: setup ## start a Derby network server on 127.0.0.1:$(METASTORE_POR
 metastore-down: ## stop the Derby network server started by metastore-up
 	$(PY) -m featurestore.metastore down --state-dir .metastore
 
+spark-up: setup ## start a Spark Connect server for REPO on 127.0.0.1:$(SPARK_CONNECT_PORT) (pid and log in .spark-connect/)
+	$(PY) -m featurestore.spark_server up --repo $(REPO) --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
+
+spark-down: ## stop the Spark Connect server started by spark-up
+	$(PY) -m featurestore.spark_server down --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
+
 proto: ## regenerate the protobuf classes from the .proto files
 	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
 	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \
-		.cluster .redis .metastore
+		.cluster .redis .metastore .spark-connect
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -38,11 +38,17 @@ def setting(default, *, low=None, high=None, above=None, nonempty=False, **field
 
 @dataclasses.dataclass(frozen=True)
 class SparkOfflineStoreConfig:
-    """Where Spark keeps the warehouse and the embedded Derby metastore, plus conf overrides."""
+    """Where Spark keeps the warehouse and the embedded Derby metastore, plus conf overrides.
+
+    spark_remote: a Spark Connect server (sc://HOST:PORT, see `make spark-up`) to run the
+    Spark work on instead of starting a JVM in each process; the SPARK_REMOTE environment
+    variable wins over it. Empty: a local session (featurestore.spark.get_spark).
+    """
     type: str = "spark"
     warehouse_dir: str = setting("data/spark-warehouse", nonempty=True)
     metastore_dir: str = setting("data/metastore_db", nonempty=True)
     spark_conf: dict = dataclasses.field(default_factory=dict)
+    spark_remote: str = ""
 
 
 OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
@@ -265,5 +271,13 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         if value is None or isinstance(value, (dict, list)):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + key)}: 'offline_store.spark_conf.{key}' "
                               f"must be a string, number or boolean, got {value!r}")
+    if offline.spark_remote:
+        from featurestore.spark import parse_remote_url
+
+        try:
+            parse_remote_url(offline.spark_remote)
+        except ValueError as error:
+            raise ConfigError(f"{lines.where('offline_store.spark_remote')}: 'offline_store.spark_remote' {error}"
+                              ) from None
     return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online_config,
                       offline_store=offline)

@@ -186,6 +186,18 @@ def describe_process(pid: int) -> str:
     return f"pid {pid}: {text[:100]}{'...' if len(text) > 100 else ''}"
 
 
+def connect_server_port(pid: int) -> int | None:
+    """The port of the Spark Connect server (featurestore.spark_server) running as `pid`, else None."""
+    try:
+        args = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        return None
+    if "org.apache.spark.sql.connect.service.SparkConnectServer" not in args:
+        return None
+    key = "spark.connect.grpc.binding.port="
+    return next((int(a[len(key):]) for a in args if a.startswith(key) and a[len(key):].isdigit()), 15002)
+
+
 def check_metastore_free(url: str) -> None:
     """Refuse at once, in one line, when another process holds the embedded Derby metastore.
 
@@ -205,6 +217,11 @@ def check_metastore_free(url: str) -> None:
     if holder is None or holder in _own_processes() or (holder > 0 and _parent_of(holder) == os.getpid()):
         return
     who = f"pid {holder} ({describe_process(holder).split(': ', 1)[-1]})" if holder > 0 else "another process"
+    port = connect_server_port(holder) if holder > 0 else None
+    if port is not None:
+        raise SparkSetupError(
+            f"{database}: the embedded Derby metastore is held by a Spark Connect server ({who}); use it with "
+            f"SPARK_REMOTE=sc://127.0.0.1:{port}, or stop it (`make spark-down`) to start Spark in this process")
     raise SparkSetupError(
         f"{database}: the embedded Derby metastore is held by {who} and admits one process at a time; stop that "
         f"Spark session (spark.stop(), or shut its notebook kernel down), or share the catalog through a metastore "
@@ -231,7 +248,7 @@ def _java() -> str:
     return str(Path(home) / "bin" / "java") if home else "java"
 
 
-def _listening(host: str, port: int) -> bool:
+def listening(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -248,7 +265,7 @@ def start_server(state_dir: Path, host: str = HOST, port: int = PORT, timeout: f
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file = state_dir / "derby.pid"
-    if _listening(host, port):
+    if listening(host, port):
         raise SparkSetupError(f"{host}:{port} is already in use (a metastore server may run: pid file {pid_file}); "
                               f"stop it with `make metastore-down`, or choose another port")
     classpath = os.pathsep.join(str(j) for j in server_classpath())
@@ -260,7 +277,7 @@ def start_server(state_dir: Path, host: str = HOST, port: int = PORT, timeout: f
     pid_file.write_text(f"{process.pid} {host} {port}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _listening(host, port):
+        if listening(host, port):
             return server_url(host, port)
         if process.poll() is not None:
             break
@@ -283,7 +300,7 @@ def stop_server(state_dir: Path, timeout: float = 15.0) -> bool:
         pid_file.unlink()
         return False
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _listening(host, int(port)):
+    while time.monotonic() < deadline and listening(host, int(port)):
         time.sleep(0.2)
     pid_file.unlink()
     return True

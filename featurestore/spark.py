@@ -238,7 +238,15 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
 
 def get_spark(config=None, app_name: str = "featurestore", master: str | None = None,
               overrides: dict | None = None):
-    """The active SparkSession, or a new one configured for `config` (a RepoConfig)."""
+    """The active SparkSession, or a new one configured for `config` (a RepoConfig).
+
+    With a Spark Connect server named (SPARK_REMOTE, else feature_store.yaml's
+    offline_store.spark_remote) and outside spark-submit, a Spark Connect session to it
+    instead: no JVM starts in this process (see remote_session).
+    """
+    remote = None if under_spark_submit() else remote_url(config)
+    if remote is not None:
+        return remote_session(*remote, config)
     from pyspark.sql import SparkSession
 
     _quiet_captured_exception_logs()
@@ -264,6 +272,127 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
         raise SparkSetupError(f"Spark failed to start: {error}; check JAVA_HOME points at Java 17 or 21 "
                               f"(`make` picks one) and {spark_conf_file('spark-defaults.conf')}") from error
     return session
+
+
+# --- Spark Connect ---------------------------------------------------------------------------
+
+REMOTE_ENV = "SPARK_REMOTE"
+CONNECT_PORT = 15002  # Spark Connect's default port
+
+
+def parse_remote_url(url: str) -> tuple[str, int]:
+    """(host, port) of a Spark Connect URL sc://HOST[:PORT][/;param=value...]; ValueError saying
+    what is wrong otherwise."""
+    from urllib.parse import urlsplit
+
+    example = f"sc://127.0.0.1:{CONNECT_PORT}"
+    if not isinstance(url, str) or not url.startswith("sc://"):
+        raise ValueError(f"must be a Spark Connect URL such as {example}, got {url!r}")
+    parts = urlsplit("http://" + url[len("sc://"):].split("/", 1)[0])
+    try:
+        port = parts.port or CONNECT_PORT
+    except ValueError:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 in {url!r}; e.g. {example}") from None
+    if not parts.hostname or not 1 <= port <= 65535:
+        raise ValueError(f"needs a host and a port from 1 to 65535, got {url!r}; e.g. {example}")
+    return parts.hostname, port
+
+
+def remote_url(config=None) -> tuple[str, str] | None:
+    """(url, where it was set) of the Spark Connect server to use, or None for a local session.
+
+    SPARK_REMOTE (when not empty) wins over feature_store.yaml's offline_store.spark_remote,
+    as FEATURESTORE_METASTORE_URL wins over the file's metastore URL.
+    """
+    url = os.environ.get(REMOTE_ENV, "").strip()
+    where = REMOTE_ENV
+    if not url and config is not None and config.offline_store.spark_remote:
+        url, where = config.offline_store.spark_remote, f"offline_store.spark_remote in {config.repo_path}"
+    if not url:
+        return None
+    try:
+        parse_remote_url(url)
+    except ValueError as error:
+        raise SparkSetupError(f"{where} {error}; or unset it to start Spark in this process") from None
+    return url, where
+
+
+_checked_servers: set = set()
+
+
+def remote_session(url: str, where: str, config=None):
+    """A Spark Connect session to the server at `url`, checked (once per process) to serve
+    `config`'s warehouse and metastore: a server started for another repo would otherwise
+    read and validate against another catalog without a word."""
+    from pyspark.sql import SparkSession
+
+    host, port = parse_remote_url(url)
+    if not metastore.listening(host, port):
+        repo = f" REPO={config.repo_path}" if config is not None else ""
+        raise SparkSetupError(f"no Spark Connect server answers at {url} (from {where}); start one with "
+                              f"`make spark-up{repo}`, or unset {REMOTE_ENV} / offline_store.spark_remote to start "
+                              f"Spark in this process")
+    _quiet_captured_exception_logs()
+    os.environ.setdefault("TZ", "UTC")  # as for a local session: collect() gives local-time datetimes
+    session = SparkSession.builder.remote(url).getOrCreate()
+    key = (url, config.repo_path if config is not None else None)
+    if config is not None and key not in _checked_servers:
+        check_server_serves(session, url, config)
+    _checked_servers.add(key)
+    return session
+
+
+def _local_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return str(Path(value[len("file:"):] if value.startswith("file:") else value).resolve())
+
+
+def check_server_serves(session, url: str, config) -> None:
+    """Raise unless the server at `url` uses config's warehouse and metastore."""
+    conf = read_spark_defaults()
+    conf.update({str(k): str(v) for k, v in config.offline_store.spark_conf.items()})
+    expected = {"warehouse": str(config.warehouse_dir),
+                "metastore": metastore.connection_conf(conf, config.metastore_dir)[metastore.URL_KEY]}
+    actual = {"warehouse": _local_path(session.conf.get("spark.sql.warehouse.dir", None)),
+              "metastore": session.conf.get(metastore.URL_KEY, None)}
+    for what in ("warehouse", "metastore"):
+        if actual[what] != expected[what]:
+            raise SparkSetupError(
+                f"the Spark Connect server at {url} serves another catalog: its {what} is {actual[what]}, repo "
+                f"{config.repo_path} uses {expected[what]}; start a server for this repo (`make spark-down`, then "
+                f"`make spark-up REPO={config.repo_path}`) or unset {REMOTE_ENV} / offline_store.spark_remote")
+
+
+def is_remote(spark) -> bool:
+    """True for a Spark Connect session (no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+RUN_LOCALLY = (f"run it without {REMOTE_ENV} / offline_store.spark_remote, after `make spark-down` (the server holds "
+               f"the repo's embedded metastore) or with a shared metastore (docs/metastore.md)")
+
+
+def require_local(spark, what: str, why: str) -> None:
+    """Refuse, in one line, work that needs the driver JVM when `spark` is a Spark Connect session."""
+    if is_remote(spark):
+        raise SparkSetupError(f"{what} is not supported over Spark Connect: {why}; {RUN_LOCALLY}")
+
+
+def connect_limitation(error: BaseException) -> str | None:
+    """Why a Spark Connect failure happened, when it is one of the known gaps of Spark Connect,
+    else None: Delta's DeltaTable API (versions, history, detail, merge) needs Delta's Spark
+    Connect server plugin, which Delta 4.0.1 does not publish; RDDs and the SparkContext do
+    not exist for a Connect client."""
+    if "pyspark.sql.connect.session" not in sys.modules:  # not a Connect client
+        return None
+    text = str(error)
+    if "No handler found for extension" in text:
+        return ("it uses Delta's DeltaTable API (table versions, history, merge), which needs Delta's Spark "
+                "Connect server plugin, not published for Delta 4.0.1")
+    if "[NOT_IMPLEMENTED]" in text or "JVM_ATTRIBUTE_NOT_SUPPORTED" in text:
+        return f"it uses a JVM-only API ({text.strip().splitlines()[0][:120]})"
+    return None
 
 
 @functools.cache  # once per process: get_spark() runs on every FeatureStore.spark access

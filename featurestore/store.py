@@ -3,6 +3,7 @@ registry (definitions), plan (diffs), offline (Spark), materialize, online (stor
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from featurestore.config import RepoConfig, load_config
@@ -110,8 +111,9 @@ class FeatureStore:
         """
         from featurestore.offline.retrieval import get_historical_features
 
-        return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
-                                       strategy, repo_path=self.repo_path, validate=validate)
+        with _over_connect("get_historical_features"):
+            return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
+                                           strategy, repo_path=self.repo_path, validate=validate)
 
     def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
         """Recompute a training set saved with save_as_table, reading the same Delta versions.
@@ -123,9 +125,10 @@ class FeatureStore:
         from featurestore.offline.training_set import read_definition, rebuild_training_set
 
         registry = self.registry
-        check_rebuild_transformations(registry, read_definition(self.spark, table), table,
-                                      allow_changed_transformations)
-        return rebuild_training_set(self.spark, registry, table, self.repo_path)
+        with _over_connect("rebuild_training_set"):
+            check_rebuild_transformations(registry, read_definition(self.spark, table), table,
+                                          allow_changed_transformations)
+            return rebuild_training_set(self.spark, registry, table, self.repo_path)
 
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
@@ -135,6 +138,7 @@ class FeatureStore:
         start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
+        self._require_local_spark("materialize")
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
                            self.views_to_materialize(feature_views), lambda view: (start, end), log,
                            self.repo_path)
@@ -144,6 +148,7 @@ class FeatureStore:
         from featurestore.materialize import as_utc, check_end, incremental_start, materialize
 
         end = check_end(as_utc(end_date))
+        self._require_local_spark("materialize_incremental")
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
                            self.views_to_materialize(feature_views),
                            lambda view: (incremental_start(view, end), end), log, self.repo_path)
@@ -177,6 +182,12 @@ class FeatureStore:
 
         return get_spark(self.config)
 
+    def _require_local_spark(self, what: str) -> None:
+        from featurestore.spark import require_local
+
+        # featurestore.materialize reads rows through RDDs and counts them with accumulators
+        require_local(self.spark, what, "materialization reads rows through RDDs and SparkContext accumulators")
+
     @property
     def online_store(self):
         if self._online_store is None:
@@ -184,3 +195,20 @@ class FeatureStore:
 
             self._online_store = get_online_store(self.config)
         return self._online_store
+
+
+@contextlib.contextmanager
+def _over_connect(what: str):
+    """Turn a known Spark Connect gap (featurestore.spark.connect_limitation) into one SparkSetupError line."""
+    try:
+        yield
+    except Exception as error:
+        from featurestore.errors import FeatureStoreError
+        from featurestore.spark import RUN_LOCALLY, connect_limitation
+
+        why = None if isinstance(error, FeatureStoreError) else connect_limitation(error)
+        if why is None:
+            raise
+        from featurestore.errors import SparkSetupError
+
+        raise SparkSetupError(f"{what} is not supported over Spark Connect: {why}; {RUN_LOCALLY}") from error

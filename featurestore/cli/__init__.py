@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # unexpected: still one line and exit 1, the traceback on request
         if os.environ.get("FEATURESTORE_DEBUG"):
             raise
+        from featurestore.spark import RUN_LOCALLY, connect_limitation
+
+        why = connect_limitation(error)
+        if why is not None:  # a Spark Connect session met one of Connect's known gaps
+            print(f"Error: `featurestore {args.command}` is not supported over Spark Connect: {why}; {RUN_LOCALLY}",
+                  file=sys.stderr)
+            return 1
         print(f"Error: unexpected {type(error).__name__}: {error} (set FEATURESTORE_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
