@@ -1,7 +1,7 @@
 """The same spark-submit jobs in local[2] and on a 2-worker standalone cluster, side by side.
 
 A training-set build (the largest training benchmark size) and a Redis materialization
-(1M entities x 10 features), each run with jobs/*.py under spark-submit: once with
+(1M entities x 24 hourly rows x 3 features), each run with jobs/*.py under spark-submit: once with
 --master local[2], once with --master spark://... against `featurestore.cluster` (a
 master and two 1-core workers on this machine). Wall times include JVM start-up.
 """
@@ -59,11 +59,11 @@ def run(spark, redis_server, size: str = "large", entities: int = 1_000_000) -> 
     try:
         n_entities, hours, entity_rows = training_set_bench.SIZES[size]
         training_set_bench.generate(spark, work / "ts", n_entities, hours, entity_rows)
-        materialize_bench.generate(spark, work / "wide.parquet", entities)
+        materialize_bench.generate(spark, work / "driver_hourly.parquet", entities)
         ts_repo = _repo(work / "ts_repo", TRAINING_DEFINITIONS.format(path=work / "ts" / "features.parquet"),
                         redis_server)
         mat_repo = _repo(work / "mat_repo", materialize_bench.DEFINITIONS.format(
-            path=work / "wide.parquet", features=materialize_bench.FEATURES), redis_server)
+            path=work / "driver_hourly.parquet"), redis_server)
         entities_sql = f"SELECT * FROM parquet.`{work / 'ts' / 'entities.parquet'}`"
         refs = "driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate,driver_hourly_stats:avg_daily_trips"
         for name, master in (("local[2]", "local[2]"), ("2-worker cluster", running.master_url)):
@@ -85,7 +85,7 @@ def print_table(results: list[dict]) -> None:
     first = results[0]
     print(f"\nThe same jobs in local[2] and on a 2-worker standalone cluster (spark-submit wall time, JVM start "
           f"included)\n  training set: {first['feature_rows']:,} feature rows x {first['entity_rows']:,} entity rows; "
-          f"materialization: {first['entities']:,} entities x 10 features into Redis")
+          f"materialization: {first['entities']:,} entities (x 24 hourly rows) x 3 features into Redis")
     print(f"{'where':<18}{'training set s':>16}{'materialize s':>15}{'materialize rows/s':>20}")
     for r in results:
         print(f"{r['where']:<18}{r['training_s']:>16.1f}{r['materialize_s']:>15.1f}"

@@ -59,9 +59,9 @@ def main() -> None:
     if "training" in parts:
         from benchmarks import training_set_bench
 
-        training_set_bench.run(spark, ("small",), skew=False)  # warm-up: JIT, caches
-        sizes = ("small", "medium") if args.quick else ("small", "medium", "large")
-        training_set_bench.print_table(training_set_bench.run(spark, sizes))
+        training_set_bench.run(spark, ("small",), with_range_join=False)  # warm-up: JIT, caches
+        cases = ("small", "720k x 100k", "720k x 100k, 2 views") if args.quick else tuple(training_set_bench.CASES)
+        training_set_bench.print_table(training_set_bench.run(spark, cases))
 
     if "aggregations" in parts:
         from benchmarks import aggregation_bench

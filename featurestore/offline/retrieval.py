@@ -117,7 +117,37 @@ def check_entity_keys(entities, requests: list[ViewRequest]) -> None:
                                      f"{view.name!r} declares it {field.dtype!r}; cast the column")
 
 
-def source_rows(spark, request: ViewRequest, bounds, source_versions: dict, repo_path=None):
+def entity_time_range(entities) -> tuple[int | None, int | None]:
+    """The entity rows' earliest and latest time, in microseconds (None, None when there are none).
+
+    Computed up front, in one small job, so that the sources are filtered by literals: Spark
+    pushes those into the Parquet and Delta scans, which skip the files and row groups out of
+    range (a join against the computed range, as before, filtered only after reading
+    everything, and evaluated the ttl arithmetic once per feature row).
+    """
+    from pyspark.sql import functions as F
+
+    row = entities.agg(F.unix_micros(F.min(TS)).alias("lo"), F.unix_micros(F.max(TS)).alias("hi")).first()
+    return row["lo"], row["hi"]
+
+
+def _in_time_range(event_ts, time_range: tuple[int | None, int | None], reach: timedelta | None,
+                   exclusive: bool = False):
+    """event_ts <= the latest entity time and, with a reach (ttl or window), >= earliest - reach
+    (> with exclusive: windows are (t - w, t])."""
+    from pyspark.sql import functions as F
+
+    lo, hi = time_range
+    if hi is None:
+        return F.lit(False)
+    condition = event_ts <= F.timestamp_micros(F.lit(hi))
+    if reach is not None:
+        oldest = oldest_allowed(F.timestamp_micros(F.lit(lo)), reach)
+        condition &= (event_ts > oldest) if exclusive else (event_ts >= oldest)
+    return condition
+
+
+def source_rows(spark, request: ViewRequest, time_range, source_versions: dict, repo_path=None):
     """The view's source pruned to keys, timestamps and requested features, in the entity rows' time range.
 
     The source is checked against the view first: a source changed since apply fails here
@@ -128,8 +158,10 @@ def source_rows(spark, request: ViewRequest, bounds, source_versions: dict, repo
     view, source = request.view, request.view.source
     frame = validate_feature_view(spark, view, "training set", repo_path, source_versions.get(source.name))
     dtypes = {f.name: f.dtype for f in view.schema}
+    event_ts = quoted_column(source.timestamp_field).cast("timestamp")
+    frame = frame.where(_in_time_range(event_ts, time_range, view.ttl if view.ttl > timedelta(0) else None))
     columns = [quoted_column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
-    columns.append(quoted_column(source.timestamp_field).cast("timestamp").alias(EVENT_TS))
+    columns.append(event_ts.alias(EVENT_TS))
     created = quoted_column(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
     columns.append(created.alias(CREATED_TS))
@@ -137,22 +169,16 @@ def source_rows(spark, request: ViewRequest, bounds, source_versions: dict, repo
     rows = frame.select(*columns)
     for key in view.join_keys:
         rows = rows.where(quoted_column(key).isNotNull())
-    in_range = F.col(EVENT_TS) <= F.col("__fs_max_ts")
-    if view.ttl > timedelta(0):
-        in_range &= F.col(EVENT_TS) >= oldest_allowed(F.col("__fs_min_ts"), view.ttl)
-    return rows.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
+    return rows
 
 
-def aggregation_events(spark, request: ViewRequest, bounds, source_versions: dict, repo_path=None):
+def aggregation_events(spark, request: ViewRequest, time_range, source_versions: dict, repo_path=None):
     """An aggregating view's events that any entity row's windows can reach, checked against the view."""
-    from pyspark.sql import functions as F
-
     view = request.view
     frame = validate_feature_view(spark, view, "training set", repo_path, source_versions.get(view.source.name))
     reach = view.delay + max(a.time_window for a in view.aggregations if a.name in request.features)
     event_ts = quoted_column(view.source.timestamp_field).cast("timestamp")
-    in_range = (event_ts <= F.col("__fs_max_ts")) & (event_ts > oldest_allowed(F.col("__fs_min_ts"), reach))
-    return frame.join(F.broadcast(bounds), on=in_range, how="inner").drop("__fs_min_ts", "__fs_max_ts")
+    return frame.where(_in_time_range(event_ts, time_range, reach, exclusive=True))
 
 
 def delta_version(spark, table: str) -> int | None:
@@ -182,7 +208,6 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     computed last, on the joined rows, with request fields read from the entity columns;
     the features they read are joined under internal names and dropped unless requested.
     """
-    from pyspark.sql import functions as F
 
     requested = resolve_features(registry, features)
     on_demand = [r for r in requested if isinstance(r, OnDemandRequest)]
@@ -209,15 +234,15 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                 version = delta_version(spark, source.table)
                 if version is not None:
                     source_versions[source.name] = version
-    bounds = entities.agg(F.min(TS).alias("__fs_min_ts"), F.max(TS).alias("__fs_max_ts"))
+    time_range = entity_time_range(entities)
     for request in requests:
         if request.view.is_aggregating:  # windowed aggregates first: they carry the entity rows through
-            events = aggregation_events(spark, request, bounds, source_versions, repo_path)
+            events = aggregation_events(spark, request, time_range, source_versions, repo_path)
             entities = aggregate(entities, request.view, request.features, events,
                                  lambda name, r=request: r.output_name(name, join_full))
     lookups = [r for r in requests if not r.view.is_aggregating]
     if lookups:
-        views = [ViewRows(r, source_rows(spark, r, bounds, source_versions, repo_path)) for r in lookups]
+        views = [ViewRows(r, source_rows(spark, r, time_range, source_versions, repo_path)) for r in lookups]
         entities = choose_joiner(strategy)(entities, views, join_full)
     else:
         entities = entities.drop(TS)
