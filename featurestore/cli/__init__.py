@@ -81,5 +81,39 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The `featurestore` command: main(), then this process's JVM stopped before exiting."""
+    code = main()
+    stop_local_spark()
+    sys.exit(code)
+
+
+def stop_local_spark(timeout_seconds: float = 30.0) -> None:
+    """Stop the JVM this command started, and wait until it has exited.
+
+    A JVM outlives its Python process by a second or two while it shuts down, still holding
+    the embedded Derby metastore; without the wait, `featurestore plan && featurestore apply`
+    had the second command refused by the first one's exiting JVM.
+    """
+    if "pyspark" not in sys.modules or "PYSPARK_GATEWAY_PORT" in os.environ:  # no JVM, or spark-submit's own
+        return
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    process = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    SparkContext._gateway = SparkContext._jvm = None
+    if process is not None:
+        process.stdin.close()  # the JVM exits when its stdin closes
+        try:
+            process.wait(timeout=timeout_seconds)
+        except Exception:  # a JVM slow to exit must not fail a command that succeeded
+            pass
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

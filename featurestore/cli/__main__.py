@@ -1,6 +1,4 @@
 """`python -m featurestore.cli ...` runs the `featurestore` command."""
-import sys
+from featurestore.cli import run
 
-from featurestore.cli import main
-
-sys.exit(main())
+run()
