@@ -2,16 +2,22 @@
 
 For SQLite and Redis it measures
   (a) write throughput of online_write_flat (the one write path, materialization's) for
-      N entities x 10 Float64 features of pre-encoded flat rows, beside a raw lower bound (SQLite: executemany of a plain INSERT
-      into the same table layout in one transaction; Redis: pipelined HSET of the same
-      fields), and
-  (b) read latency (p50, p99) for 1 entity x 10 features and 100 entities x 10 features
-      through online_read (SQLite) and online_read_many (Redis), beside a raw bound (a
-      plain SELECT by primary key; pipelined HMGET).
+      N entities x 10 Float64 features of pre-encoded flat rows, beside a raw lower bound
+      (SQLite: one executemany of a plain INSERT of the rows already flattened to the same
+      table layout, in one transaction; Redis: pipelined HSET of the same fields),
+  (b) store-level read latency (p50, p99) for 1 entity x 10 features and 100 entities x 10
+      features through online_read (SQLite) and online_read_many (Redis), beside a raw
+      bound (a plain SELECT ... WHERE entity_key IN (...); pipelined HMGET), and
+  (c) the whole serving call, FeatureStore.get_online_features (entity rows in, decoded
+      values and statuses out), for 1 and 100 entities x 3 Float64 features of a view of
+      its own (up to GET_ENTITIES entities), beside the raw read of the same stored rows
+      with the keys already serialized and nothing decoded (SELECT ... WHERE entity_key IN
+      (...) for SQLite; HMGET of one key, a pipeline of HMGETs for several, for Redis).
 
     python -m benchmarks.online_bench [--sqlite-rows N] [--redis-rows N] [--samples N]
 
-Redis runs in its own redis-server, started and stopped here.
+Redis runs in its own redis-server, started and stopped here. The registry is written
+directly (no Spark), as benchmarks/load_bench.py does.
 """
 from __future__ import annotations
 
@@ -28,11 +34,15 @@ from pathlib import Path
 from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.online.codec import entity_key_serializer, value_encoder
 from featurestore.online.redis_store import RedisOnlineStore, key_prefix
-from featurestore.online.sqlite import SqliteOnlineStore, table_name
+from featurestore.online.sqlite import table_name
+from featurestore.registry import RegistryFile
+from featurestore.store import FeatureStore
 from featurestore.types import Float64, Int64
 
 PROJECT = "bench"
 FEATURES = 10
+GET_FEATURES = 3
+GET_ENTITIES = 100_000  # entities of the get_online_features view (at most the store's row count)
 TARGETS = {  # (store, measure) -> (target text, check on the measured result)
     ("sqlite", "write"): ("ratio <= 1.5", lambda r: r["ratio"] <= 1.5),
     ("redis", "write"): (">= 50,000 rows/s", lambda r: r["ours"] >= 50_000),
@@ -40,24 +50,42 @@ TARGETS = {  # (store, measure) -> (target text, check on the measured result)
     ("redis", "read 1x10 p99"): ("<= 0.4 ms", lambda r: r["ours"] <= 0.4),
     ("sqlite", "read 100x10 p99"): ("<= 3 ms", lambda r: r["ours"] <= 3.0),
     ("redis", "read 100x10 p99"): ("<= 3 ms", lambda r: r["ours"] <= 3.0),
+    ("sqlite", "get 100x3 p99"): ("< 1 ms", lambda r: r["ours"] < 1.0),
+    ("redis", "get 1x3 p99"): ("< 0.25 ms", lambda r: r["ours"] < 0.25),
 }
+DRIVER = Entity(name="driver", join_keys=["driver_id"])
+SOURCE = SparkSource(name="bench_source", table="default.bench", timestamp_field="event_timestamp")
 
 
-def make_view(features: int = FEATURES) -> FeatureView:
-    driver = Entity(name="driver", join_keys=["driver_id"])
-    source = SparkSource(name="bench_source", table="default.bench", timestamp_field="event_timestamp")
+def make_view(features: int = FEATURES, name: str = "driver_stats") -> FeatureView:
     schema = [Field(name="driver_id", dtype=Int64)]
     schema += [Field(name=f"f{i}", dtype=Float64) for i in range(features)]
-    return FeatureView(name="driver_stats", entities=[driver], schema=schema, source=source,
-                       ttl=timedelta(days=1))
+    return FeatureView(name=name, entities=[DRIVER], schema=schema, source=SOURCE, ttl=timedelta(days=1))
 
 
-def make_rows(count: int, features: int = FEATURES) -> list[tuple]:
+def make_repo(folder: Path, online_store_yaml: str, views: list[FeatureView]) -> FeatureStore:
+    """A feature repo with views registered (RegistryFile directly: no Spark) and their tables made."""
+    folder.mkdir(parents=True)
+    (folder / "feature_store.yaml").write_text(f"project: {PROJECT}\nregistry: data/registry.db\n{online_store_yaml}")
+
+    def register(state) -> None:
+        state.entities[DRIVER.name] = DRIVER
+        state.data_sources[SOURCE.name] = SOURCE
+        for view in views:
+            state.feature_views[view.name] = view
+
+    RegistryFile(folder / "data" / "registry.db", PROJECT).update(register)
+    store = FeatureStore(folder)
+    store.online_store.update(PROJECT, views, [])
+    return store
+
+
+def make_rows(count: int, features: int = FEATURES, event_ts: int = 1_700_000_000_000_000) -> list[tuple]:
     """count entities with distinct Float64 values, as materialization hands them over: flat rows of
     (entity key, event_ts, created_ts, encoded value of each feature)."""
     encode = value_encoder(Float64)
     serialize = entity_key_serializer(["driver_id"], [Int64])
-    return [(serialize((driver_id,)), 1_700_000_000_000_000 + driver_id, 0,
+    return [(serialize((driver_id,)), event_ts + driver_id, 0,
              *[encode(driver_id + j / 16) for j in range(features)])
             for driver_id in range(count)]
 
@@ -101,6 +129,28 @@ def _read_results(store: str, read, raw_read, count: int, samples: int) -> list[
     return results
 
 
+def _get_results(store_name: str, store: FeatureStore, view: FeatureView, raw_read, count: int,
+                 samples: int) -> list[dict]:
+    """get_online_features of GET_FEATURES features for 1 and 100 entity rows, beside raw_read(keys)."""
+    refs = [f"{view.name}:{feature.name}" for feature in view.features]
+    serialize = entity_key_serializer(["driver_id"], [Int64])
+    chooser = random.Random(7)
+    results = []
+    for batch, batch_samples in ((1, samples), (100, max(200, samples // 2))):
+        id_batches = [[chooser.randrange(count) for _ in range(batch)] for _ in range(batch_samples)]
+        entity_rows = [[{"driver_id": driver_id} for driver_id in ids] for ids in id_batches]
+        key_batches = [[serialize((driver_id,)) for driver_id in ids] for ids in id_batches]
+        response = store.get_online_features(refs, entity_rows[0])
+        if any(status != "PRESENT" for column in response.statuses().values() for status in column):
+            raise RuntimeError(f"{store_name}: get_online_features did not find every value: {response!r}")
+        ours_p50, ours_p99 = latencies_ms(lambda rows: store.get_online_features(refs, rows), entity_rows)
+        raw_p50, raw_p99 = latencies_ms(raw_read, key_batches)
+        for label, ours, raw in (("p50", ours_p50, raw_p50), ("p99", ours_p99, raw_p99)):
+            results.append(dict(_result(store_name, f"get {batch}x{len(refs)} {label}", "ms", ours, raw, ours / raw),
+                                rows=count))
+    return results
+
+
 # --- SQLite ---
 
 def _sqlite_connection(path: Path) -> sqlite3.Connection:
@@ -111,33 +161,8 @@ def _sqlite_connection(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
-    view = make_view()
-    table = table_name(PROJECT, view.name)
-    names = [f.name for f in view.features]
-
-    raw_path = directory / "raw.db"
-    raw = _sqlite_connection(raw_path)
-    raw.execute(f'CREATE TABLE "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
-                f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
-                f"WITHOUT ROWID")
-    start = time.perf_counter()
-    raw.execute("BEGIN")
-    raw.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)',
-                    ((row[0], name, value, row[1], row[2]) for row in rows for name, value in zip(names, row[3:])))
-    raw.execute("COMMIT")
-    raw_seconds = time.perf_counter() - start
-
-    store = SqliteOnlineStore(directory / "online_store.db")
-    store.update(PROJECT, [view], [])
-    start = time.perf_counter()
-    written = store.online_write_flat(PROJECT, view, iter(rows))
-    ours_seconds = time.perf_counter() - start
-    if written != len(rows):
-        raise RuntimeError(f"SQLite store wrote {written} rows, expected {len(rows)}")
-    results = [_result("sqlite", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
-                       ours_seconds / raw_seconds)]
-
+def _raw_select(connection: sqlite3.Connection, table: str) -> Callable[[list[bytes]], list]:
+    """The raw read: SELECT ... WHERE entity_key IN (...), statements cached per key count."""
     selects = {}
 
     def raw_read(keys: list[bytes]):
@@ -146,12 +171,50 @@ def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]
             marks = ", ".join(["?"] * len(keys))
             sql = selects[len(keys)] = (f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
                                         f"WHERE entity_key IN ({marks})")
-        return raw.execute(sql, keys).fetchall()
+        return connection.execute(sql, keys).fetchall()
 
-    results += _read_results("sqlite", lambda keys: store.online_read(PROJECT, view, keys, names), raw_read,
-                             len(rows), samples)
-    store.close()
+    return raw_read
+
+
+def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
+    view = make_view()
+    get_view = make_view(GET_FEATURES, "driver_get")
+    table = table_name(PROJECT, view.name)
+    names = [f.name for f in view.features]
+
+    raw_path = directory / "raw.db"
+    raw = _sqlite_connection(raw_path)
+    raw.execute(f'CREATE TABLE "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
+                f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
+                f"WITHOUT ROWID")
+    flat = [(row[0], name, value, row[1], row[2]) for row in rows for name, value in zip(names, row[3:])]
+    start = time.perf_counter()
+    raw.execute("BEGIN")
+    raw.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)', flat)
+    raw.execute("COMMIT")
+    raw_seconds = time.perf_counter() - start
+    del flat
+
+    feature_store = make_repo(directory / "sqlite_repo", "", [view, get_view])
+    store = feature_store.online_store
+    start = time.perf_counter()
+    written = store.online_write_flat(PROJECT, view, iter(rows))
+    ours_seconds = time.perf_counter() - start
+    if written != len(rows):
+        raise RuntimeError(f"SQLite store wrote {written} rows, expected {len(rows)}")
+    results = [_result("sqlite", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
+                       ours_seconds / raw_seconds)]
+    results += _read_results("sqlite", lambda keys: store.online_read(PROJECT, view, keys, names),
+                             _raw_select(raw, table), len(rows), samples)
     raw.close()
+
+    get_count = min(len(rows), GET_ENTITIES)
+    store.online_write_flat(PROJECT, get_view, make_rows(get_count, GET_FEATURES, int(time.time() * 1e6)))
+    reader = _sqlite_connection(store.path)  # the raw bound reads the very rows the store holds
+    results += _get_results("sqlite", feature_store, get_view, _raw_select(reader, table_name(PROJECT, get_view.name)),
+                            get_count, samples)
+    reader.close()
+    store.close()
     return results
 
 
@@ -163,6 +226,7 @@ def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
     from tests.redis_server import start_redis_server
 
     view = make_view()
+    get_view = make_view(GET_FEATURES, "driver_get")
     server = start_redis_server(directory / "redis")
     try:
         client = redis.Redis(host=server.host, port=server.port)
@@ -191,17 +255,30 @@ def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
         results = [_result("redis", "write", "rows/s", len(rows) / ours_seconds, len(rows) / raw_seconds,
                            ours_seconds / raw_seconds)]
 
-        read_fields = [timestamp_field, *fields]
-
-        def raw_read(keys: list[bytes]):
-            pipeline = client.pipeline(transaction=False)
-            for key in keys:
-                pipeline.hmget(prefix + key, read_fields)
-            return pipeline.execute()
+        def raw_hmget(read_fields: list[bytes]) -> Callable[[list[bytes]], list]:
+            def raw_read(keys: list[bytes]):
+                if len(keys) == 1:
+                    return client.hmget(prefix + keys[0], read_fields)
+                pipeline = client.pipeline(transaction=False)
+                for key in keys:
+                    pipeline.hmget(prefix + key, read_fields)
+                return pipeline.execute()
+            return raw_read
 
         results += _read_results("redis", lambda keys: store.online_read_many(PROJECT, [(view, keys, names)]),
-                                 raw_read, len(rows), samples)
+                                 raw_hmget([timestamp_field, *fields]), len(rows), samples)
         store.close()
+
+        config = server.config()
+        feature_store = make_repo(directory / "redis_repo", f"online_store:\n  type: redis\n  host: {config.host}\n"
+                                                           f"  port: {config.port}\n", [get_view])
+        get_count = min(len(rows), GET_ENTITIES)
+        feature_store.online_store.online_write_flat(PROJECT, get_view,
+                                                     make_rows(get_count, GET_FEATURES, int(time.time() * 1e6)))
+        get_fields = [f"{get_view.name}:#ts".encode()] + [f"{get_view.name}:{f.name}".encode()
+                                                          for f in get_view.features]
+        results += _get_results("redis", feature_store, get_view, raw_hmget(get_fields), get_count, samples)
+        feature_store.online_store.close()
         client.close()
         return results
     finally:
@@ -221,7 +298,7 @@ def run(sqlite_rows: int = 1_000_000, redis_rows: int = 200_000, samples: int = 
             gc.collect()
             gc.freeze()  # millions of long-lived row tuples would make every GC pass slow, for both sides
             try:
-                results += [dict(result, rows=count) for result in bench(rows, Path(folder), samples)]
+                results += [{"rows": count, **result} for result in bench(rows, Path(folder), samples)]
             finally:
                 del rows
                 gc.unfreeze()
@@ -239,6 +316,8 @@ def format_table(results: list[dict]) -> str:
         lines.append(f"{r['store']:<7} {r['rows']:>9,}  {r['measure']:<17} {number.format(r['ours'])} "
                      f"{number.format(r['raw'])} {r['unit']:<7} {r['ratio']:>6.2f}  {r['target']}{verdict}")
     lines.append("ratio: our time / raw time (writes: raw rows/s / our rows/s); below 1 is faster than raw.")
+    lines.append(f"get: FeatureStore.get_online_features over a view of {GET_FEATURES} features and up to "
+                 f"{GET_ENTITIES:,} entities; raw: the same stored rows read with serialized keys, nothing decoded.")
     return "\n".join(lines)
 
 

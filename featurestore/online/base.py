@@ -7,6 +7,9 @@ created timestamp is 0, so it compares as older than any real one.
 
 A store is constructed from its config (`from_config`), holds no connection until first
 used, and pickles to its settings only, so it can be shipped to Spark executors.
+
+StoredFeatures is a frozen dataclass with slots; the stores' read loops build it through
+stored_features(), about half the cost of its __init__ (a 100-key read builds 100).
 """
 from __future__ import annotations
 
@@ -28,11 +31,30 @@ class OnlineRow(NamedTuple):
     created_ts: int  # microseconds since epoch, UTC; 0 when the source has none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredFeatures:
     """What the store holds for one entity key of one view."""
     values: dict[str, bytes]  # feature name -> serialized Value
     event_ts: int
+
+
+_new_object = object.__new__
+_set_values = StoredFeatures.values.__set__  # the slots' own setters, past the frozen __setattr__
+_set_event_ts = StoredFeatures.event_ts.__set__
+
+
+def stored_features(values: dict[str, bytes], event_ts: int) -> StoredFeatures:
+    """StoredFeatures(values, event_ts) at half the cost of the frozen dataclass's __init__: a read
+    of 100 keys builds 100 of them. For the stores' read loops only."""
+    stored = _new_object(StoredFeatures)
+    _set_values(stored, values)
+    _set_event_ts(stored, event_ts)
+    return stored
+
+
+def set_event_ts(stored: StoredFeatures, event_ts: int) -> None:
+    """Raise the event time of a StoredFeatures a store's read loop is still building."""
+    _set_event_ts(stored, event_ts)
 
 
 ReadRequest = tuple[FeatureView, Sequence[bytes], Sequence[str]]

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from featurestore.online.base import StoredFeatures
+from featurestore.online.base import StoredFeatures, stored_features
 
 
 @dataclass(frozen=True)
@@ -178,5 +178,5 @@ def parse_read_reply(blob: bytes, key_count: int, feature_names: Sequence[str]) 
             if length >= 0:
                 values[name] = blob[position:position + length]
                 position += length
-        results.append(StoredFeatures(values, event_ts))
+        results.append(stored_features(values, event_ts))
     return results

@@ -11,6 +11,19 @@ timestamps and writes in one step, so the newer-wins rule holds even with severa
 executors writing the same key at once. The store holds only its config when pickled and
 connects on first use, so it can be shipped to Spark executors. redis-py is imported on
 first connect, with the install hint when it is missing.
+
+Speed (issue #15). One entity read through get_online_features cost ~0.13 ms p50 beside a
+raw HMGET's ~0.08 ms: the READ script makes Redis run Lua and the reply was parsed twice.
+online_read_many now answers one entity (every request for the same key, as views sharing
+an entity have: their fields live in the same hash) with one plain HMGET of all the views'
+fields (_read_one_hash); several keys still go through READ, whose one-string reply is
+cheaper to parse than many HMGET replies (100 x 10: ~0.75 ms beside ~0.75 ms of pipelined
+HMGETs with hiredis, 1.7 ms without). online_read keeps to READ for any number of keys.
+The rest of a one-entity read is redis-py (~15 us of pool, retry and packing around the
+round trip) and the round trip itself; hiredis, in the `redis` extra, parses replies in C
+(~8 us less per HMGET, ~1.3x faster pipelined writes). Writes: online_write_flat was
+already faster than raw pipelined HSET (the script takes 100 rows per call); its time is
+Redis running the script (~half) and redis-py packing ~12 arguments per row.
 """
 from __future__ import annotations
 
@@ -25,7 +38,7 @@ from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.online import redis_scripts
-from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures
+from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
 from featurestore.online.redis_scripts import DELETE_FIELDS, READ, WRITE_IF_NEWER, parse_read_reply
 
 ROWS_PER_PIPELINE = 10_000
@@ -33,7 +46,22 @@ ROWS_PER_PIPELINE = 10_000
 ROWS_PER_SCRIPT_CALL = 100
 KEYS_PER_READ_CALL = 200
 _TIMESTAMPS = struct.Struct(">qq")  # event_ts, created_ts
+_EVENT_TS = struct.Struct(">q")
 _SCAN_BATCH = 500
+
+
+def _single_key(requests: Sequence[ReadRequest]) -> bytes | None:
+    """The one entity key of requests that each ask for that key or for none; else None."""
+    single = None
+    for _, entity_keys, _ in requests:
+        if len(entity_keys) > 1:
+            return None
+        if entity_keys:
+            if single is None:
+                single = entity_keys[0]
+            elif entity_keys[0] != single:
+                return None
+    return single
 
 
 def key_prefix(project: str) -> bytes:
@@ -132,16 +160,26 @@ class RedisOnlineStore(OnlineStore):
 
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
                     feature_names: Sequence[str]) -> list[StoredFeatures | None]:
-        return self.online_read_many(project, [(view, entity_keys, feature_names)])[0]
+        """Through the READ script, for any number of keys (online_read_many has the fast paths)."""
+        return self._read_scripted(project, [(view, entity_keys, feature_names)])[0]
 
     def online_read_many(self, project: str,
                          requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
-        """Several views' reads in one round trip.
+        """Several views' reads in one round trip; get_online_features reads through here.
 
         For each (view, entity_keys, feature_names) request, a list of the same length as
-        its entity_keys, as online_read returns. Each view's keys are read by one script
-        call per KEYS_PER_READ_CALL keys, and all calls go in one pipeline.
+        its entity_keys, as online_read returns. One entity (every request asks for the same
+        key, or none): one plain HMGET of all the views' fields, which live in that key's
+        hash. Otherwise each view's keys are read by one READ script call per
+        KEYS_PER_READ_CALL keys, and all calls go in one pipeline.
         """
+        single = _single_key(requests)
+        if single is not None:
+            return self._read_one_hash(self._connect(), key_prefix(project) + single, requests)
+        return self._read_scripted(project, requests)
+
+    def _read_scripted(self, project: str,
+                       requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
         client = self._connect()
         prefix = key_prefix(project)
         calls = []  # (request index, key count, EVALSHA arguments)
@@ -159,6 +197,35 @@ class RedisOnlineStore(OnlineStore):
             raise self._error(error, "reading features") from error
         for (index, key_count, _), blob in zip(calls, blobs):
             results[index].extend(parse_read_reply(blob, key_count, requests[index][2]))
+        return results
+
+    def _read_one_hash(self, client, hash_key: bytes,
+                       requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
+        """One entity's reads, each request for the same key or none: one HMGET of every
+        view's timestamp and feature fields, since they all live in that key's hash. Redis
+        does no Lua work and the reply is a handful of values, so this is the cheapest read."""
+        fields = []
+        for view, entity_keys, feature_names in requests:
+            if entity_keys:
+                fields += self._read_fields(view.name, feature_names)
+        try:
+            reply = client.execute_command("HMGET", hash_key, *fields)
+        except self._redis_errors.RedisError as error:
+            raise self._error(error, "reading features") from error
+        results: list[list[StoredFeatures | None]] = []
+        position = 0
+        for _, entity_keys, feature_names in requests:
+            if not entity_keys:
+                results.append([])
+                continue
+            timestamps = reply[position]
+            if timestamps is None:  # nothing stored for the view (as READ's -1)
+                results.append([None])
+            else:
+                values = {name: value for name, value in zip(feature_names, reply[position + 1:])
+                          if value is not None}
+                results.append([stored_features(values, _EVENT_TS.unpack_from(timestamps)[0])])
+            position += 1 + len(feature_names)
         return results
 
     def _read_fields(self, view_name: str, feature_names: Sequence[str]) -> list[bytes]:
