@@ -35,6 +35,9 @@ TS = "__fs_ts"  # the entity row's time (a timestamp), added by the caller
 EVENT_TS = "__fs_event_ts"
 CREATED_TS = "__fs_created_ts"
 EARLIEST_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z, the earliest Spark timestamp
+ORDER = "__fs_order"  # the as-of window's one sort key (see _order)
+IS_ENTITY = "__fs_is_entity"
+EVENT_US = "event_us"
 
 
 def oldest_allowed(ts, ttl: timedelta):
@@ -110,42 +113,48 @@ class WindowAsOfJoiner(PointInTimeJoiner):
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        is_entity, row = "__fs_is_entity", "__fs_row"
-        struct_names = [f"__fs_view_{i}" for i in range(len(group))]
+        view_columns = [f"__fs_view_{i}" for i in range(len(group))]
         carried = list(entities.columns)
-        entity_part = entities.select(
-            *[F.col(k) for k in keys], F.col(TS), F.lit(1).alias(is_entity),
-            F.lit(None).cast("timestamp").alias(CREATED_TS),
-            F.struct(*[column(c) for c in carried]).alias(row),
-            *[F.lit(None).alias(s) for s in struct_names])
-        parts = [entity_part]
-        row_type = entity_part.schema[row].dataType
+        entity_part = entities.select(*[column(c) for c in carried], _order(F.col(TS), 1).alias(ORDER),
+                                      F.lit(True).alias(IS_ENTITY), *[F.lit(None).alias(v) for v in view_columns])
+        feature_parts = []
         for i, rows in enumerate(group):
-            value = F.struct(F.col(EVENT_TS), *[F.col(f) for f in rows.request.features])
-            part = rows.frame.select(
-                *[F.col(k) for k in keys], F.col(EVENT_TS).alias(TS), F.lit(0).alias(is_entity),
-                F.col(CREATED_TS), F.lit(None).cast(row_type).alias(row),
-                *[value.alias(s) if j == i else F.lit(None).alias(s) for j, s in enumerate(struct_names)])
-            parts.append(part)
-        struct_types = {s: parts[i + 1].schema[s].dataType for i, s in enumerate(struct_names)}
-        typed = [p.select(*[F.col(c).cast(struct_types[c]).alias(c) if c in struct_types else column(c)
-                            for c in p.columns]) for p in parts]
-        union = typed[0]
-        for part in typed[1:]:
-            union = union.unionByName(part)
-        window = (Window.partitionBy(*keys).orderBy(TS, is_entity, CREATED_TS)
+            # The winner is the greatest (event time, created time); comparing the whole struct
+            # also settles a full tie the same way every time.
+            value = F.struct(F.unix_micros(EVENT_TS).alias(EVENT_US),
+                             F.coalesce(F.unix_micros(CREATED_TS), F.lit(EARLIEST_MICROS)).alias("created_us"),
+                             *[F.col(f) for f in rows.request.features])
+            feature_parts.append(rows.frame.select(
+                *[F.col(c) if c in keys else F.lit(None).cast(entities.schema[c].dataType).alias(c) for c in carried],
+                _order(F.col(EVENT_TS), 0).alias(ORDER), F.lit(False).alias(IS_ENTITY),
+                *[value.alias(v) if j == i else F.lit(None).alias(v) for j, v in enumerate(view_columns)]))
+        value_types = {v: part.schema[v].dataType for v, part in zip(view_columns, feature_parts)}
+        union = None
+        for part in [entity_part, *feature_parts]:
+            typed = part.select(*[F.col(c).cast(value_types[c]).alias(c) if c in value_types else column(c)
+                                  for c in part.columns])
+            union = typed if union is None else union.unionByName(typed)
+        window = (Window.partitionBy(*[column(k) for k in keys]).orderBy(ORDER)
                   .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-        latest = [F.last(s, ignorenulls=True).over(window).alias(s) for s in struct_names]
-        matched = union.select(F.col(is_entity), F.col(row), *latest).where(F.col(is_entity) == 1)
-        outputs = [F.col(row).getField(c).alias(c) for c in carried]
-        for rows, s in zip(group, struct_names):
-            winner = F.col(s)
+        matched = union.select(*[column(c) for c in carried], F.col(IS_ENTITY),
+                               *[F.max(v).over(window).alias(v) for v in view_columns]).where(F.col(IS_ENTITY))
+        outputs = [column(c) for c in carried]
+        for rows, v in zip(group, view_columns):
+            winner = F.col(v)
             if rows.ttl > timedelta(0):
-                oldest = oldest_allowed(F.col(f"{row}.{TS}"), rows.ttl)
-                winner = F.when(F.col(f"{s}.{EVENT_TS}") >= oldest, winner)
+                oldest_us = F.unix_micros(column(TS)) - F.lit(rows.ttl // timedelta(microseconds=1))
+                winner = F.when(F.col(f"{v}.{EVENT_US}") >= oldest_us, winner)
             for feature in rows.request.features:
                 outputs.append(winner[feature].alias(rows.request.output_name(feature, full_feature_names)))
         return matched.select(*outputs)
+
+
+def _order(ts, is_entity: int):
+    """One sort key for the as-of window: microseconds x 2, plus 1 for entity rows, so a feature
+    row at an entity row's very time sorts before it (event_ts <= ts is a candidate)."""
+    from pyspark.sql import functions as F
+
+    return F.unix_micros(ts) * 2 + F.lit(is_entity)
 
 
 class RangeJoinJoiner(PointInTimeJoiner):
