@@ -1,20 +1,21 @@
-"""The definition classes users write in a feature repo."""
+"""The definition classes users write in a feature repo, and KINDS, the table of their kinds (kinds.py)."""
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
 from featurestore.definitions.field import Field
+from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.sources import DataSource, FileSource, SparkSource
 from featurestore.definitions.transformation import CodeRef, spark_transformation
 
-DEFINITION_TYPES = (Entity, DataSource, FeatureView, FeatureService, OnDemandFeatureView)
-
 __all__ = [
            "DEFINITION_TYPES",
+           "KINDS",
            "Aggregation",
            "CodeRef",
            "DataSource",
+           "DefinitionKind",
            "Entity",
            "FeatureService",
            "FeatureView",
