@@ -8,7 +8,8 @@ registry's definitions would not give:
 1. online values of views whose materialization restarts (source, keys or features
    changed, or taken offline) are removed: a read now says NOT_FOUND, never a stale value;
 2. the online tables of online views are created (idempotent);
-3. the registry is updated in one atomic write (restarted views lose their intervals);
+3. the registry is updated in one atomic write, the changes applied kind by kind in the
+   order of featurestore.definitions.kinds.KINDS (restarted views lose their intervals);
 4. online values of deleted views are removed (nobody reads them any more).
 
 A crash between 1 and 3 leaves the registry unchanged, so rerunning apply redoes it.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
+from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
 from featurestore.errors import DefinitionError
 from featurestore.plan import RegistryDiff, check_references, compute_diff
 from featurestore.registry import RegistryFile, RegistryState
@@ -37,9 +38,8 @@ def as_contents(objects, repo_path=None) -> RepoContents:
     contents = RepoContents()
     origin = Path("<apply>")
     for obj in objects:
-        if not isinstance(obj, (Entity, DataSource, FeatureView, FeatureService, OnDemandFeatureView)):
-            raise DefinitionError(f"apply() takes Entity, SparkSource/FileSource, FeatureView, FeatureService and "
-                                  f"OnDemandFeatureView objects, got {obj!r}")
+        if kind_of(obj) is None:
+            raise DefinitionError(f"apply() takes {accepted_classes()} objects, got {obj!r}")
         contents.add(obj, origin)
     contents.add_implicit_sources()
     if repo_path is not None:
@@ -49,10 +49,8 @@ def as_contents(objects, repo_path=None) -> RepoContents:
 
 def preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
     """The registry as it would be after the diff (current is not modified)."""
-    final = RegistryState(project=current.project, entities=dict(current.entities),
-                          data_sources=dict(current.data_sources), feature_views=dict(current.feature_views),
-                          feature_services=dict(current.feature_services),
-                          on_demand_feature_views=dict(current.on_demand_feature_views))
+    final = RegistryState(project=current.project,
+                          **{kind.field: dict(current.collection(kind.field)) for kind in KINDS})
     diff.apply_to(final)
     return final
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from featurestore.definitions import FeatureView
+from featurestore.definitions.kinds import BY_FIELD, KINDS
 from featurestore.errors import DefinitionError, did_you_mean
 from featurestore.registry import RegistryState
-from featurestore.repo import KINDS, RepoContents
+from featurestore.repo import RepoContents
 
-LABELS = {"entities": "Entity", "data_sources": "DataSource", "feature_views": "FeatureView",
-          "feature_services": "FeatureService", "on_demand_feature_views": "OnDemandFeatureView"}
-LABEL_WIDTH = max(len(label) for label in LABELS.values())  # names line up in `plan`
+LABEL_WIDTH = max(len(kind.label) for kind in KINDS)  # names line up in `plan`
 
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # 'entities', 'data_sources', 'feature_views' or 'feature_services'
+    kind: str  # the kind's field: 'entities', 'data_sources', 'feature_views', ... (definitions.kinds)
     name: str
     action: str  # 'add', 'change' or 'delete'
     new: object = None  # the definition to write; None for deletions
@@ -53,13 +52,15 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
     return ""
 
 
-def code_change(old, new) -> str:
-    """A line describing a changed transformation or udf ('' when the code is the same)."""
-    attribute = "udf_code" if hasattr(new, "udf_code") else "transformation_code"
+def code_change(attribute: str, old, new) -> str:
+    """A line describing a changed transformation or udf ('' when the code is the same).
+
+    attribute: where the kind keeps its CodeRef ('transformation_code', 'udf_code').
+    """
     before, after = getattr(old, attribute, None), getattr(new, attribute, None)
     if before == after:
         return ""
-    role = "udf" if attribute == "udf_code" else "transformation"
+    role = attribute.removesuffix("_code")
     if before is None:
         return f"{role} {after.qualified_name} added (sha256 {after.short_hash})"
     if after is None:
@@ -83,7 +84,7 @@ class RegistryDiff:
         symbols = {"add": "+ add   ", "change": "~ change", "delete": "- delete"}
         lines = []
         for c in self.changes:
-            lines.append(f"{symbols[c.action]} {LABELS[c.kind]:<{LABEL_WIDTH}} {c.name}")
+            lines.append(f"{symbols[c.action]} {BY_FIELD[c.kind].label:<{LABEL_WIDTH}} {c.name}")
             if c.detail:
                 lines.append(f"    {c.detail}")
             if c.restart:
@@ -114,20 +115,21 @@ class RegistryDiff:
 
 def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: bool,
                  to_delete: list | None = None) -> RegistryDiff:
-    """Changes that turn `current` into `desired` (plus deletions of what desired lacks)."""
+    """Changes that turn `current` into `desired` (plus deletions of what desired lacks),
+    kind by kind in the order of KINDS."""
     changes = []
-    for kind, cls in KINDS:
-        have, want = current.collection(kind), getattr(desired, kind)
+    for kind in KINDS:
+        have, want = current.collection(kind.field), getattr(desired, kind.field)
         for name, obj in sorted(want.items()):
             if name not in have:
-                changes.append(Change(kind, name, "add", obj))
+                changes.append(Change(kind.field, name, "add", obj))
             elif have[name] != obj:
-                restart = restart_reason(have[name], obj) if kind == "feature_views" else ""
-                detail = code_change(have[name], obj) if kind in ("feature_views", "on_demand_feature_views") else ""
-                changes.append(Change(kind, name, "change", obj, restart, detail))
+                restart = restart_reason(have[name], obj) if kind.field == "feature_views" else ""
+                detail = code_change(kind.code, have[name], obj) if kind.code else ""
+                changes.append(Change(kind.field, name, "change", obj, restart, detail))
         deleted = set(have) - set(want) if delete_missing else set()
-        deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, cls) and obj.name in have}
-        changes += [Change(kind, name, "delete") for name in sorted(deleted)]
+        deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, kind.cls) and obj.name in have}
+        changes += [Change(kind.field, name, "delete") for name in sorted(deleted)]
     return RegistryDiff(changes)
 
 

@@ -12,44 +12,39 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
+from featurestore.definitions import FeatureView, OnDemandFeatureView
+from featurestore.definitions.kinds import BY_FIELD, KINDS, one_dict_per_kind
 from featurestore.errors import NotFoundError, RegistryError, did_you_mean
 from featurestore.protos import registry_pb2
 
 FORMAT_VERSION = 1
-SINGULAR = {"entities": "entity", "data_sources": "data source", "feature_views": "feature view",
-            "feature_services": "feature service", "on_demand_feature_views": "on-demand feature view"}
 
 
 @dataclass
+@one_dict_per_kind
 class RegistryState:
-    """The registry's content as definition objects, keyed by name."""
+    """The registry's content as definition objects: besides the fields below, one dict per
+    definition kind, name -> definition, named by the kind's field (`entities`,
+    `feature_views`, ...: see featurestore.definitions.kinds.KINDS)."""
     project: str
     version: int = 0
     last_updated: datetime | None = None
-    entities: dict[str, Entity] = field(default_factory=dict)
-    data_sources: dict[str, DataSource] = field(default_factory=dict)
-    feature_views: dict[str, FeatureView] = field(default_factory=dict)
-    feature_services: dict[str, FeatureService] = field(default_factory=dict)
-    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def collection(self, kind: str) -> dict:
-        """The dict for 'entities', 'data_sources', 'feature_views', 'feature_services' or
-        'on_demand_feature_views'."""
+        """The dict of a kind, named by its field ('entities', 'feature_views', ...)."""
         return getattr(self, kind)
 
     def get(self, kind: str, name: str):
         items = self.collection(kind)
         if name not in items:
-            label = SINGULAR[kind]
-            raise NotFoundError(f"no {label} named {name!r} in project {self.project!r}."
+            raise NotFoundError(f"no {BY_FIELD[kind].singular} named {name!r} in project {self.project!r}."
                                 f"{did_you_mean(name, items)}")
         return items[name]
 
@@ -62,11 +57,8 @@ class RegistryState:
     def to_proto(self) -> registry_pb2.Registry:
         proto = registry_pb2.Registry(
             format_version=FORMAT_VERSION, project=self.project, version=self.version, complete=True,
-            entities=[e.to_proto() for _, e in sorted(self.entities.items())],
-            data_sources=[s.to_proto() for _, s in sorted(self.data_sources.items())],
-            feature_views=[v.to_proto() for _, v in sorted(self.feature_views.items())],
-            feature_services=[s.to_proto() for _, s in sorted(self.feature_services.items())],
-            on_demand_feature_views=[v.to_proto() for _, v in sorted(self.on_demand_feature_views.items())])
+            **{kind.field: [obj.to_proto() for _, obj in sorted(self.collection(kind.field).items())]
+               for kind in KINDS})
         if self.last_updated:
             proto.last_updated.FromDatetime(self.last_updated)
         return proto
@@ -77,11 +69,7 @@ class RegistryState:
             project=proto.project, version=proto.version,
             last_updated=proto.last_updated.ToDatetime(tzinfo=UTC) if proto.HasField("last_updated")
             else None,
-            entities={p.name: Entity.from_proto(p) for p in proto.entities},
-            data_sources={p.name: DataSource.from_proto(p) for p in proto.data_sources},
-            feature_views={p.name: FeatureView.from_proto(p) for p in proto.feature_views},
-            feature_services={p.name: FeatureService.from_proto(p) for p in proto.feature_services},
-            on_demand_feature_views={p.name: OnDemandFeatureView.from_proto(p) for p in proto.on_demand_feature_views})
+            **{kind.field: {p.name: kind.cls.from_proto(p) for p in getattr(proto, kind.field)} for kind in KINDS})
 
     def to_json(self) -> str:
         return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)

@@ -1,8 +1,8 @@
 """Loading a feature repo's definitions from its .py files, as `feast apply` does.
 
-Every .py file inside the repo folder is imported, and its module-level Entity,
-DataSource, FeatureView, FeatureService and OnDemandFeatureView objects are collected
-(a transformation's or udf's file is recorded relative to the repo), except:
+Every .py file inside the repo folder is imported, and its module-level definitions
+(Entity, DataSource, FeatureView, ...: every kind of featurestore.definitions.kinds) are
+collected (a transformation's or udf's file is recorded relative to the repo), except:
 
 - files in `data/`, in hidden folders (`.git`, `.venv`, ...), in `__pycache__`,
   `node_modules`, `venv`, `site-packages` and in any folder holding a `pyvenv.cfg`
@@ -26,38 +26,33 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
+from featurestore.definitions.kinds import KINDS, kind_of, one_dict_per_kind
 from featurestore.errors import FeatureStoreError, RepoError
-from featurestore.registry import SINGULAR
 
 SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints", "site-packages"}
 IGNORE_FILES = (".featurestoreignore", ".feastignore")
-KINDS = (("entities", Entity), ("data_sources", DataSource), ("feature_views", FeatureView),
-         ("feature_services", FeatureService), ("on_demand_feature_views", OnDemandFeatureView))
 
 
 @dataclass
+@one_dict_per_kind
 class RepoContents:
-    """The definitions found in a repo, by kind and name, with the file each came from."""
-    entities: dict[str, Entity] = field(default_factory=dict)
-    data_sources: dict[str, DataSource] = field(default_factory=dict)
-    feature_views: dict[str, FeatureView] = field(default_factory=dict)
-    feature_services: dict[str, FeatureService] = field(default_factory=dict)
-    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+    """The definitions found in a repo: one dict per kind, name -> definition, named by the
+    kind's field (`entities`, `feature_views`, ...), and the file each came from, by
+    (field, name)."""
     origin: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def add(self, obj, file: Path) -> None:
-        for kind, cls in KINDS:
-            if isinstance(obj, cls):
-                items = getattr(self, kind)
-                existing = items.get(obj.name)
-                if existing is not None and existing is not obj and existing != obj:
-                    label = SINGULAR[kind]
-                    raise RepoError(f"{file}: duplicate {label} name {obj.name!r}, also defined differently "
-                                    f"in {self.origin[(kind, obj.name)]}; rename one of them")
-                items[obj.name] = obj
-                self.origin.setdefault((kind, obj.name), file)
-                return
+        """Collect `obj` if it is a definition (anything else is ignored)."""
+        kind = kind_of(obj)
+        if kind is None:
+            return
+        items = getattr(self, kind.field)
+        existing = items.get(obj.name)
+        if existing is not None and existing is not obj and existing != obj:
+            raise RepoError(f"{file}: duplicate {kind.singular} name {obj.name!r}, also defined differently "
+                            f"in {self.origin[(kind.field, obj.name)]}; rename one of them")
+        items[obj.name] = obj
+        self.origin.setdefault((kind.field, obj.name), file)
 
     def add_implicit_sources(self) -> None:
         """A view's source counts as defined even when it is not a module-level name."""
@@ -66,11 +61,13 @@ class RepoContents:
 
     def bind_code(self, repo_path) -> None:
         """Record every transformation's and udf's file relative to the repo (refused outside it)."""
-        for view in list(self.feature_views.values()) + list(self.on_demand_feature_views.values()):
-            view.bind_code(repo_path)
+        for kind in KINDS:
+            if kind.code:
+                for view in getattr(self, kind.field).values():
+                    view.bind_code(repo_path)
 
     def objects(self) -> list:
-        return [obj for kind, _ in KINDS for obj in getattr(self, kind).values()]
+        return [obj for kind in KINDS for obj in getattr(self, kind.field).values()]
 
 
 def repo_python_files(repo_path: Path) -> list[Path]:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from featurestore.cli.common import CommandLineError, open_store
+from featurestore.definitions.kinds import KINDS
 
-OBJECT_COMMANDS = {"entities": "entities", "feature-views": "feature_views",
-                   "feature-services": "feature_services", "data-sources": "data_sources",
-                   "on-demand-feature-views": "on_demand_feature_views"}
+# `<command> list|describe`, one per definition kind, in the order `featurestore --help` lists them
+OBJECT_COMMANDS = {kind.command: kind for kind in sorted(KINDS, key=lambda kind: kind.help_order)}
 
 
 def version() -> str:
@@ -77,32 +77,14 @@ def cmd_objects(args) -> int:
     state = open_store(args).registry
     kind = OBJECT_COMMANDS[args.command]
     if args.action == "list":
-        for name, obj in sorted(state.collection(kind).items()):
-            print(f"{name}\t{_summary(obj)}")
+        for name, obj in sorted(state.collection(kind.field).items()):
+            print(f"{name}\t{kind.summary(obj)}")
         return 0
     from google.protobuf import json_format
 
-    obj = state.get(kind, args.name)
+    obj = state.get(kind.field, args.name)
     print(json.dumps(json_format.MessageToDict(obj.to_proto(), preserving_proto_field_name=True), indent=2))
     return 0
-
-
-def _summary(obj) -> str:
-    from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView, OnDemandFeatureView
-
-    if isinstance(obj, Entity):
-        return f"join_keys={','.join(obj.join_keys)}"
-    if isinstance(obj, FeatureView):
-        return f"entities={','.join(obj.entities)} features={len(obj.features)} ttl={obj.ttl}"
-    if isinstance(obj, OnDemandFeatureView):
-        return (f"sources={','.join(p.view_name for p in obj.source_projections)} "
-                f"request_fields={','.join(f.name for f in obj.request_fields)} features={len(obj.schema)} "
-                f"mode={obj.mode} udf={obj.udf_code.qualified_name}")
-    if isinstance(obj, FeatureService):
-        return f"features={len(obj.feature_refs())}"
-    if isinstance(obj, DataSource):
-        return obj.describe_location()
-    return ""
 
 
 def add_commands(commands, common) -> None:
