@@ -78,6 +78,9 @@ class RepoConfig:
     registry: str = "data/registry.db"
     online_store: Any = dataclasses.field(default_factory=_default_online_store)  # a store's config_class
     offline_store: SparkOfflineStoreConfig = dataclasses.field(default_factory=SparkOfflineStoreConfig)
+    # quality.thresholds: the drift thresholds `featurestore validate` starts from (its
+    # --threshold options override them one by one); checked here, at load time.
+    quality_thresholds: dict = dataclasses.field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()
@@ -247,7 +250,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                           f"there") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
-    allowed = ("project", "registry", "online_store", "offline_store")
+    allowed = ("project", "registry", "online_store", "offline_store", "quality")
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{lines.where(str(key))}: unknown setting '{key}'.{did_you_mean(str(key), allowed)} "
@@ -280,4 +283,25 @@ def load_config(repo_path: str | Path) -> RepoConfig:
             raise ConfigError(f"{lines.where('offline_store.spark_remote')}: 'offline_store.spark_remote' {error}"
                               ) from None
     return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online_config,
-                      offline_store=offline)
+                      offline_store=offline, quality_thresholds=_quality_thresholds(raw.get("quality"), lines))
+
+
+def _quality_thresholds(raw, lines: _Lines) -> dict:
+    """The `quality:` section's thresholds, checked as `featurestore validate` would use them."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - {"thresholds"}:
+        raise ConfigError(f"{lines.where('quality')}: 'quality' holds one setting, 'thresholds' (a mapping such as "
+                          f"psi_fail: 0.3), got {raw!r}")
+    thresholds = raw.get("thresholds") or {}
+    if not isinstance(thresholds, dict):
+        raise ConfigError(f"{lines.where('quality.thresholds')}: 'quality.thresholds' must be a mapping such as "
+                          f"psi_fail: 0.3, got {thresholds!r}")
+    from featurestore.errors import DefinitionError
+    from featurestore.quality.drift import Thresholds
+
+    try:
+        Thresholds.from_dict(thresholds, where="quality.thresholds")
+    except (DefinitionError, TypeError) as error:
+        raise ConfigError(f"{lines.where('quality.thresholds')}: {error}") from None
+    return dict(thresholds)

@@ -152,3 +152,42 @@ def test_profile_command_for_a_view(spark):
     assert lines[0].splitlines()[3].split()[:8] == ["rate", "numeric", "1", "0", "0", "0.25", "0.25", "0.25"]
     with pytest.raises(ValidationError, match="--view stats needs --start and --end"):
         profile_command(spark, view=view, start=start)
+
+
+def test_feature_store_yaml_thresholds_apply_and_the_command_line_overrides_them(spark, drifted, repo_factory,
+                                                                                 capsys):
+    repo = repo_factory("")
+    with open(repo / "feature_store.yaml", "a") as config:
+        config.write("quality:\n  thresholds:\n    psi_warn: 1000\n    psi_fail: 1000\n    mean_shift_fail: 1000\n"
+                     "    quantile_shift_fail: 1000\n")
+    parser = argparse.ArgumentParser(prog="featurestore")
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["validate", drifted, "--reference", "0", "--format", "json"])
+    args.repo = str(repo)
+    assert args.run(args) == 0  # the file's loose thresholds: x only warns
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["status"], payload["thresholds"]["psi_fail"], payload["thresholds"]["psi_warn"]) == \
+        ("warn", 1000.0, 1000.0)
+    args = parser.parse_args(["validate", drifted, "--reference", "0", "--format", "json",
+                              "--threshold", "psi_fail=0.25", "--threshold", "psi_warn=0.1"])
+    args.repo = str(repo)
+    assert args.run(args) == 1  # the command line wins, one threshold at a time
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["status"], payload["thresholds"]["psi_fail"], payload["thresholds"]["mean_shift_fail"]) == \
+        ("fail", 0.25, 1000.0)
+
+
+def test_feature_store_yaml_thresholds_are_checked_at_load(repo_factory):
+    from featurestore.config import load_config
+    from featurestore.errors import ConfigError
+
+    repo = repo_factory(None)
+    with open(repo / "feature_store.yaml", "a") as config:
+        config.write("quality:\n  thresholds:\n    psi_fial: 0.3\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(repo)
+    line = (repo / "feature_store.yaml").read_text().splitlines().index("  thresholds:") + 1
+    assert str(error.value) == (f"{repo / 'feature_store.yaml'}:{line}: quality.thresholds: unknown threshold "
+                                f"'psi_fial'; known: psi_warn, psi_fail, null_fraction_warn, null_fraction_fail, "
+                                f"mean_shift_warn, mean_shift_fail, quantile_shift_warn, quantile_shift_fail, "
+                                f"epsilon. Did you mean 'psi_fail'?")

@@ -136,9 +136,8 @@ def cmd_profile(args) -> int:
 def cmd_validate(args) -> int:
     _check_format(args.format)
     store = _store(args)
-    # feature_store.yaml's quality.thresholds, once the config exposes it, under the command line's
-    base = getattr(store.config, "quality_thresholds", None) or {}
-    thresholds = parse_thresholds(args.threshold, base)
+    # feature_store.yaml's quality.thresholds, each overridden by a --threshold of the same name
+    thresholds = parse_thresholds(args.threshold, store.config.quality_thresholds)
     return validate_command(store.spark, args.table, args.reference, version=args.version, thresholds=thresholds,
                             output_format=args.format, html=args.html)
 
