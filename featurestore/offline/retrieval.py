@@ -183,19 +183,22 @@ def aggregation_events(spark, request: ViewRequest, time_range, source_versions:
 
 def delta_version(spark, table: str) -> int | None:
     """The current version of a Delta table, or None for other tables (and missing ones, which
-    the source check then reports)."""
-    from delta.tables import DeltaTable
+    the source check then reports).
 
+    Plain SQL, which a Spark Connect session runs too (Delta's DeltaTable API needs Delta's
+    Connect server plugin there): the catalog's provider, then DESCRIBE HISTORY.
+    """
     if not spark.catalog.tableExists(table):
         return None
-    if not DeltaTable.isDeltaTable(spark, _table_location(spark, table)):
+    if _table_provider(spark, table) != "delta":
         return None
-    return DeltaTable.forName(spark, table).history(1).select("version").first()[0]
+    return spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"]
 
 
-def _table_location(spark, table: str) -> str:
-    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").where("col_name = 'Location'").collect()
-    return rows[0]["data_type"] if rows else ""
+def _table_provider(spark, table: str) -> str:
+    """The table's provider in the catalog (delta, parquet, hive, ...); "" for a view."""
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").where("col_name = 'Provider'").collect()
+    return rows[0]["data_type"].lower() if rows else ""
 
 
 def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,

@@ -3,10 +3,12 @@
 A saved training set carries its own definition (features, entity source, the Delta
 versions of every source it read) in the table property `featurestore.training_set`,
 so that `featurestore training-set rebuild TABLE` can recompute it by time travel.
-The property is read back through Delta's own metadata (`DeltaTable.detail()`), never
-through `SHOW TBLPROPERTIES`: Spark redacts property values that match its redaction
-pattern (`(?i)url` by default, which a feature named `hourly_stats` does not match but
-`hourly_url_count` does), and a redacted definition cannot be rebuilt.
+The property is read back through Delta's own metadata (`DESCRIBE DETAIL`), never through
+`SHOW TBLPROPERTIES`: Spark redacts property values that match its redaction pattern
+(`(?i)url` by default, which a feature named `hourly_stats` does not match but
+`hourly_url_count` does), and a redacted definition cannot be rebuilt. Everything here is
+DataFrame and SQL work, so it runs the same over Spark Connect (where Delta's DeltaTable
+API would need Delta's Connect server plugin).
 """
 from __future__ import annotations
 
@@ -90,15 +92,10 @@ def executor_errors():
 
 def read_definition(spark, table: str) -> dict:
     """The definition stored with a saved training set, read unredacted from the Delta log."""
-    from delta.tables import DeltaTable
-
     check_table_name(table)
     if not spark.catalog.tableExists(table):
         raise RetrievalError(f"training-set table {table!r} does not exist")
-    try:
-        properties = DeltaTable.forName(spark, table).detail().select("properties").first()[0] or {}
-    except Exception:  # not a Delta table: it cannot be a saved training set
-        properties = {}
+    properties = delta_properties(spark, table)
     if DEFINITION_PROPERTY not in properties:
         raise RetrievalError(f"table {table!r} was not written by save_as_table (no {DEFINITION_PROPERTY} "
                              f"property), so it cannot be rebuilt")
@@ -107,6 +104,20 @@ def read_definition(spark, table: str) -> dict:
     except ValueError:
         raise RetrievalError(f"table {table!r}: its {DEFINITION_PROPERTY} property is not the JSON save_as_table "
                              f"writes; rebuild it by calling get_historical_features again") from None
+
+
+def delta_properties(spark, table: str) -> dict[str, str]:
+    """A Delta table's properties as DESCRIBE DETAIL reads them from its log (unredacted); empty
+    for anything else: a view, or a table of another format, cannot be a saved training set."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        detail = spark.sql(f"DESCRIBE DETAIL {table}").first()
+    except AnalysisException:  # a view: DESCRIBE DETAIL expects a table
+        return {}
+    if detail is None or detail["format"] != "delta":
+        return {}
+    return dict(detail["properties"] or {})
 
 
 def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
