@@ -394,12 +394,15 @@ def profiles_table(table: str) -> str:
 
 
 def delta_version(spark, table: str) -> int | None:
-    """The table's current Delta version, or None when it is not a Delta table."""
-    from delta.tables import DeltaTable
+    """The table's current Delta version, or None when it is not a Delta table.
+
+    DESCRIBE HISTORY, plain SQL, so that a Spark Connect session runs it too (Delta's
+    DeltaTable API needs Delta's Connect server plugin there).
+    """
     from pyspark.errors import AnalysisException
 
     try:
-        return int(DeltaTable.forName(spark, table).history(1).select("version").first()[0])
+        return int(spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"])
     except AnalysisException:
         return None
 
@@ -436,9 +439,6 @@ def store_profile(spark, table: str, version: int | None = None, profile: Profil
     that row. `version` defaults to the table's current Delta version; a table that is not
     a Delta table is stored under version -1. Returns the stored profile.
     """
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
     table = _qualified(spark, table)
     if profile is None:
         profile = profile_table(spark, table, version, columns)
@@ -453,16 +453,19 @@ def store_profile(spark, table: str, version: int | None = None, profile: Profil
     target = profiles_table(table)
     spark.sql(f"CREATE TABLE IF NOT EXISTS {target} (table_name STRING, version BIGINT, computed_at STRING, "
               f"profile STRING) USING delta PARTITIONED BY (table_name)")
-    row = spark.createDataFrame([(table, int(version), profile.computed_at, profile.to_json())],
-                                "table_name string, version bigint, computed_at string, profile string")
-    # The table is partitioned by table_name and the MERGE names its partition literally, so
-    # profiles of different tables stored at once do not conflict; two writers of the same
+    # MERGE INTO in SQL (a Spark Connect session runs it too), the row's values as parameters.
+    # The table is partitioned by table_name and the condition names its partition literally,
+    # so profiles of different tables stored at once do not conflict; two writers of the same
     # table can (Delta's optimistic concurrency), and the loser retries on a fresh snapshot.
-    condition = (F.col("t.table_name") == F.lit(table)) & (F.col("t.version") == F.lit(int(version)))
+    merge = (f"MERGE INTO {target} t USING (SELECT :table_name AS table_name, CAST(:version AS BIGINT) AS version, "
+             f":computed_at AS computed_at, :profile AS profile) s "
+             f"ON t.table_name = :table_name AND t.version = CAST(:version AS BIGINT) "
+             f"WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+    values = {"table_name": table, "version": int(version), "computed_at": profile.computed_at,
+              "profile": profile.to_json()}
     for attempt in range(MERGE_ATTEMPTS):
         try:
-            (DeltaTable.forName(spark, target).alias("t").merge(row.alias("s"), condition)
-             .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            spark.sql(merge, args=values)
             return profile
         except Exception as error:
             if attempt == MERGE_ATTEMPTS - 1 or not _is_write_conflict(error):
@@ -472,10 +475,15 @@ def store_profile(spark, table: str, version: int | None = None, profile: Profil
 
 
 def _is_write_conflict(error) -> bool:
-    """Delta's concurrent-modification errors, as delta's Python class or as the Java exception."""
+    """Delta's concurrent-modification errors: as delta's Python class, as the Java exception
+    (a classic session), or by their error class (DELTA_CONCURRENT_APPEND, ..., which is all a
+    Spark Connect client gets)."""
     from delta.exceptions import DeltaConcurrentModificationException
 
     if isinstance(error, DeltaConcurrentModificationException):
+        return True
+    condition = error.getCondition() if hasattr(error, "getCondition") else None
+    if condition and condition.startswith("DELTA_CONCURRENT_"):
         return True
     java = getattr(error, "java_exception", None)
     while java is not None:
