@@ -7,6 +7,12 @@ rows stream to it partition by partition (bounded memory). Redis is written from
 executors, each partition pipelined, so the write scales with the cluster. The interval
 is recorded in the registry only after the write succeeded.
 
+Over Spark Connect (no RDDs, no SparkContext, so no accumulators) the same work runs
+through DataFrame.mapInArrow, which the server runs on its executors: each partition is
+encoded and sorted by entity key there, then streamed to this process for SQLite (Arrow
+batches, in partition order), or written to Redis there, each partition returning its
+counts as one row.
+
 Where the time goes (issue #15, profiled with benchmarks/materialize_bench.py: entities x
 24 hourly rows x 3 features, 2-core machine, warm JVM). At 1M entities (24M source rows):
 the Spark selection alone is 5.5 s; a raw INSERT of the 3M values in one transaction is
@@ -195,6 +201,66 @@ def _write_partition(store: OnlineStore, project: str, view: FeatureView, writte
     return write
 
 
+# --- over Spark Connect: the same per-partition work through mapInArrow ----------------------
+
+ARROW_BATCH_ROWS = 10_000  # rows per Arrow batch a partition's encoded rows are sent in
+
+
+def _arrow_rows(batches) -> Iterator[tuple]:
+    """The rows of Arrow record batches as tuples of Python values (Spark's Row values for
+    featurestore's types: numbers, strings, booleans, bytes, lists)."""
+    for batch in batches:
+        yield from zip(*(column.to_pylist() for column in batch.columns))
+
+
+def _encoded_columns(view: FeatureView) -> list[tuple[str, str]]:
+    """(name, Spark type) of flat_row_encoder's columns."""
+    return [("__fs_key", "binary"), ("__fs_event_us", "bigint"), ("__fs_created_us", "bigint"),
+            *[(f"__fs_value_{i}", "binary") for i in range(len(view.features))]]
+
+
+def _encoded_sorted_over_connect(view: FeatureView, frame):
+    """frame's rows encoded, and each partition sorted by entity key, on the executors (what
+    _encode_sorted_partition does through an RDD), as a DataFrame of flat rows."""
+    import pyarrow as pa
+
+    columns = _encoded_columns(view)
+    names = [name for name, _ in columns]
+    types = [pa.binary() if kind == "binary" else pa.int64() for _, kind in columns]
+
+    def encode_sorted(batches):
+        rows = sorted(_encode_partition(view)(_arrow_rows(batches)), key=_entity_key)
+        for first in range(0, len(rows), ARROW_BATCH_ROWS):
+            chunk = rows[first:first + ARROW_BATCH_ROWS]
+            yield pa.RecordBatch.from_arrays([pa.array([row[i] for row in chunk], kind)
+                                              for i, kind in enumerate(types)], names=names)
+
+    return frame.mapInArrow(encode_sorted, ", ".join(f"`{name}` {kind}" for name, kind in columns))
+
+
+def _write_from_executors_over_connect(store: OnlineStore, project: str, view: FeatureView, frame) -> tuple[int, int]:
+    """Write each partition from the executor that computes it (as the RDD path's
+    foreachPartition does); each partition's (selected, written) counts come back as one row,
+    where the RDD path adds them to accumulators."""
+    import pyarrow as pa
+
+    def write(batches):
+        selected = [0]
+
+        def counted(rows):
+            for row in rows:
+                selected[0] += 1
+                yield row
+
+        written = store.online_write_flat(project, view, _encode_partition(view)(counted(_arrow_rows(batches))))
+        store.close()
+        yield pa.RecordBatch.from_arrays([pa.array([selected[0]], pa.int64()), pa.array([written], pa.int64())],
+                                         names=["selected", "written"])
+
+    counts = frame.mapInArrow(write, "selected bigint, written bigint").collect()
+    return sum(row["selected"] for row in counts), sum(row["written"] for row in counts)
+
+
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
                log=print, repo_path=None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written).
@@ -209,6 +275,12 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
         latest_rows(view, source_rows, start, end)
     if view.expectations:
         gate_on_expectations(view, frame, source_rows, start, end, log)
+    from featurestore.spark import is_remote
+
+    remote = is_remote(spark)
+    if store.writes_from_executors and remote:
+        log(f"  {view.name}: writing from the executors, one pipeline per partition")
+        return _write_from_executors_over_connect(store, project, view, frame)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -226,7 +298,10 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
     # executors while the driver writes this one. Each partition arrives sorted by entity key:
     # SQLite inserts in key order fill its B-tree pages in turn instead of splitting them at
     # random, which halves the write (see the module docstring).
-    rows = frame.rdd.mapPartitions(_encode_sorted_partition(view)).toLocalIterator(prefetchPartitions=True)
+    if remote:
+        rows = _encoded_sorted_over_connect(view, frame).toLocalIterator()
+    else:
+        rows = frame.rdd.mapPartitions(_encode_sorted_partition(view)).toLocalIterator(prefetchPartitions=True)
     selected = [0]
     started = time.perf_counter()
 

@@ -138,7 +138,6 @@ class FeatureStore:
         start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
-        self._require_local_spark("materialize")
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
                            self.views_to_materialize(feature_views), lambda view: (start, end), log,
                            self.repo_path)
@@ -148,7 +147,6 @@ class FeatureStore:
         from featurestore.materialize import as_utc, check_end, incremental_start, materialize
 
         end = check_end(as_utc(end_date))
-        self._require_local_spark("materialize_incremental")
         return materialize(self.spark, self.registry_file, self.online_store, self.project,
                            self.views_to_materialize(feature_views),
                            lambda view: (incremental_start(view, end), end), log, self.repo_path)
@@ -181,12 +179,6 @@ class FeatureStore:
         from featurestore.spark import get_spark
 
         return get_spark(self.config)
-
-    def _require_local_spark(self, what: str) -> None:
-        from featurestore.spark import require_local
-
-        # featurestore.materialize reads rows through RDDs and counts them with accumulators
-        require_local(self.spark, what, "materialization reads rows through RDDs and SparkContext accumulators")
 
     @property
     def online_store(self):
