@@ -24,11 +24,14 @@ reused (one connection per thread, sqlite3's statement cache, SQL strings cached
 count); PRAGMA mmap_size and a larger cache_size gave readers nothing measurable, even on a
 1M-entity x 10-feature table (0.73 ms per 100 x 10 read either way), and query_only would
 only forbid writes, so readers keep the defaults.
-Writes: online_write_flat was already ~0.9x the time of a raw executemany of plain INSERTs
-of the same rows pre-flattened to this layout (one multi-row upsert per entity, bound as
-it arrives). At 1M entities x 10 features the time goes to B-tree inserts whose leaf pages
-fall out of SQLite's 2 MiB page cache; a 64 MiB cache while writing makes it 1.2x faster
-(_WRITE_CACHE_SIZE). Sorting each chunk by key helped only without the larger cache.
+Writes: online_write_flat binds each flat row as it arrives into one multi-row upsert per
+entity; in one transaction that is faster than a raw executemany of plain INSERTs of the
+same rows pre-flattened to this layout (40,500 vs 37,900 rows/s at 1M entities x 10
+features). What makes it slower than raw at that size is around the statement: B-tree
+leaf pages falling out of SQLite's 2 MiB page cache (now a 64 MiB cache while writing,
+_WRITE_CACHE_SIZE: 28,400 -> ~32,000-36,000 rows/s, runs vary by ~10%) and the WAL writes of
+one commit per 10,000 rows (see ROWS_PER_TRANSACTION), which leave it ~1.2x raw's time.
+Sorting each chunk by key helped only without the larger cache.
 """
 from __future__ import annotations
 
@@ -46,6 +49,12 @@ from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.online.base import OnlineStore, StoredFeatures, set_event_ts, stored_features
 
+# Each commit writes every page its transaction dirtied to the WAL, and a chunk of random keys
+# dirties pages all over the table: at 1M entities x 10 features, 10,000 rows per transaction
+# take 1.2x the time of the same upserts in one transaction (31,100 vs 40,500 rows/s; a raw
+# plain INSERT of the rows: 37,900), 25,000 rows 1.15x, 50,000 rows 1.05x (35,800 rows/s).
+# It stays 10,000: a chunk is what a crash may lose and how long the write lock is held, and
+# tests/test_online_concurrency.py's crash test expects commits within 20,000 rows.
 ROWS_PER_TRANSACTION = 10_000
 # SQLite allows 32766 bound parameters per statement; stay well below it.
 _MAX_FEATURES_PER_STATEMENT = 1_000  # 2 parameters each, plus 3 per row
