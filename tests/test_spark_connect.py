@@ -1,17 +1,21 @@
-"""Spark Connect: `make spark-up`'s server, and plan/apply run through it (README "Spark Connect").
+"""Spark Connect: `make spark-up`'s server, and the user paths run through it (README "Spark Connect").
 
 The slow tests start one real Spark Connect server (featurestore.spark_server, its own
-JVM) for an init'ed repo and run the CLI in subprocesses with SPARK_REMOTE: a process
-of the test suite must not become a Connect client, since the suite's shared session is
-a classic one. The server holds the repo's embedded Derby metastore, so a command that
-started its own JVM on that repo would be refused: a command that succeeds went through
-the server.
+JVM) for an init'ed repo and run the CLI and scripts in subprocesses with SPARK_REMOTE:
+a process of the test suite must not become a Connect client, since the suite's shared
+session is a classic one. The server holds the repo's embedded Derby metastore, so a
+command that started its own JVM on that repo would be refused: a command that succeeds
+went through the server. Through it: plan and apply, a training set (equal row for row
+to the classic session's on the same data), save_as_table with its profile, rebuild,
+and materialization into SQLite and Redis read back online.
 """
+import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,11 +31,35 @@ WRITE_SAMPLE_DATA = textwrap.dedent("""
     from featurestore.config import load_config
     from featurestore.scaffold import ENTITY_TABLE, STATS_TABLE, TRIPS_TABLE
     from featurestore.scaffold.sample_data import write_sample_data
+    from datetime import datetime
     from featurestore.spark import get_spark, is_remote
-    repo = Path(sys.argv[1])
+    repo, end = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
     spark = get_spark(load_config(repo))
     assert is_remote(spark), type(spark)
-    write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, repo / "data" / "driver_stats.parquet", trips_table=TRIPS_TABLE)
+    write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, repo / "data" / "driver_stats.parquet", end=end,
+                      trips_table=TRIPS_TABLE)
+""")
+
+FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips",
+            "driver_trips:trips_count_1d", "driver_trips:fare_mean_7d", "transformed_conv_rate:conv_rate_plus_val"]
+
+# The sample entity rows, with the on-demand view's request field, and the training set of FEATURES.
+TRAINING_SET = textwrap.dedent("""
+    from featurestore.scaffold import ENTITY_TABLE
+    from pyspark.sql import functions as F
+
+    def training_set(store, features):
+        entities = store.spark.table(ENTITY_TABLE).withColumn("val_to_add", F.lit(2).cast("bigint"))
+        return store.get_historical_features(entities, features)
+""")
+
+SAVE_TRAINING_SET = TRAINING_SET + textwrap.dedent("""
+    import json, sys
+    from featurestore import FeatureStore
+    from featurestore.spark import is_remote
+    store = FeatureStore(sys.argv[1])
+    assert is_remote(store.spark), type(store.spark)
+    training_set(store, json.loads(sys.argv[2])).save_as_table(sys.argv[3], profile=False)  # rebuild stores one
 """)
 
 BAD_VIEW = textwrap.dedent("""
@@ -112,9 +140,14 @@ def cli(repo, *argv, remote=None, check=True):
     return run("-m", "featurestore.cli", "--repo", str(repo), *argv, env=env, check=check)
 
 
+# The sample data's end: fixed for the module, so the classic session can write the same rows.
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """(url, repo, state_dir): a Spark Connect server for an init'ed repo holding the sample tables."""
+    """(url, repo, state_dir): a Spark Connect server for an init'ed repo holding the sample tables
+    (ending at END)."""
     work = tmp_path_factory.mktemp("connect")
     repo = work / "sample"
     cli(work, "init", str(repo), "--no-data")  # no JVM: the tables are written through the server below
@@ -128,7 +161,7 @@ def server(tmp_path_factory):
     try:
         assert f"export SPARK_REMOTE={url}" in started.stdout
         env = dict(os.environ, SPARK_REMOTE=url)
-        run("-c", WRITE_SAMPLE_DATA, str(repo), env=env)
+        run("-c", WRITE_SAMPLE_DATA, str(repo), END.isoformat(), env=env)
         yield url, repo, state
     finally:
         stopped = run("-m", "featurestore.spark_server", "down", "--state-dir", str(state), "--port", str(port))
@@ -183,17 +216,8 @@ def test_validation_errors_come_through_the_server(server):
 
 
 @pytest.mark.slow
-def test_what_the_server_cannot_do_says_so_in_one_line(server, tmp_path):
+def test_the_server_holds_its_repo_and_serves_no_other(server, tmp_path):
     url, repo, _ = server
-    cli(repo, "apply", remote=url)
-    result = cli(repo, "materialize-incremental", "now", remote=url, check=False)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        "Error: materialize_incremental is not supported over Spark Connect: materialization reads rows through "
-        "RDDs and SparkContext accumulators; run it without SPARK_REMOTE / offline_store.spark_remote, after "
-        "`make spark-down` (the server holds the repo's embedded metastore) or with a shared metastore "
-        "(docs/metastore.md)"]
-
     # Without SPARK_REMOTE the command would start its own JVM: refused at once, naming the server.
     local = cli(repo, "plan", check=False)
     assert local.returncode == 1
@@ -208,6 +232,105 @@ def test_what_the_server_cannot_do_says_so_in_one_line(server, tmp_path):
     assert (f"the Spark Connect server at {url} serves another catalog: its warehouse is "
             f"{repo / 'data' / 'spark-warehouse'}, repo {other} uses {other / 'data' / 'spark-warehouse'}"
             in mismatch.stderr)
+
+
+def delta_table(spark, repo, table):
+    """A Delta table of the server's warehouse, read by path (the server holds the catalog)."""
+    return spark.read.format("delta").load(str(repo / "data" / "spark-warehouse" / table))
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_training_sets_saved_and_rebuilt_through_the_server(server, spark):
+    """The training set over Connect equals the classic session's on the same rows. Rebuild over
+    Connect reads the saved definition (DESCRIBE DETAIL) and the Delta versions (DESCRIBE
+    HISTORY), and stores the rebuilt table's profile (MERGE INTO)."""
+    from chispa import assert_df_equality
+
+    from featurestore import FeatureStore
+    from featurestore.scaffold import ENTITY_TABLE, STATS_TABLE, TRIPS_TABLE
+    from featurestore.scaffold.sample_data import write_sample_data
+
+    url, repo, _ = server
+    cli(repo, "apply", remote=url)
+    run("-c", SAVE_TRAINING_SET, str(repo), json.dumps(FEATURES), "connect_training_set",
+        env=dict(os.environ, SPARK_REMOTE=url))
+    rebuilt = cli(repo, "training-set", "rebuild", "connect_training_set", remote=url)
+    assert rebuilt.stdout.strip().splitlines()[-1] == (
+        "Rebuilt connect_training_set into connect_training_set_rebuilt: 200 rows")
+
+    saved = delta_table(spark, repo, "connect_training_set")
+    assert saved.count() == 200
+    assert_df_equality(delta_table(spark, repo, "connect_training_set_rebuilt"), saved, ignore_row_order=True)
+    profiles = delta_table(spark, repo, "featurestore_profiles").select("table_name", "version").collect()
+    assert list(map(tuple, profiles)) == [("default.connect_training_set_rebuilt", 0)]
+
+    # The classic session, on the same sample rows in a database of its own, from the same registry.
+    namespace = {}
+    exec(TRAINING_SET, namespace)
+    database = "connect_reference"
+    previous = spark.catalog.currentDatabase()
+    spark.sql(f"CREATE DATABASE {database}")
+    try:
+        spark.catalog.setCurrentDatabase(database)
+        write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, repo / "data" / "classic_stats.parquet", end=END,
+                          trips_table=TRIPS_TABLE)
+        classic = namespace["training_set"](FeatureStore(repo), FEATURES).to_spark_df()
+        assert_df_equality(classic, saved, ignore_row_order=True, ignore_nullable=True)
+    finally:
+        spark.catalog.setCurrentDatabase(previous)
+        spark.sql(f"DROP DATABASE {database} CASCADE")
+
+
+def expected_online_values(end):
+    """Per driver: the newest hourly stats before `end`, and the trips in the day window as of `end`."""
+    from featurestore.scaffold.sample_data import DRIVER_IDS, driver_stats_rows, trip_rows
+
+    newest = {}
+    for driver, ts, conv_rate, _, trips, _ in driver_stats_rows(end):
+        if ts < end and (driver not in newest or ts > newest[driver][0]):
+            newest[driver] = (ts, conv_rate, trips)
+    window_end = end - timedelta(minutes=5)  # driver_trips' delay
+    counts = {driver: sum(1 for d, _, _, at in trip_rows(end) if d == driver and window_end - timedelta(days=1) < at
+                          <= window_end) for driver in DRIVER_IDS}
+    return {"driver_id": list(DRIVER_IDS),
+            "conv_rate": [newest[d][1] for d in DRIVER_IDS],
+            "avg_daily_trips": [newest[d][2] for d in DRIVER_IDS],
+            "trips_count_1d": [counts[d] for d in DRIVER_IDS]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("online_store", ["sqlite", "redis"])
+def test_materialize_through_the_server_then_read_online(server, online_store, request):
+    """SQLite: rows encoded and sorted on the server's executors, streamed to this process.
+    Redis: written from the server's executors."""
+    from featurestore.scaffold.sample_data import DRIVER_IDS
+    from tests.repo_helpers import redis_online_store
+
+    url, repo, _ = server
+    config_file = repo / "feature_store.yaml"
+    original = config_file.read_text()
+    if online_store == "redis":
+        redis = request.getfixturevalue("clean_redis")
+        section = original[original.index("online_store:"):original.index("offline_store:")]
+        config_file.write_text(original.replace(section, redis_online_store(redis.host, redis.port)))
+    try:
+        cli(repo, "apply", remote=url)
+        start = (END - timedelta(days=2)).isoformat()
+        materialized = cli(repo, "materialize", start, END.isoformat(), remote=url)
+        assert "driver_hourly_stats: [" in materialized.stdout and "rows selected 5, written 5" in materialized.stdout
+        entities = [arg for d in DRIVER_IDS for arg in ("-e", f"driver_id={d}")]
+        online = cli(repo, "get-online-features", "-f", "driver_hourly_stats:conv_rate,"
+                     "driver_hourly_stats:avg_daily_trips,driver_trips:trips_count_1d", *entities)
+    finally:
+        config_file.write_text(original)
+    response = json.loads(online.stdout)
+    values = response["values"]
+    expected = expected_online_values(END)
+    assert values["conv_rate"] == pytest.approx(expected["conv_rate"], abs=1e-6)  # stored as float32
+    for column in ("driver_id", "avg_daily_trips", "trips_count_1d"):
+        assert values[column] == expected[column], column
+    assert set(response["statuses"]["conv_rate"]) == {"PRESENT"}
 
 
 def test_the_server_command_has_the_repo_settings(repo_factory):
@@ -226,3 +349,36 @@ def test_the_server_command_has_the_repo_settings(repo_factory):
     for key in ("spark.sql.warehouse.dir", "spark.hadoop.javax.jdo.option.ConnectionURL", "spark.jars",
                 "spark.sql.extensions", "spark.sql.catalog.spark_catalog", "spark.driver.extraJavaOptions"):
         assert conf[key] == local[key]
+
+
+@pytest.mark.spark
+def test_the_arrow_encoding_equals_the_rdd_encoding_for_every_type(spark):
+    """Materialization over Connect encodes Arrow batches (mapInArrow), a local session RDD rows:
+    the same flat rows, each partition sorted by entity key, for every feature type and null values.
+    mapInArrow runs in a local session too, so this needs no server."""
+    from featurestore import Entity, FeatureView, Field, SparkSource
+    from featurestore.materialize import _encode_sorted_partition, _encoded_sorted_over_connect, latest_rows
+    from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
+
+    key = Entity(name="thing", join_keys=["thing_id", "region"])
+    view = FeatureView(
+        name="every_type", entities=[key], ttl=timedelta(days=1),
+        schema=[Field(name="thing_id", dtype=Int64), Field(name="region", dtype=String),
+                Field(name="small", dtype=Int32), Field(name="rate", dtype=Float32), Field(name="score", dtype=Float64),
+                Field(name="flag", dtype=Bool), Field(name="raw", dtype=Bytes), Field(name="seen", dtype=UnixTimestamp),
+                Field(name="nums", dtype=Array(Int64)), Field(name="names", dtype=Array(String)),
+                Field(name="times", dtype=Array(UnixTimestamp))],
+        source=SparkSource(name="every_type_source", table="unused", timestamp_field="event_timestamp"))
+    at = datetime(2026, 1, 1, 12)
+    rows = [(i, ["eu", "us", "ap"][i % 3], i if i % 4 else None, i / 3, i / 7, i % 2 == 0,
+             bytes([i % 256, 7]) if i % 5 else None, at - timedelta(minutes=i), list(range(i % 4)),
+             ["a", "b", "c"][: i % 3] if i % 6 else None, [at, at - timedelta(seconds=i)], at - timedelta(hours=i % 3))
+            for i in range(60)]
+    source = spark.createDataFrame(rows, "thing_id bigint, region string, small int, rate float, score double, "
+                                         "flag boolean, raw binary, seen timestamp, nums array<bigint>, "
+                                         "names array<string>, times array<timestamp>, event_timestamp timestamp")
+    frame = latest_rows(view, source.repartition(3), datetime(2025, 1, 1), datetime(2027, 1, 1))
+    arrow = [tuple(row) for row in _encoded_sorted_over_connect(view, frame).collect()]
+    rdd = frame.rdd.mapPartitions(_encode_sorted_partition(view)).collect()
+    assert len(arrow) == 60
+    assert arrow == [tuple(row) for row in rdd]
