@@ -17,9 +17,10 @@ sc://HOST:PORT, get_spark returns a Spark Connect session to it instead, and no 
 starts in this process (outside spark-submit, whose JVM is already there). The server
 is started by `make spark-up` (featurestore/spark_server.py) with session_conf's
 settings for the repo; remote_session checks once per process that it serves the
-repo's warehouse and metastore. JVM-only work (RDDs, accumulators, Delta's DeltaTable
-API, for which Delta 4.0.1 publishes no Connect server plugin) is refused in one line:
-require_local, connect_limitation.
+repo's warehouse and metastore. The library needs no JVM-only API (Delta metadata is
+read with SQL, materialization runs through mapInArrow), so everything works over
+Connect; a user's own JVM-only code (a transformation calling df.rdd) fails in one line
+(connect_limitation).
 
 Where a cold command's time goes (`featurestore plan` on the `featurestore init` repo,
 2 cores, measured step by step in one process; README, Performance):
@@ -397,12 +398,6 @@ def is_remote(spark) -> bool:
 
 RUN_LOCALLY = (f"run it without {REMOTE_ENV} / offline_store.spark_remote, after `make spark-down` (the server holds "
                f"the repo's embedded metastore) or with a shared metastore (docs/metastore.md)")
-
-
-def require_local(spark, what: str, why: str) -> None:
-    """Refuse, in one line, work that needs the driver JVM when `spark` is a Spark Connect session."""
-    if is_remote(spark):
-        raise SparkSetupError(f"{what} is not supported over Spark Connect: {why}; {RUN_LOCALLY}")
 
 
 def connect_limitation(error: BaseException) -> str | None:
