@@ -176,10 +176,11 @@ def test_store_and_load_by_delta_version_and_time_travel(spark):
     # a time-travel rebuild of version 0 profiles the same as the original
     rebuilt = profile_table(spark, table, version=0)
     assert rebuilt.to_dict()["columns"] == first.to_dict()["columns"]
-    # storing again replaces the row of that version
+    # storing a version again: its newest profile is the one read
     store_profile(spark, table, 0, columns=["id"])
     assert list(load_profile(spark, table, 0).columns) == ["id"]
-    assert spark.table("default.featurestore_profiles").where(f"table_name = 'default.{table}'").count() == 2
+    assert stored_versions(spark, table) == [0, 1]
+    assert spark.table("default.featurestore_profiles").where(f"table_name = 'default.{table}'").count() == 3
     with pytest.raises(NotFoundError, match=r"no stored profile of version 7 \(stored: 0, 1\); run `featurestore "
                                             r"profile default\.\w+ --version 7` first"):
         load_profile(spark, table, 7)
@@ -242,8 +243,8 @@ def test_empty_frame_odd_names_decimals_and_other_types(spark):
 
 @pytest.mark.spark
 def test_concurrent_stores_all_land(spark):
-    """Profiles of different tables stored at once do not conflict (one partition each);
-    two writers of the same table's partition conflict and the loser retries."""
+    """Profiles stored at once, of different tables and of the same table, all land: each is
+    one append, which Delta never makes conflict."""
     from concurrent.futures import ThreadPoolExecutor
 
     tables = [unique("prof_conc") for _ in range(3)]

@@ -244,7 +244,7 @@ def delta_table(spark, repo, table):
 def test_training_sets_saved_and_rebuilt_through_the_server(server, spark):
     """The training set over Connect equals the classic session's on the same rows. Rebuild over
     Connect reads the saved definition (DESCRIBE DETAIL) and the Delta versions (DESCRIBE
-    HISTORY), and stores the rebuilt table's profile (MERGE INTO)."""
+    HISTORY), and stores the rebuilt table's profile (INSERT INTO)."""
     from chispa import assert_df_equality
 
     from featurestore import FeatureStore
