@@ -72,6 +72,7 @@ def main() -> None:
     if "quality" in parts:
         from benchmarks import quality_bench
 
+        quality_bench.run(spark, "small")  # warm-up: JIT, caches
         quality_bench.print_table(quality_bench.run(spark, "medium" if args.quick else "large"))
 
     if "materialize" in parts:
