@@ -82,8 +82,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             server = start_redis_server(Path(folder))
             try:
-                entities = 100_000 if args.quick else 1_000_000
-                materialize_bench.print_table(materialize_bench.run(spark, entities, server))
+                entity_counts = (100_000,) if args.quick else (100_000, 1_000_000)
+                materialize_bench.print_table(materialize_bench.run(spark, entity_counts, server))
             finally:
                 server.stop()
 
