@@ -48,6 +48,7 @@ import math
 from datetime import UTC, datetime
 
 from featurestore.errors import NotFoundError, ValidationError, did_you_mean
+from featurestore.offline.retrieval import delta_version
 
 QUANTILES = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
 QUANTILE_KEYS = tuple(f"p{round(q * 100)}" for q in QUANTILES)
@@ -388,20 +389,6 @@ def _qualified(spark, table) -> str:
 def profiles_table(table: str) -> str:
     """Where the profiles of `db.table` are stored: `db.featurestore_profiles`."""
     return f"{table.split('.')[0]}.{PROFILES_TABLE}"
-
-
-def delta_version(spark, table: str) -> int | None:
-    """The table's current Delta version, or None when it is not a Delta table.
-
-    DESCRIBE HISTORY, plain SQL, so that a Spark Connect session runs it too (Delta's
-    DeltaTable API needs Delta's Connect server plugin there).
-    """
-    from pyspark.errors import AnalysisException
-
-    try:
-        return int(spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"])
-    except AnalysisException:
-        return None
 
 
 def read_table(spark, table: str, version: int | None = None):
