@@ -46,7 +46,7 @@ setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched ## venv, packages (w
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,redis,dev]'
+	$(PY) -m pip install -q -e '.[test,redis,postgres,dev]'
 	touch $@
 
 jars/.fetched: spark_conf/delta-jars.txt

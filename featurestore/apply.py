@@ -9,7 +9,11 @@ registry's definitions would not give:
    changed, or taken offline) are removed: a read now says NOT_FOUND, never a stale value;
 2. the online tables of online views are created (idempotent);
 3. the registry is updated in one atomic write, the changes applied kind by kind in the
-   order of featurestore.definitions.kinds.KINDS (restarted views lose their intervals);
+   order of featurestore.definitions.kinds.KINDS (restarted views lose their intervals)
+   onto the registry as it is at that moment. When another process wrote a version
+   meanwhile, its changes are kept; but if it changed an object this apply changes too,
+   nothing is written and apply fails in one line (run plan and apply again): neither
+   process silently overwrites the other's definition;
 4. online values of deleted views are removed (nobody reads them any more).
 
 A crash between 1 and 3 leaves the registry unchanged, so rerunning apply redoes it.
@@ -19,9 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
-from featurestore.errors import DefinitionError
+from featurestore.errors import DefinitionError, RegistryConflictError
 from featurestore.plan import RegistryDiff, check_references, compute_diff
-from featurestore.registry import RegistryFile, RegistryState
+from featurestore.registry import RegistryState, changed_between
 from featurestore.repo import RepoContents
 
 
@@ -72,19 +76,20 @@ def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoCon
             validate_feature_view(spark, view, where, repo_path)
 
 
-def plan(spark_of, registry_file: RegistryFile, desired: RepoContents, delete_missing: bool, validate: bool,
-         repo_path=None) -> RegistryDiff:
-    """What apply would change, checked; writes nothing."""
-    current = registry_file.load()
+def plan(spark_of, registry_store, desired: RepoContents, delete_missing: bool, validate: bool,
+         repo_path=None, against: int | None = None) -> RegistryDiff:
+    """What apply would change, checked; writes nothing. against: diff against that version of
+    the registry (a SQL registry's history) instead of the newest."""
+    current = registry_store.load() if against is None else registry_store.load_version(against)
     diff = compute_diff(current, desired, delete_missing)
     check(spark_of, current, diff, desired, validate, repo_path)
     return diff
 
 
-def apply(spark_of, registry_file: RegistryFile, online_store, project: str, desired: RepoContents,
+def apply(spark_of, registry_store, online_store, project: str, desired: RepoContents,
           delete_missing: bool, to_delete: list | None, validate: bool, repo_path=None) -> RegistryDiff:
     """Check, then change the online store and the registry in the order the module docstring gives."""
-    current = registry_file.load()
+    current = registry_store.load()
     diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
     check(spark_of, current, diff, desired, validate, repo_path)
     final = preview(current, diff)
@@ -94,7 +99,26 @@ def apply(spark_of, registry_file: RegistryFile, online_store, project: str, des
         online_store.update(project, [], restarted)
     online_store.update(project, [v for v in final.feature_views.values() if v.online], [])
     if not diff.is_empty():
-        registry_file.update(diff.apply_to)
+        registry_store.update(applied_onto(current, diff), command="apply", summary=diff.render())
     if deleted:
         online_store.update(project, [], deleted)
     return diff
+
+
+def applied_onto(base: RegistryState, diff: RegistryDiff):
+    """The registry update for `diff`, computed against `base`: applied onto the registry as
+    it is at write time, refused when a version written since `base` changed an object the
+    diff changes into something else (the other writer's definition would otherwise be
+    overwritten unseen)."""
+    def mutate(state: RegistryState) -> None:
+        if state.version != base.version:
+            # the same change made by the other writer (both added the same entity) is no conflict
+            touched = [(c.kind, c.name) for c in diff.changes if state.collection(c.kind).get(c.name) != c.new]
+            changed = changed_between(base, state, touched)
+            if changed:
+                raise RegistryConflictError(
+                    f"the registry changed while this apply ran (version {base.version} -> {state.version}): "
+                    f"another process changed {', '.join(changed)}, which this apply changes too; nothing was "
+                    f"written: run `featurestore plan` to see the registry now, then apply again")
+        diff.apply_to(state)
+    return mutate

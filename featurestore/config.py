@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from featurestore.errors import ConfigError, did_you_mean
 CONFIG_FILE = "feature_store.yaml"
 _PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-# Feast's `registry:` mapping; cache_ttl_seconds is accepted for Feast repos and has no effect
-# (the registry is read from disk on every access).
+# Feast's `registry:` mapping; cache_ttl_seconds: a SQL registry asks for its newest version at
+# most once per that many seconds (0: on every access; a file is checked by one stat each time).
 REGISTRY_KEYS = ("path", "registry_type", "cache_ttl_seconds")
 
 
@@ -75,7 +76,9 @@ class RepoConfig:
     """A feature repo's settings; relative paths are resolved against repo_path."""
     project: str
     repo_path: Path
-    registry: str = "data/registry.db"
+    registry: str = "data/registry.db"  # a file path, or a SQL URL when registry_type is 'sql'
+    registry_type: str = "file"
+    registry_cache_ttl_seconds: int = 0
     online_store: Any = dataclasses.field(default_factory=_default_online_store)  # a store's config_class
     offline_store: SparkOfflineStoreConfig = dataclasses.field(default_factory=SparkOfflineStoreConfig)
     # quality.thresholds: the drift thresholds `featurestore validate` starts from (its
@@ -170,41 +173,61 @@ def _out_of_range(value, rules) -> str:
     return ""
 
 
-def _registry_path(raw, lines: _Lines) -> str:
-    """The local registry file from `registry: PATH` or Feast's `registry: {path: PATH, ...}`.
+def _registry_setting(raw, lines: _Lines) -> tuple[str, str, int]:
+    """(path, registry_type, cache_ttl_seconds) from `registry: PATH` or Feast's
+    `registry: {registry_type: file|sql, path: ..., cache_ttl_seconds: N}`.
 
-    Remote and SQL registries (s3://, gs://, postgresql://, registry_type: sql, ...) are
-    refused: only a local file is supported, and taking a URL as a folder name would
-    silently create a local registry in a folder called 's3:'.
+    A file registry is a local path. A SQL registry is a sqlite:/// or postgresql:// URL
+    (a URL with one of those schemes needs no registry_type); `${VAR}` in it is replaced by
+    the environment variable, so a password need not be written in the file. Other URLs
+    (s3://, gs://) are refused: taken as a folder name, one would silently create a local
+    registry in a folder called 's3:'.
     """
-    where, path = lines.where("registry"), "registry"
+    from featurestore.registry.sql import SCHEMES, normalize_url, redact
+
+    where, path, kind, ttl = lines.where("registry"), "registry", None, 0
     if isinstance(raw, dict):
         for key in raw:
             if key == "registry_store_type":  # Feast's remote stores: S3RegistryStore, GCSRegistryStore, ...
                 raise ConfigError(f"{lines.where('registry.registry_store_type')}: 'registry.registry_store_type' "
-                                  f"is {raw[key]!r}; featurestore keeps the registry in a local file only: remove "
-                                  f"the setting and give registry.path such as data/registry.db")
+                                  f"is {raw[key]!r}; featurestore keeps the registry in a local file or a SQL "
+                                  f"database: remove the setting and give registry.path such as data/registry.db")
             if key not in REGISTRY_KEYS:
                 raise ConfigError(f"{lines.where(f'registry.{key}')}: unknown setting 'registry.{key}'."
                                   f"{did_you_mean(str(key), REGISTRY_KEYS)} Allowed: {', '.join(REGISTRY_KEYS)}")
-        kind = raw.get("registry_type", "file")
-        if kind != "file":
+        kind = raw.get("registry_type")
+        if kind is not None and kind not in ("file", "sql"):
             raise ConfigError(f"{lines.where('registry.registry_type')}: 'registry.registry_type' is {kind!r}; "
-                              f"featurestore supports only 'file', a local registry file named by registry.path "
-                              f"(e.g. data/registry.db)")
+                              f"choose 'file' (a local file such as data/registry.db) or 'sql' (a sqlite:/// or "
+                              f"postgresql:// URL)")
         ttl = raw.get("cache_ttl_seconds", 0)
         if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
             raise ConfigError(f"{lines.where('registry.cache_ttl_seconds')}: 'registry.cache_ttl_seconds' must be "
                               f"an int of at least 0, got {ttl!r}")
         where, path, raw = lines.where("registry.path"), "registry.path", raw.get("path")
     if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError(f"{where}: '{path}' must be a file path such as data/registry.db, got {raw!r}")
-    scheme = _URL_SCHEME.match(raw.strip())
+        raise ConfigError(f"{where}: '{path}' must be a file path such as data/registry.db or a SQL URL such as "
+                          f"sqlite:///data/registry.sqlite, got {raw!r}")
+    raw = raw.strip()
+    scheme = _URL_SCHEME.match(normalize_url(raw))
+    if scheme and scheme.group(1) in SCHEMES:
+        if kind == "file":
+            raise ConfigError(f"{where}: '{path}' is a {scheme.group(1)}:// URL but registry.registry_type is "
+                              f"'file'; set registry_type: sql, or give a file path such as data/registry.db")
+        missing = [name for name in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", raw) if name not in os.environ]
+        if missing:
+            raise ConfigError(f"{where}: '{path}' uses the environment variable {missing[0]}, which is not set; "
+                              f"export it, or write the value in the URL")
+        url = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: os.environ[m.group(1)], raw)
+        return url, "sql", ttl
     if scheme:
-        raise ConfigError(f"{where}: '{path}' is {raw!r}, a {scheme.group(1)}:// URL; featurestore supports only a "
-                          f"local registry file: give a path such as data/registry.db (relative to the repo) "
-                          f"or an absolute path")
-    return raw
+        raise ConfigError(f"{where}: '{path}' is {redact(raw)!r}, a {scheme.group(1)}:// URL; featurestore keeps the "
+                          f"registry in a local file (a path such as data/registry.db, relative to the repo) or in "
+                          f"a SQL database (sqlite:///data/registry.sqlite, postgresql://USER@HOST:PORT/DB)")
+    if kind == "sql":
+        raise ConfigError(f"{where}: registry.registry_type is 'sql' but '{path}' is {raw!r}, not a URL; give "
+                          f"sqlite:///{raw} or postgresql://USER@HOST:PORT/DATABASE")
+    return raw, "file", ttl
 
 
 def _pick_type(raw, path: str, lines: _Lines, choices, default: str) -> tuple[str, dict]:
@@ -259,7 +282,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     if not isinstance(project, str) or not _PROJECT_NAME.match(project):
         raise ConfigError(f"{lines.where('project')}: 'project' must be a plain identifier (letters, digits, "
                           f"'_'), got {project!r}")
-    registry = _registry_path(raw.get("registry", RepoConfig.registry), lines)
+    registry, registry_type, registry_ttl = _registry_setting(raw.get("registry", RepoConfig.registry), lines)
     online_type, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, online.STORE_TYPES,
                                          "sqlite")
     offline_type, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
@@ -282,7 +305,8 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         except ValueError as error:
             raise ConfigError(f"{lines.where('offline_store.spark_remote')}: 'offline_store.spark_remote' {error}"
                               ) from None
-    return RepoConfig(project=project, repo_path=repo_path, registry=registry, online_store=online_config,
+    return RepoConfig(project=project, repo_path=repo_path, registry=registry, registry_type=registry_type,
+                      registry_cache_ttl_seconds=registry_ttl, online_store=online_config,
                       offline_store=offline, quality_thresholds=_quality_thresholds(raw.get("quality"), lines))
 
 

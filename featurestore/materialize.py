@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from featurestore.definitions import FeatureView
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
 from featurestore.online.base import OnlineStore
-from featurestore.registry import RegistryFile, RegistryState
+from featurestore.registry import RegistryState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
@@ -362,14 +362,15 @@ def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[da
     return [(start, end) for start, end in merged]
 
 
-def record_interval(registry_file: RegistryFile, view_name: str, start: datetime, end: datetime) -> None:
+def record_interval(registry_store, view_name: str, start: datetime, end: datetime) -> None:
     def add(state: RegistryState) -> None:
         view = state.feature_views.get(view_name)
         if view is None:
             raise MaterializationError(f"feature view {view_name!r} was deleted while it was being materialized; "
                                        f"its values were written but no interval is recorded")
         view.materialization_intervals = merge_intervals(view.materialization_intervals + [(start, end)])
-    registry_file.update(add)
+    registry_store.update(add, command="materialize",
+                          summary=f"{view_name}: materialized [{start.isoformat()}, {end.isoformat()})")
 
 
 def incremental_start(view: FeatureView, end: datetime) -> datetime:
@@ -394,7 +395,7 @@ def check_end(end: datetime, now: datetime | None = None) -> datetime:
     return end
 
 
-def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project: str,
+def materialize(spark, registry_store, store: OnlineStore, project: str,
                 views: list[FeatureView], interval_of: Callable[[FeatureView], tuple[datetime, datetime]],
                 log=print, repo_path=None) -> list[ViewResult]:
     """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
@@ -415,7 +416,7 @@ def materialize(spark, registry_file: RegistryFile, store: OnlineStore, project:
             cause = _root_cause(error)
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: {cause}; no interval was recorded, rerun it") from error
-        record_interval(registry_file, view.name, start, end)
+        record_interval(registry_store, view.name, start, end)
         result = ViewResult(view.name, start, end, selected, written, time.perf_counter() - began)
         log(result.summary())
         results.append(result)

@@ -10,7 +10,7 @@ from featurestore.config import RepoConfig, load_config
 from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
 from featurestore.errors import DefinitionError
 from featurestore.plan import RegistryDiff
-from featurestore.registry import RegistryFile, RegistryState
+from featurestore.registry import RegistryState, open_registry
 from featurestore.repo import RepoContents, load_repo
 
 
@@ -25,14 +25,14 @@ class FeatureStore:
         self.config = config or load_config(repo_path)
         self.repo_path = self.config.repo_path
         self.project = self.config.project
-        self.registry_file = RegistryFile(self.config.registry_path, self.project)
+        self.registry_store = open_registry(self.config)  # a file or a SQL database (featurestore.registry)
         self._online_store = None
 
     # --- registry -------------------------------------------------------------------------
     @property
     def registry(self) -> RegistryState:
-        """The registry as it is on disk now."""
-        return self.registry_file.load()
+        """The registry as it is stored now (its newest version)."""
+        return self.registry_store.load()
 
     def list_entities(self) -> list[Entity]:
         return list(self.registry.entities.values())
@@ -70,13 +70,17 @@ class FeatureStore:
         return load_repo(self.repo_path)
 
     def plan(self, desired: RepoContents | list | None = None, delete_missing: bool = True,
-             validate: bool = True) -> RegistryDiff:
-        """What apply would change, checked against the real sources; writes nothing."""
+             validate: bool = True, against: int | None = None) -> RegistryDiff:
+        """What apply would change, checked against the real sources; writes nothing.
+
+        against: compare with that version of the registry (a SQL registry keeps them all)
+        instead of the newest one.
+        """
         from featurestore import apply
 
         desired = self.load_repo() if desired is None else apply.as_contents(desired, self.repo_path)
-        return apply.plan(lambda: self.spark, self.registry_file, desired, delete_missing, validate,
-                          self.repo_path)
+        return apply.plan(lambda: self.spark, self.registry_store, desired, delete_missing, validate,
+                          self.repo_path, against)
 
     def apply(self, objects, objects_to_delete: list | None = None, partial: bool = True,
               validate: bool = True) -> RegistryDiff:
@@ -90,14 +94,14 @@ class FeatureStore:
         from featurestore import apply
 
         desired = self.load_repo() if objects is None else apply.as_contents(objects, self.repo_path)
-        return apply.apply(lambda: self.spark, self.registry_file, self.online_store, self.project, desired,
+        return apply.apply(lambda: self.spark, self.registry_store, self.online_store, self.project, desired,
                            not partial, objects_to_delete, validate, self.repo_path)
 
     def teardown(self) -> None:
         """Remove the online store's tables for this project and the registry."""
-        views = self.list_feature_views() if self.registry_file.exists() else []
+        views = self.list_feature_views() if self.registry_store.exists() else []
         self.online_store.teardown(self.project, views)
-        self.registry_file.delete()
+        self.registry_store.delete()
 
     # --- training sets --------------------------------------------------------------------
     def get_historical_features(self, entity_df, features, full_feature_names: bool = False,
@@ -116,7 +120,9 @@ class FeatureStore:
                                            strategy, repo_path=self.repo_path, validate=validate)
 
     def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
-        """Recompute a training set saved with save_as_table, reading the same Delta versions.
+        """Recompute a training set saved with save_as_table, reading the same Delta versions
+        with the definitions of the registry version it was built from (SQL registries keep
+        every version; a file registry has only its newest).
 
         Refused when a batch transformation or on-demand function it used has changed since
         (its sha256 differs), unless allow_changed_transformations=True.
@@ -124,11 +130,19 @@ class FeatureStore:
         from featurestore.offline.retrieval import check_rebuild_transformations
         from featurestore.offline.training_set import read_definition, rebuild_training_set
 
-        registry = self.registry
         with _over_connect("rebuild_training_set"):
-            check_rebuild_transformations(registry, read_definition(self.spark, table), table,
-                                          allow_changed_transformations)
+            definition = read_definition(self.spark, table)
+            registry = self.registry_as_built(definition)
+            check_rebuild_transformations(registry, definition, table, allow_changed_transformations)
             return rebuild_training_set(self.spark, registry, table, self.repo_path)
+
+    def registry_as_built(self, definition: dict) -> RegistryState:
+        """The registry a saved training set was built from: that version when the registry
+        keeps its history (SQL) and the set recorded it, else the newest."""
+        version = definition.get("registry_version")
+        if self.registry_store.keeps_history and version:
+            return self.registry_store.load_version(int(version))
+        return self.registry
 
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
@@ -138,7 +152,7 @@ class FeatureStore:
         start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
-        return materialize(self.spark, self.registry_file, self.online_store, self.project,
+        return materialize(self.spark, self.registry_store, self.online_store, self.project,
                            self.views_to_materialize(feature_views), lambda view: (start, end), log,
                            self.repo_path)
 
@@ -147,7 +161,7 @@ class FeatureStore:
         from featurestore.materialize import as_utc, check_end, incremental_start, materialize
 
         end = check_end(as_utc(end_date))
-        return materialize(self.spark, self.registry_file, self.online_store, self.project,
+        return materialize(self.spark, self.registry_store, self.online_store, self.project,
                            self.views_to_materialize(feature_views),
                            lambda view: (incremental_start(view, end), end), log, self.repo_path)
 

@@ -238,7 +238,7 @@ CASES = [
          E.RetrievalError, ["'driver_stats.conv_rate' must look like 'view_name:feature_name'"]),
     Case("ref-removed-view", ["get-online-features", "-f", "driver_stats:conv_rate", "-e", "driver_id=1"],
          E.NotFoundError, ["no feature view 'driver_stats'"],
-         breaks=lambda repo, table: FeatureStore(repo).registry_file.update(
+         breaks=lambda repo, table: FeatureStore(repo).registry_store.update(
              lambda s: s.feature_views.pop("driver_stats") and s.feature_services.pop("ranking"))),
     Case("ref-plain-string", None, E.RetrievalError, ["wrap it in a list"],
          api=lambda store, repo, table, spark: store.get_online_features("driver_stats:conv_rate", [{"driver_id": 1}])),

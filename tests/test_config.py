@@ -95,29 +95,48 @@ def test_values_at_the_edges_of_their_range_are_accepted(tmp_path):
 
 @pytest.mark.parametrize("registry, message", [
     ("s3://bucket/registry.pb", "feature_store.yaml:2: 'registry' is 's3://bucket/registry.pb', a s3:// URL; "
-                                "featurestore supports only a local registry file"),
+                                "featurestore keeps the registry in a local file"),
     ("gs://bucket/registry.pb", "feature_store.yaml:2: 'registry' is 'gs://bucket/registry.pb', a gs:// URL"),
-    ("postgresql+psycopg://user@db:5432/feast", "a postgresql+psycopg:// URL"),
-    ("\n  registry_type: sql\n  path: postgresql://user@db:5432/feast\n",
-     "feature_store.yaml:3: 'registry.registry_type' is 'sql'; featurestore supports only 'file'"),
+    ("mysql://user@db:3306/feast", "a mysql:// URL; featurestore keeps the registry in a local file"),
+    ("\n  registry_type: file\n  path: postgresql://user@db:5432/feast\n",
+     "feature_store.yaml:4: 'registry.path' is a postgresql:// URL but registry.registry_type is 'file'"),
+    ("\n  registry_type: sql\n  path: data/registry.db\n",
+     "feature_store.yaml:4: registry.registry_type is 'sql' but 'registry.path' is 'data/registry.db', not a URL"),
+    ("\n  registry_type: snowflake\n  path: x\n",
+     "feature_store.yaml:3: 'registry.registry_type' is 'snowflake'; choose 'file'"),
+    ("\n  registry_type: sql\n  path: postgresql://u:${FEATURESTORE_TEST_UNSET_PASSWORD}@db/feast\n",
+     "uses the environment variable FEATURESTORE_TEST_UNSET_PASSWORD, which is not set"),
     ("\n  path: s3://bucket/registry.pb\n",
      "feature_store.yaml:3: 'registry.path' is 's3://bucket/registry.pb', a s3:// URL"),
     ("\n  path: data/registry.db\n  registry_store_type: S3RegistryStore\n",
      "feature_store.yaml:4: 'registry.registry_store_type' is 'S3RegistryStore'; featurestore keeps the registry "
-     "in a local file only"),
+     "in a local file or a SQL database"),
     ("\n  path: data/registry.db\n  cache_ttl: 5\n",
      "feature_store.yaml:4: unknown setting 'registry.cache_ttl'. Did you mean 'cache_ttl_seconds'? Allowed: path, "
      "registry_type, cache_ttl_seconds"),
-    ("\n  registry_type: file\n", "'registry.path' must be a file path such as data/registry.db, got None"),
+    ("\n  registry_type: file\n", "'registry.path' must be a file path such as data/registry.db or a SQL URL"),
     ("\n  path: data/registry.db\n  cache_ttl_seconds: -1\n",
      "feature_store.yaml:4: 'registry.cache_ttl_seconds' must be an int of at least 0, got -1"),
-    ("''", "feature_store.yaml:2: 'registry' must be a file path such as data/registry.db, got ''"),
+    ("''", "feature_store.yaml:2: 'registry' must be a file path such as data/registry.db"),
 ])
 def test_remote_registries_are_refused(tmp_path, registry, message):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, f"project: demo\nregistry: {registry}\n"))
     assert message in str(error.value)
     assert not (tmp_path / "s3:").exists() and not (tmp_path / "postgresql:").exists()
+
+
+@pytest.mark.parametrize("registry, url", [
+    ("\n  registry_type: sql\n  path: postgresql://feast@db:5432/feast\n", "postgresql://feast@db:5432/feast"),
+    ("postgresql+psycopg://feast@db:5432/feast", "postgresql+psycopg://feast@db:5432/feast"),
+    ("sqlite:///data/registry.sqlite", "sqlite:///data/registry.sqlite"),
+    ("\n  registry_type: sql\n  path: postgresql://feast:${FEATURESTORE_TEST_PG_PASSWORD}@db/feast\n",
+     "postgresql://feast:s3cret@db/feast"),
+])
+def test_sql_registries_are_accepted(tmp_path, monkeypatch, registry, url):
+    monkeypatch.setenv("FEATURESTORE_TEST_PG_PASSWORD", "s3cret")
+    config = load_config(write(tmp_path, f"project: demo\nregistry: {registry}\n"))
+    assert (config.registry_type, config.registry) == ("sql", url)
 
 
 def test_feast_style_local_registry_mapping(tmp_path):

@@ -57,7 +57,7 @@ def register(store: FeatureStore, *views: FeatureView) -> None:
         for view in views:
             state.feature_views[view.name] = view
 
-    store.registry_file.update(put)
+    store.registry_store.update(put)
 
 
 def test_values_and_statuses_of_one_and_many_entities(feature_store):
@@ -111,7 +111,7 @@ def test_each_registry_change_is_seen_on_the_next_call(feature_store):
 
 
 def test_a_registry_object_changed_in_place_is_seen(feature_store):
-    registry = RegistryFile(feature_store.registry_file.path, PROJECT).load()
+    registry = RegistryFile(feature_store.registry_store.path, PROJECT).load()
     store = feature_store.online_store
     read = lambda: get_online_features(registry, store, PROJECT, ["stats:rate"], [{"driver_id": 1}])  # noqa: E731
     assert read().statuses()["rate"] == ["PRESENT"]

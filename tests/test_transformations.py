@@ -177,7 +177,7 @@ def test_apply_checks_the_output_schema(repo_factory, trips_table, output, messa
     store = FeatureStore(repo_factory(definitions.format(table=trips_table, trips_type="Int32")))
     with pytest.raises(ValidationError, match=message):
         store.apply(None, partial=False)
-    assert not store.registry_file.exists()  # nothing written
+    assert not store.registry_store.exists()  # nothing written
 
 
 def test_a_raising_transformation_names_the_view(repo_factory, trips_table):

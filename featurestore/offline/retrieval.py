@@ -263,7 +263,8 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     frame = entities.select(*[quoted_column(c) for c in entity_columns], *feature_columns)
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
         [f"{r.view.name}:{f}" for r in requested for f in r.features]
-    definition = {"project": registry.project, "features": refs, "full_feature_names": full_feature_names,
+    definition = {"project": registry.project, "registry_version": registry.version, "features": refs,
+                  "full_feature_names": full_feature_names,
                   "entity_source": entity_origin, "source_versions": source_versions,
                   "feature_service": features.name if isinstance(features, FeatureService) else None,
                   "transformations": transformation_hashes(requests, on_demand)}

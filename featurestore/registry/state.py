@@ -1,0 +1,110 @@
+"""RegistryState: the registry's content as definition objects, and its protobuf form.
+
+Both registry stores (a file, featurestore/registry/file.py; a SQL database,
+featurestore/registry/sql.py) keep the same bytes: one serialized `Registry` message
+(featurestore/protos/registry.proto) per version, parsed and checked by parse_registry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from featurestore.definitions import FeatureView, OnDemandFeatureView
+from featurestore.definitions.kinds import BY_FIELD, KINDS, one_dict_per_kind
+from featurestore.errors import NotFoundError, RegistryError, did_you_mean
+from featurestore.protos import registry_pb2
+
+FORMAT_VERSION = 1
+HOW_TO_FIX = ("restore it from a backup, or delete it and run `featurestore apply` to rebuild it "
+              "(materialization history is then lost)")
+
+
+@dataclass
+@one_dict_per_kind
+class RegistryState:
+    """The registry's content as definition objects: besides the fields below, one dict per
+    definition kind, name -> definition, named by the kind's field (`entities`,
+    `feature_views`, ...: see featurestore.definitions.kinds.KINDS)."""
+    project: str
+    version: int = 0
+    last_updated: datetime | None = None
+
+    def collection(self, kind: str) -> dict:
+        """The dict of a kind, named by its field ('entities', 'feature_views', ...)."""
+        return getattr(self, kind)
+
+    def get(self, kind: str, name: str):
+        items = self.collection(kind)
+        if name not in items:
+            raise NotFoundError(f"no {BY_FIELD[kind].singular} named {name!r} in project {self.project!r}."
+                                f"{did_you_mean(name, items)}")
+        return items[name]
+
+    def feature_view(self, name: str) -> FeatureView:
+        return self.get("feature_views", name)
+
+    def on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.get("on_demand_feature_views", name)
+
+    def to_proto(self) -> registry_pb2.Registry:
+        proto = registry_pb2.Registry(
+            format_version=FORMAT_VERSION, project=self.project, version=self.version, complete=True,
+            **{kind.field: [obj.to_proto() for _, obj in sorted(self.collection(kind.field).items())]
+               for kind in KINDS})
+        if self.last_updated:
+            proto.last_updated.FromDatetime(self.last_updated)
+        return proto
+
+    @classmethod
+    def from_proto(cls, proto: registry_pb2.Registry) -> RegistryState:
+        return cls(
+            project=proto.project, version=proto.version,
+            last_updated=proto.last_updated.ToDatetime(tzinfo=UTC) if proto.HasField("last_updated")
+            else None,
+            **{kind.field: {p.name: kind.cls.from_proto(p) for p in getattr(proto, kind.field)} for kind in KINDS})
+
+    def to_json(self) -> str:
+        return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)
+
+
+def parse_registry(data: bytes, where: str, project: str) -> RegistryState:
+    """The state in `data` (one serialized Registry message), refused in one line when it is
+    torn, from a newer featurestore, or of another project. `where` names it in messages."""
+    proto = registry_pb2.Registry()
+    try:
+        proto.ParseFromString(data)
+    except DecodeError as error:
+        raise RegistryError(f"registry {where} is corrupt ({error}); {HOW_TO_FIX}") from None
+    if proto.format_version > FORMAT_VERSION:
+        raise RegistryError(f"registry {where} has format version {proto.format_version}, newer than "
+                            f"this featurestore understands ({FORMAT_VERSION}); upgrade featurestore")
+    if not proto.complete or proto.format_version < 1:
+        raise RegistryError(f"registry {where} is truncated or not a featurestore registry; {HOW_TO_FIX}")
+    if proto.project != project:
+        raise RegistryError(f"registry {where} belongs to project {proto.project!r}, but "
+                            f"feature_store.yaml says project {project!r}; point 'registry' at "
+                            f"another file or fix 'project'")
+    try:
+        return RegistryState.from_proto(proto)
+    except Exception as error:  # a definition in the file no longer constructs
+        raise RegistryError(f"registry {where} holds an invalid definition: {error}") from None
+
+
+def copy_state(state: RegistryState) -> RegistryState:
+    """A state whose collections can be changed without touching `state`'s (definitions shared)."""
+    return RegistryState(project=state.project, version=state.version, last_updated=state.last_updated,
+                         **{kind.field: dict(state.collection(kind.field)) for kind in KINDS})
+
+
+def changed_between(before: RegistryState, after: RegistryState, names: list[tuple[str, str]]) -> list[str]:
+    """Which of `names` ((kind field, name) pairs) differ from `before` to `after`, as
+    'feature view driver_stats'. Definitions compare without their materialization
+    intervals, so a materialization run in between is not a change."""
+    changed = []
+    for kind, name in names:
+        if before.collection(kind).get(name) != after.collection(kind).get(name):
+            changed.append(f"{BY_FIELD[kind].singular} {name}")
+    return changed
