@@ -21,7 +21,7 @@ time.tzset()
 
 from tests.repo_helpers import online_store_section, write_repo  # noqa: E402
 
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["tests.redis_server", "tests.postgres_server"]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,3 @@
+"""Process plumbing: the servers featurestore starts and stops for a repo or a test run
+(PostgreSQL here; Spark, the Derby metastore, the cluster and Spark Connect still live at
+the package root). Nothing here is about features; nothing here imports pyspark."""
