@@ -260,3 +260,41 @@ def test_open_registry_follows_the_config(tmp_path):
 
 def _spawn_ok():  # keeps multiprocessing importable for the suite's other users
     return multiprocessing.get_start_method()
+
+
+REBUILD_DEFINITIONS = """
+from datetime import timedelta
+from featurestore import Entity, FeatureView, Field, SparkSource
+from featurestore.types import Float64, Int64
+driver = Entity(name="driver", join_keys=["driver_id"])
+stats = FeatureView(name="stats", entities=[driver], ttl={ttl},
+    source=SparkSource(name="src", table="{table}", timestamp_field="event_ts"),
+    schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)])
+"""
+
+
+@pytest.mark.spark
+def test_rebuild_uses_the_registry_version_the_training_set_was_built_from(spark, tmp_path):
+    import uuid
+    from datetime import datetime
+
+    from chispa import assert_df_equality
+
+    suffix = uuid.uuid4().hex[:6]
+    table, entities, output = f"sqlreg_stats_{suffix}", f"sqlreg_entities_{suffix}", f"sqlreg_training_{suffix}"
+    spark.createDataFrame([(1, datetime(2026, 1, 1, 8), 0.1)], "driver_id bigint, event_ts timestamp, rate double") \
+        .write.format("delta").saveAsTable(table)
+    spark.createDataFrame([(1, datetime(2026, 1, 1, 9))], "driver_id bigint, event_timestamp timestamp") \
+        .write.format("delta").saveAsTable(entities)
+    repo = write_repo(tmp_path / "repo", REBUILD_DEFINITIONS.format(ttl="timedelta(days=1)", table=table),
+                      project="shared", registry="sqlite:///data/registry.sqlite")
+    store = FeatureStore(repo)
+    store.apply(None, partial=False)
+    store.get_historical_features(entities, ["stats:rate"]).save_as_table(output, profile=False)
+    (repo / "features.py").write_text(REBUILD_DEFINITIONS.format(ttl="timedelta(minutes=1)", table=table))
+    store.apply(None, partial=False)  # version 2: a 1-minute ttl, so today's definition finds no value
+    assert store.registry.version == 2
+    assert store.get_historical_features(entities, ["stats:rate"]).to_df()["rate"].isna().all()
+    rebuilt = store.rebuild_training_set(output).to_spark_df()
+    assert rebuilt.collect()[0]["rate"] == 0.1
+    assert_df_equality(rebuilt, spark.table(output), ignore_row_order=True, ignore_nullable=True)
