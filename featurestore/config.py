@@ -50,6 +50,14 @@ class SparkOfflineStoreConfig:
     metastore_dir: str = setting("data/metastore_db", nonempty=True)
     spark_conf: dict = dataclasses.field(default_factory=dict)
     spark_remote: str = ""
+    # The Hive catalog (docs/deployment.md): 'shared' (default) reaches metastore_dir through a
+    # per-user Derby server started on demand, so any number of processes use the repo at once;
+    # 'embedded' opens it in-process, one process at a time. metastore_url names another
+    # catalog instead: jdbc:postgresql://HOST:PORT/DB (the team set-up) or thrift://HOST:PORT
+    # (a Hive metastore service); metastore_password_env the variable holding its password.
+    metastore: str = "shared"
+    metastore_url: str = ""
+    metastore_password_env: str = ""
 
 
 OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
@@ -297,6 +305,14 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         if value is None or isinstance(value, (dict, list)):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + key)}: 'offline_store.spark_conf.{key}' "
                               f"must be a string, number or boolean, got {value!r}")
+    if offline.metastore not in ("shared", "embedded"):
+        raise ConfigError(f"{lines.where('offline_store.metastore')}: 'offline_store.metastore' is "
+                          f"{offline.metastore!r}; choose 'shared' (many processes at once, the default) or "
+                          f"'embedded' (one process at a time)")
+    if offline.metastore_url and not offline.metastore_url.startswith(("jdbc:", "thrift://")):
+        raise ConfigError(f"{lines.where('offline_store.metastore_url')}: 'offline_store.metastore_url' must be a "
+                          f"JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE?user=USER) or a Hive metastore service "
+                          f"(thrift://HOST:9083), got {offline.metastore_url!r}")
     if offline.spark_remote:
         from featurestore.spark import parse_remote_url
 

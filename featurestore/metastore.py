@@ -48,13 +48,54 @@ def is_embedded_derby(url: str) -> bool:
     return url.startswith("jdbc:derby:") and not is_network_derby(url)
 
 
-def connection_conf(conf: dict, metastore_dir: Path) -> dict[str, str]:
-    """The metastore settings for a session: the user's URL (FEATURESTORE_METASTORE_URL, else
-    conf's, i.e. spark_conf over spark-defaults.conf) or the embedded Derby one."""
-    url = os.environ.get(ENV_URL) or conf.get(URL_KEY) or embedded_url(metastore_dir)
+MODE_ENV = "FEATURESTORE_METASTORE"  # shared | embedded: overrides offline_store.metastore
+MODES = ("shared", "embedded")
+URIS_KEY = "spark.hadoop.hive.metastore.uris"
+POSTGRES_DRIVER = "org.postgresql.Driver"
+POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("jdbc:postgresql:")
+
+
+def connection_conf(conf: dict, metastore_dir: Path, mode: str = "shared", configured_url: str = "",
+                    password_env: str = "", start: bool = True) -> dict[str, str]:
+    """The metastore settings for a session.
+
+    The URL is the first of FEATURESTORE_METASTORE_URL, offline_store.metastore_url, the
+    JDO URL in conf (spark_conf over spark-defaults.conf); else, by mode
+    (FEATURESTORE_METASTORE over offline_store.metastore), the per-user shared Derby server
+    (featurestore.metastore_server; started unless start=False) or the embedded database.
+    A thrift:// URL is a remote Hive metastore service; a jdbc:postgresql: URL a metastore
+    database in PostgreSQL, whose tables DataNucleus creates on first use.
+    """
+    url = os.environ.get(ENV_URL) or configured_url or conf.get(URL_KEY)
+    if not url:
+        mode = os.environ.get(MODE_ENV) or mode
+        if mode not in MODES:
+            raise SparkSetupError(f"{MODE_ENV}={mode!r}: choose 'shared' (many processes, the default) or "
+                                  f"'embedded' (one process at a time)")
+        if mode == "embedded":
+            url = embedded_url(metastore_dir)
+        else:
+            from featurestore import metastore_server
+
+            url = metastore_server.ensure_server() if start else (metastore_server.current_url() or "")
+    if url.startswith("thrift://"):
+        return {URIS_KEY: url}
     settings = {URL_KEY: url.replace("{metastore_dir}", str(metastore_dir))}
     if is_network_derby(url) and DRIVER_KEY not in conf:
         settings[DRIVER_KEY] = CLIENT_DRIVER
+    if is_postgres(url):
+        settings.setdefault(DRIVER_KEY, conf.get(DRIVER_KEY, POSTGRES_DRIVER))
+        settings["spark.hadoop.datanucleus.schema.autoCreateAll"] = "true"
+        settings["spark.hadoop.hive.metastore.schema.verification"] = "false"
+        if password_env:
+            if password_env not in os.environ:
+                raise SparkSetupError(f"offline_store.metastore_password_env names {password_env}, which is not set; "
+                                      f"export it with the metastore database's password")
+            settings["spark.hadoop.javax.jdo.option.ConnectionPassword"] = os.environ[password_env]
     return settings
 
 
@@ -107,9 +148,33 @@ def client_jar() -> Path | None:
 
 def client_classpath(conf: dict) -> str | None:
     """The driver class-path entry a session needs for conf's metastore URL, if any."""
-    if not is_network_derby(conf.get(URL_KEY, "")):
+    url = conf.get(URL_KEY, "")
+    if is_postgres(url):
+        return str(postgres_jar())
+    if not is_network_derby(url):
         return None
     return str(derby_jar("derbyclient"))
+
+
+def _postgres_jar_file(folder: Path) -> Path:
+    return folder / "postgresql-{2}.jar".format(*POSTGRES_JDBC.split(":"))
+
+
+def postgres_jar(fetch: bool = True) -> Path | None:
+    """PostgreSQL's JDBC driver: from FEATURESTORE_JARS_DIR, the checkout's jars/postgres
+    (`make setup`) or the per-user cache, else fetched once into the cache."""
+    from featurestore.spark import checkout_root, fetch_jars, jar_cache_dir
+
+    folders = [Path(os.environ["FEATURESTORE_JARS_DIR"])] if os.environ.get("FEATURESTORE_JARS_DIR") else []
+    if checkout_root() is not None:
+        folders.append(checkout_root() / "jars" / "postgres")
+    folders.append(jar_cache_dir() / "postgres")
+    for folder in folders:
+        if _postgres_jar_file(folder).is_file():
+            return _postgres_jar_file(folder)
+    if not fetch:
+        return None
+    return fetch_jars([POSTGRES_JDBC], jar_cache_dir() / "postgres", what="PostgreSQL's JDBC driver")[0]
 
 
 # --- is the embedded metastore free? -------------------------------------------------------
@@ -224,8 +289,8 @@ def check_metastore_free(url: str) -> None:
             f"SPARK_REMOTE=sc://127.0.0.1:{port}, or stop it (`make spark-down`) to start Spark in this process")
     raise SparkSetupError(
         f"{database}: the embedded Derby metastore is held by {who} and admits one process at a time; stop that "
-        f"Spark session (spark.stop(), or shut its notebook kernel down), or share the catalog through a metastore "
-        f"server: `make metastore-up`, then set {ENV_URL} (see docs/metastore.md)")
+        f"Spark session (spark.stop(), or shut its notebook kernel down), or share the catalog: "
+        f"offline_store.metastore: shared, the default (docs/deployment.md)")
 
 
 # --- a Derby network server ------------------------------------------------------------------

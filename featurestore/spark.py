@@ -236,7 +236,7 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
     else:
         data = Path(os.environ.get("FEATURESTORE_DATA_DIR", Path.cwd() / "data")).resolve()
         warehouse, metastore_dir = data / "spark-warehouse", data / "metastore_db"
-    conf.update(metastore.connection_conf(conf, metastore_dir))
+    conf.update(metastore.connection_conf(conf, metastore_dir, **metastore_settings(config)))
     conf.update({
         "spark.sql.warehouse.dir": str(warehouse),
         "spark.sql.catalogImplementation": "hive",
@@ -263,6 +263,15 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
     return conf
 
 
+def metastore_settings(config) -> dict:
+    """The repo's catalog settings (offline_store.metastore, metastore_url, metastore_password_env)."""
+    if config is None:
+        return {}
+    offline = config.offline_store
+    return {"mode": offline.metastore, "configured_url": offline.metastore_url,
+            "password_env": offline.metastore_password_env}
+
+
 def get_spark(config=None, app_name: str = "featurestore", master: str | None = None,
               overrides: dict | None = None):
     """The active SparkSession, or a new one configured for `config` (a RepoConfig).
@@ -281,7 +290,7 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     if active is not None:
         return active
     conf = session_conf(config, master, overrides)
-    metastore.check_metastore_free(conf["spark.hadoop.javax.jdo.option.ConnectionURL"])
+    metastore.check_metastore_free(conf.get(metastore.URL_KEY, ""))
     if config is not None:
         config.warehouse_dir.mkdir(parents=True, exist_ok=True)
         config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -379,10 +388,11 @@ def check_server_serves(session, url: str, config) -> None:
     """Raise unless the server at `url` uses config's warehouse and metastore."""
     conf = read_spark_defaults()
     conf.update({str(k): str(v) for k, v in config.offline_store.spark_conf.items()})
-    expected = {"warehouse": str(config.warehouse_dir),
-                "metastore": metastore.connection_conf(conf, config.metastore_dir)[metastore.URL_KEY]}
+    expected_conf = metastore.connection_conf(conf, config.metastore_dir, start=False, **metastore_settings(config))
+    key = metastore.URIS_KEY if metastore.URIS_KEY in expected_conf else metastore.URL_KEY
+    expected = {"warehouse": str(config.warehouse_dir), "metastore": expected_conf[key]}
     actual = {"warehouse": _local_path(session.conf.get("spark.sql.warehouse.dir", None)),
-              "metastore": session.conf.get(metastore.URL_KEY, None)}
+              "metastore": session.conf.get(key, None)}
     for what in ("warehouse", "metastore"):
         if actual[what] != expected[what]:
             raise SparkSetupError(
@@ -447,9 +457,9 @@ def spark_submit_command(script: str | Path, args: list[str], master: str | None
                "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC "
                          + java_option("log4j.configurationFile", log4j),
                "--conf", f"spark.pyspark.python={sys.executable}"]
-    client = metastore.client_jar()
-    if client is not None:  # lets the job's feature_store.yaml name a Derby network-server metastore
-        command += ["--driver-class-path", str(client)]
+    clients = [jar for jar in (metastore.client_jar(), metastore.postgres_jar(fetch=False)) if jar is not None]
+    if clients:  # lets the job reach the shared Derby server or a PostgreSQL metastore
+        command += ["--driver-class-path", os.pathsep.join(str(jar) for jar in clients)]
     if master:
         command += ["--master", master]
     for key, value in (conf or {}).items():

@@ -92,7 +92,7 @@ def start_server(repo_path: str | Path, state_dir: str | Path, host: str = HOST,
         raise SparkSetupError(f"{host}:{port} is already in use (a Spark Connect server may run: pid file {pids}); "
                               f"stop it with `make spark-down`, or choose another port (SPARK_CONNECT_PORT=)")
     command = server_command(config, host, port, master)
-    url_key = next(c.split("=", 1)[1] for c in command if c.startswith(f"{metastore.URL_KEY}="))
+    url_key = next((c.split("=", 1)[1] for c in command if c.startswith(f"{metastore.URL_KEY}=")), "")
     metastore.check_metastore_free(url_key)
     config.warehouse_dir.mkdir(parents=True, exist_ok=True)
     config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +100,10 @@ def start_server(repo_path: str | Path, state_dir: str | Path, host: str = HOST,
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=config.repo_path,
                                    env=server_env(), start_new_session=True)
     pids.write_text(f"{process.pid} {host} {port} {config.repo_path}\n")
+    if metastore.is_network_derby(url_key):  # the shared catalog server stays while this server lives
+        from featurestore import metastore_server
+
+        metastore_server.add_lease(metastore_server.state_dir(), process.pid)
     url = f"sc://{host}:{port}"
     deadline = time.monotonic() + timeout
     while not metastore.listening(host, port):

@@ -31,6 +31,20 @@ def spark_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_metastore_server():
+    """The default catalog's Derby server (featurestore.metastore_server), kept in a folder of
+    this run's and stopped at its end; it stops itself 30 s after its last user otherwise."""
+    from featurestore import metastore_server
+
+    folder = Path(tempfile.mkdtemp(prefix="featurestore-metastore-server-"))
+    os.environ[metastore_server.DIR_ENV] = str(folder)
+    os.environ[metastore_server.IDLE_ENV] = "30"
+    yield folder
+    metastore_server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def spark(spark_dir):
     """The one SparkSession of the test run, made by the library's own factory."""
