@@ -25,14 +25,17 @@ JARS_DIR := jars
 # Derby network server and client for a metastore several processes share; the same version as
 # pyspark's bundled derby (featurestore.metastore.DERBY_VERSION, checked by tests/test_metastore.py).
 DERBY_VERSION := 10.16.1.1
+# PostgreSQL's JDBC driver, for a Hive metastore in PostgreSQL (featurestore.metastore.POSTGRES_JDBC)
+POSTGRES_JDBC := org.postgresql:postgresql:42.7.14
+POSTGRES_PORT ?= 5433
 DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
 SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
-	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar \
+	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
 .PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
-	cluster-down metastore-up metastore-down spark-up spark-down clean
+	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -41,7 +44,7 @@ help: ## list the targets and the variables they take
 	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077),"
 	@echo "           METASTORE_PORT=$(METASTORE_PORT), SPARK_CONNECT_PORT=$(SPARK_CONNECT_PORT)"
 
-setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched ## venv, packages (with test and redis extras), Delta and Derby jars
+setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched jars/postgres/.fetched ## venv, packages (test, redis, postgres extras), Delta, Derby and PostgreSQL JDBC jars
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +65,11 @@ jars/derby/.fetched: Makefile
 		mvn -q -B dependency:copy -Dartifact=org.apache.derby:$$artifact:$(DERBY_VERSION) \
 			-DoutputDirectory=$(JARS_DIR)/derby || exit 1; \
 	done
+	touch $@
+
+jars/postgres/.fetched: Makefile
+	mkdir -p $(JARS_DIR)/postgres
+	mvn -q -B dependency:copy -Dartifact=$(POSTGRES_JDBC) -DoutputDirectory=$(JARS_DIR)/postgres || exit 1
 	touch $@
 
 demo: setup ## set up, then walk the driver-ranking flow on the embedded default (Spark warehouse + SQLite)
@@ -99,7 +107,16 @@ cluster-up: setup ## start a local Spark standalone cluster: master 127.0.0.1:70
 cluster-down: ## stop the local Spark standalone cluster
 	$(PY) -m featurestore.cluster down --state-dir .cluster
 
-metastore-up: setup ## start a Derby network server on 127.0.0.1:$(METASTORE_PORT) so several processes share a repo's catalog
+postgres-up: setup ## start PostgreSQL on 127.0.0.1:$(POSTGRES_PORT) (state in .postgres/) with a registry and a metastore database
+	$(PY) -m featurestore.runtime.postgres up --state-dir .postgres --port $(POSTGRES_PORT)
+
+postgres-down: ## stop the PostgreSQL server started by postgres-up
+	$(PY) -m featurestore.runtime.postgres down --state-dir .postgres
+
+metastore-status: ## say whether the shared catalog server (the default) runs, and for which processes
+	$(PY) -m featurestore.metastore_server status
+
+metastore-up: setup ## start a Derby network server on 127.0.0.1:$(METASTORE_PORT) at a fixed port (the default shares one by itself)
 	$(PY) -m featurestore.metastore up --state-dir .metastore --port $(METASTORE_PORT)
 
 metastore-down: ## stop the Derby network server started by metastore-up
@@ -116,5 +133,5 @@ proto: ## regenerate the protobuf classes from the .proto files
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
 	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \
-		.cluster .redis .metastore .spark-connect
+		.cluster .redis .metastore .spark-connect .postgres
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -89,7 +89,13 @@ def connection_conf(conf: dict, metastore_dir: Path, mode: str = "shared", confi
         settings[DRIVER_KEY] = CLIENT_DRIVER
     if is_postgres(url):
         settings.setdefault(DRIVER_KEY, conf.get(DRIVER_KEY, POSTGRES_DRIVER))
-        settings["spark.hadoop.datanucleus.schema.autoCreateAll"] = "true"
+        # DataNucleus creates the metastore's tables on first use. Not their foreign keys: on
+        # PostgreSQL, adding one (TBL_PRIVS -> TBLS) from DataNucleus' schema connection waits for
+        # the lock the same Hive call's open transaction holds on TBLS, and the first CREATE
+        # TABLE hangs forever (seen with Spark 4.0's Hive 2.3.10 client).
+        settings["spark.hadoop.datanucleus.schema.autoCreateTables"] = "true"
+        settings["spark.hadoop.datanucleus.schema.autoCreateColumns"] = "true"
+        settings["spark.hadoop.datanucleus.schema.autoCreateConstraints"] = "false"
         settings["spark.hadoop.hive.metastore.schema.verification"] = "false"
         if password_env:
             if password_env not in os.environ:

@@ -2,8 +2,11 @@
 
 Runs the same commands a user types (featurestore CLI, spark-submit jobs) in a work
 folder, printing each step's outcome. Re-runnable: the work folder is recreated.
-Spark steps run one at a time, each in its own process, because the embedded Derby
-metastore admits one JVM at a time.
+
+The team set-up is tried with `--metastore-url jdbc:postgresql://... --registry
+postgresql://...` (the catalog and the registry in PostgreSQL; `make postgres-up` starts
+one) and `--together`, which runs the training-set job and the materialization job at
+the same time, two processes on one repo.
 """
 from __future__ import annotations
 
@@ -41,10 +44,37 @@ def _short(part: str) -> str:
     return part.replace(str(ROOT) + "/", "") if part.startswith(str(ROOT)) else part
 
 
+def run_together(commands: list[list[str]], cwd: Path) -> None:
+    """Run commands at the same time; echo each one's output; stop the demo if one fails."""
+    for command in commands:
+        print(f"$ {' '.join(_short(c) for c in command)} &", flush=True)
+    processes = [subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=_env()) for command in commands]
+    results = [(process, *process.communicate()) for process in processes]
+    for process, out, err in results:
+        if out.strip():
+            print(out.rstrip(), flush=True)
+        if process.returncode != 0:
+            print(err[-4000:], file=sys.stderr)
+            raise SystemExit(f"demo stopped: {' '.join(process.args[:2])} exited with {process.returncode}")
+
+
 def _env() -> dict:
     env = dict(os.environ, TZ="UTC", PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return env
+
+
+def use_team_setup(repo: Path, metastore_url: str | None, registry: str | None) -> None:
+    """Point the new repo's feature_store.yaml at a shared catalog and a SQL registry."""
+    config = repo / "feature_store.yaml"
+    text = config.read_text()
+    if registry:
+        text = "\n".join(f"registry:\n  registry_type: sql\n  path: {registry}" if line.startswith("registry:")
+                         else line for line in text.splitlines()) + "\n"
+    if metastore_url:
+        text = text.replace("  metastore: shared", f"  metastore_url: {metastore_url}")
+    config.write_text(text)
 
 
 def in_process_step(step: str, repo: Path) -> None:
@@ -72,6 +102,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work-dir", default="demo_work", help="folder for the demo repo (recreated)")
     parser.add_argument("--repo-name", default="driver_repo")
+    parser.add_argument("--metastore-url", help="a shared Hive metastore, e.g. jdbc:postgresql://HOST:PORT/DB?user=U")
+    parser.add_argument("--registry", help="a SQL registry URL, e.g. postgresql://USER@HOST:PORT/DB")
+    parser.add_argument("--together", action="store_true",
+                        help="run the training-set and materialization jobs at the same time")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--repo", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,8 +120,12 @@ def main() -> None:
     cli = [sys.executable, "-m", "featurestore.cli"]
     me = [sys.executable, str(Path(__file__).resolve())]
 
+    if args.metastore_url:  # init's sample tables go into that catalog too
+        os.environ["FEATURESTORE_METASTORE_URL"] = args.metastore_url
     banner(1, "create a feature repo with sample data (a Delta table in the local warehouse)")
     run([*cli, "init", args.repo_name], cwd=work)
+    if args.metastore_url or args.registry:
+        use_team_setup(repo, args.metastore_url, args.registry)
 
     banner(2, "the source table")
     run([*me, "--step", "show-source", "--repo", str(repo)], cwd=repo)
@@ -97,11 +135,17 @@ def main() -> None:
     from featurestore.scaffold.walkthrough import online_store_schema
     print(online_store_schema(repo / "data" / "online_store.db"))
 
+    training_job = spark_submit_command(ROOT / "jobs" / "build_training_set.py",
+                                        ["--repo", str(repo), "--entities", "driver_entities", "--feature-service",
+                                         "driver_ranking", "--output", TRAINING_TABLE, "--overwrite"])
+    materialize_job = spark_submit_command(ROOT / "jobs" / "materialize.py",
+                                           ["--repo", str(repo), "--incremental", "--end", "now"])
     banner(4, "build a point-in-time correct training set with spark-submit (profiled as it is saved), "
-              "then train a model")
-    run(spark_submit_command(ROOT / "jobs" / "build_training_set.py",
-                             ["--repo", str(repo), "--entities", "driver_entities", "--feature-service",
-                              "driver_ranking", "--output", TRAINING_TABLE, "--overwrite"]), cwd=repo)
+              "then train a model" + (", while materialization runs in a second process" if args.together else ""))
+    if args.together:
+        run_together([training_job, materialize_job], cwd=repo)
+    else:
+        run(training_job, cwd=repo)
     run([*me, "--step", "train", "--repo", str(repo)], cwd=repo)
 
     banner(5, "rebuild the training set by Delta time travel, then check it against the original's profile")
@@ -110,8 +154,10 @@ def main() -> None:
          "--html", str(repo / "data" / "training_set_drift.html")], cwd=repo)
 
     banner(6, "materialize the newest feature values into SQLite with spark-submit")
-    run(spark_submit_command(ROOT / "jobs" / "materialize.py",
-                             ["--repo", str(repo), "--incremental", "--end", "now"]), cwd=repo)
+    if not args.together:
+        run(materialize_job, cwd=repo)
+    else:
+        print("(done in step 4, beside the training set)")
 
     banner(7, "online inference: features from SQLite (pure Python, no JVM), predictions, best driver")
     run([sys.executable, str(ROOT / "examples" / "driver_ranking_inference.py"), "--repo", str(repo)], cwd=repo)

@@ -89,6 +89,7 @@ def test_failed_init_in_an_existing_folder_removes_only_its_own_files(tmp_path):
 
 def test_paths_with_spaces_reach_the_jvm_quoted(tmp_path, monkeypatch):
     monkeypatch.delenv("FEATURESTORE_METASTORE_URL", raising=False)
+    monkeypatch.setenv("FEATURESTORE_METASTORE", "embedded")
     repo = init_repo(tmp_path / "my work" / "spaced", with_data=False, log=lambda line: None)
     conf = session_conf(load_config(repo))
     assert conf["spark.driver.extraJavaOptions"] == (

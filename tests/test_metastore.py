@@ -71,7 +71,7 @@ def test_the_default_is_the_shared_server_and_a_users_url_wins(tmp_path, monkeyp
     assert conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] == "org.apache.derby.jdbc.ClientDriver"
     assert conf["spark.driver.extraClassPath"] == str(CHECKOUT / "jars" / "derby" / "derbyclient-10.16.1.1.jar")
 
-    (repo / "feature_store.yaml").write_text(f"project: repo\noffline_store:\n  metastore: embedded\n")
+    (repo / "feature_store.yaml").write_text("project: repo\noffline_store:\n  metastore: embedded\n")
     conf = session_conf(load_config(repo))
     assert conf[URL_KEY] == f"jdbc:derby:;databaseName={repo}/data/metastore_db;create=true"
     assert "spark.hadoop.javax.jdo.option.ConnectionDriverName" not in conf
@@ -85,7 +85,7 @@ def test_the_default_is_the_shared_server_and_a_users_url_wins(tmp_path, monkeyp
     conf = session_conf(load_config(repo))
     assert conf[URL_KEY] == "jdbc:postgresql://pg:5432/metastore?user=hive"
     assert conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] == "org.postgresql.Driver"
-    assert conf["spark.hadoop.datanucleus.schema.autoCreateAll"] == "true"
+    assert conf["spark.hadoop.datanucleus.schema.autoCreateTables"] == "true"
     assert conf["spark.driver.extraClassPath"].endswith("postgresql-42.7.14.jar")
 
     (repo / "feature_store.yaml").write_text("project: repo\noffline_store:\n  metastore_url: thrift://hms:9083\n")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from featurestore.errors import RegistryError
-from featurestore.registry.sql import SqlRegistry, writer_identity, normalize_url, redact
+from featurestore.registry.sql import SqlRegistry, normalize_url, redact, writer_identity
 from featurestore.registry.state import parse_registry
 
 
