@@ -2,7 +2,6 @@
 (8 processes at once, nothing lost), kill -9 mid-write, conflicts named in one line, migrate
 byte for byte, and the no-JVM read path. PostgreSQL is a real server (tests/postgres_server.py)."""
 import getpass
-import multiprocessing
 import os
 import signal
 import socket
