@@ -1,17 +1,17 @@
-"""The Hive metastore a session uses: the repo's embedded Derby database, or a shared one.
+"""Which Hive metastore a session uses, and the plumbing around Derby.
 
-Embedded Derby (the default, under the repo's data/metastore_db) admits ONE process at a
-time. For a notebook and the CLI to share a repo's catalog, serve the same database
-from a Derby network server and point every process at it:
+By default (offline_store.metastore: shared) the repo's Derby database under
+data/metastore_db is reached through the per-user Derby network server of
+featurestore/metastore_server.py, so any number of processes share it. `embedded`
+opens it in-process, ONE process at a time, checked here before Spark starts
+(check_metastore_free). offline_store.metastore_url (or FEATURESTORE_METASTORE_URL)
+names another catalog: jdbc:postgresql:... (a team's, with PostgreSQL's JDBC jar) or
+thrift://... (a Hive metastore service); a JDO URL in spark_conf works too. `make
+metastore-up` still starts a Derby server at a fixed port (start_server), for setups
+that want one. See docs/deployment.md.
 
-    make metastore-up                     # or: python -m featurestore.metastore up
-    export FEATURESTORE_METASTORE_URL='jdbc:derby://127.0.0.1:1527/{metastore_dir};create=true'
-
-`{metastore_dir}` stands for the repo's own metastore folder, so each repo keeps its own
-catalog (and can go back to embedded mode with the same tables). The URL may instead be
-set per repo in feature_store.yaml as offline_store.spark_conf
-`spark.hadoop.javax.jdo.option.ConnectionURL`, or in spark-defaults.conf; the environment
-variable wins over both. Any other JDBC metastore works the same way with its own driver.
+`{metastore_dir}` in a URL stands for the repo's own metastore folder, so each repo keeps
+its own catalog (and can go back to embedded mode with the same tables).
 
 This module never imports pyspark.
 """

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
+from featurestore.runtime.processes import alive
 
 HOST = "127.0.0.1"
 IDLE_ENV = "FEATURESTORE_METASTORE_IDLE_SECONDS"
@@ -74,19 +75,6 @@ def locked(folder: Path, timeout: float = LOCK_WAIT_SECONDS):
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-
-
 def _server(folder: Path) -> tuple[int, int] | None:
     """(supervisor pid, port) of the running server, if its file names a live one that listens."""
     from featurestore.metastore import listening
@@ -95,7 +83,7 @@ def _server(folder: Path) -> tuple[int, int] | None:
         pid, port = (int(word) for word in (folder / "server").read_text().split())
     except (OSError, ValueError):
         return None
-    return (pid, port) if _alive(pid) and listening(HOST, port) else None
+    return (pid, port) if alive(pid) and listening(HOST, port) else None
 
 
 def add_lease(folder: Path, pid: int) -> None:
@@ -107,7 +95,7 @@ def live_leases(folder: Path) -> list[int]:
     """Pids of the leases whose process is alive; the others' files are removed."""
     live = []
     for lease in (folder / "leases").glob("*"):
-        if lease.name.isdigit() and _alive(int(lease.name)):
+        if lease.name.isdigit() and alive(int(lease.name)):
             live.append(int(lease.name))
         else:
             with contextlib.suppress(FileNotFoundError):
@@ -138,8 +126,10 @@ def ensure_server(lease_pid: int | None = None) -> str:
 
 
 def _start(folder: Path) -> int:
-    from featurestore.metastore import listening
-    from featurestore.runtime.postgres import free_port
+    from featurestore.metastore import listening, server_classpath
+    from featurestore.runtime.processes import free_port
+
+    server_classpath()  # Derby's jars found (or fetched) here, so that a failure is this process's one line
 
     port = free_port()
     log = folder / "server.log"
@@ -225,7 +215,7 @@ def stop() -> bool:
         return False
     os.kill(found[0], signal.SIGTERM)
     deadline = time.monotonic() + 30
-    while _alive(found[0]) and time.monotonic() < deadline:
+    while alive(found[0]) and time.monotonic() < deadline:
         time.sleep(0.1)
     return True
 

@@ -229,6 +229,7 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
     (FEATURESTORE_METASTORE_URL, spark_conf, spark-defaults.conf) beats the embedded default.
     """
     launching = not under_spark_submit()
+    jars = delta_jars() if launching else []  # first: without them nothing else matters
     conf = read_spark_defaults() if launching else {}
     if config is not None:
         warehouse, metastore_dir = config.warehouse_dir, config.metastore_dir
@@ -251,7 +252,7 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
                 "-Duser.timezone=UTC", java_option("derby.system.home", metastore_dir.parent),
                 java_option("log4j.configurationFile", log4j)]),
             "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-            "spark.jars": ",".join(str(j) for j in delta_jars()),
+            "spark.jars": ",".join(str(j) for j in jars),
         })
         client = metastore.client_classpath(conf)
         if client:
@@ -407,7 +408,7 @@ def is_remote(spark) -> bool:
 
 
 RUN_LOCALLY = (f"run it without {REMOTE_ENV} / offline_store.spark_remote, after `make spark-down` (the server holds "
-               f"the repo's embedded metastore) or with a shared metastore (docs/metastore.md)")
+               f"the repo's embedded metastore) or with the shared catalog, the default (docs/deployment.md)")
 
 
 def connect_limitation(error: BaseException) -> str | None:

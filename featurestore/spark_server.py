@@ -15,10 +15,11 @@ query resolves as it does for `featurestore plan` run there. Warehouse and metas
 fixed when a JVM starts, so one server serves one repo; a client checks that the server
 it reaches uses its repo's warehouse and metastore (featurestore.spark.check_server_serves).
 
-While it runs, the server holds the repo's embedded Derby metastore: a process that
-starts its own Spark on that repo (a job without SPARK_REMOTE, `make materialize`) is
-refused with one line until `make spark-down`, unless the metastore is shared
-(docs/metastore.md). The pid, port and repo are kept in STATE_DIR/spark-connect-PORT.pid
+With the default shared catalog, processes that start their own Spark on that repo (a job
+without SPARK_REMOTE, `make materialize`) work beside it; the server holds a lease on the
+shared Derby server while it lives. With `metastore: embedded` it holds the catalog, and
+such a process is refused with one line until `make spark-down` (docs/deployment.md).
+The pid, port and repo are kept in STATE_DIR/spark-connect-PORT.pid
 and Spark's output in STATE_DIR/spark-connect-PORT.log.
 
 Starting it pays the cold costs once (JVM, Hive metastore, Delta): `up` returns after a
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from featurestore import metastore
 from featurestore.errors import SparkSetupError
+from featurestore.runtime.processes import alive
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 HOST = "127.0.0.1"
@@ -134,23 +136,6 @@ def warm_up(url: str) -> None:
         session.stop()  # ends this client's session only; the server keeps running
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                      if ":\t" in line)
-    except OSError:
-        return True
-    # A zombie (exited, not yet reaped) is gone for our purpose, but a JVM whose main thread has
-    # ended shows state Z too while its other threads still shut Spark down: wait for those.
-    return not (fields.get("State", "").startswith("Z") and fields.get("Threads", "1").strip() == "1")
-
-
 def stop_server(state_dir: str | Path, port: int | None = None, timeout: float = 30.0) -> bool:
     """Stop the server started by start_server on `port`; False when none was running.
 
@@ -169,11 +154,11 @@ def stop_server(state_dir: str | Path, port: int | None = None, timeout: float =
         pids.unlink()
         return False
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _alive(pid):
+    if alive(pid):
         os.killpg(pid, signal.SIGKILL)
-        while _alive(pid):
+        while alive(pid):
             time.sleep(0.1)
     pids.unlink()
     return True

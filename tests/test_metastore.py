@@ -17,6 +17,7 @@ import pytest
 from featurestore import metastore
 from featurestore.config import load_config
 from featurestore.errors import SparkSetupError
+from featurestore.runtime.processes import alive
 from featurestore.scaffold import init_repo
 from featurestore.spark import session_conf
 
@@ -256,9 +257,9 @@ def test_the_shared_server_stays_while_a_user_lives_and_stops_when_idle(tmp_path
     assert not metastore.listening("127.0.0.1", port) and not (folder / "server").exists()
     assert "idle: stopped" in (folder / "server.log").read_text()
     deadline = time.monotonic() + 10
-    while metastore_server._alive(pid) and time.monotonic() < deadline:  # its supervisor exits too
+    while alive(pid) and time.monotonic() < deadline:  # its supervisor exits too
         time.sleep(0.1)
-    assert not metastore_server._alive(pid)
+    assert not alive(pid)
     # the next user starts a new one
     again = subprocess.run([sys.executable, "-c", LEASE, "0"], capture_output=True, text=True, env=env, timeout=60)
     assert again.stdout.strip() == "up"

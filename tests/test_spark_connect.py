@@ -218,11 +218,10 @@ def test_validation_errors_come_through_the_server(server):
 @pytest.mark.slow
 def test_the_server_holds_its_repo_and_serves_no_other(server, tmp_path):
     url, repo, _ = server
-    # Without SPARK_REMOTE the command would start its own JVM: refused at once, naming the server.
+    # Without SPARK_REMOTE the command starts its own JVM, beside the server: the default catalog
+    # is shared, so it works (with `metastore: embedded` the server would hold it).
     local = cli(repo, "plan", check=False)
-    assert local.returncode == 1
-    assert "is held by a Spark Connect server" in local.stderr
-    assert f"use it with SPARK_REMOTE={url}" in local.stderr
+    assert local.returncode == 0, local.stderr[-2000:]
 
     # A server started for another repo is never used against this one's catalog.
     other = tmp_path / "other"

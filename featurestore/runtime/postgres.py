@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
+from featurestore.runtime.processes import free_port
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5433
@@ -42,12 +43,6 @@ def find_bin_dir() -> Path | None:
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
     return versions[-1].parent if versions else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def _as_server_user(command: list[str]) -> list[str]:
