@@ -152,7 +152,14 @@ def _import_file(file: Path, repo_path: Path):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except KeyboardInterrupt:  # the user's Ctrl-C, not the file's failure
+        raise
+    except SystemExit as exit_:  # sys.exit() or exit() in a definitions file: never a silent success
+        raise RepoError(f"{file}{_line_in(file, exit_)}: the file ended the interpreter while being imported "
+                        f"(SystemExit({exit_.code!r})); definitions files must not call sys.exit() or exit(): put "
+                        f"script code under `if __name__ == \"__main__\":` or list the file in "
+                        f".featurestoreignore") from None
+    except BaseException as error:
         where = f"{file}{_line_in(file, error)}"
         if isinstance(error, FeatureStoreError):  # keep the type callers catch, add the place
             raise type(error)(f"{where}: {error}") from None

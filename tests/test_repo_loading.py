@@ -125,3 +125,37 @@ def test_an_ignore_file_that_is_not_utf8_is_named(repo_factory):
     (repo / ".feastignore").write_bytes(b"train\xff.py\n")
     with pytest.raises(RepoError, match=r"\.feastignore: not UTF-8 text \(byte 0xff at offset 5\); save it as UTF-8"):
         load_repo(repo)
+
+
+@pytest.mark.parametrize("ending", ["import sys\nsys.exit(0)\n", "import sys\nsys.exit()\n", "import sys\nsys.exit(3)\n",
+                                    "exit()\n", "raise SystemExit('done')\n", "quit(0)\n"])
+def test_a_file_that_ends_the_interpreter_is_an_error_never_a_silent_success(repo_factory, ending):
+    """Every way a file can stop its own import, whatever the exit code, is a one-line error
+    naming the file and line (`featurestore apply` exited 0 with nothing applied before)."""
+    repo = repo_factory(DEFINITIONS + "\n" + ending)
+    with pytest.raises(RepoError) as error:
+        load_repo(repo)
+    message = str(error.value)
+    line = DEFINITIONS.count("\n") + 1 + ending.count("\n")
+    assert message.startswith(f"{repo / 'features.py'}:{line}: the file ended the interpreter while being imported")
+    assert "must not call sys.exit()" in message and "\n" not in message
+
+
+
+
+def test_any_base_exception_from_a_file_is_named(repo_factory):
+    repo = repo_factory("class Stop(BaseException):\n    pass\n\nraise Stop('halt')\n")
+    with pytest.raises(RepoError, match=r"features.py:4: Stop: halt"):
+        load_repo(repo)
+
+
+def test_apply_exits_1_when_a_file_calls_sys_exit_0(repo_factory):
+    import subprocess
+
+    repo = repo_factory(DEFINITIONS + "\nimport sys\nsys.exit(0)\n")
+    result = subprocess.run([sys.executable, "-m", "featurestore.cli", "--repo", str(repo), "apply"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert "the file ended the interpreter while being imported (SystemExit(0))" in result.stderr
+    assert not (repo / "data" / "registry.db").exists()
