@@ -229,6 +229,8 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     functions = [r.view.udf_function(repo_path) for r in on_demand]  # refused before any Spark work if changed
     entity_columns = list(entities.columns)
     entities = with_entity_time(entities, ts_column)
+    if entities.schema[ts_column].dataType.simpleString() in ("string", "date"):
+        entities = entities.withColumn(ts_column, quoted_column(TS))  # returned as the timestamp it was read as
     if source_versions is None:
         source_versions = {}
         for request in requests:
