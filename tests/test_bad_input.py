@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from pyspark.errors.exceptions.captured import SparkRuntimeException
 
 from featurestore import errors
 from featurestore.cli import main
@@ -95,7 +94,7 @@ def entity_frame(spark, rows, schema):
 def historical(frame_of, refs=("driver_stats:conv_rate",)):
     def call(store, repo, table, spark):
         frame = frame_of(spark) if callable(frame_of) else frame_of
-        store.get_historical_features(frame, list(refs)).to_spark_df().collect()
+        store.get_historical_features(frame, list(refs)).to_df()
     return call
 
 
@@ -210,11 +209,10 @@ CASES = [
     Case("ent-two-timestamps", None, E.RetrievalError, ["it has a, b"],
          api=historical(lambda s: entity_frame(s, [(1, datetime(2026, 1, 2), datetime(2026, 1, 2))],
                                               "driver_id bigint, a timestamp, b timestamp"))),
-    # A raw Spark error, not a RetrievalError: the check is a raise_error() inside the query, so it
-    # surfaces only when the rows are computed. When retrieval wraps it, expect RetrievalError here.
-    Case("ent-unparsable-string-time", None, SparkRuntimeException, [
-        "[USER_RAISED_EXCEPTION] entity column 'event_timestamp' holds yesterday, which is not an ISO-8601 time such "
-        "as 2026-01-31 12:00:00 SQLSTATE: P0001"],
+    # The check is a raise_error() inside the query, so it surfaces when the rows are computed:
+    # to_df() turns it into its one line.
+    Case("ent-unparsable-string-time", None, E.RetrievalError, [
+        "entity column 'event_timestamp' holds yesterday, which is not an ISO-8601 time such as 2026-01-31 12:00:00"],
          api=historical(lambda s: entity_frame(s, [(1, "yesterday")], "driver_id bigint, event_timestamp string")),
          exact=True),
     Case("ent-wrong-key-type", None, E.RetrievalError, ["entity column 'driver_id' has type string", "declares it "

@@ -151,14 +151,3 @@ def test_reading_an_offline_only_view_online_says_so(spark, repo_factory):
     store.apply(store.load_repo(), partial=False)
     with pytest.raises(RetrievalError, match="feature view 'stats' is offline only \\(online=False\\)"):
         store.get_online_features(["stats:rate"], [{"driver_id": 1}])
-
-
-def test_pandas_nanosecond_parquet_is_refused_with_the_conversion(spark, repo_factory):
-    repo = repo_factory(PATH_VIEW)
-    (repo / "data").mkdir(exist_ok=True)
-    frame = pd.DataFrame({"driver_id": [1], "event_ts": [pd.Timestamp(NOW)], "rate": [0.5]})
-    frame["event_ts"] = frame["event_ts"].astype("datetime64[ns, UTC]")
-    frame.to_parquet(repo / "data" / "stats.parquet")  # pandas writes nanoseconds by default
-    store = FeatureStore(repo)
-    with pytest.raises(ValidationError, match="holds nanosecond timestamps .* coerce_timestamps='us'"):
-        store.apply(store.load_repo(), partial=False)

@@ -17,7 +17,7 @@ from featurestore.offline.on_demand import add_on_demand_features, check_request
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import validate_feature_view
-from featurestore.offline.training_set import TABLE_NAME, RetrievalJob
+from featurestore.offline.training_set import TABLE_NAME, RetrievalJob, executor_errors
 from featurestore.registry import RegistryState
 
 DEFAULT_TS_COLUMN = "event_timestamp"
@@ -239,7 +239,8 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                 version = delta_version(spark, source.table)
                 if version is not None:
                     source_versions[source.name] = version
-    time_range = entity_time_range(entities)
+    with executor_errors():  # computes the entity rows' times: an unparsable one fails here, in one line
+        time_range = entity_time_range(entities)
     for request in requests:
         if request.view.is_aggregating:  # windowed aggregates first: they carry the entity rows through
             events = aggregation_events(spark, request, time_range, source_versions, repo_path)

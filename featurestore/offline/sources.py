@@ -48,14 +48,50 @@ def _read_path(spark, source: DataSource, path: str):
     from pyspark.errors import AnalysisException
 
     try:
-        return spark.read.format(source.file_format).load(path)
+        frame = spark.read.format(source.file_format).load(path)
     except AnalysisException as error:
         if "PARQUET_TYPE_ILLEGAL" in str(error) or "NANOS" in str(error):
             raise ValidationError(
                 f"source {source.name!r}: parquet path {path} holds nanosecond timestamps (pandas' default), "
-                f"which Spark cannot read; write it with microseconds: "
-                f"df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True)") from None
+                f"which this Spark session reads only with spark.sql.legacy.parquet.nanosAsLong=true (featurestore's "
+                f"spark-defaults.conf sets it); start the session with featurestore's settings, or write the file "
+                f"with df.to_parquet(path, coerce_timestamps='us')") from None
         raise
+    if source.file_format == "parquet":
+        for column in nanosecond_columns(path):
+            if column in frame.columns and frame.schema[column].dataType.simpleString() == "bigint":
+                frame = frame.withColumn(column, nanos_as_timestamp(column, source.name, path))
+    return frame
+
+
+def nanosecond_columns(path: str) -> list[str]:
+    """The columns a local parquet file or folder stores as nanosecond timestamps (pandas'
+    default), which Spark reads as longs (spark.sql.legacy.parquet.nanosAsLong). Read from
+    the parquet schema with pyarrow, on the driver, without reading any data."""
+    if "://" in path and not path.startswith("file://"):
+        return []
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        schema = ds.dataset(path.removeprefix("file://"), format="parquet").schema
+    except (OSError, ValueError, pa.ArrowException):
+        return []
+    return [field.name for field in schema if pa.types.is_timestamp(field.type) and field.type.unit == "ns"]
+
+
+def nanos_as_timestamp(column: str, source_name: str, path: str):
+    """Nanoseconds since the epoch as the exact microsecond timestamp, or, for a value with a
+    sub-microsecond part (which no Spark timestamp holds), a failure saying so and how to fix it."""
+    from pyspark.sql import functions as F
+
+    nanos = F.col(f"`{column}`")
+    message = F.concat(F.lit(f"source '{source_name}': column '{column}' of parquet path {path} holds a time with "
+                             f"nanoseconds ("), nanos.cast("string"),
+                       F.lit(f" ns since the epoch), which Spark's microsecond timestamps cannot hold exactly; round "
+                             f"it before writing: df['{column}'] = df['{column}'].dt.floor('us')"))
+    return F.when(nanos.isNotNull() & (nanos % 1000 != 0), F.raise_error(message)) \
+        .otherwise(F.timestamp_micros(F.expr(f"`{column}` div 1000")))
 
 
 def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | None = None,

@@ -79,7 +79,8 @@ class RetrievalJob:
 
 @contextlib.contextmanager
 def executor_errors():
-    """A featurestore error raised on an executor (an on-demand function that failed on a row)
+    """A featurestore error raised on an executor (an on-demand function that failed on a row,
+    or a raise_error of ours: an unparsable entity time, a source time with nanoseconds)
     re-raised on the driver as its one line, instead of a Java stack trace."""
     try:
         yield
@@ -87,6 +88,10 @@ def executor_errors():
         found = raised_on_executor(error, "RetrievalError: ")
         if found:
             raise RetrievalError(found[1]) from None
+        text = str(error)
+        if "[USER_RAISED_EXCEPTION] " in text:  # our own raise_error in the plan: a bad entity time or source value
+            message = text.split("[USER_RAISED_EXCEPTION] ", 1)[1].split(" SQLSTATE:", 1)[0].strip()
+            raise RetrievalError(message.splitlines()[0]) from None
         raise
 
 
