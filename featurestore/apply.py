@@ -76,11 +76,35 @@ def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoCon
             validate_feature_view(spark, view, where, repo_path)
 
 
+def with_inferred_schemas(spark_of, desired: RepoContents, validate: bool, repo_path=None) -> RepoContents:
+    """desired with every pending view (schema= left out, or without its join keys) completed
+    from its source (featurestore.offline.sources.infer_schema), as Feast does at apply."""
+    pending = sorted(name for name, view in desired.feature_views.items() if view.pending_inference)
+    if not pending:
+        return desired
+    if not validate:
+        view = desired.feature_views[pending[0]]
+        raise DefinitionError(f"FeatureView {view.name!r} leaves its {view.pending_inference} to be inferred from its "
+                              f"source, which needs the source read: apply with validation, or declare schema=")
+    from featurestore.offline.sources import infer_schema
+
+    spark = spark_of()
+    for name in pending:
+        origin = desired.origin.get(("feature_views", name))
+        where = str(origin) if origin and origin.name != "<apply>" else ""
+        view = infer_schema(spark, desired.feature_views[name], where, repo_path)
+        if repo_path is not None:
+            view.bind_code(repo_path)
+        desired.feature_views[name] = view
+    return desired
+
+
 def plan(spark_of, registry_store, desired: RepoContents, delete_missing: bool, validate: bool,
          repo_path=None, against: int | None = None) -> RegistryDiff:
     """What apply would change, checked; writes nothing. against: diff against that version of
     the registry (a SQL registry's history) instead of the newest."""
     current = registry_store.load() if against is None else registry_store.load_version(against)
+    desired = with_inferred_schemas(spark_of, desired, validate, repo_path)
     diff = compute_diff(current, desired, delete_missing)
     check(spark_of, current, diff, desired, validate, repo_path)
     return diff
@@ -90,6 +114,7 @@ def apply(spark_of, registry_store, online_store, project: str, desired: RepoCon
           delete_missing: bool, to_delete: list | None, validate: bool, repo_path=None) -> RegistryDiff:
     """Check, then change the online store and the registry in the order the module docstring gives."""
     current = registry_store.load()
+    desired = with_inferred_schemas(spark_of, desired, validate, repo_path)
     diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
     check(spark_of, current, diff, desired, validate, repo_path)
     final = preview(current, diff)

@@ -121,11 +121,13 @@ def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: 
     for kind in KINDS:
         have, want = current.collection(kind.field), getattr(desired, kind.field)
         for name, obj in sorted(want.items()):
+            inferred = getattr(obj, "inferred_from_source", "")  # a view whose schema apply inferred
             if name not in have:
-                changes.append(Change(kind.field, name, "add", obj))
+                changes.append(Change(kind.field, name, "add", obj, detail=f"schema {inferred}" if inferred else ""))
             elif have[name] != obj:
                 restart = restart_reason(have[name], obj) if kind.field == "feature_views" else ""
                 detail = code_change(kind.code, have[name], obj) if kind.code else ""
+                detail = "; ".join(part for part in (detail, f"schema {inferred}" if inferred else "") if part)
                 changes.append(Change(kind.field, name, "change", obj, restart, detail))
         deleted = set(have) - set(want) if delete_missing else set()
         deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, kind.cls) and obj.name in have}

@@ -89,6 +89,22 @@ def Array(element: FeatureType) -> ArrayType:
     return ArrayType(element)
 
 
+def from_spark_type(spark_simple_string: str) -> FeatureType | None:
+    """The feature type a Spark column type is inferred as (None: no feature type holds it).
+
+    >>> from_spark_type("bigint"), from_spark_type("int"), from_spark_type("array<double>"), from_spark_type("map<string,int>")
+    (Int64, Int32, Array(Float64), None)
+    """
+    if spark_simple_string.startswith("array<") and spark_simple_string.endswith(">"):
+        element = from_spark_type(spark_simple_string[len("array<"):-1])
+        return None if element is None or element.is_list else ArrayType(element)
+    for scalar in (Int32, Int64, Float32, Float64, String, Bool, Bytes, UnixTimestamp):
+        if spark_simple_string == scalar.spark_types[0] or (scalar is Int32 and spark_simple_string in
+                                                            ("smallint", "tinyint")):
+            return scalar
+    return None
+
+
 def from_value_type(value_type: int) -> FeatureType:
     """The FeatureType for a protobuf ValueType number (used when reading the registry)."""
     for scalar in SCALAR_TYPES:

@@ -155,9 +155,11 @@ CASES = [
              driver_stats = FeatureView(name="driver_stats", entities=[driver], source=source,
                  schema=[Field(name="driver_id", dtype=Int64), Field(name="other", dtype=Float32)])
              """)),
-    Case("def-view-without-join-key", ["apply"], E.DefinitionError, ["features.py:8", "schema lacks the join key(s) "
-                                                                     "driver_id", "add Field(name='driver_id'"],
-         defs("schema=[Field(name=\"driver_id\", dtype=Int64), ", "schema=[")),
+    # a join key left out of schema= is inferred from the source (as in Feast): one it lacks is named
+    Case("def-join-key-not-in-source", ["apply"], E.ValidationError, ["features.py", "FeatureView 'driver_stats'",
+                                                                      "column 'rider_id' is not in its source",
+                                                                      "so its type cannot be inferred"],
+         defs('join_keys=["driver_id"]', 'join_keys=["rider_id"]')),
     Case("def-negative-ttl", ["apply"], E.DefinitionError, ["features.py:8", "ttl must not be negative"],
          defs("ttl=timedelta(0)", "ttl=timedelta(hours=-1)")),
     Case("def-absurd-ttl", ["apply"], E.DefinitionError, ["features.py:8", "longer than the 10,000 years"],

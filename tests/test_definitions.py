@@ -59,8 +59,6 @@ def test_arguments_are_keyword_only():
     (lambda: view(ttl=3600), "ttl must be a datetime.timedelta"),
     (lambda: view(entities=[]), "entities must be a non-empty list of Entity objects"),
     (lambda: view(entities=["driver"]), "entities must be a non-empty list of Entity objects"),
-    (lambda: view(schema=[Field(name="conv_rate", dtype=Float32)]),
-     "schema lacks the join key\\(s\\) driver_id of its entities"),
     (lambda: view(schema=[Field(name="driver_id", dtype=Int64)]), "schema has no features besides the join keys"),
     (lambda: view(schema=[Field(name="driver_id", dtype=Int64), Field(name="a", dtype=Int64),
                           Field(name="a", dtype=Int64)]), "schema field 'a' is listed twice"),
@@ -132,3 +130,14 @@ def test_composite_entity_view_has_all_join_keys():
 def test_array_takes_a_scalar_type():
     with pytest.raises(TypeError, match="Array\\(\\) takes a scalar type"):
         Array(Array(Int64))
+
+
+def test_a_schema_without_join_keys_or_no_schema_waits_for_apply_to_infer_them():
+    """As in Feast: apply fills in the missing fields from the source (tests/test_schema_inference.py)."""
+    keys_left_out = view(schema=[Field(name="conv_rate", dtype=Float32)])
+    assert keys_left_out.pending_inference == "join keys"
+    assert [f.name for f in keys_left_out.features] == ["conv_rate"]
+    no_schema = view(schema=None)
+    assert no_schema.pending_inference == "schema" and no_schema.features == []
+    assert no_schema[["anything"]].features == ["anything"]  # checked against the inferred schema at apply
+    assert view().pending_inference == ""

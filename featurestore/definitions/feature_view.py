@@ -38,7 +38,7 @@ class FeatureView:
     of the repo, `fn(df) -> df`) transforms the source rows first.
     """
 
-    def __init__(self, *, name: str, entities: list[Entity], schema: list[Field], source: DataSource,
+    def __init__(self, *, name: str, entities: list[Entity], source: DataSource, schema: list[Field] | None = None,
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
                  delay: timedelta | None = None, transformation=None, expectations: list | None = None,
@@ -52,7 +52,18 @@ class FeatureView:
         check_unique(kind, "entity", self.entities)
         self.join_keys = [key for entity in entities for key in entity.join_keys]
         check_unique(kind, "join key", self.join_keys)
-        self._init_rest(kind, schema, source, ttl, online, description, tags, aggregations, delay)
+        # As in Feast, schema= may leave out the join keys, or be left out: apply then takes the
+        # missing fields and their types from the source (infer_schema); until then the view is
+        # pending, its completeness checks wait for the inferred schema.
+        self._arguments = dict(name=name, entities=entities, source=source, ttl=ttl, online=online,
+                               description=description, tags=tags, aggregations=aggregations, delay=delay,
+                               transformation=transformation, expectations=expectations, on_violation=on_violation)
+        given = [] if schema is None else schema
+        keys_given = isinstance(given, (list, tuple)) and all(
+            isinstance(f, Field) for f in given) and set(self.join_keys) <= {f.name for f in given}
+        self.pending_inference = "schema" if schema is None else ("" if keys_given else "join keys")
+        self.inferred_from_source = ""  # what infer_schema filled in, for `plan` to show
+        self._init_rest(kind, given, source, ttl, online, description, tags, aggregations, delay)
         self.transformation = transformation  # the live function; None when loaded from the registry
         self.transformation_code = None if transformation is None else \
             CodeRef.of(transformation, kind, "transformation")
@@ -63,7 +74,10 @@ class FeatureView:
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
         from featurestore.quality.expectations import check_expectations
 
-        self.expectations = check_expectations(expectations, [f.name for f in self.features], kind)
+        if getattr(self, "pending_inference", "") == "schema":  # checked again once the schema is inferred
+            self.expectations = list(expectations or [])
+        else:
+            self.expectations = check_expectations(expectations, [f.name for f in self.features], kind)
         if on_violation not in ON_VIOLATION:
             raise DefinitionError(f"{kind}: on_violation must be one of {', '.join(ON_VIOLATION)}, "
                                   f"got {on_violation!r}")
@@ -77,11 +91,12 @@ class FeatureView:
         check_unique(kind, "schema field", [f.name for f in self.schema])
         names = {f.name for f in self.schema}
         missing = [key for key in self.join_keys if key not in names]
-        if missing:
+        pending = getattr(self, "pending_inference", "")
+        if missing and not pending:
             raise DefinitionError(
                 f"{kind}: schema lacks the join key(s) {', '.join(missing)} of its entities; add "
                 f"Field(name={missing[0]!r}, dtype=...) to the schema")
-        if not self.features:
+        if not self.features and pending != "schema":
             raise DefinitionError(f"{kind}: schema has no features besides the join keys")
         for field in self.schema:
             if field.name.startswith("__fs_"):
@@ -119,6 +134,8 @@ class FeatureView:
             return
         check_unique(kind, "aggregation name", [a.name for a in aggregations])
         inputs = {f.name: f.dtype for f in self.schema}
+        if getattr(self, "pending_inference", "") == "schema":  # the inputs' types come from the source
+            return
         for aggregation in aggregations:
             aggregation.check_input(self.name, inputs.get(aggregation.column))
             if aggregation.name in inputs:
@@ -141,6 +158,8 @@ class FeatureView:
         """The features: the schema fields that are not join keys, or the aggregations' outputs."""
         if self.aggregations:
             inputs = {f.name: f.dtype for f in self.schema}
+            if getattr(self, "pending_inference", "") == "schema":
+                return []
             return [Field(name=a.name, dtype=a.output_type(inputs.get(a.column))) for a in self.aggregations]
         return [f for f in self.schema if f.name not in self.join_keys]
 
@@ -180,7 +199,15 @@ class FeatureView:
     def __getitem__(self, feature_names: list[str]) -> FeatureViewProjection:
         if isinstance(feature_names, str):
             feature_names = [feature_names]
+        if self.pending_inference == "schema":  # features known at apply; check_references checks them then
+            return FeatureViewProjection(self, [check_name("feature", n) for n in feature_names])
         return FeatureViewProjection(self, [self.feature(n).name for n in feature_names])
+
+    def with_schema(self, schema: list[Field], note: str) -> FeatureView:
+        """This view with the schema apply inferred from its source (all checks run again)."""
+        view = FeatureView(schema=schema, **self._arguments)
+        view.inferred_from_source = note
+        return view
 
     def to_proto(self, with_intervals: bool = True) -> registry_pb2.FeatureView:
         proto = registry_pb2.FeatureView(
@@ -208,6 +235,7 @@ class FeatureView:
     @classmethod
     def from_proto(cls, proto: registry_pb2.FeatureView) -> FeatureView:
         view = cls.__new__(cls)
+        view.pending_inference, view.inferred_from_source = "", ""
         view.name = proto.name
         view.entities = list(proto.entities)
         view.join_keys = list(proto.join_keys)

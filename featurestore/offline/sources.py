@@ -190,3 +190,45 @@ def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: 
                 f"convert it in a query source, e.g. query=\"SELECT *, to_timestamp({column}) AS "
                 f"{column}_ts FROM ...\" (epoch seconds: timestamp_seconds({column}))")
     return frame
+
+
+def infer_schema(spark, view: FeatureView, where: str = "", repo_path: str | Path | None = None) -> FeatureView:
+    """A pending view (schema= left out, or without its join keys) completed from its source, as
+    Feast infers it at apply: join keys and, without schema=, every other column but the
+    timestamps as a feature (an aggregating view: the aggregated columns), typed by
+    featurestore.types.from_spark_type. Columns no feature type holds are left out and named
+    in the note `plan` shows; a join key of such a type is an error."""
+    from featurestore.definitions import Field
+    from featurestore.types import from_spark_type
+
+    where = f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
+    frame = transform(spark, view, source_frame(spark, view.source, where, repo_path), where, repo_path)
+    types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    given = {f.name: f for f in view.schema}
+    if view.pending_inference == "schema":
+        timestamps = {view.source.timestamp_field, view.source.created_timestamp_column}
+        wanted = list(view.join_keys) + ([a.column for a in view.aggregations] if view.aggregations else
+                                         [c for c in types if c not in timestamps and c not in view.join_keys])
+    else:
+        wanted = list(view.join_keys) + [f.name for f in view.schema if f.name not in view.join_keys]
+    schema, inferred, skipped = [], [], []
+    for name in dict.fromkeys(wanted):
+        if name in given:
+            schema.append(given[name])
+            continue
+        if name not in types:
+            raise ValidationError(f"{where}: column {name!r} is not in its source ({view.source.describe_location()}), "
+                                  f"so its type cannot be inferred; columns: {', '.join(types)}")
+        dtype = from_spark_type(types[name])
+        if dtype is None:
+            if name in view.join_keys or view.aggregations:
+                raise ValidationError(f"{where}: column {name!r} has Spark type {types[name]}, which no feature type "
+                                      f"holds; cast it in a query= source or declare the schema")
+            skipped.append(f"{name} ({types[name]})")
+            continue
+        schema.append(Field(name=name, dtype=dtype))
+        inferred.append(f"{name} {dtype!r}{' (join key)' if name in view.join_keys else ''}")
+    note = f"inferred from the source: {', '.join(inferred)}"
+    if skipped:
+        note += f"; left out, no feature type holds them: {', '.join(skipped)}"
+    return view.with_schema(schema, note)
