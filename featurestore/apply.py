@@ -96,6 +96,11 @@ def with_inferred_schemas(spark_of, desired: RepoContents, validate: bool, repo_
         if repo_path is not None:
             view.bind_code(repo_path)
         desired.feature_views[name] = view
+    for service in desired.feature_services.values():  # FeatureService(features=[inferred_view]): all of them
+        for projection in service.projections:
+            if projection.all_features and projection.view_name in pending:
+                projection.features = [f.name for f in desired.feature_views[projection.view_name].features]
+                projection.all_features = False
     return desired
 
 

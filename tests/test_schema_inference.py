@@ -27,6 +27,7 @@ no_schema = FeatureView(name="no_schema", entities=[driver], ttl=timedelta(days=
 aggregated = FeatureView(name="aggregated", entities=[driver], ttl=timedelta(days=1), source=source,
     aggregations=[Aggregation(column="trips", function="sum", time_window=timedelta(days=1))])
 service = FeatureService(name="service", features=[no_schema[["conv_rate", "label"]], keys_left_out])
+everything = FeatureService(name="everything", features=[no_schema])
 """
 
 
@@ -62,6 +63,8 @@ def test_plan_shows_what_is_inferred_and_apply_registers_it(store):
     assert repr(schema["no_schema"][3][1]) == "String"
     assert registry.feature_services["service"].feature_refs() == [
         "no_schema:conv_rate", "no_schema:label", "keys_left_out:conv_rate", "keys_left_out:trips"]
+    assert registry.feature_services["everything"].feature_refs() == [
+        "no_schema:conv_rate", "no_schema:trips", "no_schema:label"]
     assert store.plan().is_empty()  # inferred again, the same: nothing to change
 
 

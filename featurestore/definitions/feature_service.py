@@ -36,7 +36,9 @@ class FeatureService:
 
         for item in features:
             if isinstance(item, (FeatureView, OnDemandFeatureView)):
+                pending = getattr(item, "pending_inference", "") == "schema"
                 item = FeatureViewProjection(item, [f.name for f in item.features])
+                item.all_features = pending  # its features are known once apply inferred the view's schema
             if not isinstance(item, FeatureViewProjection):
                 raise DefinitionError(f"{kind}: {item!r} is not a FeatureView, an OnDemandFeatureView or a view[[...]] "
                                       f"selection")

@@ -278,6 +278,7 @@ class FeatureViewProjection:
     def __init__(self, view, features: list[str]):
         self.view_name = check_name("projection", view) if isinstance(view, str) else view.name
         self.features = list(features)
+        self.all_features = False  # True: every feature of a view whose schema apply has yet to infer
 
     def __eq__(self, other) -> bool:
         return isinstance(other, FeatureViewProjection) and \
