@@ -104,20 +104,28 @@ class FeatureStore:
         self.registry_store.delete()
 
     # --- training sets --------------------------------------------------------------------
-    def get_historical_features(self, entity_df, features, full_feature_names: bool = False,
-                                strategy: str = "window", validate: bool = False):
+    def get_historical_features(self, entity_df=None, features=None, full_feature_names: bool = False,
+                                strategy: str = "window", validate: bool = False, start_date=None,
+                                end_date=None):
         """A point-in-time correct training set (a lazy RetrievalJob); see offline.pit_join.
 
         entity_df: a Spark or pandas DataFrame, a table name or a SQL query, holding the
-        join keys of every requested view and an `event_timestamp` column.
+        join keys of every requested view and an `event_timestamp` column. Without it (as in
+        Feast), every row of the views' sources with start_date <= event time <= end_date
+        is an entity row, with its point-in-time features (end_date: now; start_date: end_date
+        minus the longest ttl).
         features: "view:feature" references or a FeatureService.
         validate: check the views' expectations on the result (computes it once more).
         """
         from featurestore.offline.retrieval import get_historical_features
 
+        if features is None:
+            raise DefinitionError("get_historical_features needs features=: 'view:feature' references or a "
+                                  "FeatureService")
         with _over_connect("get_historical_features"):
             return get_historical_features(self.spark, self.registry, entity_df, features, full_feature_names,
-                                           strategy, repo_path=self.repo_path, validate=validate)
+                                           strategy, repo_path=self.repo_path, validate=validate,
+                                           start_date=start_date, end_date=end_date)
 
     def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
         """Recompute a training set saved with save_as_table, reading the same Delta versions

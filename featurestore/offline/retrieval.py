@@ -201,9 +201,52 @@ def _table_provider(spark, table: str) -> str:
     return rows[0]["data_type"].lower() if rows else ""
 
 
+def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end_date, repo_path=None):
+    """The entity rows of a retrieval without entity_df (Feast's entity-less retrieval): every
+    row of the requested views' sources with start_date <= event time <= end_date, as its keys
+    (all the views' join keys; a view's rows leave the keys of other entities null) and its
+    event time as event_timestamp, each distinct row once."""
+    from datetime import UTC, datetime
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    def micros(value, what):
+        if not isinstance(value, datetime):
+            raise RetrievalError(f"{what} must be a datetime, got {value!r}")
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)  # a naive time is UTC
+        return F.timestamp_micros(F.lit((value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)))
+
+    if end_date is None:
+        end_date = datetime.now(UTC)
+    if start_date is None:
+        ttls = [r.view.ttl for r in requests]
+        if any(ttl <= timedelta(0) for ttl in ttls):
+            raise RetrievalError("get_historical_features without entity_df needs start_date when a requested view "
+                                 "keeps values forever (ttl=0); pass start_date= and end_date=")
+        start_date = (end_date if end_date.tzinfo else end_date.replace(tzinfo=UTC)) - max(ttls)
+    start, end = micros(start_date, "start_date"), micros(end_date, "end_date")
+    key_types = {}
+    for request in requests:
+        types = {f.name: f.dtype for f in request.view.schema}
+        for key in request.view.join_keys:
+            key_types.setdefault(key, types[key].spark_type)
+    frames = []
+    for request in requests:
+        view = request.view
+        frame = validate_feature_view(spark, view, "training set", repo_path)
+        event_ts = quoted_column(view.source.timestamp_field).cast("timestamp")
+        columns = [(quoted_column(k) if k in view.join_keys else F.lit(None)).cast(kind).alias(k)
+                   for k, kind in key_types.items()]
+        frames.append(frame.where((event_ts >= start) & (event_ts <= end))
+                      .select(*columns, event_ts.alias(DEFAULT_TS_COLUMN)))
+    return reduce(lambda a, b: a.unionByName(b), frames).distinct()
+
+
 def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,
                             strategy: str = "window", source_versions: dict | None = None,
-                            repo_path=None, validate: bool = False) -> RetrievalJob:
+                            repo_path=None, validate: bool = False, start_date=None,
+                            end_date=None) -> RetrievalJob:
     """The training set for entity_df and features; see pit_join for the rules.
 
     repo_path: the feature repo's folder, against which relative source paths resolve and
@@ -215,7 +258,14 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     requested = resolve_features(registry, features)
     on_demand = [r for r in requested if isinstance(r, OnDemandRequest)]
     requests = with_inputs(registry, requested)
-    entities, entity_origin = to_entity_frame(spark, entity_df)
+    if entity_df is None:
+        entities = entity_rows_from_sources(spark, requests, start_date, end_date, repo_path)
+        entity_origin = {"type": "sources", "start_date": str(start_date), "end_date": str(end_date)}
+    elif start_date is not None or end_date is not None:
+        raise RetrievalError("pass entity_df or start_date/end_date, not both: with entity_df its rows' times are "
+                             "the times; without it, every source row between start_date and end_date is a row")
+    else:
+        entities, entity_origin = to_entity_frame(spark, entity_df)
     ts_column = entity_timestamp_column(entities)
     check_entity_keys(entities, requests)
     for request in on_demand:
