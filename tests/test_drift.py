@@ -150,3 +150,30 @@ def test_thresholds_are_checked():
 def test_verdict_to_dict_is_json_safe():
     verdict = FeatureVerdict(feature="x", kind="numeric", status="pass", psi=0.0, quantile_shifts={"p1": math.inf})
     assert verdict.to_dict()["quantile_shifts"] == {"p1": "Infinity"}
+
+
+def test_an_empty_table_fails_every_column_whatever_its_statistics():
+    reference = profile(rate=numeric([10] * 5 + [0] * 15), name=strings([["a", 30], ["b", 20]], rows=50))
+    empty = profile(rate={**numeric([0] * 20, rows=0), "mean": None, "stddev": None, "quantiles": {}},
+                    name=strings([], rows=0))
+    verdicts = compare(reference, empty)
+    assert [(v.feature, v.status) for v in verdicts] == [("rate", "fail"), ("name", "fail")]
+    assert verdicts[0].reasons == ["no rows (the reference has 50): its statistics cannot be computed"]
+    assert overall_status(verdicts) == "fail"
+
+
+def test_a_row_count_drop_warns_at_half_and_is_a_threshold():
+    reference = profile(rate=numeric([10] * 5 + [0] * 15))
+    half = profile(rate=numeric([5] * 5 + [0] * 15))  # the same distribution, half the rows
+    verdict = compare(reference, half)[0]
+    assert verdict.status == "warn" and verdict.reasons == ["row count 25 vs 50: drop 0.5 >= 0.5 (warn)"]
+    assert compare(reference, half, Thresholds(row_count_drop_warn=0.6))[0].status == "pass"
+    assert compare(reference, half, Thresholds(row_count_drop_fail=0.5))[0].status == "fail"
+    assert compare(half, reference)[0].status == "pass"  # more rows than the reference: not checked
+
+
+def test_a_column_whose_statistics_cannot_be_computed_fails():
+    reference = profile(rate=numeric([10] * 5 + [0] * 15))
+    all_null = profile(rate={**numeric([0] * 20, rows=50, nulls=50), "mean": None, "stddev": None, "quantiles": {}})
+    verdict = compare(reference, all_null)[0]
+    assert verdict.status == "fail" and verdict.reasons == ["no finite value: its statistics cannot be computed"]

@@ -190,4 +190,20 @@ def test_feature_store_yaml_thresholds_are_checked_at_load(repo_factory):
     assert str(error.value) == (f"{repo / 'feature_store.yaml'}:{line}: quality.thresholds: unknown threshold "
                                 f"'psi_fial'; known: psi_warn, psi_fail, null_fraction_warn, null_fraction_fail, "
                                 f"mean_shift_warn, mean_shift_fail, quantile_shift_warn, quantile_shift_fail, "
-                                f"epsilon. Did you mean 'psi_fail'?")
+                                f"row_count_drop_warn, row_count_drop_fail, epsilon. Did you mean 'psi_fail'?")
+
+
+def test_an_empty_table_fails_validation_against_a_reference(spark):
+    """Regression: `featurestore validate EMPTY --reference REF` printed "pass" and exited 0,
+    every statistic null."""
+    from featurestore.quality.profile import store_profile
+
+    reference, empty = f"qr_ref_{uuid.uuid4().hex[:8]}", f"qr_empty_{uuid.uuid4().hex[:8]}"
+    spark.createDataFrame([(float(i), f"id{i}") for i in range(50)], "x double, s string") \
+        .write.format("delta").saveAsTable(reference)
+    spark.createDataFrame([], "x double, s string").write.format("delta").saveAsTable(empty)
+    store_profile(spark, reference)
+    lines = []
+    assert validate_command(spark, empty, reference, out=lines.append) == 1
+    assert lines[0].splitlines()[-1].startswith(f"FAIL: default.{empty}@0 vs default.{reference}@0: 2 failed")
+    assert "no rows (the reference has 50)" in lines[0]

@@ -52,6 +52,10 @@ class Thresholds:
     mean_shift_fail: float = 0.5
     quantile_shift_warn: float = 0.5
     quantile_shift_fail: float = 1.0
+    # (reference rows - current rows) / reference rows: half the rows gone warns, all gone (an
+    # empty table) fails. More rows than the reference is not checked.
+    row_count_drop_warn: float = 0.5
+    row_count_drop_fail: float = 1.0
     epsilon: float = 1e-4
 
     def __post_init__(self):
@@ -62,7 +66,7 @@ class Thresholds:
                 raise DefinitionError(f"threshold {item.name} must be a number >= 0, got {value!r}")
         if not 0 < self.epsilon < 1:
             raise DefinitionError(f"threshold epsilon must be between 0 and 1 (exclusive), got {self.epsilon!r}")
-        for check in ("psi", "null_fraction", "mean_shift", "quantile_shift"):
+        for check in ("psi", "null_fraction", "mean_shift", "quantile_shift", "row_count_drop"):
             warn, fail = getattr(self, f"{check}_warn"), getattr(self, f"{check}_fail")
             if warn > fail:
                 raise DefinitionError(f"threshold {check}_warn ({warn}) is greater than {check}_fail ({fail}); "
@@ -209,6 +213,13 @@ def compare_column(ref: ColumnProfile, cur: ColumnProfile | None, thresholds: Th
         return FeatureVerdict(feature=ref.name, kind=ref.kind, status="fail",
                               reasons=[f"kind changed from {ref.kind} ({ref.spark_type}) to {cur.kind} "
                                        f"({cur.spark_type})"])
+    if cur.rows == 0 and ref.rows > 0:
+        return FeatureVerdict(feature=ref.name, kind=ref.kind, status="fail", null_fraction_reference=ref.null_fraction,
+                              reasons=[f"no rows (the reference has {ref.rows}): its statistics cannot be computed"])
+    if ref.kind in ("numeric", "timestamp") and ref.mean is not None and cur.mean is None:
+        return FeatureVerdict(feature=ref.name, kind=ref.kind, status="fail", null_fraction_reference=ref.null_fraction,
+                              null_fraction_current=cur.null_fraction,
+                              reasons=["no finite value: its statistics cannot be computed"])
     verdict = FeatureVerdict(feature=ref.name, kind=ref.kind, status="pass",
                              null_fraction_reference=ref.null_fraction, null_fraction_current=cur.null_fraction)
     if ref.null_fraction is not None and cur.null_fraction is not None:
@@ -249,7 +260,19 @@ def compare(reference: Profile, current: Profile, thresholds: Thresholds | dict 
         raise DefinitionError(f"compare needs two Profile objects, got {type(reference).__name__} and "
                               f"{type(current).__name__}")
     names = list(columns) if columns is not None else list(reference.columns)
-    return [compare_column(reference[name], current.columns.get(name), thresholds) for name in names]
+    verdicts = [compare_column(reference[name], current.columns.get(name), thresholds) for name in names]
+    drop = (reference.rows - current.rows) / reference.rows if reference.rows else 0.0
+    for level, name in ((2, "fail"), (1, "warn")):
+        limit = getattr(thresholds, f"row_count_drop_{name}")
+        if drop > 0 and drop >= limit:  # the table lost rows: every column's verdict says so
+            for verdict in verdicts:
+                reason = f"row count {current.rows} vs {reference.rows}: drop {drop:.4g} >= {limit:g} ({name})"
+                if reason not in verdict.reasons and not (current.rows == 0 and verdict.reasons[:1] and
+                                                         verdict.reasons[0].startswith("no rows")):
+                    verdict.reasons.append(reason)
+                verdict.status = STATUSES[max(STATUSES.index(verdict.status), level)]
+            break
+    return verdicts
 
 
 def overall_status(verdicts: list[FeatureVerdict]) -> str:
