@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import warnings
 
 from featurestore.errors import RetrievalError, raised_on_executor
 
@@ -47,7 +48,10 @@ class RetrievalJob:
         """
         import pandas as pd
 
-        with executor_errors():
+        with executor_errors(), warnings.catch_warnings():
+            # pyspark warns that Arrow "has reached the error below" before re-raising a task's
+            # failure; the failure itself becomes featurestore's one line
+            warnings.filterwarnings("ignore", message="toPandas attempted Arrow optimization")
             frame = self._frame.toPandas()
         for name in frame.columns:
             if pd.api.types.is_datetime64_any_dtype(frame[name]) and frame[name].dt.tz is None:
