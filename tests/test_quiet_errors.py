@@ -1,7 +1,6 @@
 """A refusal reaches the terminal as featurestore's one line, with nothing from the JVM above it:
 no executor stack trace, no `ERROR TaskSetManager ... aborting job`, no Arrow warning."""
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
