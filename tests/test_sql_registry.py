@@ -257,3 +257,13 @@ def test_open_registry_follows_the_config(tmp_path):
     assert isinstance(sql, SqlRegistry) and sql.path == (tmp_path / "b" / "data" / "registry.sqlite")
 
 
+
+
+def test_teardown_removes_every_version_of_the_project_only(registry_url, tmp_path):
+    mine = FeatureStore(write_repo(tmp_path / "mine", project="shared", registry=registry_url))
+    other = FeatureStore(write_repo(tmp_path / "other", project="other_project", registry=registry_url))
+    mine.apply([DRIVER, view("stats")], validate=False)
+    other.apply([DRIVER], validate=False)
+    mine.teardown()
+    assert not mine.registry_store.exists() and mine.registry.version == 0
+    assert other.registry.version == 1 and list(other.registry.entities) == ["driver"]
