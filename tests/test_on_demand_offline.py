@@ -69,6 +69,20 @@ def inverse_of(inputs):
 
 inverse = OnDemandFeatureView(name="inverse", sources=[vals], schema=[Field(name="inverse", dtype=Float64)],
                               udf=inverse_of, mode="python")
+
+
+def one_short(inputs):
+    return {{"short": [1.0 for v in inputs["val_to_add"]][1:]}}
+
+
+def not_a_number(inputs):
+    return {{"word": ["many" for v in inputs["val_to_add"]]}}
+
+
+short = OnDemandFeatureView(name="short", sources=[vals], schema=[Field(name="short", dtype=Float64)],
+                            udf=one_short, mode="python")
+wrong_type = OnDemandFeatureView(name="wrong_type", sources=[vals], schema=[Field(name="word", dtype=Float64)],
+                                 udf=not_a_number, mode="python")
 when = RequestSource(name="when", schema=[Field(name="request_ts", dtype=UnixTimestamp), Field(name="city", dtype=String)])
 
 
@@ -182,6 +196,19 @@ def test_a_raising_function_fails_the_job_naming_the_view_and_the_row(spark, sto
     assert ("RetrievalError: OnDemandFeatureView 'inverse': udf features.py:inverse_of raised ZeroDivisionError: "
             "division by zero on entity row {'driver_id': 1002, 'event_timestamp': '2026-01-01T02:00:00+00:00', "
             "'val_to_add': 0, 'tag': 'z'}; fix the function") in str(error.value)
+
+
+@pytest.mark.parametrize("reference", ["short:short", "wrong_type:word"])
+def test_a_udf_returning_the_wrong_length_or_type_is_the_same_one_line_offline_and_online(spark, store, reference):
+    """Regression: offline gave pyspark's PythonException with the message three times among
+    executor lines and a worker traceback; online gave one RetrievalError line."""
+    with pytest.raises(RetrievalError) as online:
+        store.get_online_features([reference], [{"driver_id": 1001, "val_to_add": 2}])
+    job = store.get_historical_features(entities(spark, [(1001, at(2), 2, "a")]), [reference])
+    with pytest.raises(RetrievalError) as offline:
+        job.to_df()
+    assert "\n" not in str(offline.value) and "PythonException" not in str(offline.value)
+    assert str(offline.value).split("entity row")[0] == str(online.value).split("entity row")[0]
 
 
 def comparable(values):
