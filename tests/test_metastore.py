@@ -121,6 +121,17 @@ def start_holder(repo: Path, env: dict) -> tuple[subprocess.Popen, int]:
     return holder, int(line)
 
 
+def count_rows(repo: Path, table: str, env: dict) -> int:
+    """The rows of a table of the repo's catalog, counted by a process of its own."""
+    reader = subprocess.run(
+        [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
+         "from featurestore.spark import get_spark; "
+         "print(get_spark(load_config(sys.argv[1])).table(sys.argv[2]).count())", str(repo), table],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert reader.returncode == 0, reader.stderr[-3000:]
+    return int(reader.stdout.split()[-1])
+
+
 def stop_holder(holder: subprocess.Popen, jvm_pid: int) -> None:
     """End the holder, then wait for its JVM, which outlives the Python process by a moment."""
     holder.stdin.close()
@@ -181,13 +192,7 @@ def test_a_metastore_server_lets_two_processes_share_a_repos_catalog(tmp_path):
     try:
         holder, jvm_pid = start_holder(repo, env)
         try:  # while the holder keeps its session, a second process reads the table it created
-            reader = subprocess.run(
-                [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
-                 "from featurestore.spark import get_spark; "
-                 "print(get_spark(load_config(sys.argv[1])).table('shared_numbers').count())", str(repo)],
-                capture_output=True, text=True, env=env, timeout=300)
-            assert reader.returncode == 0, reader.stderr[-3000:]
-            assert reader.stdout.split() == ["3"]
+            assert count_rows(repo, "shared_numbers", env) == 3
         finally:
             stop_holder(holder, jvm_pid)
     finally:
@@ -211,13 +216,7 @@ def test_by_default_processes_share_a_repos_catalog_with_no_extra_step(tmp_path)
     env = clean_env()
     holder, jvm_pid = start_holder(repo, env)  # a notebook keeping its session open
     try:
-        reader = subprocess.run(
-            [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
-             "from featurestore.spark import get_spark; "
-             "print(get_spark(load_config(sys.argv[1])).table('shared_numbers').count())", str(repo)],
-            capture_output=True, text=True, env=env, timeout=300)
-        assert reader.returncode == 0, reader.stderr[-3000:]
-        assert reader.stdout.split() == ["3"]
+        assert count_rows(repo, "shared_numbers", env) == 3
         profile = subprocess.run([sys.executable, "-m", "featurestore.cli", "--repo", str(repo), "profile",
                                   "shared_numbers"], capture_output=True, text=True, env=env, timeout=300)
         assert profile.returncode == 0, profile.stderr[-3000:]
@@ -227,12 +226,7 @@ def test_by_default_processes_share_a_repos_catalog_with_no_extra_step(tmp_path)
     leaves = subprocess.run([sys.executable, "-c", EXIT_WITHOUT_STOP, str(repo)], capture_output=True, text=True,
                             env=env, timeout=300)
     assert leaves.returncode == 0, leaves.stderr[-3000:]
-    after = subprocess.run(
-        [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
-         "from featurestore.spark import get_spark; "
-         "print(get_spark(load_config(sys.argv[1])).table('left_behind').count())", str(repo)],
-        capture_output=True, text=True, env=env, timeout=300)
-    assert after.returncode == 0 and after.stdout.split() == ["4"], after.stderr[-3000:]
+    assert count_rows(repo, "left_behind", env) == 4
 
 
 LEASE = "import sys, time; from featurestore import metastore_server; metastore_server.ensure_server(); " \
