@@ -211,21 +211,23 @@ def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end
 
     from pyspark.sql import functions as F
 
-    def micros(value, what):
+    from featurestore.online.codec import datetime_to_micros
+
+    def micros(value, what) -> int:  # a naive time is UTC
         if not isinstance(value, datetime):
             raise RetrievalError(f"{what} must be a datetime, got {value!r}")
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)  # a naive time is UTC
-        return F.timestamp_micros(F.lit((value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)))
+        return datetime_to_micros(value)
 
-    if end_date is None:
-        end_date = datetime.now(UTC)
+    end_us = micros(datetime.now(UTC) if end_date is None else end_date, "end_date")
     if start_date is None:
         ttls = [r.view.ttl for r in requests]
         if any(ttl <= timedelta(0) for ttl in ttls):
             raise RetrievalError("get_historical_features without entity_df needs start_date when a requested view "
                                  "keeps values forever (ttl=0); pass start_date= and end_date=")
-        start_date = (end_date if end_date.tzinfo else end_date.replace(tzinfo=UTC)) - max(ttls)
-    start, end = micros(start_date, "start_date"), micros(end_date, "end_date")
+        start_us = end_us - max(ttls) // timedelta(microseconds=1)
+    else:
+        start_us = micros(start_date, "start_date")
+    start, end = F.timestamp_micros(F.lit(start_us)), F.timestamp_micros(F.lit(end_us))
     key_types = {}
     for request in requests:
         types = {f.name: f.dtype for f in request.view.schema}
