@@ -319,6 +319,13 @@ def _java() -> str:
     return str(Path(home) / "bin" / "java") if home else "java"
 
 
+def server_command(state_dir: Path, host: str, port: int, java_options: tuple[str, ...] = ()) -> list[str]:
+    """The command line of a Derby network server on host:port with its home in state_dir."""
+    classpath = os.pathsep.join(str(j) for j in server_classpath())
+    return [_java(), *java_options, "-cp", classpath, f"-Dderby.system.home={state_dir}",
+            "org.apache.derby.drda.NetworkServerControl", "start", "-h", host, "-p", str(port), "-noSecurityManager"]
+
+
 def listening(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -339,10 +346,7 @@ def start_server(state_dir: Path, host: str = HOST, port: int = PORT, timeout: f
     if listening(host, port):
         raise SparkSetupError(f"{host}:{port} is already in use (a metastore server may run: pid file {pid_file}); "
                               f"stop it with `make metastore-down`, or choose another port")
-    classpath = os.pathsep.join(str(j) for j in server_classpath())
-    command = [_java(), "-cp", classpath, f"-Dderby.system.home={state_dir}",
-               "org.apache.derby.drda.NetworkServerControl", "start", "-h", host, "-p", str(port),
-               "-noSecurityManager"]
+    command = server_command(state_dir, host, port)
     with open(state_dir / "derby-server.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file.write_text(f"{process.pid} {host} {port}\n")

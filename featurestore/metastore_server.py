@@ -153,13 +153,9 @@ def _start(folder: Path) -> int:
 
 def serve(folder: Path, port: int, idle_seconds: float) -> int:
     """Run Derby's network server and stop it once no lease has been alive for idle_seconds."""
-    from featurestore.metastore import listening, server_classpath
+    from featurestore.metastore import listening, server_command
 
-    classpath = os.pathsep.join(str(jar) for jar in server_classpath())
-    java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if os.environ.get("JAVA_HOME") else "java"
-    derby = subprocess.Popen([java, "-Xmx256m", "-cp", classpath, f"-Dderby.system.home={folder}",
-                              "org.apache.derby.drda.NetworkServerControl", "start", "-h", HOST, "-p", str(port),
-                              "-noSecurityManager"], stdin=subprocess.DEVNULL)
+    derby = subprocess.Popen(server_command(folder, HOST, port, java_options=("-Xmx256m",)), stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not listening(HOST, port):
         if derby.poll() is not None or time.monotonic() > deadline:
