@@ -116,40 +116,47 @@ def embedded_database(url: str) -> Path:
     return Path(parts[0])
 
 
-def _jar_folders() -> list[Path]:
+def _jar_folders(subfolder: str) -> list[Path]:
+    """Where a metastore jar is looked for: FEATURESTORE_JARS_DIR (and its `subfolder`), the
+    checkout's jars/<subfolder> (`make setup`), the per-user cache's <subfolder>."""
     from featurestore.spark import checkout_root, jar_cache_dir
 
     folders = []
     if os.environ.get("FEATURESTORE_JARS_DIR"):
         given = Path(os.environ["FEATURESTORE_JARS_DIR"])
-        folders += [given, given / "derby"]
+        folders += [given, given / subfolder]
     if checkout_root() is not None:
-        folders.append(checkout_root() / "jars" / "derby")
-    return [*folders, jar_cache_dir() / "derby"]
+        folders.append(checkout_root() / "jars" / subfolder)
+    return [*folders, jar_cache_dir() / subfolder]
 
 
-def _find_jar(artifact: str) -> Path | None:
-    for folder in _jar_folders():
-        if (folder / f"{artifact}-{DERBY_VERSION}.jar").is_file():
-            return folder / f"{artifact}-{DERBY_VERSION}.jar"
+def _find_jar(coordinate: str, subfolder: str) -> Path | None:
+    _, artifact, version = coordinate.split(":")
+    for folder in _jar_folders(subfolder):
+        if (folder / f"{artifact}-{version}.jar").is_file():
+            return folder / f"{artifact}-{version}.jar"
     return None
 
 
-def derby_jar(artifact: str) -> Path:
-    """derbynet or derbyclient: from a jars folder (see _jar_folders), else fetched once into the
-    per-user cache with Spark's package resolution, as the Delta jars are."""
-    jar = _find_jar(artifact)
-    if jar is not None:
+def _jar(coordinate: str, subfolder: str, what: str, fetch: bool = True) -> Path | None:
+    """The jar of `coordinate` from a jars folder (see _jar_folders), else (fetch=True) fetched
+    once into the per-user cache with Spark's package resolution, as the Delta jars are."""
+    jar = _find_jar(coordinate, subfolder)
+    if jar is not None or not fetch:
         return jar
     from featurestore.spark import fetch_jars, jar_cache_dir
 
-    return fetch_jars([f"org.apache.derby:{artifact}:{DERBY_VERSION}"], jar_cache_dir() / "derby",
-                      what="Derby jars")[0]
+    return fetch_jars([coordinate], jar_cache_dir() / subfolder, what=what)[0]
+
+
+def derby_jar(artifact: str) -> Path:
+    """derbynet or derbyclient, found or fetched once (see _jar)."""
+    return _jar(f"org.apache.derby:{artifact}:{DERBY_VERSION}", "derby", "Derby jars")
 
 
 def client_jar() -> Path | None:
     """derbyclient.jar, which a session needs on its driver class path to reach a Derby server."""
-    return _find_jar("derbyclient")
+    return _find_jar(f"org.apache.derby:derbyclient:{DERBY_VERSION}", "derby")
 
 
 def client_classpath(conf: dict) -> str | None:
@@ -162,25 +169,10 @@ def client_classpath(conf: dict) -> str | None:
     return str(derby_jar("derbyclient"))
 
 
-def _postgres_jar_file(folder: Path) -> Path:
-    return folder / "postgresql-{2}.jar".format(*POSTGRES_JDBC.split(":"))
-
-
 def postgres_jar(fetch: bool = True) -> Path | None:
-    """PostgreSQL's JDBC driver: from FEATURESTORE_JARS_DIR, the checkout's jars/postgres
-    (`make setup`) or the per-user cache, else fetched once into the cache."""
-    from featurestore.spark import checkout_root, fetch_jars, jar_cache_dir
-
-    folders = [Path(os.environ["FEATURESTORE_JARS_DIR"])] if os.environ.get("FEATURESTORE_JARS_DIR") else []
-    if checkout_root() is not None:
-        folders.append(checkout_root() / "jars" / "postgres")
-    folders.append(jar_cache_dir() / "postgres")
-    for folder in folders:
-        if _postgres_jar_file(folder).is_file():
-            return _postgres_jar_file(folder)
-    if not fetch:
-        return None
-    return fetch_jars([POSTGRES_JDBC], jar_cache_dir() / "postgres", what="PostgreSQL's JDBC driver")[0]
+    """PostgreSQL's JDBC driver, found (the checkout's jars/postgres after `make setup`) or
+    fetched once (see _jar)."""
+    return _jar(POSTGRES_JDBC, "postgres", "PostgreSQL's JDBC driver", fetch)
 
 
 # --- is the embedded metastore free? -------------------------------------------------------
