@@ -74,7 +74,7 @@ class FeatureView:
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
         from featurestore.quality.expectations import check_expectations
 
-        if getattr(self, "pending_inference", "") == "schema":  # checked again once the schema is inferred
+        if self.pending_inference == "schema":  # checked again once the schema is inferred
             self.expectations = list(expectations or [])
         else:
             self.expectations = check_expectations(expectations, [f.name for f in self.features], kind)
@@ -91,7 +91,7 @@ class FeatureView:
         check_unique(kind, "schema field", [f.name for f in self.schema])
         names = {f.name for f in self.schema}
         missing = [key for key in self.join_keys if key not in names]
-        pending = getattr(self, "pending_inference", "")
+        pending = self.pending_inference
         if missing and not pending:
             raise DefinitionError(
                 f"{kind}: schema lacks the join key(s) {', '.join(missing)} of its entities; add "
@@ -134,7 +134,7 @@ class FeatureView:
             return
         check_unique(kind, "aggregation name", [a.name for a in aggregations])
         inputs = {f.name: f.dtype for f in self.schema}
-        if getattr(self, "pending_inference", "") == "schema":  # the inputs' types come from the source
+        if self.pending_inference == "schema":  # the inputs' types come from the source
             return
         for aggregation in aggregations:
             aggregation.check_input(self.name, inputs.get(aggregation.column))
@@ -158,7 +158,7 @@ class FeatureView:
         """The features: the schema fields that are not join keys, or the aggregations' outputs."""
         if self.aggregations:
             inputs = {f.name: f.dtype for f in self.schema}
-            if getattr(self, "pending_inference", "") == "schema":
+            if self.pending_inference == "schema":
                 return []
             return [Field(name=a.name, dtype=a.output_type(inputs.get(a.column))) for a in self.aggregations]
         return [f for f in self.schema if f.name not in self.join_keys]
