@@ -265,10 +265,9 @@ def compare(reference: Profile, current: Profile, thresholds: Thresholds | dict 
     for level, name in ((2, "fail"), (1, "warn")):
         limit = getattr(thresholds, f"row_count_drop_{name}")
         if drop > 0 and drop >= limit:  # the table lost rows: every column's verdict says so
+            reason = f"row count {current.rows} vs {reference.rows}: drop {drop:.4g} >= {limit:g} ({name})"
             for verdict in verdicts:
-                reason = f"row count {current.rows} vs {reference.rows}: drop {drop:.4g} >= {limit:g} ({name})"
-                if reason not in verdict.reasons and not (current.rows == 0 and verdict.reasons[:1] and
-                                                         verdict.reasons[0].startswith("no rows")):
+                if not verdict.reasons[:1] or not verdict.reasons[0].startswith("no rows"):  # "no rows" says it
                     verdict.reasons.append(reason)
                 verdict.status = STATUSES[max(STATUSES.index(verdict.status), level)]
             break
