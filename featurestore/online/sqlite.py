@@ -39,6 +39,7 @@ import dataclasses
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
@@ -323,18 +324,47 @@ class SqliteOnlineStore(OnlineStore):
             connection = sqlite3.connect(self.path, timeout=self.busy_timeout_seconds, isolation_level=None,
                                          check_same_thread=False, cached_statements=512)
             try:
-                if writable:
-                    connection.execute("PRAGMA journal_mode = WAL")
-                # WAL keeps the database consistent with NORMAL; a power cut may lose the last writes,
-                # which re-running materialization restores.
-                connection.execute("PRAGMA synchronous = NORMAL")
-                connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
+                self._set_up(connection, writable)
             except BaseException:
                 connection.close()
                 raise
         with self._lock:
             self._open_connections.append(connection)
         return connection
+
+    def _set_up(self, connection: sqlite3.Connection, writable: bool) -> None:
+        """WAL mode and the connection's pragmas, retried while the file is busy.
+
+        Switching a new file to WAL, and reading a WAL file whose last user is just closing it
+        (the closer checkpoints and removes the log), can answer SQLITE_BUSY at once, without
+        sqlite3's busy timeout; with many processes applying at once that happened. So the set-up
+        is retried here for up to busy_timeout_seconds. The switch is skipped once the file is in
+        WAL mode, which persists in the file.
+        """
+        deadline = time.monotonic() + self.busy_timeout_seconds
+        pause = 0.005
+        while True:
+            try:
+                in_wal = not writable or _journal_mode(connection, "") == "wal"
+                if not in_wal and _journal_mode(connection, " = WAL") == "wal":
+                    in_wal = True  # the switch answers the mode it left the file in
+                if in_wal:
+                    # WAL keeps the database consistent with NORMAL; a power cut may lose the last
+                    # writes, which re-running materialization restores.
+                    connection.execute("PRAGMA synchronous = NORMAL")
+                    connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
+                    return
+                if time.monotonic() + pause > deadline:
+                    raise OnlineStoreError(
+                        f"online store {self.path} could not be switched to WAL mode within "
+                        f"{self.busy_timeout_seconds:g} s: another process keeps it open in another journal "
+                        f"mode; stop it, then retry")
+            except sqlite3.OperationalError as error:
+                busy = getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
 
     def _forget(self, connection: sqlite3.Connection) -> None:
         with self._lock:
@@ -405,3 +435,8 @@ def _select_sql(table: str, key_count: int, feature_count: int) -> str:
         if len(_SELECTS) < 10_000:  # bounded: key counts vary with the callers' batch sizes
             _SELECTS[(table, key_count, feature_count)] = sql
     return sql
+
+
+def _journal_mode(connection: sqlite3.Connection, assignment: str) -> str:
+    """PRAGMA journal_mode (with assignment " = WAL", the switch), answered in lower case."""
+    return connection.execute(f"PRAGMA journal_mode{assignment}").fetchone()[0].lower()
