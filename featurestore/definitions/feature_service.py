@@ -8,7 +8,8 @@ from featurestore.protos import registry_pb2
 
 
 class FeatureService:
-    """Views (all their features) or projections (`view[["f"]]`) grouped under one name.
+    """Views (all their features) or projections (`view[["f"]]`, `view.with_name(...)`,
+    `view.with_join_key_map(...)`) grouped under one name.
 
     >>> from datetime import timedelta
     >>> from featurestore import Entity, FeatureView, Field, FileSource
@@ -42,26 +43,25 @@ class FeatureService:
             if not isinstance(item, FeatureViewProjection):
                 raise DefinitionError(f"{kind}: {item!r} is not a FeatureView, an OnDemandFeatureView or a view[[...]] "
                                       f"selection")
-            if any(p.view_name == item.view_name for p in self.projections):
-                raise DefinitionError(f"{kind}: feature view {item.view_name!r} is listed twice; "
-                                      f"select all its features in one view[[...]]")
+            if any(p.name == item.name for p in self.projections):
+                raise DefinitionError(f"{kind}: feature view {item.name!r} is listed twice; select all its "
+                                      f"features in one view[[...]], or give each use its own "
+                                      f"name with view.with_name(...)")
             self.projections.append(item)
         self.description = check_str(kind, "description", description)
         self.tags = check_tags(kind, tags)
 
     def feature_refs(self) -> list[str]:
-        """The features as "view:feature" references, in order."""
-        return [f"{p.view_name}:{f}" for p in self.projections for f in p.features]
+        """The features as "name:feature" references, in order (a with_name projection's name)."""
+        return [f"{p.name}:{f}" for p in self.projections for f in p.features]
 
     def to_proto(self) -> registry_pb2.FeatureService:
-        return registry_pb2.FeatureService(
-            name=self.name, description=self.description, tags=self.tags,
-            projections=[registry_pb2.FeatureProjection(feature_view=p.view_name, features=p.features)
-                         for p in self.projections])
+        return registry_pb2.FeatureService(name=self.name, description=self.description, tags=self.tags,
+                                           projections=[p.to_proto() for p in self.projections])
 
     @classmethod
     def from_proto(cls, proto: registry_pb2.FeatureService) -> FeatureService:
-        projections = [FeatureViewProjection(p.feature_view, list(p.features)) for p in proto.projections]
+        projections = [FeatureViewProjection.from_proto(p) for p in proto.projections]
         return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags))
 
     def __eq__(self, other) -> bool:

@@ -203,6 +203,19 @@ class FeatureView:
             return FeatureViewProjection(self, [check_name("feature", n) for n in feature_names])
         return FeatureViewProjection(self, [self.feature(n).name for n in feature_names])
 
+    def with_name(self, name: str) -> FeatureViewProjection:
+        """All features, served under another name (see FeatureViewProjection)."""
+        return self._projection().with_name(name)
+
+    def with_join_key_map(self, join_key_map: dict[str, str]) -> FeatureViewProjection:
+        """All features, their join keys read from other entity columns (see FeatureViewProjection)."""
+        return self._projection().with_join_key_map(join_key_map)
+
+    def _projection(self) -> FeatureViewProjection:
+        projection = FeatureViewProjection(self, [f.name for f in self.features])
+        projection.all_features = self.pending_inference == "schema"
+        return projection
+
     def with_schema(self, schema: list[Field], note: str) -> FeatureView:
         """This view with the schema apply inferred from its source (all checks run again)."""
         view = FeatureView(schema=schema, **self._arguments)
@@ -273,16 +286,104 @@ class FeatureView:
 
 
 class FeatureViewProjection:
-    """Some features of one view, as used in a FeatureService (`view[["f1"]]`)."""
+    """Some features of one view as a service or a feature list uses them (Feast's projection).
 
-    def __init__(self, view, features: list[str]):
+    `view[["f1"]]` selects features; `view.with_name("origin_stats")` serves them under another
+    name (output columns `origin_stats__f1` with full_feature_names, and one view may appear
+    twice in a service under two names); `view.with_join_key_map({"location_id": "origin_id"})`
+    reads the view's join key `location_id` from the entity column `origin_id`. The three
+    chain in any order; the values are the unprojected view's, under the new names and keys.
+    """
+
+    def __init__(self, view, features: list[str], name_alias: str = "", join_key_map: dict | None = None):
         self.view_name = check_name("projection", view) if isinstance(view, str) else view.name
         self.features = list(features)
         self.all_features = False  # True: every feature of a view whose schema apply has yet to infer
+        self.name_alias = check_name("with_name", name_alias) if name_alias else ""
+        self.join_key_map = dict(join_key_map or {})
+        if not isinstance(view, str):
+            check_join_key_map(view, self.join_key_map)
+        self._view = None if isinstance(view, str) else view
+
+    @property
+    def name(self) -> str:
+        """The name the features are served under: the alias, else the view's name."""
+        return self.name_alias or self.view_name
+
+    def key_column(self, join_key: str) -> str:
+        """The entity column a join key of the view is read from."""
+        return self.join_key_map.get(join_key, join_key)
+
+    def with_name(self, name: str) -> FeatureViewProjection:
+        return self._copy(name_alias=check_name("with_name", name))
+
+    def with_join_key_map(self, join_key_map: dict[str, str]) -> FeatureViewProjection:
+        if not isinstance(join_key_map, dict):
+            raise DefinitionError(f"with_join_key_map of view {self.view_name!r} takes a dict {{join key: entity "
+                                  f"column}}, got {join_key_map!r}")
+        return self._copy(join_key_map=join_key_map)
+
+    def __getitem__(self, feature_names: list[str]) -> FeatureViewProjection:
+        if isinstance(feature_names, str):
+            feature_names = [feature_names]
+        for name in feature_names:
+            if name not in self.features and not self.all_features:
+                raise NotFoundError(f"projection {self.name!r} of feature view {self.view_name!r} has no feature "
+                                    f"{name!r}.{did_you_mean(name, self.features)}")
+        return self._copy(features=[check_name("feature", n) for n in feature_names], all_features=False)
+
+    def _copy(self, **changes) -> FeatureViewProjection:
+        copy = FeatureViewProjection(self.view_name, changes.get("features", self.features),
+                                     changes.get("name_alias", self.name_alias),
+                                     changes.get("join_key_map", self.join_key_map))
+        copy.all_features = changes.get("all_features", self.all_features)
+        copy._view = self._view
+        if self._view is not None:
+            check_join_key_map(self._view, copy.join_key_map)
+        return copy
+
+    def key(self) -> tuple:
+        """What identifies the projection (a cache key of online reads)."""
+        return (self.view_name, self.name_alias, tuple(sorted(self.join_key_map.items())), tuple(self.features))
+
+    def to_proto(self) -> registry_pb2.FeatureProjection:
+        return registry_pb2.FeatureProjection(feature_view=self.view_name, features=self.features,
+                                              name_alias=self.name_alias, join_key_map=self.join_key_map)
+
+    @classmethod
+    def from_proto(cls, proto: registry_pb2.FeatureProjection) -> FeatureViewProjection:
+        return cls(proto.feature_view, list(proto.features), proto.name_alias, dict(proto.join_key_map))
+
+    def to_dict(self) -> dict:
+        """For a training set's definition, which must rebuild the same columns."""
+        return {"view": self.view_name, "name_alias": self.name_alias, "join_key_map": self.join_key_map,
+                "features": self.features}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureViewProjection:
+        return cls(data["view"], data["features"], data.get("name_alias", ""), data.get("join_key_map"))
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, FeatureViewProjection) and \
-            (self.view_name, self.features) == (other.view_name, other.features)
+        return isinstance(other, FeatureViewProjection) and self.key() == other.key()
 
     def __repr__(self) -> str:
-        return f"{self.view_name}[{self.features!r}]"
+        text = f"{self.view_name}[{self.features!r}]"
+        if self.name_alias:
+            text += f".with_name({self.name_alias!r})"
+        if self.join_key_map:
+            text += f".with_join_key_map({self.join_key_map!r})"
+        return text
+
+
+def check_join_key_map(view, join_key_map: dict) -> None:
+    """Each mapped key is a join key of the view, mapped to a column name, two keys never to one column."""
+    join_keys = list(getattr(view, "join_keys", []))
+    for key, column in join_key_map.items():
+        if key not in join_keys:
+            raise DefinitionError(f"with_join_key_map of feature view {view.name!r}: {key!r} is not one of its join "
+                                  f"keys ({', '.join(join_keys) or 'it has none'}).{did_you_mean(key, join_keys)}")
+        check_name(f"with_join_key_map of feature view {view.name!r}: entity column", column)
+    columns = [join_key_map.get(k, k) for k in join_keys]
+    if len(set(columns)) != len(columns):
+        raise DefinitionError(f"with_join_key_map of feature view {view.name!r} reads two join keys from one entity "
+                              f"column ({', '.join(columns)}); map each key to its own column")

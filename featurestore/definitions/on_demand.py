@@ -186,6 +186,10 @@ def _split_sources(kind: str, sources) -> tuple[list[FeatureViewProjection], lis
         if isinstance(item, FeatureView):
             projections.append(FeatureViewProjection(item, [f.name for f in item.features]))
         elif isinstance(item, FeatureViewProjection):
+            if item.name_alias or item.join_key_map:
+                raise DefinitionError(f"{kind}: source {item!r} is renamed or re-keyed; an on-demand view reads "
+                                      f"its sources by their own names and join keys, so pass view[[...]] "
+                                      f"(Feast's with_name / with_join_key_map belong in the FeatureService)")
             projections.append(item)
         elif isinstance(item, RequestSource):
             requests.append(item)

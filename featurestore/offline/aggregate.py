@@ -46,12 +46,13 @@ def micros(duration: timedelta) -> int:
     return duration // timedelta(microseconds=1)
 
 
-def aggregate(entities, view: FeatureView, features: list[str], events, output_name):
+def aggregate(entities, view: FeatureView, features: list[str], events, output_name, key_columns=None):
     """Add the requested aggregations of `view` to `entities` (entity columns + TS).
 
     events: the view's source (checked, field_mapping applied). output_name(feature) gives
-    each feature's column name. Every entity row comes back exactly once, its columns
-    unchanged, followed by the features.
+    each feature's column name. key_columns: the entity columns holding the join keys, in
+    join-key order (default: the keys themselves; with_join_key_map names others). Every
+    entity row comes back exactly once, its columns unchanged, followed by the features.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -73,8 +74,9 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
     event_rows = event_rows.where(F.col(T).isNotNull())
     for key in keys:
         event_rows = event_rows.where(column(key).isNotNull())
+    entity_keys = zip(keys, key_columns or keys)
     entity_rows = entities.select(
-        *[column(k).cast(dtypes[k].spark_type).alias(k) for k in keys], F.unix_micros(F.col(TS)).alias(T),
+        *[column(c).cast(dtypes[k].spark_type).alias(k) for k, c in entity_keys], F.unix_micros(F.col(TS)).alias(T),
         F.lit(None).cast("boolean").alias(IS_EVENT), F.struct(*[column(c) for c in carried]).alias(ROW),
         *[F.lit(None).cast(dtypes[c].spark_type).alias(c) for c in inputs])
     union = entity_rows.select(*event_rows.columns) \

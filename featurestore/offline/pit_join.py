@@ -76,7 +76,8 @@ def oldest_allowed(ts, ttl: timedelta):
 class ViewRows:
     """One requested view's feature rows, prepared for joining.
 
-    `frame` has the view's join keys (cast to their declared types), EVENT_TS, CREATED_TS
+    `frame` has the view's join keys (cast to their declared types, named as the entity columns
+    they match: `keys`), EVENT_TS, CREATED_TS
     (null when the source has none) and the requested features, named as in the view;
     rows with a null key are already removed.
     """
@@ -85,7 +86,8 @@ class ViewRows:
 
     @property
     def keys(self) -> list[str]:
-        return self.request.view.join_keys
+        """The entity columns the view's join keys are matched on (with_join_key_map's, or the keys)."""
+        return self.request.key_columns
 
     @property
     def ttl(self) -> timedelta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from featurestore.definitions import FeatureService
+from featurestore.definitions.feature_view import FeatureViewProjection
 from featurestore.errors import RetrievalError, ValidationError
 from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output_names, resolve_features, with_inputs
 from featurestore.offline.aggregate import aggregate
@@ -107,14 +108,16 @@ def check_entity_keys(entities, requests: list[ViewRequest]) -> None:
     types = {f.name: f.dataType.simpleString() for f in entities.schema.fields}
     for request in requests:
         view = request.view
-        missing = [k for k in view.join_keys if k not in types]
+        missing = [k for k in request.key_columns if k not in types]
         if missing:
             raise RetrievalError(f"entity rows lack the join key(s) {', '.join(missing)} of feature view "
-                                 f"{view.name!r}; add the column(s) (entity columns: {', '.join(types)})")
+                                 f"{request.name!r}; add the column(s) (entity columns: {', '.join(types)})")
         for field in view.entity_columns:
-            if not field.dtype.accepts_spark_type(types[field.name]):
-                raise RetrievalError(f"entity column {field.name!r} has type {types[field.name]}, but feature view "
-                                     f"{view.name!r} declares it {field.dtype!r}; cast the column")
+            column = request.join_key_map.get(field.name, field.name)
+            if not field.dtype.accepts_spark_type(types[column]):
+                declared = "it" if column == field.name else f"its join key {field.name!r}"
+                raise RetrievalError(f"entity column {column!r} has type {types[column]}, but feature view "
+                                     f"{view.name!r} declares {declared} {field.dtype!r}; cast the column")
 
 
 def entity_time_range(entities) -> tuple[int | None, int | None]:
@@ -160,14 +163,14 @@ def source_rows(spark, request: ViewRequest, time_range, source_versions: dict, 
     dtypes = {f.name: f.dtype for f in view.schema}
     event_ts = quoted_column(source.timestamp_field).cast("timestamp")
     frame = frame.where(_in_time_range(event_ts, time_range, view.ttl if view.ttl > timedelta(0) else None))
-    columns = [quoted_column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
+    columns = [quoted_column(k).cast(dtypes[k].spark_type).alias(c) for k, c in zip(view.join_keys, request.key_columns)]
     columns.append(event_ts.alias(EVENT_TS))
     created = quoted_column(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
     columns.append(created.alias(CREATED_TS))
     columns += [quoted_column(f) for f in request.features]
     rows = frame.select(*columns)
-    for key in view.join_keys:
+    for key in request.key_columns:
         rows = rows.where(quoted_column(key).isNotNull())
     return rows
 
@@ -231,15 +234,16 @@ def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end
     key_types = {}
     for request in requests:
         types = {f.name: f.dtype for f in request.view.schema}
-        for key in request.view.join_keys:
-            key_types.setdefault(key, types[key].spark_type)
+        for key, column in zip(request.view.join_keys, request.key_columns):
+            key_types.setdefault(column, types[key].spark_type)
     frames = []
     for request in requests:
         view = request.view
         frame = validate_feature_view(spark, view, "training set", repo_path)
         event_ts = quoted_column(view.source.timestamp_field).cast("timestamp")
-        columns = [(quoted_column(k) if k in view.join_keys else F.lit(None)).cast(kind).alias(k)
-                   for k, kind in key_types.items()]
+        source_key = dict(zip(request.key_columns, view.join_keys))
+        columns = [(quoted_column(source_key[c]) if c in source_key else F.lit(None)).cast(kind).alias(c)
+                   for c, kind in key_types.items()]
         frames.append(frame.where((event_ts >= start) & (event_ts <= end))
                       .select(*columns, event_ts.alias(DEFAULT_TS_COLUMN)))
     return reduce(lambda a, b: a.unionByName(b), frames).distinct()
@@ -297,7 +301,7 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
         if request.view.is_aggregating:  # windowed aggregates first: they carry the entity rows through
             events = aggregation_events(spark, request, time_range, source_versions, repo_path)
             entities = aggregate(entities, request.view, request.features, events,
-                                 lambda name, r=request: r.output_name(name, join_full))
+                                 lambda name, r=request: r.output_name(name, join_full), request.key_columns)
     lookups = [r for r in requests if not r.view.is_aggregating]
     if lookups:
         views = [ViewRows(r, source_rows(spark, r, time_range, source_versions, repo_path)) for r in lookups]
@@ -317,12 +321,14 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
             feature_columns.append(quoted_column(column).alias(request.output_name(feature, full_feature_names)))
     frame = entities.select(*[quoted_column(c) for c in entity_columns], *feature_columns)
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
-        [f"{r.view.name}:{f}" for r in requested for f in r.features]
+        [f"{r.name}:{f}" for r in requested for f in r.features]
     definition = {"project": registry.project, "registry_version": registry.version, "features": refs,
                   "full_feature_names": full_feature_names,
                   "entity_source": entity_origin, "source_versions": source_versions,
                   "feature_service": features.name if isinstance(features, FeatureService) else None,
                   "transformations": transformation_hashes(requests, on_demand)}
+    if any(getattr(r, "is_projected", False) for r in requested):  # refs alone cannot say how to rebuild it
+        definition["projections"] = [projection_of(r).to_dict() for r in requested]
     if validate:
         check_training_expectations(frame, requested, full_feature_names)
     return RetrievalJob(frame, definition)
@@ -342,10 +348,10 @@ def check_training_expectations(frame, requested, full_feature_names: bool) -> N
                  if not isinstance(e, UniqueKeysPerTimestamp) and e.feature in request.features]
         if not rules:
             continue
-        keys = [k for k in request.view.join_keys if k in frame.columns]
+        keys = [k for k in getattr(request, "key_columns", request.view.join_keys) if k in frame.columns]
         columns = [quoted_column(k) for k in keys] + [
             quoted_column(request.output_name(f, full_feature_names)).alias(f) for f in request.features]
-        lines += [v.message for v in evaluate(frame.select(*columns), rules, keys, view=request.view.name)]
+        lines += [v.message for v in evaluate(frame.select(*columns), rules, keys, view=request.name)]
     if lines:
         raise ValidationError(f"the training set breaks {len(lines)} expectation(s):\n" + "\n".join(lines))
 
@@ -379,3 +385,9 @@ def check_rebuild_transformations(registry: RegistryState, definition: dict, tab
                              f"holds ({'; '.join(changes)}); a rebuild would not reproduce it. Pass "
                              f"--allow-changed-transformations (allow_changed_transformations=True) to rebuild "
                              f"with the current ones")
+
+
+def projection_of(request) -> FeatureViewProjection:
+    """The request as the projection that asks for it again (a training set's rebuild)."""
+    alias = request.name if request.name != request.view.name else ""
+    return FeatureViewProjection(request.view.name, request.features, alias, getattr(request, "join_key_map", {}))

@@ -131,6 +131,7 @@ def delta_properties(spark, table: str) -> dict[str, str]:
 
 def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
     """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
+    from featurestore.definitions.feature_view import FeatureViewProjection
     from featurestore.offline.retrieval import get_historical_features
 
     definition = read_definition(spark, table)
@@ -138,7 +139,9 @@ def rebuild_training_set(spark, registry, table: str, repo_path=None) -> Retriev
                        for ref in definition["features"]]
     saved = spark.table(table)
     entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
-    job = get_historical_features(spark, registry, entities, definition["features"],
+    features = [FeatureViewProjection.from_dict(p) for p in definition["projections"]] \
+        if definition.get("projections") else definition["features"]  # with_name / with_join_key_map uses
+    job = get_historical_features(spark, registry, entities, features,
                                   definition["full_feature_names"],
                                   source_versions={k: int(v) for k, v in definition["source_versions"].items()},
                                   repo_path=repo_path)

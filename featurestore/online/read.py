@@ -79,23 +79,25 @@ class _Keys:
     """How one view's entity keys are made from the entity rows; views with the same join keys
     of the same types share one (their keys are the same bytes)."""
 
-    def __init__(self, view):
+    def __init__(self, request: ViewRequest):
+        view = request.view
         self.join_keys = list(view.join_keys)
+        self.columns = request.key_columns  # where the rows hold them (with_join_key_map)
         dtypes = {f.name: f.dtype for f in view.schema}
-        self.signature = (tuple(self.join_keys), tuple(dtypes[k] for k in self.join_keys))
+        self.signature = (tuple(self.join_keys), tuple(self.columns), tuple(dtypes[k] for k in self.join_keys))
         self.serialize = entity_key_serializer(self.join_keys, [dtypes[k] for k in self.join_keys])
         self.serialize_column = (entity_key_column_serializer(self.join_keys[0], dtypes[self.join_keys[0]])
                                  if len(self.join_keys) == 1 else None)
 
-    def of(self, view, entity_rows: list[dict]) -> list[bytes | None]:
+    def of(self, request: ViewRequest, entity_rows: list[dict]) -> list[bytes | None]:
         """Each row's entity key; None where a join key is null (it matches nothing)."""
         if self.serialize_column is not None:
-            name = self.join_keys[0]
+            name = self.columns[0]
             try:
                 return self.serialize_column([row[name] for row in entity_rows])
             except (KeyError, TypeError, RetrievalError):
                 pass  # the row-by-row path raises the error of the first bad row
-        return _entity_keys(view, self.join_keys, self.serialize, entity_rows)
+        return _entity_keys(request.name, self.columns, self.serialize, entity_rows)
 
 
 class _Plan:
@@ -108,17 +110,17 @@ class _Plan:
         _check_online(self.requests)
         entity_columns = []
         for request in self.requests:
-            entity_columns += [k for k in request.view.join_keys if k not in entity_columns]
+            entity_columns += [k for k in request.key_columns if k not in entity_columns]
         self.entity_columns = entity_columns
         names = iter(check_output_names(self.requested, entity_columns, full_feature_names))
         self.on_demand = [r for r in self.requested if isinstance(r, OnDemandRequest)]
         # (output column, on-demand view name or None, view name, feature), in output order
-        self.columns = [(next(names), isinstance(r, OnDemandRequest), r.view.name, feature)
+        self.columns = [(next(names), isinstance(r, OnDemandRequest), r.name, feature)
                         for r in self.requested for feature in r.features]
         shared: dict[tuple, _Keys] = {}
         self.keys = []
         for request in self.requests:
-            keys = _Keys(request.view)
+            keys = _Keys(request)
             self.keys.append(shared.setdefault(keys.signature, keys))
         # What the registry must still hold for the plan to be valid: (collection, name, object).
         views = [("feature_views", r.view.name, r.view) for r in self.requests]
@@ -142,7 +144,7 @@ _MAX_PLANS = 256
 def _plan(registry, features, full_feature_names: bool) -> _Plan:
     """The plan for these references, from the cache when the registry still holds its views."""
     if isinstance(features, FeatureService):
-        refs = tuple(features.feature_refs())
+        refs = tuple(p.key() for p in features.projections)
     elif type(features) in (list, tuple) and all(type(ref) is str for ref in features):
         refs = tuple(features)
     else:
@@ -168,15 +170,15 @@ def _check_online(requests: list[ViewRequest]) -> None:
                                  f"materialize`, or read it with get_historical_features")
 
 
-def _entity_keys(view, join_keys: list[str], serialize, entity_rows: list[dict]) -> list[bytes | None]:
+def _entity_keys(view_name: str, key_columns: list[str], serialize, entity_rows: list[dict]) -> list[bytes | None]:
     """Row by row: each row's entity key for the view; None where a join key is null."""
     keys = []
     for index, row in enumerate(entity_rows):
         try:
-            values = [row[k] for k in join_keys]
+            values = [row[k] for k in key_columns]
         except KeyError as missing:
             raise RetrievalError(f"entity row {index} {row!r} lacks join key {missing.args[0]!r} of feature view "
-                                 f"{view.name!r}") from None
+                                 f"{view_name!r}") from None
         except TypeError:
             raise RetrievalError(f"entity row {index} must be a dict of join keys, got {row!r}") from None
         keys.append(None if any(v is None for v in values) else serialize(values))
@@ -200,7 +202,7 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     for request, keys in zip(plan.requests, plan.keys):
         view_keys = computed_keys.get(id(keys))
         if view_keys is None:
-            view_keys = computed_keys[id(keys)] = keys.of(request.view, entity_rows)
+            view_keys = computed_keys[id(keys)] = keys.of(request, entity_rows)
         keys_per_view.append(view_keys)
     reads = [(request.view, [k for k in keys if k is not None] if None in keys else keys, request.features)
              for request, keys in zip(plan.requests, keys_per_view)]
@@ -213,9 +215,8 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
         oldest_us = now_us - max_age_us if max_age_us > 0 else None
         event_times = [found.event_ts for found in stored if found is not None]
         complete = len(event_times) == len(stored) and (oldest_us is None or min(event_times, default=0) >= oldest_us)
-        view_name = request.view.name
         for feature in request.features:
-            read[(view_name, feature)] = _column(stored, feature, oldest_us, complete)
+            read[(request.name, feature)] = _column(stored, feature, oldest_us, complete)
     computed = {}
     for request, fn in zip(plan.on_demand, functions):
         computed[request.view.name] = _run_on_demand(registry, request, fn, read, entity_rows)
