@@ -281,11 +281,12 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                           f"there") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
-    allowed = ("project", "registry", "online_store", "offline_store", "quality")
+    allowed = ("project", "registry", "online_store", "offline_store", "quality") + tuple(FEAST_KEYS)
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{lines.where(str(key))}: unknown setting '{key}'.{did_you_mean(str(key), allowed)} "
                               f"Allowed: {', '.join(allowed)}")
+    _check_feast_keys(raw, lines)
     project = raw.get("project")
     if not isinstance(project, str) or not _PROJECT_NAME.match(project):
         raise ConfigError(f"{lines.where('project')}: 'project' must be a plain identifier (letters, digits, "
@@ -324,6 +325,35 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     return RepoConfig(project=project, repo_path=repo_path, registry=registry, registry_type=registry_type,
                       registry_cache_ttl_seconds=registry_ttl, online_store=online_config,
                       offline_store=offline, quality_thresholds=_quality_thresholds(raw.get("quality"), lines))
+
+
+# Feast's top-level keys a Feast repo's feature_store.yaml carries: accepted where their value
+# is what featurestore does anyway, refused in one line where it asks for something else.
+FEAST_KEYS = {
+    # featurestore is Feast's local provider: Spark over a local warehouse, SQLite or Redis online
+    "provider": ("local",),
+    # Feast's online key layouts; featurestore's online store has its own (online/codec.py), so
+    # Feast's versions 2 and 3 both mean "the current layout" here
+    "entity_key_serialization_version": (2, 3),
+    # no authentication: featurestore's servers listen on loopback (docs/deployment.md)
+    "auth": ({"type": "no_auth"},),
+}
+
+
+def _check_feast_keys(raw: dict, lines: _Lines) -> None:
+    for key, accepted in FEAST_KEYS.items():
+        if key in raw and raw[key] not in accepted:
+            choices = " or ".join(repr(a) for a in accepted)
+            raise ConfigError(f"{lines.where(key)}: '{key}' is {raw[key]!r}; featurestore accepts {choices} (Feast's "
+                              f"setting for what featurestore does: {_FEAST_KEY_MEANING[key]}); set it so, or "
+                              f"remove the line")
+
+
+_FEAST_KEY_MEANING = {
+    "provider": "Spark over a local warehouse and a SQLite or Redis online store",
+    "entity_key_serialization_version": "its own entity-key layout in the online store",
+    "auth": "no authentication, servers on loopback",
+}
 
 
 def _quality_thresholds(raw, lines: _Lines) -> dict:

@@ -141,3 +141,18 @@ def test_a_schema_without_join_keys_or_no_schema_waits_for_apply_to_infer_them()
     assert no_schema.pending_inference == "schema" and no_schema.features == []
     assert no_schema[["anything"]].features == ["anything"]  # checked against the inferred schema at apply
     assert view().pending_inference == ""
+
+
+def test_feast_view_options_are_accepted_and_the_owner_is_kept():
+    owned = view(owner="ml-team@example.com", offline=True, enable_validation=True, version="latest")
+    assert FeatureView.from_proto(owned.to_proto()).owner == "ml-team@example.com"
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(version="v2"), "version='v2': featurestore keeps one version of a view, the latest"),
+    (dict(offline="yes"), "offline must be True or False, got 'yes'"),
+    (dict(enable_validation=1), "enable_validation must be True or False, got 1"),
+])
+def test_feast_view_options_asking_for_what_is_not_built_are_refused(options, message):
+    with pytest.raises(DefinitionError, match=message.replace("(", r"\(")):
+        view(**options)

@@ -42,9 +42,12 @@ class FeatureView:
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
                  delay: timedelta | None = None, transformation=None, expectations: list | None = None,
-                 on_violation: str = "fail"):
+                 on_violation: str = "fail", owner: str = "", offline: bool = False,
+                 enable_validation: bool = False, version: str = "latest"):
         kind = f"FeatureView {name!r}"
         self.name = check_name("FeatureView", name)
+        check_feast_options(kind, offline, enable_validation, version)
+        self.owner = check_str(kind, "owner", owner)
         if not isinstance(entities, (list, tuple)) or not entities or \
                 not all(isinstance(e, Entity) for e in entities):
             raise DefinitionError(f"{kind}: entities must be a non-empty list of Entity objects, got {entities!r}")
@@ -57,7 +60,8 @@ class FeatureView:
         # pending, its completeness checks wait for the inferred schema.
         self._arguments = dict(name=name, entities=entities, source=source, ttl=ttl, online=online,
                                description=description, tags=tags, aggregations=aggregations, delay=delay,
-                               transformation=transformation, expectations=expectations, on_violation=on_violation)
+                               transformation=transformation, expectations=expectations, on_violation=on_violation,
+                               owner=owner)
         given = [] if schema is None else schema
         keys_given = isinstance(given, (list, tuple)) and all(
             isinstance(f, Field) for f in given) and set(self.join_keys) <= {f.name for f in given}
@@ -227,7 +231,7 @@ class FeatureView:
             name=self.name, entities=self.entities, join_keys=self.join_keys,
             schema=[f.to_proto() for f in self.schema], source=self.source.to_proto(), online=self.online,
             description=self.description, tags=self.tags,
-            aggregations=[a.to_proto() for a in self.aggregations])
+            aggregations=[a.to_proto() for a in self.aggregations], owner=self.owner)
         if self.transformation_code is not None:
             proto.transformation.CopyFrom(self.transformation_code.to_proto())
         for expectation in self.expectations:
@@ -250,6 +254,7 @@ class FeatureView:
         view = cls.__new__(cls)
         view.pending_inference, view.inferred_from_source = "", ""
         view.name = proto.name
+        view.owner = proto.owner
         view.entities = list(proto.entities)
         view.join_keys = list(proto.join_keys)
         view._init_rest(f"FeatureView {proto.name!r}", [Field.from_proto(f) for f in proto.schema],
@@ -283,6 +288,22 @@ class FeatureView:
             extra += f", transformation={self.transformation_code.qualified_name}"
         return (f"FeatureView(name={self.name!r}, entities={self.entities!r}, "
                 f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r}{extra})")
+
+
+def check_feast_options(kind: str, offline, enable_validation, version) -> None:
+    """Feast's FeatureView options, accepted where they ask for what featurestore always does.
+
+    offline (Feast: also write pushed rows to the offline store) and enable_validation (Feast:
+    check the source's schema at materialization) are booleans: featurestore validates every
+    source against its view whatever they say. version: only "latest" (Feast's default) exists.
+    """
+    for option, value in (("offline", offline), ("enable_validation", enable_validation)):
+        if not isinstance(value, bool):
+            raise DefinitionError(f"{kind}: {option} must be True or False, got {value!r}")
+    if version != "latest":
+        raise DefinitionError(f"{kind}: version={version!r}: featurestore keeps one version of a view, the "
+                              f"latest (the SQL registry keeps the history: `featurestore registry history`); "
+                              f"remove version= or pass 'latest'")
 
 
 class FeatureViewProjection:

@@ -217,8 +217,13 @@ def infer_schema(spark, view: FeatureView, where: str = "", repo_path: str | Pat
             schema.append(given[name])
             continue
         if name not in types:
+            hint = ""
+            if name in view.join_keys and name in view.entities:  # Entity(name=...) without join_keys=
+                column = next((c for c in (f"{name}_id", f"{name}_key") if c in types), "KEY_COLUMN")
+                hint = (f". Entity {name!r} has no join_keys=, so (as in Feast) its join key is its name; name the "
+                        f"source's key column: Entity(name={name!r}, join_keys=[{column!r}])")
             raise ValidationError(f"{where}: column {name!r} is not in its source ({view.source.describe_location()}), "
-                                  f"so its type cannot be inferred; columns: {', '.join(types)}")
+                                  f"so its type cannot be inferred; columns: {', '.join(types)}{hint}")
         dtype = from_spark_type(types[name])
         if dtype is None:
             if name in view.join_keys or view.aggregations:

@@ -1,0 +1,109 @@
+"""Feast's template repos run with their imports changed (tests/feast_repos/README.md).
+
+The sample data is written as Feast's bootstrap writes it: plain pandas `to_parquet`, so
+nanosecond timestamps, float32 and int32 columns, UTC times. The workflow is the
+template's test_workflow.py: apply, a training set from a pandas entity frame, a batch
+scoring set at "now", materialize_incremental(datetime.now()), online reads by feature
+list and by service.
+"""
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurestore.cli import main as cli
+from featurestore.store import FeatureStore
+
+pytestmark = pytest.mark.spark
+TEMPLATES = Path(__file__).parent / "feast_repos"
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+DRIVERS, CUSTOMERS = [1001, 1002, 1003], [201, 202, 203]
+
+
+def conv_rate(driver: int, hours_ago: int) -> float:
+    return float(np.float32((driver - 1000) / 10 + hours_ago / 1000))
+
+
+def write_spark_template_data(data: Path) -> None:
+    data.mkdir(parents=True, exist_ok=True)
+    hours = range(24 * 3)
+    pd.DataFrame({
+        "driver_id": np.array([d for d in DRIVERS for _ in hours], dtype="int64"),
+        "event_timestamp": pd.to_datetime([END - timedelta(hours=h) for _ in DRIVERS for h in hours], utc=True),
+        "created": pd.to_datetime([END - timedelta(hours=h) for _ in DRIVERS for h in hours], utc=True),
+        "conv_rate": np.array([conv_rate(d, h) for d in DRIVERS for h in hours], dtype="float32"),
+        "acc_rate": np.array([0.5] * len(DRIVERS) * len(hours), dtype="float32"),
+        "avg_daily_trips": np.array([d - 1000 + h for d in DRIVERS for h in hours], dtype="int32"),
+    }).to_parquet(data / "driver_hourly_stats.parquet")
+    days = range(3)
+    pd.DataFrame({
+        "customer_id": np.array([c for c in CUSTOMERS for _ in days], dtype="int64"),
+        "event_timestamp": pd.to_datetime([END - timedelta(days=n) for _ in CUSTOMERS for n in days], utc=True),
+        "created": pd.to_datetime([END - timedelta(days=n) for _ in CUSTOMERS for n in days], utc=True),
+        "current_balance": np.array([c * 1.5 + n for c in CUSTOMERS for n in days], dtype="float32"),
+        "avg_passenger_count": np.array([1.25] * len(CUSTOMERS) * len(days), dtype="float32"),
+        "lifetime_trip_count": np.array([c + n for c in CUSTOMERS for n in days], dtype="int32"),
+    }).to_parquet(data / "customer_daily_profile.parquet")
+
+
+@pytest.fixture
+def spark_template(tmp_path):
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(TEMPLATES / "spark", repo)
+    write_spark_template_data(repo / "data")
+    return repo
+
+
+def test_spark_template_entities_without_join_keys_are_refused_at_apply_with_the_fix(spark, spark_template, capsys):
+    assert cli(["apply", "--repo", str(spark_template)]) == 1
+    error = capsys.readouterr().err
+    entity = "customer" if "'customer_daily_profile'" in error else "driver"  # the first view checked
+    assert f"column '{entity}' is not in its source" in error
+    assert f"Entity '{entity}' has no join_keys=, so (as in Feast) its join key is its name; name the source's key " \
+           f"column: Entity(name='{entity}', join_keys=['{entity}_id'])" in error
+    assert not (spark_template / "data" / "registry.db").exists()  # nothing applied
+
+
+def test_spark_template_workflow_applies_trains_materializes_and_serves(spark, spark_template, capsys):
+    definitions = spark_template / "features.py"
+    text = definitions.read_text()
+    for entity in ("driver", "customer"):  # the one fix the error above names
+        text = text.replace(f'name="{entity}",\n', f'name="{entity}",\n    join_keys=["{entity}_id"],\n')
+    definitions.write_text(text)
+    assert cli(["apply", "--repo", str(spark_template)]) == 0, capsys.readouterr().err
+    store = FeatureStore(repo_path=spark_template)
+
+    at = [(END - timedelta(hours=5, minutes=30)).replace(tzinfo=None), (END - timedelta(hours=30)).replace(tzinfo=None),
+          (END - timedelta(minutes=1)).replace(tzinfo=None)]
+    entity_df = pd.DataFrame({"driver_id": DRIVERS, "customer_id": CUSTOMERS, "event_timestamp": at,
+                              "label_driver_reported_satisfaction": [1, 5, 3]})
+    features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips",
+                "customer_daily_profile:lifetime_trip_count"]
+    training = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    assert list(training.columns) == ["driver_id", "customer_id", "event_timestamp",
+                                      "label_driver_reported_satisfaction", "conv_rate", "avg_daily_trips",
+                                      "lifetime_trip_count"]
+    rows = training.sort_values("driver_id").to_dict("records")
+    assert [(r["driver_id"], r["conv_rate"], r["avg_daily_trips"], r["lifetime_trip_count"]) for r in rows] == [
+        (1001, pytest.approx(conv_rate(1001, 6)), 1 + 6, 201 + 1),  # hour 6 ago is the newest at 5.5 h ago
+        (1002, pytest.approx(conv_rate(1002, 30)), 2 + 30, 202 + 2),  # a row at the entity time itself counts
+        (1003, pytest.approx(conv_rate(1003, 1)), 3 + 1, 203 + 1)]
+
+    entity_df["event_timestamp"] = pd.to_datetime("now", utc=True)  # batch scoring: the newest values
+    scoring = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    assert sorted(scoring["avg_daily_trips"]) == [1, 2, 3] and sorted(scoring["lifetime_trip_count"]) == CUSTOMERS
+
+    store.materialize_incremental(end_date=datetime.now(), log=lambda _: None)
+    rows = [{"driver_id": 1001, "customer_id": 201}, {"driver_id": 1002, "customer_id": 299}]
+    online = store.get_online_features(features=["driver_hourly_stats:acc_rate",
+                                                 "driver_hourly_stats:avg_daily_trips"], entity_rows=rows).to_dict()
+    assert online == {"driver_id": [1001, 1002], "avg_daily_trips": [1, 2], "acc_rate": [0.5, 0.5]} or \
+        online == {"driver_id": [1001, 1002], "acc_rate": [0.5, 0.5], "avg_daily_trips": [1, 2]}
+    service = store.get_online_features(features=store.get_feature_service("driver_activity"),
+                                        entity_rows=rows).to_dict()
+    assert service["conv_rate"] == [pytest.approx(conv_rate(1001, 0)), pytest.approx(conv_rate(1002, 0))]
+    assert service["lifetime_trip_count"] == [201, None]  # customer 299 is not in the store
+    assert cli(["teardown", "--repo", str(spark_template)]) == 0
