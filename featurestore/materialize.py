@@ -1,5 +1,8 @@
 """Materialization: the newest source row per entity in [start, end), into the online store.
 
+Rows written since the previous run began reading (late rows, whatever their event time
+before `end`) are selected too: see latest_rows.
+
 Selection happens in Spark in one aggregation (the max of (event_ts, created_ts, ...) per
 key), encoding happens on the executors, and the write is only-if-newer in the store, so
 intervals run twice or out of order change nothing. SQLite is one file on the driver:
@@ -62,8 +65,16 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
-    """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end.
+def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime,
+                written_since: datetime | None = None):
+    """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end,
+    or written at or after `written_since` (late rows: event_ts < end, within the ttl of end).
+
+    A row that arrives after a run has passed its event time is selected by the next run
+    that way, so online serves what a training set at the same time reads; the store's
+    only-if-newer write keeps a newer stored value. What can tell when a row was written:
+    its file's modification time (parquet, Delta and Hive tables and paths: a Delta
+    update rewrites its rows into new files) and, for every source, its created timestamp.
 
     source_rows: the view's source as validate_feature_view returns it. Columns: the join
     keys, event_us, created_us (0 when absent), then the features; timestamps leave Spark
@@ -76,7 +87,13 @@ def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
     event = F.col(source.timestamp_field).cast("timestamp")
     created = F.col(source.created_timestamp_column).cast("timestamp") if source.created_timestamp_column \
         else F.lit(None).cast("timestamp")
-    frame = source_rows.where((event >= F.lit(start)) & (event < F.lit(end)))
+    selected = event >= F.lit(start)
+    late = written_since_condition(view, source_rows, written_since) if written_since else None
+    if late is not None:
+        if view.ttl > timedelta(0):
+            late = late & (event >= F.lit(_minus(end, view.ttl)))
+        selected = selected | late
+    frame = source_rows.where(selected & (event < F.lit(end)))
     for key in view.join_keys:
         frame = frame.where(F.col(key).isNotNull())
     features = [f.name for f in view.features]
@@ -87,6 +104,33 @@ def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
     grouped = frame.groupBy(*keys).agg(newest)
     return grouped.select(*view.join_keys, "newest.event_us", "newest.created_us",
                           *[F.col(f"newest.{f}") for f in features])
+
+
+def written_since_condition(view: FeatureView, source_rows, moment: datetime):
+    """True for the rows written at or after `moment`, as far as the source can tell; None when it cannot.
+
+    A file's modification time is in milliseconds and taken from the file system's clock, so
+    the comparison allows one second: a row seen twice is written once (only-if-newer).
+    """
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    since = F.lit(moment - timedelta(seconds=1))
+    conditions = []
+    try:
+        modified = F.col("_metadata.file_modification_time")
+        source_rows.select(modified).schema  # noqa: B018 - resolves: SQL joins and transformations may hide it
+        conditions.append(modified >= since)
+    except AnalysisException:
+        pass
+    if view.source.created_timestamp_column:
+        conditions.append(F.col(view.source.created_timestamp_column).cast("timestamp") >= since)
+    if not conditions:
+        return None
+    condition = conditions[0]
+    for other in conditions[1:]:
+        condition = condition | other
+    return condition
 
 
 def aggregate_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
@@ -263,7 +307,7 @@ def _write_from_executors_over_connect(store: OnlineStore, project: str, view: F
 
 
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
-               log=print, repo_path=None) -> tuple[int, int]:
+               log=print, repo_path=None, written_since: datetime | None = None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written).
 
     The source is read (and checked against the view: a changed source fails with one
@@ -273,7 +317,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
 
     source_rows = validate_feature_view(spark, view, "materialization", repo_path)
     frame = aggregate_rows(view, source_rows, start, end) if view.is_aggregating else \
-        latest_rows(view, source_rows, start, end)
+        latest_rows(view, source_rows, start, end, written_since)
     if view.expectations:
         gate_on_expectations(view, frame, source_rows, start, end, log)
     from featurestore.spark import is_remote
@@ -362,12 +406,20 @@ def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[da
     return [(start, end) for start, end in merged]
 
 
-def record_interval(registry_store, view_name: str, start: datetime, end: datetime) -> None:
+def record_interval(registry_store, view_name: str, start: datetime, end: datetime,
+                    read_at: datetime | None = None) -> None:
+    """Record [start, end) as written; and `read_at` (when the source was read) when the run
+    reached the newest recorded end: the next run selects the rows written since then. A
+    backfill of an older interval leaves it, since later event times were not selected."""
     def add(state: RegistryState) -> None:
         view = state.feature_views.get(view_name)
         if view is None:
             raise MaterializationError(f"feature view {view_name!r} was deleted while it was being materialized; "
                                        f"its values were written but no interval is recorded")
+        frontier = max((e for _, e in view.materialization_intervals), default=None)
+        if read_at is not None and (frontier is None or end >= frontier) and \
+                (view.source_read_at is None or read_at > view.source_read_at):
+            view.source_read_at = read_at
         view.materialization_intervals = merge_intervals(view.materialization_intervals + [(start, end)])
     registry_store.update(add, command="materialize",
                           summary=f"{view_name}: materialized [{start.isoformat()}, {end.isoformat()})")
@@ -406,17 +458,20 @@ def materialize(spark, registry_store, store: OnlineStore, project: str,
             log(f"{view.name}: nothing to do, already materialized up to {start.isoformat()}")
             results.append(ViewResult(view.name, start, end, 0, 0, 0.0))
             continue
-        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}) into {type(store).__name__}")
+        late = f" and the rows written since {view.source_read_at.isoformat()}" if view.source_read_at else ""
+        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(store).__name__}")
         began = time.perf_counter()
+        read_at = datetime.now(UTC)
         try:
-            selected, written = write_view(spark, store, project, view, start, end, log, repo_path)
+            selected, written = write_view(spark, store, project, view, start, end, log, repo_path,
+                                           view.source_read_at)
         except FeatureStoreError:
             raise
         except Exception as error:
             cause = _root_cause(error)
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: {cause}; no interval was recorded, rerun it") from error
-        record_interval(registry_store, view.name, start, end)
+        record_interval(registry_store, view.name, start, end, read_at)
         result = ViewResult(view.name, start, end, selected, written, time.perf_counter() - began)
         log(result.summary())
         results.append(result)

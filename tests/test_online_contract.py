@@ -85,13 +85,26 @@ def test_newer_event_ts_wins_and_an_older_write_is_ignored(store):
     assert read(store, STATS, 1) == [stats_value(0.9, 9, 300)]
 
 
-def test_created_ts_breaks_event_ts_ties_and_equal_timestamps_keep_the_stored_row(store):
+def test_created_ts_breaks_event_ts_ties(store):
     write(store, STATS, [stats_row(1, 0.5, 5, 100, created_ts=20)])
     assert write(store, STATS, [stats_row(1, 0.1, 1, 100, 10)]) == 0
-    assert write(store, STATS, [stats_row(1, 0.2, 2, 100, 20)]) == 0
     assert read(store, STATS, 1) == [stats_value(0.5, 5, 100)]
     assert write(store, STATS, [stats_row(1, 0.7, 7, 100, 30)]) == 1
     assert read(store, STATS, 1) == [stats_value(0.7, 7, 100)]
+
+
+def test_equal_timestamps_with_the_same_values_change_nothing(store):
+    assert write(store, STATS, [stats_row(1, 0.5, 5, 100, created_ts=20)]) == 1
+    assert write(store, STATS, [stats_row(1, 0.5, 5, 100, created_ts=20)]) == 0
+    assert read(store, STATS, 1) == [stats_value(0.5, 5, 100)]
+
+
+def test_equal_timestamps_with_other_values_replace_the_row_rewritten_in_place(store):
+    write(store, STATS, [stats_row(1, 0.5, 5, 100, created_ts=20)])
+    assert write(store, STATS, [stats_row(1, 0.2, 5, 100, created_ts=20)]) == 1
+    assert read(store, STATS, 1) == [stats_value(0.2, 5, 100)]
+    assert write(store, STATS, [stats_row(1, None, 5, 100, created_ts=20)]) == 1
+    assert read(store, STATS, 1) == [stats_value(None, 5, 100)]
 
 
 def test_a_newer_null_replaces_an_older_value(store):

@@ -73,6 +73,7 @@ class FeatureView:
             CodeRef.of(transformation, kind, "transformation")
         self._init_expectations(kind, expectations, on_violation)
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
+        self.source_read_at: datetime | None = None  # state: see materialize.latest_rows
 
     def _init_expectations(self, kind, expectations, on_violation):
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
@@ -247,6 +248,8 @@ class FeatureView:
                 interval = proto.materialization_intervals.add()
                 interval.start.FromDatetime(start)
                 interval.end.FromDatetime(end)
+            if self.source_read_at is not None:
+                proto.source_read_at.FromDatetime(self.source_read_at)
         return proto
 
     @classmethod
@@ -272,6 +275,8 @@ class FeatureView:
         view.materialization_intervals = [
             (i.start.ToDatetime(tzinfo=UTC), i.end.ToDatetime(tzinfo=UTC))
             for i in proto.materialization_intervals]
+        view.source_read_at = proto.source_read_at.ToDatetime(tzinfo=UTC) if proto.HasField("source_read_at") \
+            else None
         return view
 
     def __eq__(self, other) -> bool:

@@ -86,7 +86,9 @@ class OnlineStore(ABC):
         replaced or added stored values.
 
         Each row is written only where it is newer than what is stored for its key: a greater
-        (event_ts, created_ts); equal timestamps keep the stored row. A key's features are
+        (event_ts, created_ts). At equal timestamps the row replaces the stored one only where its
+        values differ (a source row rewritten in place, as a Delta UPDATE does, is served; the
+        same row written twice counts once). A key's features are
         written atomically: a reader sees all of them from before or all from after. rows may be
         a generator of any length: the store holds a bounded chunk at a time and writes (and
         commits) chunk by chunk, so when rows raises, the chunks before are stored.

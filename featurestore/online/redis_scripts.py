@@ -31,7 +31,7 @@ class LuaScript:
 
 # KEYS: the rows' hash keys. ARGV: ttl seconds, timestamp field, n = number of feature fields,
 # the n field names, then per row: its packed timestamps and its n values. Returns the number
-# of rows written (newer than what was stored).
+# of rows written: newer than what was stored, or at equal timestamps with other values.
 WRITE_IF_NEWER = LuaScript("""
 local ttl = tonumber(ARGV[1])
 local ts_field = ARGV[2]
@@ -49,7 +49,17 @@ for _, key in ipairs(KEYS) do
     if a1 ~= b1 then newer = a1 > b1
     elseif a2 ~= b2 then newer = a2 > b2
     elseif a3 ~= b3 then newer = a3 > b3
-    else newer = a4 > b4 end
+    elseif a4 ~= b4 then newer = a4 > b4
+    else
+      -- equal timestamps: the row was rewritten in place when any value differs
+      local fields = {}
+      for i = 1, n do fields[i] = ARGV[3 + i] end
+      local stored = redis.call('HMGET', key, unpack(fields))
+      newer = false
+      for i = 1, n do
+        if stored[i] ~= ARGV[at + i] then newer = true break end
+      end
+    end
   end
   if newer then
     local hset_args = {ts_field, new_ts}

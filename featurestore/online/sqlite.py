@@ -81,7 +81,8 @@ def table_name(project: str, view_name: str) -> str:
 
 
 def _upsert_sql(table: str, feature_names: Sequence[str]) -> str:
-    """One statement writing one flat row's values of feature_names, each only where newer than stored.
+    """One statement writing one flat row's values of feature_names, each only where newer than stored
+    (or at equal timestamps, where the value differs: a row rewritten in place).
 
     Parameters: ?1 entity key, ?2 event_ts, ?3 created_ts, then one value per feature. Feature
     names are plain identifiers (checked by the definitions), so they are written into the
@@ -91,7 +92,8 @@ def _upsert_sql(table: str, feature_names: Sequence[str]) -> str:
     return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts) VALUES {rows} '
             f"ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = excluded.value, "
             f"event_ts = excluded.event_ts, created_ts = excluded.created_ts "
-            f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts)")
+            f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts) "
+            f"OR ((excluded.event_ts, excluded.created_ts) = (event_ts, created_ts) AND excluded.value IS NOT value)")
 
 
 def _create_table_sql(table: str) -> str:
