@@ -9,8 +9,12 @@ from featurestore.definitions import (
     FeatureService,
     FeatureView,
     Field,
+    FileLoggingDestination,
     FileSource,
+    LoggingConfig,
     OnDemandFeatureView,
+    Project,
+    PushSource,
     RequestSource,
     SparkSource,
     on_demand_feature_view,
@@ -25,6 +29,9 @@ def __getattr__(name):
     if name == "FeatureStore":
         from featurestore.store import FeatureStore
         return FeatureStore
+    if name == "PushMode":
+        from featurestore.push import PushMode
+        return PushMode
     raise AttributeError(f"module 'featurestore' has no attribute {name!r}")
 
 
@@ -35,8 +42,13 @@ __all__ = [
     "FeatureStore",
     "FeatureView",
     "Field",
+    "FileLoggingDestination",
     "FileSource",
+    "LoggingConfig",
     "OnDemandFeatureView",
+    "Project",
+    "PushMode",
+    "PushSource",
     "RequestSource",
     "SparkSource",
     "on_demand_feature_view",

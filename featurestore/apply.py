@@ -66,6 +66,12 @@ def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoCon
     spark_of: a callable returning the SparkSession, called only when validating.
     """
     check_references(preview(current, diff))
+    for project, file in desired.projects:
+        if project.name != current.project:
+            raise DefinitionError(f"{file}: Project(name={project.name!r}) is not this repo's project "
+                                  f"{current.project!r} (feature_store.yaml's `project:`); give both the same name")
+    for service in desired.feature_services.values():
+        service.warn_about_logging()
     if validate:
         from featurestore.offline.sources import validate_feature_view
 

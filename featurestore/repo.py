@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurestore.definitions.kinds import KINDS, kind_of, one_dict_per_kind
+from featurestore.definitions.project import Project
 from featurestore.errors import FeatureStoreError, RepoError
 
 SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints", "site-packages"}
@@ -40,9 +41,13 @@ class RepoContents:
     kind's field (`entities`, `feature_views`, ...), and the file each came from, by
     (field, name)."""
     origin: dict[tuple[str, str], Path] = field(default_factory=dict)
+    projects: list[tuple[Project, Path]] = field(default_factory=list)  # Feast's Project objects, checked by apply
 
     def add(self, obj, file: Path) -> None:
         """Collect `obj` if it is a definition (anything else is ignored)."""
+        if isinstance(obj, Project):
+            self.projects.append((obj, file))
+            return
         kind = kind_of(obj)
         if kind is None:
             return

@@ -194,6 +194,18 @@ class FeatureStore:
         return get_online_features(self.registry, self.online_store, self.project, features, entity_rows,
                                    full_feature_names, repo_path=self.repo_path)
 
+    def push(self, push_source_name: str, df, allow_registry_cache: bool = True, to="online") -> dict[str, int]:
+        """Write rows into the views reading a PushSource (Feast's push): to="online" (the
+        default, pure Python), "offline" (appended to its batch source) or "online_and_offline"
+        (also PushMode). The whole batch is checked first; a bad row writes nothing. Online,
+        an older row never replaces a newer value. Returns rows written per view (and
+        "<offline>"). allow_registry_cache is accepted for Feast's signature: the registry is
+        always read as stored now."""
+        from featurestore.push import push
+
+        return push(self.registry, lambda: self.online_store, lambda: self.spark, self.project, push_source_name,
+                    df, to, self.repo_path)
+
     # --- Spark and the online store -------------------------------------------------------
     @property
     def spark(self):

@@ -107,3 +107,94 @@ def test_spark_template_workflow_applies_trains_materializes_and_serves(spark, s
     assert service["conv_rate"] == [pytest.approx(conv_rate(1001, 0)), pytest.approx(conv_rate(1002, 0))]
     assert service["lifetime_trip_count"] == [201, None]  # customer 299 is not in the store
     assert cli(["teardown", "--repo", str(spark_template)]) == 0
+
+
+# --- the `local` template: FileSource, Project, PushSource, on-demand views, LoggingConfig ---------
+
+LOCAL_DRIVERS = [1001, 1002, 1003, 1004, 1005]
+FIXED = datetime(2021, 4, 12, 7, tzinfo=UTC)  # Feast's generator adds this hour for its quickstart
+
+
+def local_conv_rate(driver: int, at: datetime) -> float:
+    return float(np.float32((driver - 1000) / 10 + at.hour / 1000))
+
+
+def write_local_template_data(data: Path) -> None:
+    """As Feast's bootstrap: 15 days of hourly rows per driver plus FIXED, one pandas parquet file."""
+    data.mkdir(parents=True, exist_ok=True)
+    hours = [END - timedelta(hours=h) for h in range(1, 24 * 15 + 1)] + [FIXED]
+    pd.DataFrame({
+        "event_timestamp": pd.to_datetime([t for _ in LOCAL_DRIVERS for t in hours], utc=True),
+        "driver_id": np.array([d for d in LOCAL_DRIVERS for _ in hours], dtype="int64"),
+        "conv_rate": np.array([local_conv_rate(d, t) for d in LOCAL_DRIVERS for t in hours], dtype="float32"),
+        "acc_rate": np.array([0.25] * len(LOCAL_DRIVERS) * len(hours), dtype="float32"),
+        "avg_daily_trips": np.array([d - 1000 + t.hour for d in LOCAL_DRIVERS for t in hours], dtype="int64"),
+        "created": pd.Timestamp.now(tz=None).round("ms"),
+    }).to_parquet(data / "driver_stats.parquet", allow_truncated_timestamps=True)
+
+
+@pytest.fixture
+def local_template(tmp_path):
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(TEMPLATES / "local", repo)
+    write_local_template_data(repo / "data")
+    return repo
+
+
+def test_local_template_workflow_applies_trains_materializes_pushes_and_serves(spark, local_template, capsys):
+    with pytest.warns(UserWarning, match="^FeatureService 'driver_activity_v1': logging_config is kept in the "
+                      "registry, but featurestore does not log served features yet; nothing is written to 'data'$"):
+        assert cli(["apply", "--repo", str(local_template)]) == 0, capsys.readouterr().err
+    store = FeatureStore(repo_path=local_template)
+    assert store.get_feature_view("driver_hourly_stats_fresh").push_source == "driver_stats_push_source"
+
+    entity_df = pd.DataFrame.from_dict({  # the template's test_workflow.py
+        "driver_id": [1001, 1002, 1003],
+        "event_timestamp": [datetime(2021, 4, 12, 10, 59, 42), datetime(2021, 4, 12, 8, 12, 10),
+                            datetime(2021, 4, 12, 16, 40, 26)],
+        "label_driver_reported_satisfaction": [1, 5, 3], "val_to_add": [1, 2, 3], "val_to_add_2": [10, 20, 30]})
+    features = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips",
+                "transformed_conv_rate:conv_rate_plus_val1", "transformed_conv_rate:conv_rate_plus_val2"]
+    training = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    rows = training.sort_values("driver_id").to_dict("records")
+    expected = [(d, local_conv_rate(d, FIXED), 0.25, d - 1000 + 7) for d in (1001, 1002, 1003)]
+    assert [(r["driver_id"], r["conv_rate"], r["acc_rate"], r["avg_daily_trips"]) for r in rows] == \
+        [pytest.approx(e) for e in expected]
+    assert [r["conv_rate_plus_val1"] for r in rows] == [pytest.approx(e[1] + v) for e, v in zip(expected, [1, 2, 3])]
+    assert [r["conv_rate_plus_val2"] for r in rows] == [pytest.approx(e[1] + v) for e, v in zip(expected, [10, 20, 30])]
+
+    entity_df["event_timestamp"] = pd.to_datetime("now", utc=True)  # batch scoring
+    scoring = store.get_historical_features(entity_df=entity_df, features=features).to_df()
+    newest = END - timedelta(hours=1)
+    assert sorted(scoring["avg_daily_trips"]) == [d - 1000 + newest.hour for d in (1001, 1002, 1003)]
+
+    store.materialize_incremental(end_date=datetime.now(), log=lambda _: None)
+    entity_rows = [{"driver_id": 1001, "val_to_add": 1000, "val_to_add_2": 2000},
+                   {"driver_id": 1002, "val_to_add": 1001, "val_to_add_2": 2002}]
+    online = store.get_online_features(features=["driver_hourly_stats:acc_rate",
+                                                 "transformed_conv_rate:conv_rate_plus_val1",
+                                                 "transformed_conv_rate:conv_rate_plus_val2"],
+                                       entity_rows=entity_rows).to_dict()
+    now_rates = [local_conv_rate(d, newest) for d in (1001, 1002)]
+    assert online["acc_rate"] == [0.25, 0.25]
+    assert online["conv_rate_plus_val1"] == [pytest.approx(r + v) for r, v in zip(now_rates, [1000, 1001])]
+    v1 = store.get_online_features(features=store.get_feature_service("driver_activity_v1"),
+                                   entity_rows=entity_rows).to_dict()
+    assert sorted(v1) == ["conv_rate", "conv_rate_plus_val1", "conv_rate_plus_val2", "driver_id"]
+    v3 = store.get_online_features(features=store.get_feature_service("driver_activity_v3"),
+                                   entity_rows=entity_rows).to_dict()
+    assert v3["conv_rate"] == [pytest.approx(r) for r in now_rates]  # materialized from the batch source
+
+    from featurestore import PushMode
+    event_df = pd.DataFrame.from_dict({"driver_id": [1001], "event_timestamp": [datetime.now()],
+                                       "created": [datetime.now()], "conv_rate": [1.0], "acc_rate": [1.0],
+                                       "avg_daily_trips": [1000]})
+    store.push("driver_stats_push_source", event_df, to=PushMode.ONLINE_AND_OFFLINE)
+    v3 = store.get_online_features(features=store.get_feature_service("driver_activity_v3"),
+                                   entity_rows=entity_rows).to_dict()
+    assert v3["conv_rate"] == [1.0, pytest.approx(now_rates[1])]
+    assert v3["conv_rate_plus_val1"] == [1001.0, pytest.approx(now_rates[1] + 1001)]
+    later = pd.DataFrame({"driver_id": [1001], "event_timestamp": [pd.Timestamp.now(tz="UTC")]})
+    pushed = store.get_historical_features(entity_df=later, features=["driver_hourly_stats:avg_daily_trips"]).to_df()
+    assert pushed["avg_daily_trips"].tolist() == [1000]  # the offline push is in the batch source
+    assert cli(["teardown", "--repo", str(local_template)]) == 0

@@ -112,14 +112,14 @@ def test_a_late_row_older_than_the_ttl_is_not_served(late):
 
 
 def test_a_row_rewritten_in_place_is_served(late):
-    spark, store, names, now = late
+    spark, store, names, _now = late
     spark.sql(f"UPDATE {names['table']} SET conv_rate = 0.777 WHERE driver_id = 1002")  # event time unchanged
     end = rerun(store)
     assert online_values(store, "delta_stats") == training_values(store, "delta_stats", end) == [0.2224, 0.777, None]
 
 
 def test_the_rows_written_since_the_last_read_are_recorded_and_announced(late):
-    spark, store, names, now = late
+    _spark, store, _names, now = late
     read_at = store.get_feature_view("delta_stats").source_read_at
     assert read_at is not None and now - timedelta(minutes=5) < read_at < datetime.now(UTC)
     messages = []

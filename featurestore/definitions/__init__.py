@@ -6,7 +6,8 @@ from featurestore.definitions.feature_view import FeatureView, FeatureViewProjec
 from featurestore.definitions.field import Field
 from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
-from featurestore.definitions.sources import DataSource, FileSource, SparkSource
+from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
+from featurestore.definitions.sources import DataSource, FileSource, PushSource, SparkSource
 from featurestore.definitions.transformation import CodeRef, spark_transformation
 
 __all__ = [
@@ -21,8 +22,12 @@ __all__ = [
            "FeatureView",
            "FeatureViewProjection",
            "Field",
+           "FileLoggingDestination",
            "FileSource",
+           "LoggingConfig",
            "OnDemandFeatureView",
+           "Project",
+           "PushSource",
            "RequestSource",
            "SparkSource",
            "on_demand_feature_view",

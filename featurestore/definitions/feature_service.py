@@ -1,8 +1,11 @@
 """FeatureService: a named set of features a model consumes, for training and serving alike."""
 from __future__ import annotations
 
+import warnings
+
 from featurestore.definitions._checks import check_name, check_str, check_tags
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.definitions.project import FileLoggingDestination, LoggingConfig
 from featurestore.errors import DefinitionError
 from featurestore.protos import registry_pb2
 
@@ -26,7 +29,7 @@ class FeatureService:
     """
 
     def __init__(self, *, name: str, features: list, description: str = "",
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, logging_config: LoggingConfig | None = None):
         kind = f"FeatureService {name!r}"
         self.name = check_name("FeatureService", name)
         if not isinstance(features, (list, tuple)) or not features:
@@ -50,19 +53,36 @@ class FeatureService:
             self.projections.append(item)
         self.description = check_str(kind, "description", description)
         self.tags = check_tags(kind, tags)
+        if logging_config is not None and not isinstance(logging_config, LoggingConfig):
+            raise DefinitionError(f"{kind}: logging_config must be a LoggingConfig, got {logging_config!r}")
+        self.logging_config = logging_config
+
+    def warn_about_logging(self) -> None:
+        """Feast logs a service's served features; featurestore keeps the setting only (apply says so)."""
+        if self.logging_config is not None:
+            warnings.warn(f"FeatureService {self.name!r}: logging_config is kept in the registry, but featurestore "
+                          f"does not log served features yet; nothing is written to "
+                          f"{self.logging_config.destination.path!r}", UserWarning, stacklevel=2)
 
     def feature_refs(self) -> list[str]:
         """The features as "name:feature" references, in order (a with_name projection's name)."""
         return [f"{p.name}:{f}" for p in self.projections for f in p.features]
 
     def to_proto(self) -> registry_pb2.FeatureService:
-        return registry_pb2.FeatureService(name=self.name, description=self.description, tags=self.tags,
-                                           projections=[p.to_proto() for p in self.projections])
+        proto = registry_pb2.FeatureService(name=self.name, description=self.description, tags=self.tags,
+                                            projections=[p.to_proto() for p in self.projections])
+        if self.logging_config is not None:
+            proto.logging_path = self.logging_config.destination.path
+            proto.logging_sample_rate = self.logging_config.sample_rate
+        return proto
 
     @classmethod
     def from_proto(cls, proto: registry_pb2.FeatureService) -> FeatureService:
         projections = [FeatureViewProjection.from_proto(p) for p in proto.projections]
-        return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags))
+        logging_config = LoggingConfig(destination=FileLoggingDestination(path=proto.logging_path),
+                                       sample_rate=proto.logging_sample_rate) if proto.logging_path else None
+        return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags),
+                   logging_config=logging_config)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, FeatureService) and self.to_proto() == other.to_proto()

@@ -19,7 +19,7 @@ from featurestore.definitions._checks import check_name, check_str, check_tags, 
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.field import Field
-from featurestore.definitions.sources import DataSource
+from featurestore.definitions.sources import DataSource, PushSource
 from featurestore.definitions.transformation import CodeRef
 from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
 from featurestore.protos import registry_pb2
@@ -67,6 +67,10 @@ class FeatureView:
             isinstance(f, Field) for f in given) and set(self.join_keys) <= {f.name for f in given}
         self.pending_inference = "schema" if schema is None else ("" if keys_given else "join keys")
         self.inferred_from_source = ""  # what infer_schema filled in, for `plan` to show
+        # A PushSource's rows live in its batch source: offline the view reads that; push() finds
+        # the view by the push source's name (featurestore.push).
+        self.push_source = source.name if isinstance(source, PushSource) else ""
+        source = source.batch_source if isinstance(source, PushSource) else source
         self._init_rest(kind, given, source, ttl, online, description, tags, aggregations, delay)
         self.transformation = transformation  # the live function; None when loaded from the registry
         self.transformation_code = None if transformation is None else \
@@ -111,7 +115,7 @@ class FeatureView:
                 raise DefinitionError(f"{kind}: join key {field.name!r} is declared {field.dtype!r}; a join key "
                                       f"must have a scalar type such as Int64 or String")
         if not isinstance(source, DataSource):
-            raise DefinitionError(f"{kind}: source must be a SparkSource or FileSource, got {source!r}")
+            raise DefinitionError(f"{kind}: source must be a SparkSource, FileSource or PushSource, got {source!r}")
         self.source = source
         if source.timestamp_field in names:
             raise DefinitionError(f"{kind}: the timestamp column {source.timestamp_field!r} must not be a "
@@ -232,7 +236,8 @@ class FeatureView:
             name=self.name, entities=self.entities, join_keys=self.join_keys,
             schema=[f.to_proto() for f in self.schema], source=self.source.to_proto(), online=self.online,
             description=self.description, tags=self.tags,
-            aggregations=[a.to_proto() for a in self.aggregations], owner=self.owner)
+            aggregations=[a.to_proto() for a in self.aggregations], owner=self.owner,
+            push_source=self.push_source)
         if self.transformation_code is not None:
             proto.transformation.CopyFrom(self.transformation_code.to_proto())
         for expectation in self.expectations:
@@ -258,6 +263,7 @@ class FeatureView:
         view.pending_inference, view.inferred_from_source = "", ""
         view.name = proto.name
         view.owner = proto.owner
+        view.push_source = proto.push_source
         view.entities = list(proto.entities)
         view.join_keys = list(proto.join_keys)
         view._init_rest(f"FeatureView {proto.name!r}", [Field.from_proto(f) for f in proto.schema],

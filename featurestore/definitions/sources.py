@@ -144,3 +144,34 @@ class FileSource(DataSource):
         super().__init__(name=name, path=path, file_format="parquet", timestamp_field=timestamp_field,
                          created_timestamp_column=created_timestamp_column, field_mapping=field_mapping,
                          description=description, tags=tags, event_timestamp_column=event_timestamp_column)
+
+
+class PushSource:
+    """Rows pushed by callers (`FeatureStore.push`), as in Feast: a view whose source is a
+    PushSource reads its batch_source offline (training sets, materialization) and takes
+    pushed rows online, in its batch source, or both.
+
+    >>> stats = FileSource(name="stats", path="data/driver_stats.parquet", timestamp_field="event_timestamp")
+    >>> PushSource(name="driver_stats_push", batch_source=stats)
+    PushSource(name='driver_stats_push', batch_source='stats')
+    """
+
+    def __init__(self, *, name: str, batch_source: DataSource, description: str = "",
+                 tags: dict[str, str] | None = None):
+        kind = f"PushSource {name!r}"
+        self.name = check_name("PushSource", name)
+        if not isinstance(batch_source, DataSource):
+            raise DefinitionError(f"{kind}: batch_source must be a SparkSource or FileSource (where pushed rows "
+                                  f"are kept offline and training sets read them), got {batch_source!r}")
+        self.batch_source = batch_source
+        self.description = check_str(kind, "description", description)
+        self.tags = check_tags(kind, tags)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PushSource) and (self.name, self.batch_source) == (other.name, other.batch_source)
+
+    def __hash__(self) -> int:
+        return hash(("PushSource", self.name))
+
+    def __repr__(self) -> str:
+        return f"PushSource(name={self.name!r}, batch_source={self.batch_source.name!r})"

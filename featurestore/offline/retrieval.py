@@ -18,6 +18,7 @@ from featurestore.offline.on_demand import add_on_demand_features, check_request
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import validate_feature_view
+from featurestore.offline.tables import delta_version
 from featurestore.offline.training_set import TABLE_NAME, RetrievalJob, executor_errors
 from featurestore.registry import RegistryState
 
@@ -182,26 +183,6 @@ def aggregation_events(spark, request: ViewRequest, time_range, source_versions:
     reach = view.delay + max(a.time_window for a in view.aggregations if a.name in request.features)
     event_ts = quoted_column(view.source.timestamp_field).cast("timestamp")
     return frame.where(_in_time_range(event_ts, time_range, reach, exclusive=True))
-
-
-def delta_version(spark, table: str) -> int | None:
-    """The current version of a Delta table, or None for other tables (and missing ones, which
-    the source check then reports).
-
-    Plain SQL, which a Spark Connect session runs too (Delta's DeltaTable API needs Delta's
-    Connect server plugin there): the catalog's provider, then DESCRIBE HISTORY.
-    """
-    if not spark.catalog.tableExists(table):
-        return None
-    if _table_provider(spark, table) != "delta":
-        return None
-    return spark.sql(f"DESCRIBE HISTORY {table} LIMIT 1").first()["version"]
-
-
-def _table_provider(spark, table: str) -> str:
-    """The table's provider in the catalog (delta, parquet, hive, ...); "" for a view."""
-    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").where("col_name = 'Provider'").collect()
-    return rows[0]["data_type"].lower() if rows else ""
 
 
 def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end_date, repo_path=None):

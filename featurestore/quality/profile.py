@@ -48,7 +48,7 @@ import math
 from datetime import UTC, datetime
 
 from featurestore.errors import NotFoundError, ValidationError, did_you_mean
-from featurestore.offline.retrieval import delta_version
+from featurestore.offline.tables import delta_version
 
 QUANTILES = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
 QUANTILE_KEYS = tuple(f"p{round(q * 100)}" for q in QUANTILES)

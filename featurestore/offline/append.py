@@ -1,0 +1,100 @@
+"""Appending rows to a batch source: where pushed rows are kept offline (featurestore.push).
+
+One write per batch, whole or not at all, in the source's own format:
+- a Delta table or path: one Delta append (one transaction);
+- a Hive table: one INSERT INTO (Spark's commit protocol publishes the new files at commit);
+- a parquet folder: one Spark append (the same commit protocol);
+- a single parquet file (what pandas `to_parquet` and Feast's templates write): the file and
+  the rows are rewritten to a temporary file beside it, which then replaces it by rename,
+  under a lock so two pushes never lose each other's rows;
+- a `query=` source holds no rows of its own and is refused.
+
+The rows take the target's columns and types: a column the target lacks is refused (a
+misspelt name would otherwise be dropped), a target column the rows lack is written null.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+from featurestore.definitions import DataSource
+from featurestore.errors import ValidationError
+
+
+def append_rows(spark, source: DataSource, frame, push_source: str, repo_path=None) -> int:
+    """Append the pandas frame's rows to source; returns how many were appended."""
+    from featurestore.offline.sources import source_path
+    from featurestore.offline.tables import table_provider
+
+    where = f"push to {push_source!r}: batch source {source.name!r} ({source.describe_location()})"
+    if source.query:
+        raise ValidationError(f"{where} is a query, which holds no rows of its own; give the PushSource a "
+                              f"batch_source with table= or path=")
+    if len(frame) == 0:
+        return 0
+    if source.table:
+        target = spark.table(source.table)
+        rows = _aligned(spark, frame, target.schema, where)
+        if table_provider(spark, source.table) == "delta":
+            rows.write.format("delta").mode("append").saveAsTable(source.table)
+        else:
+            rows.write.insertInto(source.table)
+        return len(frame)
+    path = source_path(source, repo_path)
+    if source.file_format == "delta":
+        rows = _aligned(spark, frame, spark.read.format("delta").load(path).schema, where)
+        rows.write.format("delta").mode("append").save(path)
+    elif Path(path).is_file():
+        _append_to_parquet_file(Path(path), frame, where)
+    else:
+        rows = _aligned(spark, frame, spark.read.parquet(path).schema, where)
+        rows.write.mode("append").parquet(path)
+    return len(frame)
+
+
+def _check_columns(frame, target_columns: list[str], where: str) -> None:
+    unknown = [c for c in frame.columns if c not in target_columns]
+    if unknown:
+        raise ValidationError(f"{where} has no column(s) {', '.join(map(str, unknown))}; its columns are "
+                              f"{', '.join(target_columns)}; nothing was written")
+
+
+def _aligned(spark, frame, schema, where: str):
+    """The rows as a Spark frame with exactly the target's columns, in its order and types."""
+    from pyspark.sql import functions as F
+
+    _check_columns(frame, schema.names, where)
+    rows = spark.createDataFrame(frame)
+    return rows.select([(F.col(f"`{f.name}`") if f.name in frame.columns else F.lit(None)).cast(f.dataType)
+                        .alias(f.name) for f in schema.fields])
+
+
+def _append_to_parquet_file(path: Path, frame, where: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = pq.read_table(path)
+        _check_columns(frame, existing.schema.names, where)
+        pushed = pa.Table.from_pandas(frame, preserve_index=False)
+        columns = []
+        for field in existing.schema:
+            column = pushed.column(field.name) if field.name in pushed.column_names else \
+                pa.nulls(len(frame), field.type)
+            try:
+                columns.append(column.cast(field.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise ValidationError(f"{where}: column {field.name!r} does not fit the file's type {field.type}: "
+                                      f"{error}; nothing was written") from None
+        combined = pa.concat_tables([existing, pa.Table.from_arrays(columns, schema=existing.schema)])
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            pq.write_table(combined, temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

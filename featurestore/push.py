@@ -1,0 +1,159 @@
+"""Push: rows a caller sends (`FeatureStore.push`, Feast's name and modes) written into the
+online store, into the push source's batch source, or both.
+
+Every view that reads the push source checks the whole batch first (its join keys, event
+time and features present, non-null keys and times, every value of its declared type):
+one bad row refuses the batch with one line naming the row and the column, and nothing is
+written anywhere. Online, the rows go through the store's own newest-wins write, so an
+older pushed row never replaces a newer value, whether it came from materialization or an
+earlier push. Offline, the batch is appended to the batch source in one write
+(featurestore.offline.append), before the online write: if the online write then fails,
+the rows are already where training sets and the next materialization read them (as late
+rows, see featurestore.materialize.latest_rows).
+
+Online pushes are pure Python: no JVM starts unless `to` includes offline.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from featurestore.definitions import FeatureView
+from featurestore.errors import DefinitionError, ValidationError
+from featurestore.registry import RegistryState
+
+
+class PushMode(Enum):
+    """Where pushed rows go (Feast's PushMode); FeatureStore.push also takes the values as strings."""
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ONLINE_AND_OFFLINE = "online_and_offline"
+
+
+def push_mode(to) -> PushMode:
+    if isinstance(to, PushMode):
+        return to
+    try:
+        return PushMode(str(to).lower())
+    except ValueError:
+        raise DefinitionError(f"push: to must be one of {', '.join(m.value for m in PushMode)} (or PushMode), "
+                              f"got {to!r}") from None
+
+
+def views_of(registry: RegistryState, push_source: str) -> list[FeatureView]:
+    """The views that take rows pushed to push_source, in name order."""
+    views = sorted((v for v in registry.feature_views.values() if v.push_source == push_source),
+                   key=lambda v: v.name)
+    if not views:
+        known = sorted({v.push_source for v in registry.feature_views.values() if v.push_source})
+        raise DefinitionError(f"no feature view reads push source {push_source!r}"
+                              f"{'; push sources in use: ' + ', '.join(known) if known else ''}; define a "
+                              f"FeatureView(source=PushSource(name={push_source!r}, batch_source=...)) and apply it")
+    return views
+
+
+def encoded_rows(view: FeatureView, frame, push_source: str) -> list[tuple]:
+    """The pushed rows as online_write_flat takes them for view: (entity key, event_us,
+    created_us, encoded value per feature). Raises ValidationError naming the first bad row."""
+    from featurestore.online.codec import datetime_to_micros, entity_key_serializer, value_encoder
+
+    where = f"push to {push_source!r}"
+    source = view.source
+    key_columns = [source.source_column(k) for k in view.join_keys]
+    feature_columns = [source.source_column(f.name) for f in view.features]
+    needed = [*key_columns, source.timestamp_field, *feature_columns]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"{where}: the rows lack the column(s) {', '.join(missing)} that feature view "
+                              f"{view.name!r} reads (its batch source's names); send every key, "
+                              f"{source.timestamp_field!r} and feature column")
+    if view.is_aggregating or view.transformation_code is not None:
+        what = "aggregates its source's events" if view.is_aggregating else "transforms its source rows"
+        raise ValidationError(f"{where}: feature view {view.name!r} {what}, so pushed rows are not its values; "
+                              f"push them to='offline' and materialize the view")
+    dtypes = {f.name: f.dtype for f in view.schema}
+    serialize_key = entity_key_serializer(view.join_keys, [dtypes[k] for k in view.join_keys])
+    encoders = [value_encoder(f.dtype, f"feature {f.name!r} of view {view.name!r}") for f in view.features]
+    created_column = source.created_timestamp_column
+    columns = [frame[c].tolist() for c in needed]
+    created = frame[created_column].tolist() if created_column and created_column in frame.columns else None
+    keys, events, values = columns[:len(key_columns)], columns[len(key_columns)], columns[len(key_columns) + 1:]
+    rows = []
+    for position in range(len(frame)):
+        column = ""
+        try:
+            column = "join key"
+            key = serialize_key([values_of[position] for values_of in keys])
+            column = source.timestamp_field
+            event = _micros(events[position], datetime_to_micros)
+            column = created_column
+            created_us = 0 if created is None or _is_null(created[position]) else \
+                datetime_to_micros(created[position])
+            column = "feature"
+            encoded = [encode(values[i][position]) for i, encode in enumerate(encoders)]
+        except Exception as error:
+            if not isinstance(error, (ValidationError, ValueError, TypeError)):
+                raise
+            raise ValidationError(f"{where}: row {position} ({_column_note(column)}): {error}; nothing was "
+                                  f"written") from None
+        rows.append((key, event, created_us, *encoded))
+    return rows
+
+
+def _micros(value, to_micros: Callable) -> int:
+    if _is_null(value):
+        raise ValidationError("the event time is null; every pushed row needs one")
+    return to_micros(value)
+
+
+def _is_null(value) -> bool:
+    if value is None:
+        return True
+    try:
+        return value != value  # NaN, NaT
+    except Exception:
+        return False
+
+
+def _column_note(column: str) -> str:
+    return f"column {column!r}" if column not in ("join key", "feature") else f"a {column}"
+
+
+def push(registry: RegistryState, online_store_of: Callable, spark_of: Callable, project: str, push_source: str,
+         frame, to=PushMode.ONLINE, repo_path=None) -> dict[str, int]:
+    """Check the rows against every view reading push_source, then write them where `to` says.
+
+    Returns the number of rows written per view online (newer than what was stored), and
+    under "<offline>" the number appended to the batch source.
+    """
+    mode = push_mode(to)
+    frame = _as_pandas(frame, push_source)
+    views = views_of(registry, push_source)
+    online_views = [v for v in views if v.online] if mode != PushMode.OFFLINE else []
+    encoded = {view.name: encoded_rows(view, frame, push_source) for view in views}  # checks every view first
+    if mode == PushMode.ONLINE and views and not online_views:
+        raise ValidationError(f"push to {push_source!r}: its feature views {', '.join(v.name for v in views)} are "
+                              f"offline (online=False); push to='offline'")
+    written: dict[str, int] = {}
+    if mode != PushMode.ONLINE:
+        from featurestore.offline.append import append_rows
+
+        written["<offline>"] = append_rows(spark_of(), views[0].source, frame, push_source, repo_path)
+    if online_views:
+        store = online_store_of()
+        for view in online_views:
+            written[view.name] = store.online_write_flat(project, view, encoded[view.name])
+    return written
+
+
+def _as_pandas(frame, push_source: str):
+    import pandas as pd
+
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if isinstance(frame, (list, dict)):
+        return pd.DataFrame(frame)
+    if hasattr(frame, "toPandas"):
+        return frame.toPandas()
+    raise ValidationError(f"push to {push_source!r}: rows must be a pandas DataFrame (or a Spark DataFrame, a "
+                          f"dict of columns or a list of row dicts), got {type(frame).__name__}")
