@@ -5,7 +5,9 @@ are pure Python; Spark starts only where a job needs it.
 """
 from featurestore.definitions import (
     Aggregation,
+    BigQuerySource,
     Entity,
+    Feature,
     FeatureService,
     FeatureView,
     Field,
@@ -20,6 +22,7 @@ from featurestore.definitions import (
     on_demand_feature_view,
     spark_transformation,
 )
+from featurestore.types import ValueType
 
 __version__ = "0.1.0"
 
@@ -37,7 +40,9 @@ def __getattr__(name):
 
 __all__ = [
     "Aggregation",
+    "BigQuerySource",
     "Entity",
+    "Feature",
     "FeatureService",
     "FeatureStore",
     "FeatureView",
@@ -51,6 +56,7 @@ __all__ = [
     "PushSource",
     "RequestSource",
     "SparkSource",
+    "ValueType",
     "on_demand_feature_view",
     "spark_transformation",
 ]

@@ -143,6 +143,11 @@ def check_references(final: RegistryState) -> None:
             if entity not in final.entities:
                 raise DefinitionError(f"FeatureView {view.name!r} uses entity {entity!r}, which is neither "
                                       f"defined in the repo nor registered; define it or apply it first")
+        keys = [key for entity in view.entities for key in final.entities[entity].join_keys]
+        if keys != view.join_keys:  # an entity named by string (Feast's older form) is taken to be keyed by its name
+            raise DefinitionError(f"FeatureView {view.name!r} joins on {view.join_keys}, but its entities "
+                                  f"{view.entities} have the join keys {keys}; pass the Entity objects "
+                                  f"(entities=[{view.entities[0]}]) rather than their names")
     for name in sorted(set(final.feature_views) & set(final.on_demand_feature_views)):
         raise DefinitionError(f"OnDemandFeatureView {name!r} has the name of a feature view; 'view:feature' "
                               f"references must be unambiguous: rename one of them")

@@ -4,6 +4,7 @@ registry (definitions), plan (diffs), offline (Spark), materialize, online (stor
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 from featurestore.config import RepoConfig, load_config
@@ -106,7 +107,7 @@ class FeatureStore:
     # --- training sets --------------------------------------------------------------------
     def get_historical_features(self, entity_df=None, features=None, full_feature_names: bool = False,
                                 strategy: str = "window", validate: bool = False, start_date=None,
-                                end_date=None):
+                                end_date=None, feature_refs=None):
         """A point-in-time correct training set (a lazy RetrievalJob); see offline.pit_join.
 
         entity_df: a Spark or pandas DataFrame, a table name or a SQL query, holding the
@@ -119,6 +120,7 @@ class FeatureStore:
         """
         from featurestore.offline.retrieval import get_historical_features
 
+        features = _older_feature_refs("get_historical_features", features, feature_refs)
         if features is None:
             raise DefinitionError("get_historical_features needs features=: 'view:feature' references or a "
                                   "FeatureService")
@@ -183,7 +185,8 @@ class FeatureStore:
                                   f"run `featurestore apply` first")
         return views
 
-    def get_online_features(self, features, entity_rows: list[dict], full_feature_names: bool = False):
+    def get_online_features(self, features=None, entity_rows: list[dict] | None = None,
+                            full_feature_names: bool = False, feature_refs=None):
         """The latest values for each entity row, read from the online store in pure Python.
 
         Request fields of on-demand views come in the entity rows:
@@ -191,6 +194,10 @@ class FeatureStore:
         """
         from featurestore.online.read import get_online_features
 
+        features = _older_feature_refs("get_online_features", features, feature_refs)
+        if features is None or entity_rows is None:
+            raise DefinitionError("get_online_features needs features= ('view:feature' references or a "
+                                  "FeatureService) and entity_rows= (a list of dicts of join-key values)")
         return get_online_features(self.registry, self.online_store, self.project, features, entity_rows,
                                    full_feature_names, repo_path=self.repo_path)
 
@@ -221,6 +228,16 @@ class FeatureStore:
 
             self._online_store = get_online_store(self.config)
         return self._online_store
+
+
+def _older_feature_refs(call: str, features, feature_refs):
+    """Feast's older `feature_refs=` spelling of features=, with a deprecation warning."""
+    if feature_refs is None:
+        return features
+    if features is not None:
+        raise DefinitionError(f"{call}: give features= or Feast's older feature_refs=, not both")
+    warnings.warn(f"{call}: 'feature_refs' is deprecated, use 'features'", DeprecationWarning, stacklevel=3)
+    return feature_refs
 
 
 @contextlib.contextmanager

@@ -115,6 +115,21 @@ def from_value_type(value_type: int) -> FeatureType:
     raise ValueError(f"unknown ValueType {value_type}")
 
 
+class ValueType:
+    """Feast's older ValueType names (`Feature(dtype=ValueType.FLOAT)`, `Entity(value_type=...)`),
+    each the feature type it means here: FLOAT is Float32, DOUBLE is Float64.
+
+    >>> ValueType.FLOAT, ValueType.INT64_LIST
+    (Float32, Array(Int64))
+    """
+    BYTES, STRING, INT32, INT64 = Bytes, String, Int32, Int64
+    DOUBLE, FLOAT, BOOL, UNIX_TIMESTAMP = Float64, Float32, Bool, UnixTimestamp
+    BYTES_LIST, STRING_LIST = ArrayType(Bytes), ArrayType(String)
+    INT32_LIST, INT64_LIST = ArrayType(Int32), ArrayType(Int64)
+    DOUBLE_LIST, FLOAT_LIST = ArrayType(Float64), ArrayType(Float32)
+    BOOL_LIST, UNIX_TIMESTAMP_LIST = ArrayType(Bool), ArrayType(UnixTimestamp)
+
+
 __all__ = [
     "Array",
     "Bool",
@@ -126,4 +141,5 @@ __all__ = [
     "Int64",
     "String",
     "UnixTimestamp",
+    "ValueType",
 ]

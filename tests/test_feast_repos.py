@@ -198,3 +198,78 @@ def test_local_template_workflow_applies_trains_materializes_pushes_and_serves(s
     pushed = store.get_historical_features(entity_df=later, features=["driver_hourly_stats:avg_daily_trips"]).to_df()
     assert pushed["avg_daily_trips"].tolist() == [1000]  # the offline push is in the batch source
     assert cli(["teardown", "--repo", str(local_template)]) == 0
+
+
+# --- the driver-ranking tutorial: Feast's older API (Feature, ValueType, input=, feature_refs=) -------
+
+RANKING_DRIVERS = [1001, 1002, 1003, 1004]
+RANKING_START = (END - timedelta(days=7)).replace(hour=0)  # within the tutorial's ttl of 52 weeks
+SPARK_SOURCE_FIX = '''SparkSource(
+    name="driver_stats_source",
+    table="demo_data.driver_hourly_stats",
+    event_timestamp_column="datetime",
+    created_timestamp_column="created",
+)'''
+
+
+@pytest.fixture
+def ranking_tutorial(spark, tmp_path):
+    repo = tmp_path / "driver_ranking"
+    shutil.copytree(TEMPLATES / "driver_ranking", repo)
+    spark.sql("CREATE DATABASE IF NOT EXISTS demo_data")
+    spark.sql("DROP TABLE IF EXISTS demo_data.driver_hourly_stats")
+    hours = [RANKING_START + timedelta(hours=h) for h in range(24 * 7)]
+    spark.createDataFrame(
+        [(t, d, (d - 1000) / 10 + t.hour / 1000, 0.5, d - 1000 + t.hour, t) for d in RANKING_DRIVERS for t in hours],
+        "datetime timestamp, driver_id bigint, conv_rate float, acc_rate float, avg_daily_trips bigint, "
+        "created timestamp").write.format("delta").saveAsTable("demo_data.driver_hourly_stats")
+    yield repo
+    spark.sql("DROP TABLE IF EXISTS demo_data.driver_hourly_stats")
+
+
+def test_ranking_tutorial_runs_after_the_two_fixes_its_errors_name(spark, ranking_tutorial, capsys):
+    repo = ranking_tutorial
+    assert cli(["apply", "--repo", str(repo)]) == 1
+    assert "'provider' is 'gcp'; featurestore accepts 'local'" in capsys.readouterr().err
+    (repo / "feature_store.yaml").write_text((repo / "feature_store.yaml").read_text().replace("gcp", "local"))
+    assert cli(["apply", "--repo", str(repo)]) == 1
+    assert "BigQuerySource(table_ref='feast-oss.demo_data.driver_hourly_stats'): featurestore reads no BigQuery; " \
+           "load the data into the Spark warehouse and read it there: SparkSource(name=..., " \
+           "table='demo_data.driver_hourly_stats', timestamp_field=..., created_timestamp_column=...)" \
+           in capsys.readouterr().err
+    definitions = repo / "driver_repo.py"
+    text = definitions.read_text().replace("BigQuerySource,", "SparkSource,")
+    start = text.index("driver_stats_source = BigQuerySource(")
+    end = text.index(")\n", start) + 1
+    definitions.write_text(text[:start] + "driver_stats_source = " + SPARK_SOURCE_FIX + text[end:])
+    with pytest.warns(DeprecationWarning):
+        assert cli(["apply", "--repo", str(repo)]) == 0, capsys.readouterr().err
+    fs = FeatureStore(repo_path=repo)
+    assert [(f.name, repr(f.dtype)) for f in fs.get_feature_view("driver_hourly_stats").schema] == [
+        ("driver_id", "Int64"), ("conv_rate", "Float32"), ("acc_rate", "Float32"), ("avg_daily_trips", "Int64")]
+
+    orders_csv = repo / "driver_orders.csv"  # train.py's input, in the tutorial's format
+    day = RANKING_START.date() + timedelta(days=4)
+    orders_csv.write_text(f"event_timestamp\tdriver_id\ttrip_completed\n{day} 20:29:28+00:00\t1001\t1\n"
+                          f"{day} 04:29:28+00:00\t1002\t0\n{day} 12:29:28+00:00\t1003\t0\n")
+    orders = pd.read_csv(orders_csv, sep="\t")
+    orders["event_timestamp"] = pd.to_datetime(orders["event_timestamp"])
+    with pytest.warns(DeprecationWarning, match="'feature_refs' is deprecated, use 'features'"):
+        training_df = fs.get_historical_features(entity_df=orders, feature_refs=[
+            "driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
+            "driver_hourly_stats:avg_daily_trips"]).to_df()
+    train_x = training_df[training_df.columns.drop("trip_completed").drop("event_timestamp")]
+    assert sorted(train_x) == ["acc_rate", "avg_daily_trips", "conv_rate", "driver_id"]
+    assert sorted(zip(train_x["driver_id"], train_x["avg_daily_trips"])) == [(1001, 1 + 20), (1002, 2 + 4),
+                                                                            (1003, 3 + 12)]
+
+    fs.materialize(RANKING_START, RANKING_START + timedelta(days=7), log=lambda _: None)
+    with pytest.warns(DeprecationWarning):
+        driver_features = fs.get_online_features(  # predict.py
+            entity_rows=[{"driver_id": driver_id} for driver_id in RANKING_DRIVERS],
+            feature_refs=["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
+                          "driver_hourly_stats:avg_daily_trips"])
+    df = pd.DataFrame.from_dict(driver_features.to_dict())
+    assert sorted(df) == ["acc_rate", "avg_daily_trips", "conv_rate", "driver_id"]
+    assert df["avg_daily_trips"].tolist() == [d - 1000 + 23 for d in RANKING_DRIVERS]  # the newest hour, 23:00
+    assert df["driver_id"].iloc[df["conv_rate"].argmax()] == 1004

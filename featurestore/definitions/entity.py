@@ -1,6 +1,7 @@
 """Entity: the thing features describe (a driver, a customer), identified by join keys."""
 from __future__ import annotations
 
+from featurestore import types
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_unique
 from featurestore.errors import DefinitionError
 from featurestore.protos import registry_pb2
@@ -17,9 +18,18 @@ class Entity:
     """
 
     def __init__(self, *, name: str, join_keys: list[str] | None = None, description: str = "",
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, join_key: str | None = None, value_type=None):
         kind = f"Entity {name!r}"
         self.name = check_name("Entity", name)
+        # Feast's older spellings: join_key= (one key), and value_type=, the key's type, which here
+        # comes from the views' schemas (or their sources at apply) and so needs no second place.
+        if join_key is not None:
+            if join_keys is not None:
+                raise DefinitionError(f"{kind}: give join_keys=[...] or Feast's older join_key=, not both")
+            join_keys = [join_key]
+        if value_type is not None and not isinstance(value_type, types.FeatureType):
+            raise DefinitionError(f"{kind}: value_type must be a featurestore.types type (or ValueType.X), "
+                                  f"got {value_type!r}")
         if join_keys is None:
             join_keys = [name]  # Feast's default: the entity's name is its join key
         if isinstance(join_keys, str) or not isinstance(join_keys, (list, tuple)) or not join_keys:

@@ -38,15 +38,17 @@ class FeatureView:
     of the repo, `fn(df) -> df`) transforms the source rows first.
     """
 
-    def __init__(self, *, name: str, entities: list[Entity], source: DataSource, schema: list[Field] | None = None,
+    def __init__(self, *, name: str, entities: list[Entity], source: DataSource | None = None, schema: list[Field] | None = None,
                  ttl: timedelta | None = None, online: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, aggregations: list[Aggregation] | None = None,
                  delay: timedelta | None = None, transformation=None, expectations: list | None = None,
                  on_violation: str = "fail", owner: str = "", offline: bool = False,
-                 enable_validation: bool = False, version: str = "latest"):
+                 enable_validation: bool = False, version: str = "latest", features: list[Field] | None = None,
+                 batch_source: DataSource | None = None, input: DataSource | None = None):
         kind = f"FeatureView {name!r}"
         self.name = check_name("FeatureView", name)
         check_feast_options(kind, offline, enable_validation, version)
+        schema, source, entities = older_feast_spellings(kind, schema, features, source, batch_source, input, entities)
         self.owner = check_str(kind, "owner", owner)
         if not isinstance(entities, (list, tuple)) or not entities or \
                 not all(isinstance(e, Entity) for e in entities):
@@ -299,6 +301,24 @@ class FeatureView:
             extra += f", transformation={self.transformation_code.qualified_name}"
         return (f"FeatureView(name={self.name!r}, entities={self.entities!r}, "
                 f"features={[f.name for f in self.features]!r}, ttl={self.ttl!r}{extra})")
+
+
+def older_feast_spellings(kind: str, schema, features, source, batch_source, input_, entities):
+    """(schema, source, entities) from Feast's older arguments as well: `features=` (the
+    features; the join keys' types then come from the source at apply), `batch_source=` and
+    `input=` for source, and entities named by string, each taken as an entity whose join key
+    is its name (apply checks that against the registered entity)."""
+    if features is not None:
+        if schema is not None:
+            raise DefinitionError(f"{kind}: give schema= or Feast's older features=, not both")
+        schema = features
+    given = [s for s in (source, batch_source, input_) if s is not None]
+    if len(given) > 1:
+        raise DefinitionError(f"{kind}: give one source (source=, or Feast's older batch_source= or input=)")
+    source = given[0] if given else None
+    if isinstance(entities, (list, tuple)):
+        entities = [Entity(name=e) if isinstance(e, str) else e for e in entities]
+    return schema, source, entities
 
 
 def check_feast_options(kind: str, offline, enable_validation, version) -> None:

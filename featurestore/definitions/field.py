@@ -45,3 +45,12 @@ class Field:
 
     def __repr__(self) -> str:
         return f"Field(name={self.name!r}, dtype={self.dtype!r})"
+
+
+class Feature(Field):
+    """Feast's older spelling of a schema field: `Feature(name="conv_rate", dtype=ValueType.FLOAT)`
+    (labels are its tags). A FeatureView takes a list of them as `features=`."""
+
+    def __init__(self, name: str, dtype: types.FeatureType, labels: dict[str, str] | None = None,
+                 description: str = ""):
+        super().__init__(name=name, dtype=dtype, description=description, tags=labels)

@@ -175,3 +175,13 @@ class PushSource:
 
     def __repr__(self) -> str:
         return f"PushSource(name={self.name!r}, batch_source={self.batch_source.name!r})"
+
+
+def BigQuerySource(*, table_ref: str | None = None, table: str | None = None, query: str | None = None, **_options):
+    """Feast's BigQuery source, refused with the fix: featurestore reads tables through Spark."""
+    name = table or table_ref or ""
+    spark_name = ".".join(name.split(".")[-2:]) if name else "db.table"
+    location = f"table={spark_name!r}" if name or not query else "query=..."
+    raise DefinitionError(f"BigQuerySource({'table_ref=' + repr(name) if name else 'query=...'}): featurestore reads "
+                          f"no BigQuery; load the data into the Spark warehouse and read it there: "
+                          f"SparkSource(name=..., {location}, timestamp_field=..., created_timestamp_column=...)")
