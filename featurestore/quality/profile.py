@@ -27,6 +27,14 @@ How it is computed (two Spark jobs over the frame, nothing cached):
    holds at most 20 groups per numeric column. The histogram needs min and max, hence the
    second scan; a single scan would need fixed edges given in advance.
 
+Exact where it is cheap, and marked where it is not (`distinct_exact`, and the report's
+`~`): a string column's distinct count is the number of its groups in scan 2, so always
+exact; a numeric or timestamp column whose estimate is at most EXACT_DISTINCT_UP_TO is
+grouped by its values instead of its bins in scan 2 (its histogram is then binned from
+those counts here, by the same arithmetic), so its count is exact too; a boolean's is
+counted. A constant column (min == max) has stddev exactly 0 and mean exactly its value,
+where floating-point sums of large values (epoch seconds) would leave a residue.
+
 Moments, quantiles and histograms are over the finite values: nulls, NaNs and +-inf are
 counted apart and excluded. The histogram has 20 equal bins from min to max, half-open
 [e_i, e_i+1) except the last, which includes max; when min == max the edges run from
@@ -56,6 +64,7 @@ BINS = 20
 TOP_VALUES = 10
 QUANTILE_ACCURACY = 10000
 DISTINCT_RSD = 0.05
+EXACT_DISTINCT_UP_TO = 1000  # estimated distinct values up to which a numeric column is counted exactly
 FORMAT_VERSION = 1
 
 NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double")
@@ -91,12 +100,14 @@ class ColumnProfile:
     def __init__(self, *, name: str, kind: str, spark_type: str, rows: int, nulls: int, nans: int = 0,
                  infinities: int = 0, min=None, max=None, mean=None, stddev=None,
                  quantiles: dict | None = None, distinct: int | None = None, histogram: dict | None = None,
-                 top_values: list | None = None, reference_value_counts: dict | None = None):
+                 top_values: list | None = None, reference_value_counts: dict | None = None,
+                 distinct_exact: bool = False):
         self.name, self.kind, self.spark_type = name, kind, spark_type
         self.rows, self.nulls, self.nans, self.infinities = int(rows), int(nulls), int(nans), int(infinities)
         self.min, self.max, self.mean, self.stddev = min, max, mean, stddev
         self.quantiles = dict(quantiles) if quantiles else {}
         self.distinct = distinct
+        self.distinct_exact = bool(distinct_exact)  # False: the HyperLogLog estimate
         self.histogram = histogram
         self.top_values = [list(pair) for pair in top_values] if top_values is not None else None
         self.reference_value_counts = dict(reference_value_counts) if reference_value_counts else None
@@ -118,7 +129,8 @@ class ColumnProfile:
         out = {"kind": self.kind, "spark_type": self.spark_type, "rows": self.rows, "nulls": self.nulls,
                "nans": self.nans, "infinities": self.infinities, "min": self.min, "max": self.max,
                "mean": self.mean, "stddev": self.stddev, "quantiles": dict(self.quantiles),
-               "distinct": self.distinct, "histogram": self.histogram, "top_values": self.top_values}
+               "distinct": self.distinct, "distinct_exact": self.distinct_exact, "histogram": self.histogram,
+               "top_values": self.top_values}
         if self.reference_value_counts is not None:
             out["reference_value_counts"] = dict(self.reference_value_counts)
         return out
@@ -289,6 +301,9 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
         if kind in ("numeric", "boolean", "timestamp"):
             stats.update(min=_finite(first[f"c{i}_min"]), max=_finite(first[f"c{i}_max"]),
                          mean=_finite(first[f"c{i}_mean"]), stddev=_finite(first[f"c{i}_stddev"]))
+            if stats["min"] is not None and stats["min"] == stats["max"]:  # constant: exact, no float residue
+                stats["mean"] = stats["min"]
+                stats["stddev"] = 0.0 if stats["stddev"] is not None else None
             quantiles = first[f"c{i}_q"]
             if quantiles is not None:
                 stats["quantiles"] = {k: _finite(v) for k, v in zip(QUANTILE_KEYS, quantiles)}
@@ -297,6 +312,7 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
                 falses = rows - stats["nulls"] - trues
                 stats["top_values"] = sorted([[v, n] for v, n in ((False, falses), (True, trues)) if n],
                                              key=lambda pair: (-pair[1], pair[0]))
+                stats.update(distinct=len(stats["top_values"]), distinct_exact=True)
         elif kind == "string":
             stats.update(min=first[f"c{i}_min"], max=first[f"c{i}_max"])
         profiles[name] = stats
@@ -317,7 +333,7 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    pairs, binned, strings, reference_values = [], {}, [], {}
+    pairs, binned, strings, reference_values, by_value = [], {}, [], {}, set()
     for i, name in enumerate(names):
         kind, stats = kinds[name], profiles[name]
         if name in values:
@@ -329,6 +345,11 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
             else:
                 continue  # no finite value: no histogram
             binned[i] = edges
+            if kind != "boolean" and stats["distinct"] is not None and stats["distinct"] <= EXACT_DISTINCT_UP_TO:
+                by_value.add(i)  # few values: count each (an exact distinct count), bin them below
+                raw = values[name] if kind == "timestamp" else F.col(_quote(name))
+                pairs.append(F.struct(F.lit(i).alias("i"), raw.cast("string").alias("key")))
+                continue
             low, width = edges[0], (edges[-1] - edges[0]) / BINS
             # least/greatest skip nulls, so a null value must stay null explicitly
             index = F.when(values[name].isNotNull(), F.least(F.greatest(
@@ -345,27 +366,45 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
     counted = (frame.select(F.explode(F.array(*pairs)).alias("pair")).select("pair.i", "pair.key")
                .where(F.col("key").isNotNull()).groupBy("i", "key").count())
     rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("count"), F.asc("key")))
+    groups = F.count(F.lit(1)).over(Window.partitionBy("i"))
     keep = F.col("i").isin(list(binned)) | (F.col("rank") <= TOP_VALUES) if binned else F.col("rank") <= TOP_VALUES
     for i, wanted in reference_values.items():
         keep = keep | ((F.col("i") == i) & F.col("key").isin(wanted))
-    result = counted.withColumn("rank", rank).where(keep).collect()
+    result = counted.withColumn("rank", rank).withColumn("groups", groups).where(keep).collect()
 
     by_column: dict[int, list] = {}
+    group_counts: dict[int, int] = {}
     for row in result:
         by_column.setdefault(row["i"], []).append((row["rank"], row["key"], row["count"]))
+        group_counts[row["i"]] = int(row["groups"])
     for i, edges in binned.items():
-        counts = [0] * BINS
-        for _, key, count in by_column.get(i, []):
-            counts[int(key)] = int(count)
         stats = profiles[names[i]]
+        counts = [0] * BINS
+        if i in by_value:
+            _bin_values(by_column.get(i, []), edges, counts)
+            stats.update(distinct=group_counts.get(i, 0), distinct_exact=True)
+        else:
+            for _, key, count in by_column.get(i, []):
+                counts[int(key)] = int(count)
         stats["histogram"] = {"edges": edges, "counts": counts}
     for i in strings:
         found = sorted(by_column.get(i, []))
         stats = profiles[names[i]]
+        stats.update(distinct=group_counts.get(i, 0), distinct_exact=True)
         stats["top_values"] = [[key, int(count)] for rank, key, count in found if rank <= TOP_VALUES]
         if i in reference_values:
             counts = {key: int(count) for _, key, count in found}
             stats["reference_value_counts"] = {value: counts.get(value, 0) for value in reference_values[i]}
+
+
+def _bin_values(found: list, edges: list[float], counts: list[int]) -> None:
+    """Add each (rank, value as text, count) to its bin, with the arithmetic scan 2 uses in Spark
+    (floor((v - low) / width), clamped to the first and last bin); NaN and infinities are no bin's."""
+    low, width = edges[0], (edges[-1] - edges[0]) / BINS
+    for _, key, count in found:
+        value = float(key)
+        if math.isfinite(value):
+            counts[min(max(math.floor((value - low) / width), 0), BINS - 1)] += int(count)
 
 
 # --- profiles stored beside the table ---------------------------------------------------------

@@ -46,10 +46,16 @@ def profile_text(profile: Profile) -> str:
         kind = col.kind
         rows.append([name, kind, str(col.rows), str(col.nulls), str(col.nans), _number(col.min, kind),
                      _number(col.max, kind), _number(col.mean, kind), _number(col.stddev),
-                     _number(col.quantiles.get("p50"), kind), _number(col.distinct), top])
+                     _number(col.quantiles.get("p50"), kind), _distinct(col), top])
     plural = "" if profile.rows == 1 else "s"
+    note = "\n(~ = estimated: HyperLogLog distinct count, within 5%)" if any(
+        c.distinct is not None and not c.distinct_exact for c in profile.columns.values()) else ""
     return f"Profile of {profile.label()}: {profile.rows:,} row{plural} (computed {profile.computed_at})\n" + \
-        _table(header, rows)
+        _table(header, rows) + note
+
+
+def _distinct(col) -> str:
+    return _number(col.distinct) + ("" if col.distinct is None or col.distinct_exact else "~")
 
 
 def verdicts_text(verdicts: list[FeatureVerdict], reference_label: str = "reference",
