@@ -86,8 +86,9 @@ def validate_command(spark, table: str, reference: str, *, version: int | None =
 
     _check_format(output_format)
     ref_table, ref_version = parse_reference(table, reference)
+    current_table = profiles._qualified(spark, table)  # a missing table is said before the reference is read
     reference_profile = profiles.load_profile(spark, ref_table, ref_version)
-    frame_columns = profiles.read_table(spark, profiles._qualified(spark, table)).columns
+    frame_columns = profiles.read_table(spark, current_table).columns
     columns = [name for name in reference_profile.columns if name in frame_columns]
     current = profiles.profile_table(spark, table, version, columns, edges_from=reference_profile)
     thresholds = thresholds or Thresholds()
