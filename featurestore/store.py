@@ -137,8 +137,8 @@ class FeatureStore:
         Refused when a batch transformation or on-demand function it used has changed since
         (its sha256 differs), unless allow_changed_transformations=True.
         """
-        from featurestore.offline.retrieval import check_rebuild_transformations
-        from featurestore.offline.training_set import read_definition, rebuild_training_set
+        from featurestore.offline.retrieval import check_rebuild_transformations, rebuild_training_set
+        from featurestore.offline.training_set import read_definition
 
         with _over_connect("rebuild_training_set"):
             definition = read_definition(self.spark, table)

@@ -20,6 +20,7 @@ RUN = [
     "featurestore.definitions.feature_service",
     "featurestore.definitions.field",
     "featurestore.definitions.on_demand",
+    "featurestore.definitions.project",
     "featurestore.definitions.sources",
     "featurestore.errors",
     "featurestore.types",

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
+from featurestore.definitions.expectations import check_expectations, expectation_from_dict
 from featurestore.definitions.field import Field
 from featurestore.definitions.sources import DataSource, PushSource
 from featurestore.definitions.transformation import CodeRef
@@ -83,8 +84,6 @@ class FeatureView:
 
     def _init_expectations(self, kind, expectations, on_violation):
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
-        from featurestore.quality.expectations import check_expectations
-
         if self.pending_inference == "schema":  # checked again once the schema is inferred
             self.expectations = list(expectations or [])
         else:
@@ -275,8 +274,6 @@ class FeatureView:
         view.transformation = None
         view.transformation_code = CodeRef.from_proto(proto.transformation) if proto.HasField("transformation") \
             else None
-        from featurestore.quality.expectations import expectation_from_dict
-
         view._init_expectations(f"FeatureView {proto.name!r}",
                                 [expectation_from_dict({"type": e.type, **json.loads(e.arguments_json or "{}")})
                                  for e in proto.expectations], proto.on_violation or "fail")

@@ -18,8 +18,8 @@ from featurestore.offline.on_demand import add_on_demand_features, check_request
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
 from featurestore.offline.pit_join import column as quoted_column
 from featurestore.offline.sources import validate_feature_view
-from featurestore.offline.tables import delta_version
-from featurestore.offline.training_set import TABLE_NAME, RetrievalJob, executor_errors
+from featurestore.offline.tables import TABLE_NAME, delta_version
+from featurestore.offline.training_set import RetrievalJob, executor_errors, read_definition
 from featurestore.registry import RegistryState
 
 DEFAULT_TS_COLUMN = "event_timestamp"
@@ -372,3 +372,20 @@ def projection_of(request) -> FeatureViewProjection:
     """The request as the projection that asks for it again (a training set's rebuild)."""
     alias = request.name if request.name != request.view.name else ""
     return FeatureViewProjection(request.view.name, request.features, alias, getattr(request, "join_key_map", {}))
+
+
+def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
+    """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
+    definition = read_definition(spark, table)
+    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
+                       for ref in definition["features"]]
+    saved = spark.table(table)
+    entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
+    features = [FeatureViewProjection.from_dict(p) for p in definition["projections"]] \
+        if definition.get("projections") else definition["features"]  # with_name / with_join_key_map uses
+    job = get_historical_features(spark, registry, entities, features,
+                                  definition["full_feature_names"],
+                                  source_versions={k: int(v) for k, v in definition["source_versions"].items()},
+                                  repo_path=repo_path)
+    job.definition["entity_source"] = definition["entity_source"]
+    return job

@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import warnings
 
 from featurestore.errors import RetrievalError, raised_on_executor
+from featurestore.offline.tables import check_table_name, delta_properties
 
 DEFINITION_PROPERTY = "featurestore.training_set"
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-def check_table_name(name, what: str = "training-set table") -> str:
-    if not isinstance(name, str) or not TABLE_NAME.match(name):
-        raise RetrievalError(f"{what} name {name!r} must be 'table' or 'database.table' (letters, digits, '_')")
-    return name
 
 
 class RetrievalJob:
@@ -113,37 +106,3 @@ def read_definition(spark, table: str) -> dict:
     except ValueError:
         raise RetrievalError(f"table {table!r}: its {DEFINITION_PROPERTY} property is not the JSON save_as_table "
                              f"writes; rebuild it by calling get_historical_features again") from None
-
-
-def delta_properties(spark, table: str) -> dict[str, str]:
-    """A Delta table's properties as DESCRIBE DETAIL reads them from its log (unredacted); empty
-    for anything else: a view, or a table of another format, cannot be a saved training set."""
-    from pyspark.errors import AnalysisException
-
-    try:
-        detail = spark.sql(f"DESCRIBE DETAIL {table}").first()
-    except AnalysisException:  # a view: DESCRIBE DETAIL expects a table
-        return {}
-    if detail is None or detail["format"] != "delta":
-        return {}
-    return dict(detail["properties"] or {})
-
-
-def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
-    """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
-    from featurestore.definitions.feature_view import FeatureViewProjection
-    from featurestore.offline.retrieval import get_historical_features
-
-    definition = read_definition(spark, table)
-    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
-                       for ref in definition["features"]]
-    saved = spark.table(table)
-    entities = saved.select(*[c for c in saved.columns if c not in feature_columns])
-    features = [FeatureViewProjection.from_dict(p) for p in definition["projections"]] \
-        if definition.get("projections") else definition["features"]  # with_name / with_join_key_map uses
-    job = get_historical_features(spark, registry, entities, features,
-                                  definition["full_feature_names"],
-                                  source_versions={k: int(v) for k, v in definition["source_versions"].items()},
-                                  repo_path=repo_path)
-    job.definition["entity_source"] = definition["entity_source"]
-    return job

@@ -414,7 +414,7 @@ UNVERSIONED = -1  # the version recorded for a table that is not a Delta table
 
 
 def _qualified(spark, table) -> str:
-    from featurestore.offline.training_set import check_table_name
+    from featurestore.offline.tables import check_table_name
 
     check_table_name(table, "table")
     if "." not in table:
