@@ -23,9 +23,9 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 
 JARS_DIR := jars
 # Derby network server and client for a metastore several processes share; the same version as
-# pyspark's bundled derby (featurestore.metastore.DERBY_VERSION, checked by tests/test_metastore.py).
+# pyspark's bundled derby (featurestore.runtime.metastore.DERBY_VERSION, checked by tests/test_metastore.py).
 DERBY_VERSION := 10.16.1.1
-# PostgreSQL's JDBC driver, for a Hive metastore in PostgreSQL (featurestore.metastore.POSTGRES_JDBC)
+# PostgreSQL's JDBC driver, for a Hive metastore in PostgreSQL (featurestore.runtime.metastore.POSTGRES_JDBC)
 POSTGRES_JDBC := org.postgresql:postgresql:42.7.14
 POSTGRES_PORT ?= 5433
 DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
@@ -78,9 +78,10 @@ demo: setup ## set up, then walk the driver-ranking flow on the embedded default
 test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup ## static checks: ruff, and the generated protobuf code matches the .proto files
+lint: setup ## static checks: ruff, the generated protobuf code matches the .proto files, no import cycle
 	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples notebooks
 	$(PY) scripts/check_protos.py
+	$(PY) scripts/check_imports.py
 
 bench: setup ## print the benchmark figures
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
@@ -102,10 +103,10 @@ redis-down: ## stop the redis-server started by redis-up
 	-test -f .redis/redis.pid && kill $$(cat .redis/redis.pid) && rm -f .redis/redis.pid
 
 cluster-up: setup ## start a local Spark standalone cluster: master 127.0.0.1:7077 and two workers (logs in .cluster/)
-	$(PY) -m featurestore.cluster up --state-dir .cluster --workers 2
+	$(PY) -m featurestore.runtime.cluster up --state-dir .cluster --workers 2
 
 cluster-down: ## stop the local Spark standalone cluster
-	$(PY) -m featurestore.cluster down --state-dir .cluster
+	$(PY) -m featurestore.runtime.cluster down --state-dir .cluster
 
 postgres-up: setup ## start PostgreSQL on 127.0.0.1:$(POSTGRES_PORT) (state in .postgres/) with a registry and a metastore database
 	$(PY) -m featurestore.runtime.postgres up --state-dir .postgres --port $(POSTGRES_PORT)
@@ -114,19 +115,19 @@ postgres-down: ## stop the PostgreSQL server started by postgres-up
 	$(PY) -m featurestore.runtime.postgres down --state-dir .postgres
 
 metastore-status: ## say whether the shared catalog server (the default) runs, and for which processes
-	$(PY) -m featurestore.metastore_server status
+	$(PY) -m featurestore.runtime.metastore_server status
 
 metastore-up: setup ## start a Derby network server on 127.0.0.1:$(METASTORE_PORT) at a fixed port (the default shares one by itself)
-	$(PY) -m featurestore.metastore up --state-dir .metastore --port $(METASTORE_PORT)
+	$(PY) -m featurestore.runtime.metastore up --state-dir .metastore --port $(METASTORE_PORT)
 
 metastore-down: ## stop the Derby network server started by metastore-up
-	$(PY) -m featurestore.metastore down --state-dir .metastore
+	$(PY) -m featurestore.runtime.metastore down --state-dir .metastore
 
 spark-up: setup ## start a Spark Connect server for REPO on 127.0.0.1:$(SPARK_CONNECT_PORT) (pid and log in .spark-connect/)
-	$(PY) -m featurestore.spark_server up --repo $(REPO) --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
+	$(PY) -m featurestore.runtime.spark_server up --repo $(REPO) --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
 
 spark-down: ## stop the Spark Connect server started by spark-up
-	$(PY) -m featurestore.spark_server down --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
+	$(PY) -m featurestore.runtime.spark_server down --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
 
 proto: ## regenerate the protobuf classes from the .proto files
 	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto

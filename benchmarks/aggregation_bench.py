@@ -150,7 +150,7 @@ def print_table(results: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    from featurestore.spark import get_spark
+    from featurestore.runtime.session import get_spark
 
     print_table(run(get_spark(None, app_name="bench-aggregations", master="local[2]",
                               overrides={"spark.sql.shuffle.partitions": "4"})))

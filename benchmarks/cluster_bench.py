@@ -2,7 +2,7 @@
 
 A training-set build (the largest training benchmark size) and a Redis materialization
 (1M entities x 24 hourly rows x 3 features), each run with jobs/*.py under spark-submit: once with
---master local[2], once with --master spark://... against `featurestore.cluster` (a
+--master local[2], once with --master spark://... against `featurestore.runtime.cluster` (a
 master and two 1-core workers on this machine). Wall times include JVM start-up.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks import materialize_bench, training_set_bench
-from tests.repo_helpers import redis_online_store, write_repo
+from featurestore.testing.repos import redis_online_store, write_repo
 
 TRAINING_DEFINITIONS = """
 from datetime import timedelta
@@ -38,7 +38,7 @@ def _repo(folder: Path, definitions: str, redis_server) -> Path:
 
 
 def _submit(job: str, args: list[str], master: str) -> float:
-    from featurestore.spark import spark_submit_command
+    from featurestore.runtime.session import spark_submit_command
 
     conf = {"spark.executor.memory": "1500m", "spark.cores.max": "2"} if master.startswith("spark://") else {}
     root = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def _submit(job: str, args: list[str], master: str) -> float:
 
 
 def run(spark, redis_server, size: str = "large", entities: int = 1_000_000) -> list[dict]:
-    from featurestore import cluster
+    from featurestore.runtime import cluster
 
     work = Path(tempfile.mkdtemp(prefix="fs-bench-cluster-"))
     results = []

@@ -192,7 +192,7 @@ def run(calls: int = 10_000, clients: int = 4, entities: int = 10_000,
             repo = make_repo(Path(folder) / "sqlite_repo", yaml, entities, now_us)
             results.append(bench_store("sqlite", repo, calls, clients, entities, now_us))
         if "redis" in stores:
-            from tests.redis_server import start_redis_server
+            from featurestore.testing.redis import start_redis_server
 
             server = start_redis_server(Path(folder) / "redis")
             try:

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.repo_helpers import redis_online_store, sqlite_online_store, write_repo
+from featurestore.testing.repos import redis_online_store, sqlite_online_store, write_repo
 
 HOURS = 24
 BASE_SECONDS = 1767225600  # 2026-01-01T00:00:00Z
@@ -175,8 +175,8 @@ def print_table(results: list[dict]) -> None:
 def main() -> None:
     import argparse
 
-    from featurestore.spark import get_spark
-    from tests.redis_server import start_redis_server
+    from featurestore.runtime.session import get_spark
+    from featurestore.testing.redis import start_redis_server
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entities", default="100000,1000000")

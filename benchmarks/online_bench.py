@@ -223,7 +223,7 @@ def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]
 def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
     import redis
 
-    from tests.redis_server import start_redis_server
+    from featurestore.testing.redis import start_redis_server
 
     view = make_view()
     get_view = make_view(GET_FEATURES, "driver_get")

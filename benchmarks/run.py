@@ -22,7 +22,7 @@ PARTS = ("startup", "training", "aggregations", "quality", "materialize", "onlin
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
     """Seconds from `get_spark()` to a usable session (Hive + Delta), in fresh processes."""
-    code = ("import time, sys; t = time.perf_counter(); from featurestore.spark import get_spark; "
+    code = ("import time, sys; t = time.perf_counter(); from featurestore.runtime.session import get_spark; "
             "s = get_spark(None, master='local[2]'); s.sql('SELECT 1').collect(); "
             "print(time.perf_counter() - t)")
     times = []
@@ -50,7 +50,7 @@ def main() -> None:
 
     spark = None
     if {"training", "aggregations", "quality", "materialize", "cluster"} & set(parts):
-        from featurestore.spark import get_spark
+        from featurestore.runtime.session import get_spark
 
         os.environ.setdefault("FEATURESTORE_DATA_DIR", tempfile.mkdtemp(prefix="fs-bench-"))
         spark = get_spark(None, app_name="featurestore-bench", master="local[2]",
@@ -77,7 +77,7 @@ def main() -> None:
 
     if "materialize" in parts:
         from benchmarks import materialize_bench
-        from tests.redis_server import start_redis_server
+        from featurestore.testing.redis import start_redis_server
 
         with tempfile.TemporaryDirectory() as folder:
             server = start_redis_server(Path(folder))
@@ -108,7 +108,7 @@ def main() -> None:
 
     if "cluster" in parts:
         from benchmarks import cluster_bench
-        from tests.redis_server import start_redis_server
+        from featurestore.testing.redis import start_redis_server
 
         with tempfile.TemporaryDirectory() as folder:
             server = start_redis_server(Path(folder))

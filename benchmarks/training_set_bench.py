@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--cases", default=";".join(CASES), help=f"';'-separated subset of: {'; '.join(CASES)}")
     parser.add_argument("--no-range-join", action="store_true")
     args = parser.parse_args()
-    from featurestore.spark import get_spark
+    from featurestore.runtime.session import get_spark
 
     spark = get_spark(None, app_name="bench-training-set", master="local[2]",
                       overrides={"spark.sql.shuffle.partitions": "4"})

@@ -43,7 +43,7 @@ class SparkOfflineStoreConfig:
 
     spark_remote: a Spark Connect server (sc://HOST:PORT, see `make spark-up`) to run the
     Spark work on instead of starting a JVM in each process; the SPARK_REMOTE environment
-    variable wins over it. Empty: a local session (featurestore.spark.get_spark).
+    variable wins over it. Empty: a local session (featurestore.runtime.session.get_spark).
     """
     type: str = "spark"
     warehouse_dir: str = setting("data/spark-warehouse", nonempty=True)
@@ -315,7 +315,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                           f"JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE?user=USER) or a Hive metastore service "
                           f"(thrift://HOST:9083), got {offline.metastore_url!r}")
     if offline.spark_remote:
-        from featurestore.spark import parse_remote_url
+        from featurestore.runtime.session import parse_remote_url
 
         try:
             parse_remote_url(offline.spark_remote)

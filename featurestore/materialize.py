@@ -320,7 +320,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
         latest_rows(view, source_rows, start, end, written_since)
     if view.expectations:
         gate_on_expectations(view, frame, source_rows, start, end, log)
-    from featurestore.spark import is_remote
+    from featurestore.runtime.session import is_remote
 
     remote = is_remote(spark)
     if store.writes_from_executors and remote:

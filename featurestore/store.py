@@ -217,7 +217,7 @@ class FeatureStore:
     @property
     def spark(self):
         """The SparkSession (started on first use; reused when one is active)."""
-        from featurestore.spark import get_spark
+        from featurestore.runtime.session import get_spark
 
         return get_spark(self.config)
 
@@ -242,12 +242,12 @@ def _older_feature_refs(call: str, features, feature_refs):
 
 @contextlib.contextmanager
 def _over_connect(what: str):
-    """Turn a known Spark Connect gap (featurestore.spark.connect_limitation) into one SparkSetupError line."""
+    """Turn a known Spark Connect gap (featurestore.runtime.session.connect_limitation) into one SparkSetupError line."""
     try:
         yield
     except Exception as error:
         from featurestore.errors import FeatureStoreError
-        from featurestore.spark import RUN_LOCALLY, connect_limitation
+        from featurestore.runtime.session import RUN_LOCALLY, connect_limitation
 
         why = None if isinstance(error, FeatureStoreError) else connect_limitation(error)
         if why is None:

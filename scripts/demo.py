@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from featurestore.spark import spark_submit_command
+from featurestore.runtime.session import spark_submit_command
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_TABLE = "driver_training_set"
@@ -80,8 +80,8 @@ def use_team_setup(repo: Path, metastore_url: str | None, registry: str | None) 
 def in_process_step(step: str, repo: Path) -> None:
     """Steps that need Spark in a fresh process: `python scripts/demo.py --step NAME`."""
     from featurestore.config import load_config
+    from featurestore.runtime.session import get_spark
     from featurestore.scaffold import STATS_TABLE, walkthrough
-    from featurestore.spark import get_spark
 
     spark = get_spark(load_config(repo), app_name=f"demo-{step}")
     if step == "show-source":

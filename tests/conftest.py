@@ -1,6 +1,6 @@
 """Shared fixtures: one SparkSession for the whole run (local[2], UTC, few shuffle
 partitions, a temporary warehouse and Derby metastore), and `repo_factory`, which writes
-feature repos with tests/repo_helpers.py."""
+feature repos with featurestore.testing.repos."""
 from __future__ import annotations
 
 import os
@@ -19,7 +19,8 @@ import time
 
 time.tzset()
 
-from tests.repo_helpers import online_store_section, write_repo  # noqa: E402
+from featurestore.testing.repos import write_repo  # noqa: E402
+from tests.repo_helpers import online_store_section  # noqa: E402
 
 pytest_plugins = ["tests.redis_server", "tests.postgres_server"]
 
@@ -33,9 +34,9 @@ def spark_dir():
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_metastore_server():
-    """The default catalog's Derby server (featurestore.metastore_server), kept in a folder of
+    """The default catalog's Derby server (featurestore.runtime.metastore_server), kept in a folder of
     this run's and stopped at its end; it stops itself 30 s after its last user otherwise."""
-    from featurestore import metastore_server
+    from featurestore.runtime import metastore_server
 
     folder = Path(tempfile.mkdtemp(prefix="featurestore-metastore-server-"))
     os.environ[metastore_server.DIR_ENV] = str(folder)
@@ -48,7 +49,7 @@ def shared_metastore_server():
 @pytest.fixture(scope="session")
 def spark(spark_dir):
     """The one SparkSession of the test run, made by the library's own factory."""
-    from featurestore.spark import get_spark
+    from featurestore.runtime.session import get_spark
 
     os.environ["FEATURESTORE_DATA_DIR"] = str(spark_dir)
     session = get_spark(None, app_name="featurestore-tests", master="local[2]",

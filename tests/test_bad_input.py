@@ -19,7 +19,7 @@ import pytest
 from featurestore import errors
 from featurestore.cli import main
 from featurestore.store import FeatureStore
-from tests.repo_helpers import feature_store_yaml, redis_online_store, write_repo
+from featurestore.testing.repos import feature_store_yaml, redis_online_store, write_repo
 
 pytestmark = pytest.mark.spark
 

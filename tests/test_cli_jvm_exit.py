@@ -7,8 +7,8 @@ refused ("held by pid ..."). Real commands in real processes, back to back.
 import pytest
 
 from featurestore.config import load_config
-from featurestore.metastore import embedded_database, lock_holder
-from featurestore.spark import session_conf
+from featurestore.runtime.metastore import embedded_database, lock_holder
+from featurestore.runtime.session import session_conf
 from tests.test_init import cli
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from chispa import assert_df_equality
 
 from featurestore import FeatureStore, cluster
-from featurestore.spark import spark_submit_command
+from featurestore.runtime.session import spark_submit_command
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from featurestore.registry import RegistryFile
-from tests.repo_helpers import write_repo
+from featurestore.testing.repos import write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

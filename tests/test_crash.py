@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from featurestore.registry import RegistryFile
-from featurestore.spark import spark_submit_command
+from featurestore.runtime.session import spark_submit_command
 from featurestore.store import FeatureStore
-from tests.repo_helpers import redis_online_store, write_repo
+from featurestore.testing.repos import redis_online_store, write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent

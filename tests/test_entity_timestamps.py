@@ -25,7 +25,7 @@ ELEVEN_UTC = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def store(spark, tmp_path_factory):
-    from tests.repo_helpers import write_repo
+    from featurestore.testing.repos import write_repo
 
     table = f"entity_ts_{uuid.uuid4().hex[:6]}"
     # rate 0.1 from 10:00 UTC, 0.2 from 11:30 UTC: a row at 11:00 UTC must get 0.1

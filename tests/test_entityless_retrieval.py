@@ -34,7 +34,7 @@ forever = FeatureView(name="forever", entities=[driver], ttl=timedelta(0),
 
 @pytest.fixture(scope="module")
 def store(spark, tmp_path_factory):
-    from tests.repo_helpers import write_repo
+    from featurestore.testing.repos import write_repo
 
     suffix = uuid.uuid4().hex[:6]
     stats, ratings = f"el_stats_{suffix}", f"el_ratings_{suffix}"

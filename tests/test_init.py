@@ -14,8 +14,8 @@ import pytest
 
 from featurestore.config import load_config
 from featurestore.errors import RepoError
+from featurestore.runtime.session import session_conf
 from featurestore.scaffold import init_repo
-from featurestore.spark import session_conf
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 

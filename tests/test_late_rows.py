@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from featurestore.store import FeatureStore
-from tests.repo_helpers import redis_online_store
+from featurestore.testing.repos import redis_online_store
 
 pytestmark = pytest.mark.spark
 

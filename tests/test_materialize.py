@@ -8,7 +8,7 @@ import pytest
 
 from featurestore.errors import DefinitionError, MaterializationError, NotFoundError, OnlineStoreError, RetrievalError
 from featurestore.store import FeatureStore
-from tests.repo_helpers import redis_online_store
+from featurestore.testing.repos import redis_online_store
 
 pytestmark = pytest.mark.spark
 UTC = UTC
@@ -172,7 +172,7 @@ def test_online_reads_never_import_pyspark(store):
 
 
 def test_unreachable_redis_fails_clearly_and_records_nothing(spark, repo_factory, source_tables):
-    from tests.redis_server import free_port
+    from featurestore.runtime.processes import free_port
 
     port = free_port()
     repo = repo_factory(DEFINITIONS.format(**source_tables), project="unreachable",

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from featurestore import metastore
 from featurestore.config import load_config
 from featurestore.errors import SparkSetupError
-from featurestore.runtime.processes import alive
+from featurestore.runtime import derby, metastore
+from featurestore.runtime.processes import alive, listening
+from featurestore.runtime.session import session_conf
 from featurestore.scaffold import init_repo
-from featurestore.spark import session_conf
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
@@ -27,7 +27,7 @@ URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
 HOLDER = textwrap.dedent("""
     import sys
     from featurestore.config import load_config
-    from featurestore.spark import get_spark
+    from featurestore.runtime.session import get_spark
     spark = get_spark(load_config(sys.argv[1]), app_name="holder")
     spark.sql("CREATE TABLE IF NOT EXISTS shared_numbers USING delta AS SELECT id FROM range(3)")
     spark.stop()  # a new session in the same process: its own JVM still holds Derby, and that is fine
@@ -60,7 +60,7 @@ def test_derby_version_matches_pyspark_and_the_makefile():
 
 
 def test_the_default_is_the_shared_server_and_a_users_url_wins(tmp_path, monkeypatch):
-    from featurestore import metastore_server
+    from featurestore.runtime import metastore_server
 
     monkeypatch.delenv(metastore.ENV_URL, raising=False)
     monkeypatch.delenv(metastore.MODE_ENV, raising=False)
@@ -125,7 +125,7 @@ def count_rows(repo: Path, table: str, env: dict) -> int:
     """The rows of a table of the repo's catalog, counted by a process of its own."""
     reader = subprocess.run(
         [sys.executable, "-c", "import sys; from featurestore.config import load_config; "
-         "from featurestore.spark import get_spark; "
+         "from featurestore.runtime.session import get_spark; "
          "print(get_spark(load_config(sys.argv[1])).table(sys.argv[2]).count())", str(repo), table],
         capture_output=True, text=True, env=env, timeout=300)
     assert reader.returncode == 0, reader.stderr[-3000:]
@@ -186,7 +186,7 @@ def free_port() -> int:
 def test_a_metastore_server_lets_two_processes_share_a_repos_catalog(tmp_path):
     repo = init_repo(tmp_path / "shared_repo", with_data=False, log=lambda line: None)
     port = free_port()
-    url = metastore.start_server(tmp_path / "server state", port=port)
+    url = derby.start_server(tmp_path / "server state", port=port)
     assert url == f"jdbc:derby://127.0.0.1:{port}/{{metastore_dir}};create=true"
     env = clean_env(FEATURESTORE_METASTORE_URL=url)
     try:
@@ -196,14 +196,14 @@ def test_a_metastore_server_lets_two_processes_share_a_repos_catalog(tmp_path):
         finally:
             stop_holder(holder, jvm_pid)
     finally:
-        assert metastore.stop_server(tmp_path / "server state")
-    assert not metastore.stop_server(tmp_path / "server state")
+        assert derby.stop_server(tmp_path / "server state")
+    assert not derby.stop_server(tmp_path / "server state")
 
 
 EXIT_WITHOUT_STOP = textwrap.dedent("""
     import sys
     from featurestore.config import load_config
-    from featurestore.spark import get_spark
+    from featurestore.runtime.session import get_spark
     spark = get_spark(load_config(sys.argv[1]), app_name="leaves")
     spark.sql("CREATE TABLE IF NOT EXISTS left_behind USING delta AS SELECT id FROM range(4)")
     # exits without spark.stop(): its JVM lingers a moment after this process is gone
@@ -229,13 +229,13 @@ def test_by_default_processes_share_a_repos_catalog_with_no_extra_step(tmp_path)
     assert count_rows(repo, "left_behind", env) == 4
 
 
-LEASE = "import sys, time; from featurestore import metastore_server; metastore_server.ensure_server(); " \
+LEASE = "import sys, time; from featurestore.runtime import metastore_server; metastore_server.ensure_server(); " \
         "print('up', flush=True); time.sleep(float(sys.argv[1]))"
 
 
 @pytest.mark.slow
 def test_the_shared_server_stays_while_a_user_lives_and_stops_when_idle(tmp_path):
-    from featurestore import metastore_server
+    from featurestore.runtime import metastore_server
 
     folder = tmp_path / "server"
     env = clean_env(FEATURESTORE_METASTORE_SERVER_DIR=str(folder), FEATURESTORE_METASTORE_IDLE_SECONDS="2")
@@ -243,12 +243,12 @@ def test_the_shared_server_stays_while_a_user_lives_and_stops_when_idle(tmp_path
     assert user.stdout.readline().strip() == "up"
     pid, port = (int(word) for word in (folder / "server").read_text().split())
     time.sleep(6)  # idle time passes, but its user still lives
-    assert metastore.listening("127.0.0.1", port)
+    assert listening("127.0.0.1", port)
     user.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while metastore.listening("127.0.0.1", port) and time.monotonic() < deadline:
+    while listening("127.0.0.1", port) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not metastore.listening("127.0.0.1", port) and not (folder / "server").exists()
+    assert not listening("127.0.0.1", port) and not (folder / "server").exists()
     assert "idle: stopped" in (folder / "server.log").read_text()
     deadline = time.monotonic() + 10
     while alive(pid) and time.monotonic() < deadline:  # its supervisor exits too

@@ -14,9 +14,10 @@ from featurestore.errors import NotFoundError, RetrievalError
 from featurestore.online.read import get_online_features
 from featurestore.registry import RegistryFile, RegistryState
 from featurestore.store import FeatureStore
+from featurestore.testing.repos import write_repo
 from featurestore.types import Float64, Int64, String
 from tests.online_helpers import DRIVER, PROJECT, SOURCE, row
-from tests.repo_helpers import online_store_section, write_repo
+from tests.repo_helpers import online_store_section
 
 CITY = Entity(name="city", join_keys=["city"])
 NOW_US = int(time.time() * 1_000_000)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import featurestore
-from featurestore import spark as fs_spark
+from featurestore.runtime import session as fs_spark
 from featurestore.scaffold.sample_data import driver_stats_rows
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
     offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
     cache = tmp_path / "cache" / "featurestore" / "jars"
-    ask = "from featurestore.spark import delta_jars; print(*delta_jars(), sep=chr(10))"
+    ask = "from featurestore.runtime.session import delta_jars; print(*delta_jars(), sep=chr(10))"
 
     init = "import sys; from featurestore.cli import main; sys.exit(main(['init', 'r']))"
     failed = run_in(offline, tmp_path, str(python), "-c", init, expect=1)
@@ -204,15 +204,15 @@ def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_
 
 @pytest.mark.slow
 def test_installed_package_fetches_the_derby_server_and_client_jars_the_same_way(user_venv, tmp_path):
-    """`python -m featurestore.metastore up` outside a checkout needs derbynet, a session using
+    """`python -m featurestore.runtime.metastore up` outside a checkout needs derbynet, a session using
     the server needs derbyclient: both come from the per-user cache, fetched once."""
     python, _, env = user_venv
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
     offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
     cache = tmp_path / "cache" / "featurestore" / "jars" / "derby"
-    ask = "from featurestore.metastore import derby_jar; print(derby_jar('derbynet'), derby_jar('derbyclient'))"
+    ask = "from featurestore.runtime.jars import derby_jar; print(derby_jar('derbynet'), derby_jar('derbyclient'))"
 
-    failed = run_in(offline, tmp_path, str(python), "-m", "featurestore.metastore", "up", expect=1)
+    failed = run_in(offline, tmp_path, str(python), "-m", "featurestore.runtime.metastore", "up", expect=1)
     assert failed.stderr.splitlines()[-1].startswith(
         "error: Derby jars org.apache.derby:derbynet:10.16.1.1 could not be fetched from Maven Central "
         "(java.net.ConnectException: Connection refused from ")

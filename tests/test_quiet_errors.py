@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from featurestore.spark import spark_submit_command
+from featurestore.runtime.session import spark_submit_command
 from featurestore.store import FeatureStore
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -14,9 +14,10 @@ from featurestore.online import get_online_store, redis_scripts
 from featurestore.online.base import StoredFeatures
 from featurestore.online.codec import encode_value
 from featurestore.online.redis_store import ROWS_PER_SCRIPT_CALL, RedisOnlineStore, RedisOnlineStoreConfig
+from featurestore.runtime.processes import free_port
+from featurestore.testing.redis import PASSWORD_ENV, TEST_PASSWORD
 from featurestore.types import Float64, Int64
 from tests.online_helpers import PROFILE, PROJECT, STATS, key, read, row, stats_row, stats_value, write
-from tests.redis_server import PASSWORD_ENV, TEST_PASSWORD, free_port
 
 
 def test_redis_store_from_the_repo_config(tmp_path):

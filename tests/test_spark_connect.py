@@ -1,6 +1,6 @@
 """Spark Connect: `make spark-up`'s server, and the user paths run through it (README "Spark Connect").
 
-The slow tests start one real Spark Connect server (featurestore.spark_server, its own
+The slow tests start one real Spark Connect server (featurestore.runtime.spark_server, its own
 JVM) for an init'ed repo and run the CLI and scripts in subprocesses with SPARK_REMOTE:
 a process of the test suite must not become a Connect client, since the suite's shared
 session is a classic one. The server holds the repo's embedded Derby metastore, so a
@@ -22,8 +22,8 @@ import pytest
 
 from featurestore.config import load_config
 from featurestore.errors import ConfigError, SparkSetupError
-from featurestore.spark import get_spark, parse_remote_url, remote_url
-from tests.repo_helpers import offline_store
+from featurestore.runtime.session import get_spark, parse_remote_url, remote_url
+from featurestore.testing.repos import offline_store
 
 WRITE_SAMPLE_DATA = textwrap.dedent("""
     import sys
@@ -32,7 +32,7 @@ WRITE_SAMPLE_DATA = textwrap.dedent("""
     from featurestore.scaffold import ENTITY_TABLE, STATS_TABLE, TRIPS_TABLE
     from featurestore.scaffold.sample_data import write_sample_data
     from datetime import datetime
-    from featurestore.spark import get_spark, is_remote
+    from featurestore.runtime.session import get_spark, is_remote
     repo, end = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
     spark = get_spark(load_config(repo))
     assert is_remote(spark), type(spark)
@@ -56,7 +56,7 @@ TRAINING_SET = textwrap.dedent("""
 SAVE_TRAINING_SET = TRAINING_SET + textwrap.dedent("""
     import json, sys
     from featurestore import FeatureStore
-    from featurestore.spark import is_remote
+    from featurestore.runtime.session import is_remote
     store = FeatureStore(sys.argv[1])
     assert is_remote(store.spark), type(store.spark)
     training_set(store, json.loads(sys.argv[2])).save_as_table(sys.argv[3], profile=False)  # rebuild stores one
@@ -155,7 +155,7 @@ def server(tmp_path_factory):
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
     state = work / "state"
-    started = run("-m", "featurestore.spark_server", "up", "--repo", str(repo), "--state-dir", str(state),
+    started = run("-m", "featurestore.runtime.spark_server", "up", "--repo", str(repo), "--state-dir", str(state),
                   "--port", str(port))
     url = f"sc://127.0.0.1:{port}"
     try:
@@ -164,7 +164,7 @@ def server(tmp_path_factory):
         run("-c", WRITE_SAMPLE_DATA, str(repo), END.isoformat(), env=env)
         yield url, repo, state
     finally:
-        stopped = run("-m", "featurestore.spark_server", "down", "--state-dir", str(state), "--port", str(port))
+        stopped = run("-m", "featurestore.runtime.spark_server", "down", "--state-dir", str(state), "--port", str(port))
         assert "Stopped the Spark Connect server." in stopped.stdout
     assert not (state / f"spark-connect-{port}.pid").exists()
     with pytest.raises(OSError):
@@ -304,7 +304,7 @@ def test_materialize_through_the_server_then_read_online(server, online_store, r
     """SQLite: rows encoded and sorted on the server's executors, streamed to this process.
     Redis: written from the server's executors."""
     from featurestore.scaffold.sample_data import DRIVER_IDS
-    from tests.repo_helpers import redis_online_store
+    from featurestore.testing.repos import redis_online_store
 
     url, repo, _ = server
     config_file = repo / "feature_store.yaml"
@@ -334,8 +334,8 @@ def test_materialize_through_the_server_then_read_online(server, online_store, r
 
 def test_the_server_command_has_the_repo_settings(repo_factory):
     """What spark-up launches: Spark's SparkConnectServer, on loopback, with the repo's session settings."""
-    from featurestore.spark import session_conf
-    from featurestore.spark_server import SERVER_CLASS, server_command
+    from featurestore.runtime.session import session_conf
+    from featurestore.runtime.spark_server import SERVER_CLASS, server_command
 
     config = load_config(repo_factory(None))
     command = server_command(config, port=15123)

@@ -18,8 +18,8 @@ from featurestore.cli import main as cli
 from featurestore.errors import NotFoundError, RegistryConflictError, RegistryError
 from featurestore.registry import RegistryFile, SqlRegistry, open_registry
 from featurestore.registry.migrate import migrate
+from featurestore.testing.repos import write_repo
 from featurestore.types import Float64, Int64
-from tests.repo_helpers import write_repo
 
 DRIVER = Entity(name="driver", join_keys=["driver_id"])
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # unexpected: still one line and exit 1, the traceback on request
         if os.environ.get("FEATURESTORE_DEBUG"):
             raise
-        from featurestore.spark import RUN_LOCALLY, connect_limitation
+        from featurestore.runtime.session import RUN_LOCALLY, connect_limitation
 
         why = connect_limitation(error)
         if why is not None:  # a Spark Connect session met one of Connect's known gaps

@@ -42,8 +42,8 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callabl
                                                                                      trips_table=TRIPS_TABLE))
         if with_data:
             from featurestore.config import load_config
+            from featurestore.runtime.session import get_spark
             from featurestore.scaffold.sample_data import write_sample_data
-            from featurestore.spark import get_spark
 
             if spark is None:
                 log("Starting Spark (warehouse and metastore under data/)")

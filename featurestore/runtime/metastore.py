@@ -2,13 +2,13 @@
 
 By default (offline_store.metastore: shared) the repo's Derby database under
 data/metastore_db is reached through the per-user Derby network server of
-featurestore/metastore_server.py, so any number of processes share it. `embedded`
+featurestore/runtime/metastore_server.py, so any number of processes share it. `embedded`
 opens it in-process, ONE process at a time, checked here before Spark starts
 (check_metastore_free). offline_store.metastore_url (or FEATURESTORE_METASTORE_URL)
 names another catalog: jdbc:postgresql:... (a team's, with PostgreSQL's JDBC jar) or
 thrift://... (a Hive metastore service); a JDO URL in spark_conf works too. `make
-metastore-up` still starts a Derby server at a fixed port (start_server), for setups
-that want one. See docs/deployment.md.
+metastore-up` still starts a Derby server at a fixed port (featurestore.runtime.derby), for
+setups that want one. See docs/deployment.md.
 
 `{metastore_dir}` in a URL stands for the repo's own metastore folder, so each repo keeps
 its own catalog (and can go back to embedded mode with the same tables).
@@ -18,22 +18,17 @@ This module never imports pyspark.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import struct
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
+from featurestore.runtime.jars import DERBY_VERSION, POSTGRES_JDBC, derby_jar, postgres_jar  # noqa: F401 - named here
 
 URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
 DRIVER_KEY = "spark.hadoop.javax.jdo.option.ConnectionDriverName"
 ENV_URL = "FEATURESTORE_METASTORE_URL"
-DERBY_VERSION = "10.16.1.1"  # pyspark 4.0.1's bundled derby; derbynet/derbyclient must match it
 CLIENT_DRIVER = "org.apache.derby.jdbc.ClientDriver"
-HOST, PORT = "127.0.0.1", 1527
 
 
 def embedded_url(metastore_dir: Path) -> str:
@@ -52,7 +47,6 @@ MODE_ENV = "FEATURESTORE_METASTORE"  # shared | embedded: overrides offline_stor
 MODES = ("shared", "embedded")
 URIS_KEY = "spark.hadoop.hive.metastore.uris"
 POSTGRES_DRIVER = "org.postgresql.Driver"
-POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
 
 
 def is_postgres(url: str) -> bool:
@@ -66,7 +60,7 @@ def connection_conf(conf: dict, metastore_dir: Path, mode: str = "shared", confi
     The URL is the first of FEATURESTORE_METASTORE_URL, offline_store.metastore_url, the
     JDO URL in conf (spark_conf over spark-defaults.conf); else, by mode
     (FEATURESTORE_METASTORE over offline_store.metastore), the per-user shared Derby server
-    (featurestore.metastore_server; started unless start=False) or the embedded database.
+    (featurestore.runtime.metastore_server; started unless start=False) or the embedded database.
     A thrift:// URL is a remote Hive metastore service; a jdbc:postgresql: URL a metastore
     database in PostgreSQL, whose tables DataNucleus creates on first use.
     """
@@ -79,7 +73,7 @@ def connection_conf(conf: dict, metastore_dir: Path, mode: str = "shared", confi
         if mode == "embedded":
             url = embedded_url(metastore_dir)
         else:
-            from featurestore import metastore_server
+            from featurestore.runtime import metastore_server
 
             url = metastore_server.ensure_server() if start else (metastore_server.current_url() or "")
     if url.startswith("thrift://"):
@@ -116,49 +110,6 @@ def embedded_database(url: str) -> Path:
     return Path(parts[0])
 
 
-def _jar_folders(subfolder: str) -> list[Path]:
-    """Where a metastore jar is looked for: FEATURESTORE_JARS_DIR (and its `subfolder`), the
-    checkout's jars/<subfolder> (`make setup`), the per-user cache's <subfolder>."""
-    from featurestore.spark import checkout_root, jar_cache_dir
-
-    folders = []
-    if os.environ.get("FEATURESTORE_JARS_DIR"):
-        given = Path(os.environ["FEATURESTORE_JARS_DIR"])
-        folders += [given, given / subfolder]
-    if checkout_root() is not None:
-        folders.append(checkout_root() / "jars" / subfolder)
-    return [*folders, jar_cache_dir() / subfolder]
-
-
-def _find_jar(coordinate: str, subfolder: str) -> Path | None:
-    _, artifact, version = coordinate.split(":")
-    for folder in _jar_folders(subfolder):
-        if (folder / f"{artifact}-{version}.jar").is_file():
-            return folder / f"{artifact}-{version}.jar"
-    return None
-
-
-def _jar(coordinate: str, subfolder: str, what: str, fetch: bool = True) -> Path | None:
-    """The jar of `coordinate` from a jars folder (see _jar_folders), else (fetch=True) fetched
-    once into the per-user cache with Spark's package resolution, as the Delta jars are."""
-    jar = _find_jar(coordinate, subfolder)
-    if jar is not None or not fetch:
-        return jar
-    from featurestore.spark import fetch_jars, jar_cache_dir
-
-    return fetch_jars([coordinate], jar_cache_dir() / subfolder, what=what)[0]
-
-
-def derby_jar(artifact: str) -> Path:
-    """derbynet or derbyclient, found or fetched once (see _jar)."""
-    return _jar(f"org.apache.derby:{artifact}:{DERBY_VERSION}", "derby", "Derby jars")
-
-
-def client_jar() -> Path | None:
-    """derbyclient.jar, which a session needs on its driver class path to reach a Derby server."""
-    return _find_jar(f"org.apache.derby:derbyclient:{DERBY_VERSION}", "derby")
-
-
 def client_classpath(conf: dict) -> str | None:
     """The driver class-path entry a session needs for conf's metastore URL, if any."""
     url = conf.get(URL_KEY, "")
@@ -167,12 +118,6 @@ def client_classpath(conf: dict) -> str | None:
     if not is_network_derby(url):
         return None
     return str(derby_jar("derbyclient"))
-
-
-def postgres_jar(fetch: bool = True) -> Path | None:
-    """PostgreSQL's JDBC driver, found (the checkout's jars/postgres after `make setup`) or
-    fetched once (see _jar)."""
-    return _jar(POSTGRES_JDBC, "postgres", "PostgreSQL's JDBC driver", fetch)
 
 
 # --- is the embedded metastore free? -------------------------------------------------------
@@ -250,7 +195,7 @@ def describe_process(pid: int) -> str:
 
 
 def connect_server_port(pid: int) -> int | None:
-    """The port of the Spark Connect server (featurestore.spark_server) running as `pid`, else None."""
+    """The port of the Spark Connect server (featurestore.runtime.spark_server) running as `pid`, else None."""
     try:
         args = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
@@ -291,90 +236,10 @@ def check_metastore_free(url: str) -> None:
         f"offline_store.metastore: shared, the default (docs/deployment.md)")
 
 
-# --- a Derby network server ------------------------------------------------------------------
-
-def server_classpath() -> list[Path]:
-    """derby, derbyshared, derbytools from pyspark's jars plus derbynet (fetched by `make setup`)."""
-    import pyspark
-
-    bundled = Path(pyspark.__file__).resolve().parent / "jars"
-    jars = [bundled / f"{name}-{DERBY_VERSION}.jar" for name in ("derby", "derbyshared", "derbytools")]
-    for jar in jars:
-        if not jar.is_file():
-            raise SparkSetupError(f"{jar} not found: pyspark's bundled Derby is not version {DERBY_VERSION}; "
-                                  f"update featurestore.metastore.DERBY_VERSION and the Makefile to match it")
-    return [*jars, derby_jar("derbynet")]
-
-
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    return str(Path(home) / "bin" / "java") if home else "java"
-
-
-def server_command(state_dir: Path, host: str, port: int, java_options: tuple[str, ...] = ()) -> list[str]:
-    """The command line of a Derby network server on host:port with its home in state_dir."""
-    classpath = os.pathsep.join(str(j) for j in server_classpath())
-    return [_java(), *java_options, "-cp", classpath, f"-Dderby.system.home={state_dir}",
-            "org.apache.derby.drda.NetworkServerControl", "start", "-h", host, "-p", str(port), "-noSecurityManager"]
-
-
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def server_url(host: str = HOST, port: int = PORT) -> str:
-    return f"jdbc:derby://{host}:{port}/{{metastore_dir}};create=true"
-
-
-def start_server(state_dir: Path, host: str = HOST, port: int = PORT, timeout: float = 30.0) -> str:
-    """Start a Derby network server (logs and pid in state_dir); returns the URL to use."""
-    state_dir = Path(state_dir).resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    pid_file = state_dir / "derby.pid"
-    if listening(host, port):
-        raise SparkSetupError(f"{host}:{port} is already in use (a metastore server may run: pid file {pid_file}); "
-                              f"stop it with `make metastore-down`, or choose another port")
-    command = server_command(state_dir, host, port)
-    with open(state_dir / "derby-server.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(f"{process.pid} {host} {port}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if listening(host, port):
-            return server_url(host, port)
-        if process.poll() is not None:
-            break
-        time.sleep(0.3)
-    stop_server(state_dir)
-    tail = (state_dir / "derby-server.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-    raise SparkSetupError(f"the Derby network server did not start on {host}:{port} within {timeout:g} s: {tail[0]}; "
-                          f"see {state_dir / 'derby-server.log'}")
-
-
-def stop_server(state_dir: Path, timeout: float = 15.0) -> bool:
-    """Stop the server started by start_server; False when none was running."""
-    pid_file = Path(state_dir) / "derby.pid"
-    if not pid_file.is_file():
-        return False
-    pid, host, port = pid_file.read_text().split()
-    try:
-        os.killpg(int(pid), signal.SIGTERM)  # Derby shuts its databases down cleanly on SIGTERM
-    except ProcessLookupError:
-        pid_file.unlink()
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and listening(host, int(port)):
-        time.sleep(0.2)
-    pid_file.unlink()
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
+
+    from featurestore.runtime.derby import HOST, PORT, start_server, stop_server
 
     parser = argparse.ArgumentParser(description="A Derby network server for metastores several processes share.")
     parser.add_argument("action", choices=("up", "down"))

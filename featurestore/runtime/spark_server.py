@@ -1,19 +1,19 @@
 """A Spark Connect server for one feature repo, so that commands need not start a JVM each.
 
-    make spark-up REPO=driver_repo         # or: python -m featurestore.spark_server up --repo driver_repo
+    make spark-up REPO=driver_repo         # or: python -m featurestore.runtime.spark_server up --repo driver_repo
     export SPARK_REMOTE=sc://127.0.0.1:15002
     featurestore plan                      # about 1 s instead of about 7 s
     make spark-down
 
 The server is Spark's own (`spark-submit --class ...SparkConnectServer`, what Spark's
 start-connect-server.sh runs) with exactly the settings a local session of the repo
-gets (featurestore.spark.session_conf: spark-defaults.conf, offline_store.spark_conf,
+gets (featurestore.runtime.session.session_conf: spark-defaults.conf, offline_store.spark_conf,
 Hive with the repo's warehouse and metastore, Delta, UTC, the Delta jars), master
 local[2], listening on 127.0.0.1 only: Spark Connect has no authentication, so it is
 never bound to other interfaces. It runs in the repo's folder, so a relative path in a
 query resolves as it does for `featurestore plan` run there. Warehouse and metastore are
 fixed when a JVM starts, so one server serves one repo; a client checks that the server
-it reaches uses its repo's warehouse and metastore (featurestore.spark.check_server_serves).
+it reaches uses its repo's warehouse and metastore (featurestore.runtime.session.check_server_serves).
 
 With the default shared catalog, processes that start their own Spark on that repo (a job
 without SPARK_REMOTE, `make materialize`) work beside it; the server holds a lease on the
@@ -36,9 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from featurestore import metastore
 from featurestore.errors import SparkSetupError
-from featurestore.runtime.processes import alive
+from featurestore.runtime import metastore
+from featurestore.runtime.processes import alive, listening
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 HOST = "127.0.0.1"
@@ -57,7 +57,7 @@ def server_command(config, host: str = HOST, port: int | None = None, master: st
     """The spark-submit command line of a Spark Connect server with the repo's session settings."""
     import pyspark
 
-    from featurestore.spark import CONNECT_PORT, session_conf
+    from featurestore.runtime.session import CONNECT_PORT, session_conf
 
     conf = session_conf(config, master=master, overrides={
         "spark.app.name": f"featurestore Spark Connect server ({config.project})",
@@ -72,7 +72,7 @@ def server_command(config, host: str = HOST, port: int | None = None, master: st
 
 
 def server_env() -> dict[str, str]:
-    """The server's environment: what a local session sets (featurestore.spark.get_spark)."""
+    """The server's environment: what a local session sets (featurestore.runtime.session.get_spark)."""
     import pyspark
 
     return dict(os.environ, SPARK_HOME=str(Path(pyspark.__file__).resolve().parent), TZ="UTC",
@@ -83,14 +83,14 @@ def start_server(repo_path: str | Path, state_dir: str | Path, host: str = HOST,
                  master: str = MASTER, timeout: float = 180.0) -> str:
     """Start a Spark Connect server for the repo and warm it up; returns its sc:// URL."""
     from featurestore.config import load_config
-    from featurestore.spark import CONNECT_PORT
+    from featurestore.runtime.session import CONNECT_PORT
 
     port = port or CONNECT_PORT
     config = load_config(repo_path)
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     pids, log = pid_file(state_dir, port), log_file(state_dir, port)
-    if metastore.listening(host, port):
+    if listening(host, port):
         raise SparkSetupError(f"{host}:{port} is already in use (a Spark Connect server may run: pid file {pids}); "
                               f"stop it with `make spark-down`, or choose another port (SPARK_CONNECT_PORT=)")
     command = server_command(config, host, port, master)
@@ -103,12 +103,12 @@ def start_server(repo_path: str | Path, state_dir: str | Path, host: str = HOST,
                                    env=server_env(), start_new_session=True)
     pids.write_text(f"{process.pid} {host} {port} {config.repo_path}\n")
     if metastore.is_network_derby(url_key):  # the shared catalog server stays while this server lives
-        from featurestore import metastore_server
+        from featurestore.runtime import metastore_server
 
         metastore_server.add_lease(metastore_server.state_dir(), process.pid)
     url = f"sc://{host}:{port}"
     deadline = time.monotonic() + timeout
-    while not metastore.listening(host, port):
+    while not listening(host, port):
         if process.poll() is not None or time.monotonic() > deadline:
             stop_server(state_dir, port)
             lines = log.read_text(errors="replace").strip().splitlines()
@@ -142,7 +142,7 @@ def stop_server(state_dir: str | Path, port: int | None = None, timeout: float =
     SIGTERM lets Spark stop cleanly (and release the metastore); SIGKILL after `timeout`.
     Returns once the process has exited, so a local session may take the metastore at once.
     """
-    from featurestore.spark import CONNECT_PORT
+    from featurestore.runtime.session import CONNECT_PORT
 
     pids = pid_file(state_dir, port or CONNECT_PORT)
     if not pids.is_file():
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from featurestore.errors import FeatureStoreError
-    from featurestore.spark import CONNECT_PORT
+    from featurestore.runtime.session import CONNECT_PORT
 
     parser = argparse.ArgumentParser(description="A Spark Connect server for one feature repo.")
     parser.add_argument("action", choices=("up", "down"))

@@ -4,7 +4,7 @@ Settings come from spark-defaults.conf, then feature_store.yaml's offline_store.
 then what this module must set: Hive support with the warehouse under the repo's data
 folder, Delta Lake, UTC. The metastore is the repo's embedded Derby database unless the
 user names another (FEATURESTORE_METASTORE_URL, or spark.hadoop.javax.jdo.option.ConnectionURL
-in spark-defaults.conf or spark_conf; see featurestore/metastore.py).
+in spark-defaults.conf or spark_conf; see featurestore/runtime/metastore.py).
 
 spark-defaults.conf, log4j2.properties and delta-jars.txt are read from the first folder
 holding them: FEATURESTORE_SPARK_CONF_DIR, the checkout's spark_conf/, then the copy shipped
@@ -15,7 +15,7 @@ notebook, the test suite) it is reused.
 Spark Connect. When SPARK_REMOTE (or else offline_store.spark_remote) names a server,
 sc://HOST:PORT, get_spark returns a Spark Connect session to it instead, and no JVM
 starts in this process (outside spark-submit, whose JVM is already there). The server
-is started by `make spark-up` (featurestore/spark_server.py) with session_conf's
+is started by `make spark-up` (featurestore/runtime/spark_server.py) with session_conf's
 settings for the repo; remote_session checks once per process that it serves the
 repo's warehouse and metastore. The library needs no JVM-only API (Delta metadata is
 read with SQL, materialization runs through mapInArrow), so everything works over
@@ -43,63 +43,23 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from featurestore import metastore
 from featurestore.errors import SparkSetupError
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_ROOT = PACKAGE_DIR.parent
-PACKAGE_SPARK_CONF = PACKAGE_DIR / "spark_defaults"
-
-
-def checkout_root() -> Path | None:
-    """The source checkout featurestore runs from, or None when it is installed from a wheel."""
-    if (PROJECT_ROOT / "setup.cfg").is_file() and (PROJECT_ROOT / "spark_conf").is_dir():
-        return PROJECT_ROOT
-    return None
-
-
-def spark_conf_dirs() -> list[Path]:
-    """Where Spark settings are looked up, first match wins per file."""
-    dirs = []
-    given = os.environ.get("FEATURESTORE_SPARK_CONF_DIR")
-    if given:
-        if not Path(given).is_dir():
-            raise SparkSetupError(f"FEATURESTORE_SPARK_CONF_DIR={given} is not a folder; point it at a folder "
-                                  f"holding spark-defaults.conf (and optionally log4j2.properties), or unset it")
-        dirs.append(Path(given).resolve())
-    root = checkout_root()
-    if root is not None:
-        dirs.append(root / "spark_conf")
-    dirs.append(PACKAGE_SPARK_CONF)
-    return dirs
-
-
-def spark_conf_file(name: str) -> Path:
-    """spark-defaults.conf, log4j2.properties or delta-jars.txt from the first folder that has it."""
-    for folder in spark_conf_dirs():
-        if (folder / name).is_file():
-            return folder / name
-    raise SparkSetupError(f"{PACKAGE_SPARK_CONF / name} is missing from the installed package; reinstall "
-                          f"featurestore")
-
-
-def read_spark_defaults(path: Path | None = None) -> dict[str, str]:
-    """Parse a spark-defaults.conf file: `key value` lines, '#' comments."""
-    path = path or spark_conf_file("spark-defaults.conf")
-    conf = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                key, _, value = line.partition(" ")
-                conf[key] = value.strip()
-    return conf
+from featurestore.runtime import metastore
+from featurestore.runtime.jars import (  # noqa: F401 - where a session's files come from, named here too
+    PACKAGE_SPARK_CONF,
+    checkout_root,
+    client_jar,
+    delta_jars,
+    fetch_jars,
+    jar_cache_dir,
+    postgres_jar,
+    read_spark_defaults,
+    spark_conf_file,
+)
+from featurestore.runtime.processes import listening
 
 
 def java_option(name: str, value: str | Path) -> str:
@@ -113,105 +73,6 @@ def java_option(name: str, value: str | Path) -> str:
     if any(c.isspace() or c in "\"'\\" for c in option):
         return '"' + option.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return option
-
-
-def delta_coordinates() -> list[str]:
-    lines = spark_conf_file("delta-jars.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def jar_cache_dir() -> Path:
-    """The per-user folder where fetched jars are kept: $XDG_CACHE_HOME/featurestore/jars."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "featurestore" / "jars"
-
-
-def _jar_files(folder: Path, coordinates: list[str]) -> list[Path]:
-    return [folder / "{1}-{2}.jar".format(*coordinate.split(":")) for coordinate in coordinates]
-
-
-def delta_jars(fetch: bool = True) -> list[Path]:
-    """The Delta jar files on disk.
-
-    From FEATURESTORE_JARS_DIR when set (and only there), else from the checkout's jars/
-    or the per-user cache, whichever holds them all. Otherwise (fetch=True) they are
-    fetched once into the cache with Spark's own package resolution.
-    """
-    coordinates = delta_coordinates()
-    given = os.environ.get("FEATURESTORE_JARS_DIR")
-    if given:
-        jars = _jar_files(Path(given).resolve(), coordinates)
-        missing = [j.name for j in jars if not j.is_file()]
-        if missing:
-            raise SparkSetupError(f"FEATURESTORE_JARS_DIR={given} lacks {', '.join(missing)}; copy the jars of "
-                                  f"{', '.join(coordinates)} there (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
-                                  f"-DoutputDirectory={given}`), or unset it to fetch them into {jar_cache_dir()}")
-        return jars
-    folders = ([checkout_root() / "jars"] if checkout_root() else []) + [jar_cache_dir()]
-    for folder in folders:
-        jars = _jar_files(folder, coordinates)
-        if all(j.is_file() for j in jars):
-            return jars
-    if not fetch:
-        raise SparkSetupError(f"Delta Lake jars {', '.join(coordinates)} are not in {' or '.join(map(str, folders))}; "
-                              f"set FEATURESTORE_JARS_DIR to a folder holding them, or start a session once with "
-                              f"network access to fetch them")
-    return fetch_jars(coordinates, jar_cache_dir())
-
-
-def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what: str = "Delta Lake jars") -> list[Path]:
-    """Resolve `coordinates` once with Spark's own package resolution (spark.jars.packages, its Ivy
-    cache under target's parent) and copy the jars into `target`, so later starts are offline."""
-    import pyspark
-
-    spark_home = Path(pyspark.__file__).resolve().parent
-    ivy = target.parent / "ivy"
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="featurestore-fetch-") as tmp:
-        script = Path(tmp) / "resolve_only.py"
-        script.write_text("# spark-submit resolves --packages before it runs this empty driver\n")
-        command = [str(spark_home / "bin" / "spark-submit"), "--master", "local[1]",
-                   "--conf", f"spark.jars.packages={','.join(coordinates)}", "--conf", f"spark.jars.ivy={ivy}",
-                   str(script)]
-        env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable,
-                   PYSPARK_DRIVER_PYTHON=sys.executable)
-        print(f"featurestore: fetching {', '.join(coordinates)} once into {target}", file=sys.stderr)
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            result = None
-    resolved = ivy / "jars"
-    jars = _jar_files(target, coordinates)
-    for coordinate, jar in zip(coordinates, jars):
-        group, artifact, version = coordinate.split(":")
-        source = resolved / f"{group}_{artifact}-{version}.jar"
-        if source.is_file():
-            partial = jar.with_name(f".{jar.name}.{os.getpid()}.partial")  # concurrent fetches never mix
-            shutil.copyfile(source, partial)
-            partial.replace(jar)
-    missing = [coordinate for coordinate, jar in zip(coordinates, jars) if not jar.is_file()]
-    if missing:
-        reason = "timed out" if result is None else _resolution_failure(result.stdout + result.stderr)
-        raise SparkSetupError(
-            f"{what} {', '.join(missing)} could not be fetched from Maven Central ({reason}); either set "
-            f"FEATURESTORE_JARS_DIR to a folder holding their jar files, or put the jars in {target} "
-            f"(e.g. `mvn dependency:copy -Dartifact=COORDINATE -DoutputDirectory={target}`)")
-    return jars
-
-
-def _resolution_failure(output: str) -> str:
-    """Why Ivy could not resolve, in a few words: the first server access error, else the unresolved module."""
-    import re
-    from urllib.parse import urlparse
-
-    access = re.search(r"Server access error at url (\S+) \(([^)]*)\)", output)
-    if access:
-        return f"{access.group(2)} from {urlparse(access.group(1)).netloc}; is the network reachable?"
-    unresolved = re.search(r"unresolved dependency: ([^\],]+)", output)
-    if unresolved:
-        return f"unresolved dependency {unresolved.group(1).strip()}"
-    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
-    return last[:200]
 
 
 def under_spark_submit() -> bool:
@@ -364,7 +225,7 @@ def remote_session(url: str, where: str, config=None):
     from pyspark.sql import SparkSession
 
     host, port = parse_remote_url(url)
-    if not metastore.listening(host, port):
+    if not listening(host, port):
         repo = f" REPO={config.repo_path}" if config is not None else ""
         raise SparkSetupError(f"no Spark Connect server answers at {url} (from {where}); start one with "
                               f"`make spark-up{repo}`, or unset {REMOTE_ENV} / offline_store.spark_remote to start "
@@ -458,7 +319,7 @@ def spark_submit_command(script: str | Path, args: list[str], master: str | None
                "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC "
                          + java_option("log4j.configurationFile", log4j),
                "--conf", f"spark.pyspark.python={sys.executable}"]
-    clients = [jar for jar in (metastore.client_jar(), metastore.postgres_jar(fetch=False)) if jar is not None]
+    clients = [jar for jar in (client_jar(), postgres_jar(fetch=False)) if jar is not None]
     if clients:  # lets the job reach the shared Derby server or a PostgreSQL metastore
         command += ["--driver-class-path", os.pathsep.join(str(jar) for jar in clients)]
     if master:

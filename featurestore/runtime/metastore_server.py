@@ -8,7 +8,7 @@ through a Derby network server on 127.0.0.1 that serves all of a user's repos:
 
 1. a process about to start Spark takes STATE_DIR/lock, leaves a lease (a file named by
    its pid in STATE_DIR/leases/) and reads STATE_DIR/server (`pid port`). When that server
-   answers, it uses it; else it starts one (`python -m featurestore.metastore_server
+   answers, it uses it; else it starts one (`python -m featurestore.runtime.metastore_server
    serve`, detached) and waits until it listens (about 1 s; the JVM of Spark starts after);
 2. the server's supervisor checks the leases every 2 s under the same lock. While the
    pid of some lease is alive, the server stays; once none has been for
@@ -77,7 +77,7 @@ def locked(folder: Path, timeout: float = LOCK_WAIT_SECONDS):
 
 def _server(folder: Path) -> tuple[int, int] | None:
     """(supervisor pid, port) of the running server, if its file names a live one that listens."""
-    from featurestore.metastore import listening
+    from featurestore.runtime.processes import listening
 
     try:
         pid, port = (int(word) for word in (folder / "server").read_text().split())
@@ -126,15 +126,15 @@ def ensure_server(lease_pid: int | None = None) -> str:
 
 
 def _start(folder: Path) -> int:
-    from featurestore.metastore import listening, server_classpath
-    from featurestore.runtime.processes import free_port
+    from featurestore.runtime.derby import server_classpath
+    from featurestore.runtime.processes import free_port, listening
 
     server_classpath()  # Derby's jars found (or fetched) here, so that a failure is this process's one line
 
     port = free_port()
     log = folder / "server.log"
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "featurestore.metastore_server", "serve", "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "featurestore.runtime.metastore_server", "serve", "--port", str(port),
                                     "--state-dir", str(folder)], stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -153,7 +153,8 @@ def _start(folder: Path) -> int:
 
 def serve(folder: Path, port: int, idle_seconds: float) -> int:
     """Run Derby's network server and stop it once no lease has been alive for idle_seconds."""
-    from featurestore.metastore import listening, server_command
+    from featurestore.runtime.derby import server_command
+    from featurestore.runtime.processes import listening
 
     derby = subprocess.Popen(server_command(folder, HOST, port, java_options=("-Xmx256m",)), stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -204,7 +205,7 @@ def _stop(folder: Path, derby: subprocess.Popen) -> None:
 
 
 def stop() -> bool:
-    """Stop the shared server now (`python -m featurestore.metastore_server stop`); False if none ran."""
+    """Stop the shared server now (`python -m featurestore.runtime.metastore_server stop`); False if none ran."""
     folder = state_dir()
     found = _server(folder)
     if found is None:
