@@ -15,11 +15,17 @@ from featurestore.errors import NotFoundError, RetrievalError, did_you_mean
 from featurestore.registry import RegistryState
 
 
+def feature_column(view: str, feature: str, full_feature_names: bool = True) -> str:
+    """The column a requested feature is returned in: `view__feature` with full_feature_names
+    (Feast's naming, the view's with_name alias when it has one), else the feature's name."""
+    return f"{view}__{feature}" if full_feature_names else feature
+
+
 class _Request:
     """What both kinds of request share: how a requested feature's column is named."""
 
     def output_name(self, feature: str, full_feature_names: bool) -> str:
-        return f"{self.name}__{feature}" if full_feature_names else feature
+        return feature_column(self.name, feature, full_feature_names)
 
 
 @dataclass

@@ -58,13 +58,6 @@ class ViewResult:
                 f"written {self.rows_written:,}, {self.seconds:.1f} s")
 
 
-def as_utc(moment: datetime) -> datetime:
-    """A datetime in UTC; a naive one is read as UTC."""
-    if not isinstance(moment, datetime):
-        raise MaterializationError(f"expected a datetime, got {type(moment).__name__} {moment!r}")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def latest_rows(view: FeatureView, source_rows, start: datetime, end: datetime,
                 written_since: datetime | None = None):
     """Per key, the source row with the greatest (event_ts, created_ts) with start <= event_ts < end,

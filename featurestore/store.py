@@ -157,7 +157,8 @@ class FeatureStore:
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
         """Write each view's newest values with start_date <= event time < end_date to the online store."""
-        from featurestore.materialize import as_utc, check_end, materialize
+        from featurestore.materialize import check_end, materialize
+        from featurestore.times import as_utc
 
         start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
@@ -168,7 +169,8 @@ class FeatureStore:
 
     def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=print):
         """Materialize from where each view's last recorded interval ended up to end_date."""
-        from featurestore.materialize import as_utc, check_end, incremental_start, materialize
+        from featurestore.materialize import check_end, incremental_start, materialize
+        from featurestore.times import as_utc
 
         end = check_end(as_utc(end_date))
         return materialize(self.spark, self.registry_store, self.online_store, self.project,

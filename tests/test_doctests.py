@@ -14,7 +14,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 RUN = [
-    "featurestore.cli.common",
     "featurestore.definitions._checks",
     "featurestore.definitions.entity",
     "featurestore.definitions.feature_service",
@@ -23,6 +22,9 @@ RUN = [
     "featurestore.definitions.project",
     "featurestore.definitions.sources",
     "featurestore.errors",
+    "featurestore.jsonio",
+    "featurestore.times",
+    "featurestore.values",
     "featurestore.types",
     "featurestore.quality.drift",
 ]

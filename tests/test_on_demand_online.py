@@ -143,7 +143,7 @@ def test_a_missing_request_field_names_the_row_and_the_view(store):
 
 def test_a_request_value_of_the_wrong_type_is_refused(store):
     with pytest.raises(RetrievalError, match=r"request field 'val_to_add' of OnDemandFeatureView "
-                                             r"'transformed_conv_rate' must be Int64: 'two' \(str\) is not Int64"):
+                                             r"'transformed_conv_rate' must be Int64: 'two' \(str\) is not an integer"):
         store.get_online_features(["transformed_conv_rate:conv_rate_plus_val"], [{"driver_id": 1001, "val_to_add": "two"}])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from featurestore.cli.common import CommandLineError
+from featurestore.times import as_utc
 
 
 def parse_time(text: str, what: str = "time") -> datetime:
@@ -15,4 +16,4 @@ def parse_time(text: str, what: str = "time") -> datetime:
     except ValueError:
         raise CommandLineError(f"{what} {text!r} is not a time: use ISO-8601 such as 2026-01-31T12:00:00 "
                                f"(UTC unless a zone is given) or 'now'") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)

@@ -2,7 +2,7 @@
 
 The point-in-time joined rows (entity columns plus the features the views read) go
 through `mapInArrow`: each batch's input columns are cast to their declared Arrow types
-and handed to featurestore.online.on_demand.run_on_demand, exactly what an online read
+and handed to featurestore.on_demand_runner.run_on_demand, exactly what an online read
 does with the values it read, so both paths give the same values. Every row comes back
 once, with its columns unchanged and the view's features appended.
 """
@@ -45,7 +45,7 @@ def _batch_runner(odfv, fn, inputs, types, features, output_names, describe):
     def run(batches):
         import pyarrow as pa
 
-        from featurestore.online.on_demand import arrow_type, run_on_demand
+        from featurestore.on_demand_runner import arrow_type, run_on_demand
 
         arrow_types = {name: arrow_type(dtype) for name, dtype in types.items()}
         out_types = [arrow_type(dtype) for _, dtype in features]

@@ -12,7 +12,14 @@ from datetime import timedelta
 from featurestore.definitions import FeatureService
 from featurestore.definitions.feature_view import FeatureViewProjection
 from featurestore.errors import RetrievalError, ValidationError
-from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output_names, resolve_features, with_inputs
+from featurestore.feature_refs import (
+    OnDemandRequest,
+    ViewRequest,
+    check_output_names,
+    feature_column,
+    resolve_features,
+    with_inputs,
+)
 from featurestore.offline.aggregate import aggregate
 from featurestore.offline.on_demand import add_on_demand_features, check_request_fields, input_columns
 from featurestore.offline.pit_join import CREATED_TS, EVENT_TS, TS, ViewRows, choose_joiner, oldest_allowed
@@ -197,7 +204,7 @@ def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end
 
     from featurestore.online.codec import datetime_to_micros
 
-    def micros(value, what) -> int:  # a naive time is UTC
+    def micros(value, what) -> int:
         if not isinstance(value, datetime):
             raise RetrievalError(f"{what} must be a datetime, got {value!r}")
         return datetime_to_micros(value)
@@ -291,7 +298,7 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
         entities = entities.drop(TS)
     computed = {}
     for request, fn in zip(on_demand, functions):
-        inputs, types = input_columns(request.view, registry, lambda view, feature: f"{view}__{feature}")
+        inputs, types = input_columns(request.view, registry, lambda view, feature: feature_column(view, feature))
         outputs = {f: f"__fs_odfv__{request.view.name}__{f}" for f in request.features}
         entities = add_on_demand_features(entities, request.view, fn, inputs, types, outputs, entity_columns)
         computed.update({(request.view.name, f): column for f, column in outputs.items()})
@@ -377,7 +384,7 @@ def projection_of(request) -> FeatureViewProjection:
 def rebuild_training_set(spark, registry, table: str, repo_path=None) -> RetrievalJob:
     """Recompute a saved training set: its entity rows, the same features, the same Delta source versions."""
     definition = read_definition(spark, table)
-    feature_columns = [ref.replace(":", "__") if definition["full_feature_names"] else ref.split(":")[1]
+    feature_columns = [feature_column(*ref.split(":", 1), definition["full_feature_names"])
                        for ref in definition["features"]]
     saved = spark.table(table)
     entities = saved.select(*[c for c in saved.columns if c not in feature_columns])

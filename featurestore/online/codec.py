@@ -6,12 +6,9 @@ time (where it may arrive as a numpy int64) serialize to the same bytes, and so 
 int 1 and string "1" never collide. A value that does not fit its declared type is
 rejected instead of being silently converted.
 
-Missing values: None, pandas NA/NaT and, for non-float types, a float NaN (pandas' marker
-for a missing int or string) encode as an unset Value, b"". For Float32/Float64 a NaN
-is a real value and round-trips as NaN.
-
-Timestamps are int64 microseconds since the epoch, UTC; a datetime without a zone is
-read as UTC, and decoding returns an aware UTC datetime.
+Which Python values fit which type (nulls, ranges, Float32 rounding, timestamps as int64
+microseconds since the epoch, UTC) is featurestore.values' rule; decoding returns aware UTC
+datetimes.
 
 Speed (issue #15): online reads serialize a key per entity row and decode every value they
 return. Building an EntityKey message per key cost ~1 us and parsing a Value message ~0.5
@@ -23,190 +20,59 @@ everything else keeps going through the generated classes.
 from __future__ import annotations
 
 import math
-import numbers
 import struct
-import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from featurestore.errors import RetrievalError, ValidationError
 from featurestore.protos import value_pb2
 from featurestore.protos.value_pb2 import EntityKey, Value
 from featurestore.types import FeatureType
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
-_INT32_MIN, _INT32_MAX = -2 ** 31, 2 ** 31 - 1
-_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
-_FLOAT32_MAX = 3.4028234663852886e38
-
-
-class _Mismatch(Exception):
-    """A value does not fit a type; the public functions turn it into a message with context."""
-
-
-# --- missing values ---------------------------------------------------------------------------
-
-def _is_missing(value) -> bool:
-    """None, pandas NA/NaT or a float NaN: the ways Spark and pandas hand over a null."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):  # also numpy float64, a float subclass
-        return True
-    pandas = sys.modules.get("pandas")  # a pandas object can only exist if pandas is imported
-    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
-
-
-def _is_null_for_float(value) -> bool:
-    """For float types NaN is a value, so only None and pandas NA count as null."""
-    if value is None:
-        return True
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and value is pandas.NA
-
-
-# --- scalar conversions: Python value -> what the protobuf field takes ------------------------
-
-def _describe(value) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _as_int(value, low: int, high: int, type_name: str) -> int:
-    if type(value) is not int:
-        if isinstance(value, bool) or _is_numpy_bool(value):
-            raise _Mismatch(f"{_describe(value)} is a boolean, not an integer")
-        if isinstance(value, numbers.Integral):  # numpy integers register as Integral
-            value = int(value)
-        elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            value = int(value)  # pandas turns an int column with nulls into floats: 3.0 is 3
-        else:
-            raise _Mismatch(f"{_describe(value)} is not an integer")
-    if not low <= value <= high:
-        raise _Mismatch(f"{value} is out of the {type_name} range [{low}, {high}]")
-    return value
-
-
-def _to_int32(value) -> int:
-    return _as_int(value, _INT32_MIN, _INT32_MAX, "Int32")
-
-
-def _to_int64(value) -> int:
-    return _as_int(value, _INT64_MIN, _INT64_MAX, "Int64")
-
-
-def _to_float64(value) -> float:
-    if type(value) is float:
-        return value
-    if isinstance(value, bool) or _is_numpy_bool(value) or not isinstance(value, numbers.Real):
-        raise _Mismatch(f"{_describe(value)} is not a number")
-    return float(value)
-
-
-def _to_float32(value) -> float:
-    value = _to_float64(value)
-    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
-        raise _Mismatch(f"{value} is out of the Float32 range; declare the field as Float64")
-    return value
-
-
-def _to_string(value) -> str:
-    if isinstance(value, str):  # includes numpy.str_
-        return value
-    raise _Mismatch(f"{_describe(value)} is not a string")
-
-
-def _to_bool(value) -> bool:
-    if isinstance(value, bool) or _is_numpy_bool(value):
-        return bool(value)
-    raise _Mismatch(f"{_describe(value)} is not a boolean")
-
-
-def _to_bytes(value) -> bytes:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise _Mismatch(f"{_describe(value)} is not bytes")
-
-
-def _to_micros(value) -> int:
-    """A datetime (naive = UTC), pandas Timestamp or numpy datetime64 -> microseconds, UTC."""
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.datetime64):
-        value = value.astype("datetime64[us]").item()  # a naive datetime, or None for NaT
-        if value is None:
-            raise _Mismatch("NaT is not a timestamp")
-    if not isinstance(value, datetime):
-        raise _Mismatch(f"{_describe(value)} is not a datetime")
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and value is pandas.NaT:  # NaT is a datetime subclass; here it sits inside a list
-        raise _Mismatch("NaT is not a timestamp")
-    # pandas Timestamps subtract to a Timedelta, which also floors nanoseconds to micros
-    if value.tzinfo is None:
-        return (value - _EPOCH_NAIVE) // _MICROSECOND
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def _is_numpy_bool(value) -> bool:
-    numpy = sys.modules.get("numpy")
-    return numpy is not None and isinstance(value, numpy.bool_)
-
-
-def micros_to_datetime(micros: int) -> datetime:
-    """Microseconds since the epoch -> an aware UTC datetime."""
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-def datetime_to_micros(value) -> int:
-    """A datetime (naive = UTC), pandas Timestamp or numpy datetime64 -> microseconds since the epoch."""
-    try:
-        return _to_micros(value)
-    except _Mismatch as mismatch:
-        raise ValidationError(f"expected a datetime: {mismatch}") from None
-
+from featurestore.values import (  # noqa: F401 - datetime_to_micros: named here too, where callers look for it
+    FLOAT32_MAX,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    Mismatch,
+    convert_list,
+    datetime_to_micros,
+    is_missing,
+    is_null_for_float,
+    micros_to_datetime,
+    to_bool,
+    to_bytes,
+    to_float32,
+    to_float64,
+    to_int32,
+    to_int64,
+    to_micros,
+    to_string,
+)
 
 # ValueType -> (the Value field that holds it, the conversion of one Python value).
 _SCALARS: dict[int, tuple[str, Callable[[Any], Any]]] = {
-    value_pb2.INT32: ("int32_val", _to_int32),
-    value_pb2.INT64: ("int64_val", _to_int64),
-    value_pb2.FLOAT32: ("float_val", _to_float32),
-    value_pb2.FLOAT64: ("double_val", _to_float64),
-    value_pb2.STRING: ("string_val", _to_string),
-    value_pb2.BOOL: ("bool_val", _to_bool),
-    value_pb2.BYTES: ("bytes_val", _to_bytes),
-    value_pb2.UNIX_TIMESTAMP: ("unix_timestamp_val", _to_micros),
+    value_pb2.INT32: ("int32_val", to_int32),
+    value_pb2.INT64: ("int64_val", to_int64),
+    value_pb2.FLOAT32: ("float_val", to_float32),
+    value_pb2.FLOAT64: ("double_val", to_float64),
+    value_pb2.STRING: ("string_val", to_string),
+    value_pb2.BOOL: ("bool_val", to_bool),
+    value_pb2.BYTES: ("bytes_val", to_bytes),
+    value_pb2.UNIX_TIMESTAMP: ("unix_timestamp_val", to_micros),
 }
 # List ValueType -> (the Value field holding the list, the conversion of one element).
 _LISTS: dict[int, tuple[str, Callable[[Any], Any]]] = {
-    value_pb2.INT32_LIST: ("int32_list_val", _to_int32),
-    value_pb2.INT64_LIST: ("int64_list_val", _to_int64),
-    value_pb2.FLOAT32_LIST: ("float_list_val", _to_float32),
-    value_pb2.FLOAT64_LIST: ("double_list_val", _to_float64),
-    value_pb2.STRING_LIST: ("string_list_val", _to_string),
-    value_pb2.BOOL_LIST: ("bool_list_val", _to_bool),
-    value_pb2.BYTES_LIST: ("bytes_list_val", _to_bytes),
-    value_pb2.UNIX_TIMESTAMP_LIST: ("unix_timestamp_list_val", _to_micros),
+    value_pb2.INT32_LIST: ("int32_list_val", to_int32),
+    value_pb2.INT64_LIST: ("int64_list_val", to_int64),
+    value_pb2.FLOAT32_LIST: ("float_list_val", to_float32),
+    value_pb2.FLOAT64_LIST: ("double_list_val", to_float64),
+    value_pb2.STRING_LIST: ("string_list_val", to_string),
+    value_pb2.BOOL_LIST: ("bool_list_val", to_bool),
+    value_pb2.BYTES_LIST: ("bytes_list_val", to_bytes),
+    value_pb2.UNIX_TIMESTAMP_LIST: ("unix_timestamp_list_val", to_micros),
 }
 _FLOAT_TYPES = {value_pb2.FLOAT32, value_pb2.FLOAT64}
-
-
-def _convert_list(value, convert) -> list:
-    if isinstance(value, (str, bytes, bytearray, dict)) or not hasattr(value, "__iter__"):
-        raise _Mismatch(f"{_describe(value)} is not a list")
-    if hasattr(value, "tolist"):  # a numpy array: one C call gives Python scalars
-        value = value.tolist()
-    converted = []
-    for index, element in enumerate(value):
-        if element is None:
-            raise _Mismatch(f"element {index} is null; lists cannot hold nulls, replace or drop them")
-        try:
-            converted.append(convert(element))
-        except _Mismatch as mismatch:
-            raise _Mismatch(f"element {index}: {mismatch}") from None
-    return converted
 
 
 # --- encoders, one per type, built once --------------------------------------------------------
@@ -253,10 +119,10 @@ def _fast_path(value_type: int) -> tuple[type, Callable[[Any], bytes]] | None:
         return float, lambda v: tag + _PACK_DOUBLE(v)
     if field == "float_val":
         tag = _tag(field, 5)
-        return float, lambda v: tag + _PACK_FLOAT(v) if not (math.isfinite(v) and abs(v) > _FLOAT32_MAX) else None
+        return float, lambda v: tag + _PACK_FLOAT(v) if not (math.isfinite(v) and abs(v) > FLOAT32_MAX) else None
     if field in ("int64_val", "int32_val"):
         tag = _tag(field, 0)
-        low, high = (_INT64_MIN, _INT64_MAX) if field == "int64_val" else (_INT32_MIN, _INT32_MAX)
+        low, high = (INT64_MIN, INT64_MAX) if field == "int64_val" else (INT32_MIN, INT32_MAX)
         return int, lambda v: tag + _varint(v) if low <= v <= high else None
     if field == "string_val":
         tag = _tag(field, 2)
@@ -273,7 +139,7 @@ def _fast_path(value_type: int) -> tuple[type, Callable[[Any], bytes]] | None:
 
 def _scalar_encoder(value_type: int) -> Callable[[Any], bytes]:
     field, convert = _SCALARS[value_type]
-    is_null = _is_null_for_float if value_type in _FLOAT_TYPES else _is_missing
+    is_null = is_null_for_float if value_type in _FLOAT_TYPES else is_missing
     fast = _fast_path(value_type)
 
     def encode_message(value) -> bytes:
@@ -301,10 +167,10 @@ def _list_encoder(value_type: int) -> Callable[[Any], bytes]:
     field, convert = _LISTS[value_type]
 
     def encode(value) -> bytes:
-        if value is None or (not hasattr(value, "__iter__") and _is_missing(value)):
+        if value is None or (not hasattr(value, "__iter__") and is_missing(value)):
             return b""
         message = Value()
-        getattr(message, field).val.extend(_convert_list(value, convert))
+        getattr(message, field).val.extend(convert_list(value, convert))
         return message.SerializeToString()
 
     return encode
@@ -333,7 +199,7 @@ def value_encoder(dtype: FeatureType, what: str = "value") -> Callable[[Any], by
     def encode_checked(value) -> bytes:
         try:
             return encode(value)
-        except _Mismatch as mismatch:
+        except Mismatch as mismatch:
             raise ValidationError(f"{what} does not fit its declared type {dtype!r}: {mismatch}") from None
 
     return encode_checked
@@ -343,7 +209,7 @@ def encode_value(value, dtype: FeatureType, what: str = "value") -> bytes:
     """A Python value as a serialized Value message of the declared type; b"" for a null."""
     try:
         return _encoder(dtype)(value)
-    except _Mismatch as mismatch:
+    except Mismatch as mismatch:
         raise ValidationError(f"{what} does not fit its declared type {dtype!r}: {mismatch}") from None
 
 
@@ -528,12 +394,12 @@ def entity_key_serializer(join_keys: Sequence[str],
         key = EntityKey(join_keys=sorted_names)
         for index, name, dtype, (field, convert) in steps:
             value = values[index]
-            if _is_missing(value):
+            if is_missing(value):
                 raise RetrievalError(f"join key {name!r} is null; a null key identifies no entity: drop the "
                                      f"row or fill in the key")
             try:
                 setattr(key.entity_values.add(), field, convert(value))
-            except _Mismatch as mismatch:
+            except Mismatch as mismatch:
                 raise RetrievalError(f"join key {name!r} must be {dtype!r}: {mismatch}; pass keys of the "
                                      f"type declared in the feature view") from None
         return key.SerializeToString(deterministic=True)
@@ -593,7 +459,7 @@ def _key_wire_steps(sorted_names: list[str], sorted_dtypes: list[FeatureType]):
     return names_prefix, [_fast_path(dtype.value_type) for dtype in sorted_dtypes]
 
 
-_INT_RANGES = {value_pb2.INT64: (_INT64_MIN, _INT64_MAX), value_pb2.INT32: (_INT32_MIN, _INT32_MAX)}
+_INT_RANGES = {value_pb2.INT64: (INT64_MIN, INT64_MAX), value_pb2.INT32: (INT32_MIN, INT32_MAX)}
 
 
 def _int_key_column(names_prefix: bytes, value_type: int, serialize) -> Callable[[Sequence], list[bytes | None]]:

@@ -3,7 +3,7 @@
 No pyspark here: serving must not start a JVM. Each view is read once for all entity
 rows (one SQL query per view on SQLite, one round trip for all views on Redis), then the
 view's ttl is applied at read time. On-demand views run last, on the values just read
-and the request fields of the entity rows (featurestore.online.on_demand).
+and the request fields of the entity rows (featurestore.on_demand_runner).
 
 Speed (issue #15). A profile of FeatureStore.get_online_features (SQLite, 100 entities x 3
 Float64 features; cProfile, then perf_counter_ns around each step) gave ~0.70 ms p50 /
@@ -264,7 +264,8 @@ def _column(stored: list, feature: str, oldest_us: int | None, complete: bool) -
 
 def _run_on_demand(registry, request: OnDemandRequest, fn, read: dict, entity_rows: list[dict]) -> dict[str, list]:
     """The on-demand view's features for every entity row, from the values read and the request fields."""
-    from featurestore.online.on_demand import Mismatch, normalizer, run_on_demand
+    from featurestore.on_demand_runner import run_on_demand
+    from featurestore.values import Mismatch, normalizer
 
     odfv = request.view
     columns: dict[str, list] = {}

@@ -35,6 +35,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from featurestore.errors import DefinitionError
+from featurestore.jsonio import json_safe
 from featurestore.quality.profile import QUANTILE_KEYS, TOP_VALUES, ColumnProfile, Profile
 
 STATUSES = ("pass", "warn", "fail")
@@ -108,18 +109,8 @@ class FeatureVerdict:
     reasons: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        """JSON-safe: an infinite shift is the string "Infinity"."""
-        return _json_safe(asdict(self))
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, float) and math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+        """JSON-safe (featurestore.jsonio): an infinite shift is the string "Infinity"."""
+        return json_safe(asdict(self))
 
 
 def psi(reference_counts, current_counts, epsilon: float = 1e-4) -> float | None:

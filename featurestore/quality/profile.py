@@ -56,7 +56,9 @@ import math
 from datetime import UTC, datetime
 
 from featurestore.errors import NotFoundError, ValidationError, did_you_mean
+from featurestore.jsonio import dumps
 from featurestore.offline.tables import delta_version
+from featurestore.times import as_utc
 
 QUANTILES = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
 QUANTILE_KEYS = tuple(f"p{round(q * 100)}" for q in QUANTILES)
@@ -195,7 +197,7 @@ class Profile:
         return cls(columns, data["rows"], data.get("source"), data.get("computed_at"))
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), allow_nan=False, sort_keys=False)
+        return dumps(self.to_dict(), indent=None)
 
     @classmethod
     def from_json(cls, text: str) -> Profile:
@@ -543,8 +545,7 @@ def profile_view(spark, view, start: datetime, end: datetime, repo_path=None,
     for name, moment in (("start", start), ("end", end)):
         if not isinstance(moment, datetime):
             raise ValidationError(f"profile_view: {name} must be a datetime, got {moment!r}")
-    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
-    end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
+    start, end = as_utc(start), as_utc(end)
     if start >= end:
         raise ValidationError(f"profile_view {view.name!r}: start {start.isoformat()} is not before end "
                               f"{end.isoformat()}; the interval is [start, end)")

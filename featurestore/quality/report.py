@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from datetime import UTC, datetime
 
+from featurestore.jsonio import dumps  # noqa: F401 - the reports' JSON
 from featurestore.quality.drift import FeatureVerdict, Thresholds, overall_status
 from featurestore.quality.profile import Profile
 
@@ -141,5 +141,3 @@ def write_html(path, reference: Profile, current: Profile, verdicts: list[Featur
     return str(path)
 
 
-def dumps(payload: dict) -> str:
-    return json.dumps(payload, indent=2, allow_nan=False)

@@ -14,148 +14,20 @@ same input and its output is checked and normalized the same way:
 Output rules: every feature of the schema must be returned, one value per row; a value
 must fit its declared type (an integral float such as 3.0 fits Int64, pandas' NaN/NA/NaT
 in a non-float column is null, Float32 values are rounded to float32 as Spark stores
-them). Extra returned columns are ignored. A function that raises is run again row by
-row to name the first entity row it fails on. Every error is one RetrievalError line
+them: featurestore.values, the rule the online store follows too). Extra returned columns
+are ignored. A function that raises is run again row by row to name the first entity row
+it fails on. Every error is one RetrievalError line
 naming the view; nothing is half-returned.
 
 This module imports neither pyspark nor, in python mode, pandas or pyarrow.
 """
 from __future__ import annotations
 
-import math
-import numbers
-import struct
 import sys
-from datetime import UTC, datetime
 
 from featurestore.errors import RetrievalError
 from featurestore.types import FeatureType
-
-_FLOAT32 = struct.Struct("f")
-_FLOAT32_MAX = 3.4028234663852886e38
-_RANGES = {"Int32": (-2 ** 31, 2 ** 31 - 1), "Int64": (-2 ** 63, 2 ** 63 - 1)}
-
-
-class Mismatch(Exception):
-    """A value does not fit its declared type (turned into a message with context by callers)."""
-
-
-def _describe(value) -> str:
-    text = repr(value)
-    return f"{text[:57] + '...' if len(text) > 60 else text} ({type(value).__name__})"
-
-
-def _missing(value) -> bool:
-    """pandas' NA/NaT (when pandas is loaded); None is handled by the callers' fast path."""
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
-
-
-def _int(low, high, name):
-    def convert(value):
-        if type(value) is not int:
-            if isinstance(value, bool) or type(value).__name__ == "bool_":
-                raise Mismatch(f"{_describe(value)} is a boolean, not {name}")
-            if isinstance(value, numbers.Integral):
-                value = int(value)
-            elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-                value = int(value)
-            else:
-                raise Mismatch(f"{_describe(value)} is not {name}")
-        if not low <= value <= high:
-            raise Mismatch(f"{value} is out of the {name} range")
-        return value
-    return convert
-
-
-def _float64(value):
-    if type(value) is float:
-        return value
-    if isinstance(value, bool) or type(value).__name__ == "bool_" or not isinstance(value, numbers.Real):
-        raise Mismatch(f"{_describe(value)} is not a number")
-    return float(value)
-
-
-def _float32(value):
-    value = _float64(value)
-    if math.isfinite(value):
-        if abs(value) > _FLOAT32_MAX:
-            raise Mismatch(f"{value} is out of the Float32 range")
-        return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
-    return value
-
-
-def _string(value):
-    if isinstance(value, str):
-        return str(value)
-    raise Mismatch(f"{_describe(value)} is not a string")
-
-
-def _bool(value):
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return bool(value)
-    raise Mismatch(f"{_describe(value)} is not a boolean")
-
-
-def _bytes(value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise Mismatch(f"{_describe(value)} is not bytes")
-
-
-def _timestamp(value):
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.datetime64):
-        value = value.astype("datetime64[us]").item()
-    if not isinstance(value, datetime):
-        raise Mismatch(f"{_describe(value)} is not a datetime")
-    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
-        value = value.to_pydatetime(warn=False)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_SCALAR = {"Int32": _int(*_RANGES["Int32"], "Int32"), "Int64": _int(*_RANGES["Int64"], "Int64"),
-           "Float32": _float32, "Float64": _float64, "String": _string, "Bool": _bool, "Bytes": _bytes,
-           "UnixTimestamp": _timestamp}
-
-
-def normalizer(dtype: FeatureType):
-    """value -> the value as `dtype` holds it (None for null), or Mismatch."""
-    if dtype.is_list:
-        element = _SCALAR[dtype.element.name]
-
-        def convert_list(value):
-            if value is None or _missing(value):
-                return None
-            if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
-                raise Mismatch(f"{_describe(value)} is not a list")
-            if hasattr(value, "tolist"):
-                value = value.tolist()
-            items = []
-            for item in value:
-                if item is None:
-                    raise Mismatch("a list element is null; lists cannot hold nulls")
-                items.append(element(item))
-            return items
-        return convert_list
-    convert = _SCALAR[dtype.name]
-    is_float = dtype.name in ("Float32", "Float64")
-
-    def convert_scalar(value):
-        if value is None:
-            return None
-        if type(value) is float and value != value:  # NaN: a value for floats, pandas' null otherwise
-            return value if is_float else None
-        if _missing(value):
-            return None
-        return convert(value)
-    if dtype.name == "Float64":  # the common case, kept cheap: ~0.1 us per value
-        def convert_float64(value):
-            if type(value) is float or value is None:
-                return value
-            return convert_scalar(value)
-        return convert_float64
-    return convert_scalar
+from featurestore.values import Mismatch, normalizer
 
 
 def arrow_type(dtype: FeatureType):

@@ -1,0 +1,37 @@
+"""The one JSON policy: everything featurestore prints or stores as JSON is strict JSON that
+any parser reads, never a NaN or Infinity literal.
+
+A non-finite float is written the way protobuf's JSON mapping writes it: NaN -> "NaN",
++inf -> "Infinity", -inf -> "-Infinity" (strings), so a stored NaN stays distinguishable
+from a missing value (null). A statistic that is undefined (the mean of no value) is
+null: that is the profile's decision (quality.profile), made before anything is dumped.
+
+>>> json_safe({"a": [1.5, float("nan"), float("-inf"), None]})
+{'a': [1.5, 'NaN', '-Infinity', None]}
+"""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+
+
+def json_safe(value):
+    """`value` with every non-finite float replaced as above; dicts, lists and tuples are walked."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        number = float(value)
+        if math.isnan(number):
+            return "NaN"
+        if math.isinf(number):
+            return "Infinity" if number > 0 else "-Infinity"
+        return number
+    return value
+
+
+def dumps(value, indent: int | None = 2) -> str:
+    """Strict JSON (never NaN/Infinity literals); datetimes and other objects as str."""
+    return json.dumps(json_safe(value), indent=indent, default=str, allow_nan=False)
