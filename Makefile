@@ -91,7 +91,7 @@ training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, F
 		--feature-service $(FEATURE_SERVICE) --output $(OUTPUT) --overwrite
 
 materialize: setup ## materialize incrementally up to END with spark-submit (REPO, END)
-	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/materialize.py --repo $(REPO) --incremental --end $(END)
+	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/materialize.py materialize-incremental $(END) --repo $(REPO)
 
 redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying the Redis online store
 	mkdir -p .redis

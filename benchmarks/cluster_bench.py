@@ -71,8 +71,8 @@ def run(spark, redis_server, size: str = "large", entities: int = 1_000_000) -> 
             training = _submit("build_training_set.py", ["--repo", str(ts_repo), "--entities", entities_sql,
                                                          "--features", refs, "--output", table, "--overwrite"], master)
             redis_server.flushall()
-            materialize = _submit("materialize.py", ["--repo", str(mat_repo), "--start", "2026-01-01",
-                                                     "--end", "2026-01-02"], master)
+            materialize = _submit("materialize.py", ["materialize", "2026-01-01", "2026-01-02",
+                                                     "--repo", str(mat_repo)], master)
             results.append({"where": name, "training_s": training, "materialize_s": materialize,
                             "feature_rows": n_entities * hours, "entity_rows": entity_rows, "entities": entities})
     finally:

@@ -28,6 +28,7 @@ the selection plus a sorted write.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from featurestore.definitions import FeatureView
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryState
+
+LOG = logging.getLogger("featurestore.materialize")  # progress: the CLI prints it, a notebook may
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
@@ -300,12 +303,13 @@ def _write_from_executors_over_connect(store: OnlineStore, project: str, view: F
 
 
 def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
-               log=print, repo_path=None, written_since: datetime | None = None) -> tuple[int, int]:
+               log=None, repo_path=None, written_since: datetime | None = None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written).
 
     The source is read (and checked against the view: a changed source fails with one
     line) once, for the selection and the expectations alike.
     """
+    log = log or LOG.info
     from featurestore.offline.sources import validate_feature_view
 
     source_rows = validate_feature_view(spark, view, "materialization", repo_path)
@@ -355,7 +359,7 @@ def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start
     return selected[0], written
 
 
-def gate_on_expectations(view: FeatureView, rows, source_rows, start: datetime, end: datetime, log=print):
+def gate_on_expectations(view: FeatureView, rows, source_rows, start: datetime, end: datetime, log=None):
     """Evaluate the view's expectations in Spark before anything is written.
 
     Per-feature rules are checked on the rows about to be written; unique keys per
@@ -364,6 +368,7 @@ def gate_on_expectations(view: FeatureView, rows, source_rows, start: datetime, 
     nothing is written and no interval recorded; with "warn" each is logged and the
     write goes on.
     """
+    log = log or LOG.info
     from pyspark.sql import functions as F
 
     from featurestore.offline.pit_join import column
@@ -442,8 +447,9 @@ def check_end(end: datetime, now: datetime | None = None) -> datetime:
 
 def materialize(spark, registry_store, store: OnlineStore, project: str,
                 views: list[FeatureView], interval_of: Callable[[FeatureView], tuple[datetime, datetime]],
-                log=print, repo_path=None) -> list[ViewResult]:
+                log=None, repo_path=None) -> list[ViewResult]:
     """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
+    log = log or LOG.info
     results = []
     for view in views:
         start, end = interval_of(view)

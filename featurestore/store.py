@@ -155,8 +155,12 @@ class FeatureStore:
         return self.registry
 
     # --- materialization and online reads ---------------------------------------------------
-    def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=print):
-        """Write each view's newest values with start_date <= event time < end_date to the online store."""
+    def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=None):
+        """Write each view's newest values with start_date <= event time < end_date to the online store.
+
+        Progress goes to `log` (a callable taking one line), by default to the logger
+        `featurestore.materialize` (INFO): `logging.basicConfig(level="INFO")` shows it.
+        """
         from featurestore.materialize import check_end, materialize
         from featurestore.times import as_utc
 
@@ -167,7 +171,7 @@ class FeatureStore:
                            self.views_to_materialize(feature_views), lambda view: (start, end), log,
                            self.repo_path)
 
-    def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=print):
+    def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=None):
         """Materialize from where each view's last recorded interval ended up to end_date."""
         from featurestore.materialize import check_end, incremental_start, materialize
         from featurestore.times import as_utc

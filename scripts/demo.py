@@ -139,7 +139,7 @@ def main() -> None:
                                         ["--repo", str(repo), "--entities", "driver_entities", "--feature-service",
                                          "driver_ranking", "--output", TRAINING_TABLE, "--overwrite"])
     materialize_job = spark_submit_command(ROOT / "jobs" / "materialize.py",
-                                           ["--repo", str(repo), "--incremental", "--end", "now"])
+                                           ["materialize-incremental", "now", "--repo", str(repo)])
     banner(4, "build a point-in-time correct training set with spark-submit (profiled as it is saved), "
               "then train a model" + (", while materialization runs in a second process" if args.together else ""))
     if args.together:

@@ -92,7 +92,7 @@ def test_redis_materialization_on_the_cluster_equals_local(local_cluster, repo, 
     drivers = [{"driver_id": d} for d in (1001, 1002, 1003, 1004, 1005)]
     # One fixed end for both runs: aggregations are values as of the end, and "now" moves.
     end = datetime.now(UTC).replace(microsecond=0).isoformat()
-    args = ["--repo", str(repo), "--start", "2020-01-01", "--end", end]
+    args = ["materialize", "2020-01-01", end, "--repo", str(repo)]
     redis_server.flushall()
     submit("materialize.py", args, "local[2]")
     store = FeatureStore(repo)

@@ -65,7 +65,7 @@ def versions_of(store, ids):
 
 def start_materialize_job(repo: Path, start: datetime, end: datetime) -> subprocess.Popen:
     command = spark_submit_command(ROOT / "jobs" / "materialize.py",
-                                   ["--repo", str(repo), "--start", start.isoformat(), "--end", end.isoformat()])
+                                   ["materialize", start.isoformat(), end.isoformat(), "--repo", str(repo)])
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

@@ -30,7 +30,7 @@ def unique(prefix):
 
 def test_import_stays_light():
     code = ("import sys, featurestore.quality, featurestore.quality.profile, featurestore.quality.drift, "
-            "featurestore.quality.report, featurestore.quality.cli_commands, featurestore.quality.expectations; "
+            "featurestore.quality.report, featurestore.cli.quality_commands, featurestore.quality.expectations; "
             "print(sorted(m for m in ('pyspark', 'matplotlib') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ from datetime import UTC
 
 import pytest
 
+from featurestore.cli.quality_commands import add_commands, parse_reference, parse_thresholds, profile_command, validate_command
 from featurestore.errors import NotFoundError, ValidationError
-from featurestore.quality.cli_commands import add_commands, parse_reference, parse_thresholds, profile_command, validate_command
 from featurestore.quality.drift import Thresholds
 
 pytestmark = pytest.mark.spark

@@ -4,8 +4,13 @@
 
 `--repo` (default `.`) may come before or after the command. The commands live in
 registry_commands.py (init, plan, apply, teardown, registry dump, <object> list|describe,
-version) and job_commands.py (materialize, materialize-incremental, get-online-features,
-training-set rebuild). Commands that only read the registry never start a JVM.
+version), job_commands.py (materialize, materialize-incremental, get-online-features,
+training-set build|rebuild) and quality_commands.py (profile, validate). Commands that
+only read the registry never start a JVM. The spark-submit jobs in jobs/ are this command
+under spark-submit: the same verbs and flags.
+
+Library code never prints: its progress goes to the `featurestore` logger, which main()
+sends to stdout, one plain line per message.
 
 Exit codes:
   0  success;
@@ -25,14 +30,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import subprocess
 import sys
 
-from featurestore.cli import job_commands, registry_commands
+from featurestore.cli import job_commands, quality_commands, registry_commands
 from featurestore.cli.common import CommandLineError, json_safe
 from featurestore.errors import FeatureStoreError
-from featurestore.quality import cli_commands as quality_commands
 
 __all__ = ["CommandLineError", "build_parser", "json_safe", "main"]
 
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]) and return its exit code."""
     parser = build_parser()
+    show_progress()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them
@@ -81,6 +87,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: unexpected {type(error).__name__}: {error} (set FEATURESTORE_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def show_progress() -> None:
+    """Send the library's progress (logger `featurestore`, INFO) to stdout as plain lines, once."""
+    logger = logging.getLogger("featurestore")
+    if not any(isinstance(h, _CurrentStdout) for h in logger.handlers):
+        handler = _CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+class _CurrentStdout(logging.StreamHandler):
+    """A handler writing to whatever sys.stdout is when a line is logged (redirected or captured)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
 
 
 def run() -> None:

@@ -29,15 +29,23 @@ def view_names(groups: list[str] | None) -> list[str] | None:
 def cmd_materialize(args) -> int:
     start, end = parse_time(args.start, "START"), parse_time(args.end, "END")
     views = view_names(args.views)
-    open_store(args).materialize(start, end, views, log=print)
+    store = open_store(args)
+    store.views_to_materialize(views)  # unknown views fail before Spark starts
+    _materialized(store.materialize(start, end, views))
     return 0
 
 
 def cmd_materialize_incremental(args) -> int:
     end = parse_time(args.end, "END")
     views = view_names(args.views)
-    open_store(args).materialize_incremental(end, views, log=print)
+    store = open_store(args)
+    store.views_to_materialize(views)
+    _materialized(store.materialize_incremental(end, views))
     return 0
+
+
+def _materialized(results) -> None:
+    print(f"Materialized {len(results)} view(s), {sum(r.rows_written for r in results):,} rows written.")
 
 
 def parse_entity(text: str) -> tuple[str, object]:
@@ -91,6 +99,26 @@ def cmd_get_online_features(args) -> int:
     return 0
 
 
+def cmd_training_set_build(args) -> int:
+    """A point-in-time correct training set saved as a Delta table (jobs/build_training_set.py)."""
+    import time
+
+    if bool(args.features) == bool(args.feature_service):
+        raise CommandLineError("give either --features view:feature,... or --feature-service NAME")
+    started = time.perf_counter()
+    store = open_store(args)  # config and registry checked before Spark starts
+    features = store.get_feature_service(args.feature_service) if args.feature_service \
+        else [ref.strip() for ref in args.features.split(",")]
+    job = store.get_historical_features(args.entities, features, full_feature_names=args.full_feature_names)
+    job.save_as_table(args.output, mode="overwrite" if args.overwrite else "error")
+    table = store.spark.table(args.output)
+    print(f"Training set {args.output}: {table.count():,} rows in {time.perf_counter() - started:.1f} s")
+    print("Schema:")
+    for field in table.schema.fields:
+        print(f"  {field.name}: {field.dataType.simpleString()}")
+    return 0
+
+
 def cmd_training_set_rebuild(args) -> int:
     store = open_store(args)
     job = store.rebuild_training_set(args.table, allow_changed_transformations=args.allow_changed_transformations)
@@ -129,6 +157,16 @@ def add_commands(commands, common) -> None:
 
     training = commands.add_parser("training-set", parents=[common], help="training-set commands")
     training_commands = training.add_subparsers(dest="training_command", metavar="SUBCOMMAND", required=True)
+    build = training_commands.add_parser("build", parents=[common],
+                                         help="build a point-in-time correct training set into a Delta table")
+    build.add_argument("--entities", required=True, help="entity table name or SQL query")
+    build.add_argument("--features", help="comma-separated view:feature references")
+    build.add_argument("--feature-service", help="a registered feature service instead of --features")
+    build.add_argument("--output", required=True, help="the Delta table to write")
+    build.add_argument("--overwrite", action="store_true", help="replace the output table if it exists")
+    build.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
+    build.set_defaults(run=cmd_training_set_build)
+
     rebuild = training_commands.add_parser("rebuild", parents=[common],
                                            help="recompute a saved training set from the same Delta versions")
     rebuild.add_argument("table", help="a table written by save_as_table / jobs/build_training_set.py")

@@ -1,6 +1,7 @@
 """`featurestore init NAME`: lay out a ready feature repo as Feast's walkthrough does."""
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,14 @@ ENTITY_TABLE = "driver_entities"
 TRIPS_TABLE = "trip_events"
 
 
-def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callable[[str], object] = print) -> Path:
+def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callable[[str], object] | None = None) -> Path:
     """Write feature_store.yaml, features.py and (with_data) the sample Delta tables.
 
-    Each step is reported through `log`. When a step fails, what init created is removed
-    again (the whole folder if init made it), so running init again starts clean.
+    Each step is reported through `log` (default: the logger `featurestore.init`, INFO).
+    When a step fails, what init created is removed again (the whole folder if init made
+    it), so running init again starts clean.
     """
+    log = log or logging.getLogger("featurestore.init").info
     if str(path).strip() in ("", ".") or Path(path).name in ("", ".."):
         raise RepoError(f"featurestore init needs the name of a new folder, got {str(path)!r}; e.g. "
                         f"`featurestore init my_repo` (it will not turn an existing folder such as the current "
