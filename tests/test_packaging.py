@@ -27,11 +27,11 @@ SHIPPED_SPARK_FILES = ("spark-defaults.conf", "log4j2.properties", "delta-jars.t
 
 
 @pytest.mark.parametrize("name", SHIPPED_SPARK_FILES)
-def test_the_package_ships_the_checkouts_spark_settings_unchanged(name):
-    """spark_conf/ is what users and jobs read and edit; the package copy is its fallback twin."""
-    assert (CHECKOUT / "featurestore" / "spark_defaults" / name).read_text() == \
-        (CHECKOUT / "spark_conf" / name).read_text(), \
-        f"copy spark_conf/{name} to featurestore/spark_defaults/{name}: they must stay identical"
+def test_the_spark_settings_are_kept_once_in_the_package(name):
+    """spark_conf/NAME is a link to featurestore/spark_defaults/NAME: one file, which the jobs
+    read in a checkout and an installed package ships."""
+    link = CHECKOUT / "spark_conf" / name
+    assert link.is_symlink() and link.resolve() == (CHECKOUT / "featurestore" / "spark_defaults" / name).resolve()
 
 
 def test_the_version_is_written_once():
