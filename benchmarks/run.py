@@ -3,7 +3,7 @@
     python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
-README quotes the development machine's). --quick uses small sizes to check the
+docs/performance.md quotes the development machine's). --quick uses small sizes to check the
 harness, not to quote.
 """
 from __future__ import annotations

@@ -108,15 +108,35 @@ class FeatureStore:
     def get_historical_features(self, entity_df=None, features=None, full_feature_names: bool = False,
                                 strategy: str = "window", validate: bool = False, start_date=None,
                                 end_date=None, feature_refs=None):
-        """A point-in-time correct training set (a lazy RetrievalJob); see offline.pit_join.
+        """A point-in-time correct training set (a lazy RetrievalJob): docs/semantics.md's rules.
 
-        entity_df: a Spark or pandas DataFrame, a table name or a SQL query, holding the
-        join keys of every requested view and an `event_timestamp` column. Without it (as in
-        Feast), every row of the views' sources with start_date <= event time <= end_date
-        is an entity row, with its point-in-time features (end_date: now; start_date: end_date
-        minus the longest ttl).
-        features: "view:feature" references or a FeatureService.
-        validate: check the views' expectations on the result (computes it once more).
+        Parameters
+        ----------
+        entity_df : pyspark or pandas DataFrame, str, optional
+            The entity rows: a DataFrame, a table name or a SQL query holding the join keys
+            of every requested view and an `event_timestamp` column (a timestamp, a date, an
+            ISO-8601 string or a zoned pandas time; naive is UTC). Its other columns (labels,
+            request fields of on-demand views) come back unchanged. Left out (as in Feast),
+            every source row with start_date <= event time <= end_date is an entity row.
+        features : list of str or FeatureService
+            "view:feature" references (projections and on-demand views too), or a service.
+        full_feature_names : bool, default False
+            Name feature columns `view__feature` instead of `feature`.
+        strategy : {"window", "range_join"}, default "window"
+            The join strategy; both give the same rows (tests/test_join_strategies_agree.py).
+        validate : bool, default False
+            Check the views' expectations on the result (computes it once more).
+        start_date, end_date : datetime, optional
+            Only without entity_df: the range of source rows (end_date: now; start_date:
+            end_date minus the longest ttl, required when a ttl is 0).
+        feature_refs : list of str, optional
+            Feast's older spelling of features (deprecated).
+
+        Returns
+        -------
+        RetrievalJob
+            `.to_df()` (pandas, timestamps tz-aware UTC), `.to_spark_df()` (lazy) or
+            `.save_as_table(name)` (a Delta table that `rebuild_training_set` can recompute).
         """
         from featurestore.offline.retrieval import get_historical_features
 
@@ -158,8 +178,20 @@ class FeatureStore:
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=None):
         """Write each view's newest values with start_date <= event time < end_date to the online store.
 
-        Progress goes to `log` (a callable taking one line), by default to the logger
-        `featurestore.materialize` (INFO): `logging.basicConfig(level="INFO")` shows it.
+        Parameters
+        ----------
+        start_date, end_date : datetime
+            The interval (naive is UTC); end_date at most 5 minutes past the clock.
+        feature_views : list of str, optional
+            Only these views (default: every online view).
+        log : callable, optional
+            Takes each progress line; default: the logger `featurestore.materialize` (INFO),
+            which `logging.basicConfig(level="INFO")` shows.
+
+        Returns
+        -------
+        list of ViewResult
+            Per view: its interval, rows selected, rows written (newer than stored), seconds.
         """
         from featurestore.materialize import check_end, materialize
         from featurestore.times import as_utc
@@ -172,7 +204,12 @@ class FeatureStore:
                            self.repo_path)
 
     def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=None):
-        """Materialize from where each view's last recorded interval ended up to end_date."""
+        """Materialize from where each view's last recorded interval ended up to end_date, and the
+        rows written into its source since the last run began (late rows).
+
+        Parameters are those of materialize, without start_date (the first run starts at
+        end_date - ttl, or the epoch when the ttl is 0).
+        """
         from featurestore.materialize import check_end, incremental_start, materialize
         from featurestore.times import as_utc
 
@@ -195,8 +232,23 @@ class FeatureStore:
                             full_feature_names: bool = False, feature_refs=None):
         """The latest values for each entity row, read from the online store in pure Python.
 
-        Request fields of on-demand views come in the entity rows:
-        `get_online_features(["transformed_conv_rate:conv_rate_plus_val"], [{"driver_id": 1001, "val_to_add": 2}])`.
+        Parameters
+        ----------
+        features : list of str or FeatureService
+            "view:feature" references (projections and on-demand views too), or a service.
+        entity_rows : list of dict
+            One dict per row: the join keys and the request fields of on-demand views, e.g.
+            `[{"driver_id": 1001, "val_to_add": 2}]`.
+        full_feature_names : bool, default False
+            Name features `view__feature` instead of `feature`.
+        feature_refs : list of str, optional
+            Feast's older spelling of features (deprecated).
+
+        Returns
+        -------
+        OnlineResponse
+            `.to_dict()` ({column: [value per row]}, keys first) and `.statuses()`
+            (PRESENT, NOT_FOUND or OUTSIDE_MAX_AGE per value).
         """
         from featurestore.online.read import get_online_features
 
@@ -208,12 +260,27 @@ class FeatureStore:
                                    full_feature_names, repo_path=self.repo_path)
 
     def push(self, push_source_name: str, df, allow_registry_cache: bool = True, to="online") -> dict[str, int]:
-        """Write rows into the views reading a PushSource (Feast's push): to="online" (the
-        default, pure Python), "offline" (appended to its batch source) or "online_and_offline"
-        (also PushMode). The whole batch is checked first; a bad row writes nothing. Online,
-        an older row never replaces a newer value. Returns rows written per view (and
-        "<offline>"). allow_registry_cache is accepted for Feast's signature: the registry is
-        always read as stored now."""
+        """Write rows into the views reading a PushSource (Feast's push).
+
+        The whole batch is checked against every such view first; a bad row writes nothing.
+        Online, an older row never replaces a newer value.
+
+        Parameters
+        ----------
+        push_source_name : str
+            The PushSource's name.
+        df : pandas DataFrame (or a Spark DataFrame, a dict of columns, a list of row dicts)
+            Rows with the batch source's columns: join keys, event time, features.
+        allow_registry_cache : bool
+            Accepted for Feast's signature; the registry is always read as stored now.
+        to : {"online", "offline", "online_and_offline"} or PushMode, default "online"
+            Online is pure Python; offline appends to the batch source in one write.
+
+        Returns
+        -------
+        dict
+            Rows written per view online, and "<offline>": rows appended.
+        """
         from featurestore.push import push
 
         return push(self.registry, lambda: self.online_store, lambda: self.spark, self.project, push_source_name,

@@ -1,4 +1,4 @@
-"""Each point-in-time rule of docs/design.md (README "Point-in-time rules"), with exact expected rows."""
+"""Each point-in-time rule of docs/design.md (docs/semantics.md, "Point-in-time rules"), with exact expected rows."""
 from datetime import timedelta
 
 import pandas as pd

@@ -23,7 +23,7 @@ Connect; a user's own JVM-only code (a transformation calling df.rdd) fails in o
 (connect_limitation).
 
 Where a cold command's time goes (`featurestore plan` on the `featurestore init` repo,
-2 cores, measured step by step in one process; README, Performance):
+2 cores, measured step by step in one process; docs/performance.md):
 
     Python start, import featurestore, load the repo's .py files     0.2 s
     import pyspark                                                    0.1 s
