@@ -22,25 +22,7 @@ window), so the work is linear in the rows of a key. `RangeJoinJoiner` is the ra
 formulation other feature stores generate; it pairs every entity row with every feature
 row of its key in the ttl window, and exists to be compared against.
 
-Where the time goes (issue #15; 7.2M hourly feature rows x 1M entity rows, 3 features,
-local[2] on 2 cores, warm JVM, results to the noop sink): reading the feature rows is
-0.35 s; hash-partitioning them by key adds 1.1 s (0.6 s with only key and time, so bytes
-matter); sorting each partition 0.5 s more. That shuffle and sort of the feature side
-(about 2 s) is more than half of the textbook union + `last(ignorenulls)` window (3.2 to
-3.7 s) and of ours (3.4 to 3.8 s, the join alone), so no formulation that shuffles the
-feature rows can be twice as fast as the textbook one. Tried and measured:
-  - one sort key (microseconds x 2 + is-entity) with a running max of (event, created,
-    values) instead of sorting by (time, is-entity, created) and `last(ignorenulls)`: kept,
-    about 10% off the join (and a full tie now resolves the same way every time);
-  - the entity row carried as one struct instead of flat columns: no better (reverted);
-  - a stored validity-interval index per view (each row's [event time, next event time))
-    probed through a broadcast hash join on (key, day bucket): 2.3 to 2.5 s per query, but
-    7.3 s to build and stale whenever the source changes; 1.4x is not worth an index;
-  - Spark 4.0's Union reports no output partitioning, so a source bucketed by the join key
-    cannot spare the union its shuffle.
-What does pay is reading less: the entity rows' time range is pushed into the source scan
-(retrieval.entity_time_range), so a training set over recent entity rows skips the older
-files and row groups (2.5x faster than the textbook join on the last 3 of 30 days).
+Where the join's time goes and what was tried: docs/performance.md.
 """
 from __future__ import annotations
 

@@ -11,27 +11,7 @@ value only where it is newer, by (event_ts, created_ts), than the stored one; th
 comparison happens inside SQLite in the upsert itself, so concurrent writers cannot
 interleave a read-compare-write.
 
-Speed (issue #15; figures from benchmarks/online_bench.py on a 2-core machine).
-Reads: a 100-key read of 3 features spent ~0.18 ms in `SELECT ... WHERE entity_key IN
-(...)` and ~0.07 ms in Python placing the 300 rows by key and building a frozen dataclass
-per key. SELECT count(*) of the same rows takes ~0.07 ms, so most of the SELECT is turning
-rows into Python objects. The keys now come in as a numbered VALUES list and each row
-comes out with its key's position (an int) in place of the key blob: ~10% less SQL time,
-and rows are placed by index (see _select_sql); StoredFeatures are built without the
-frozen dataclass's __init__ (base.stored_features). A GROUP BY returning one row per key
-was slower (0.22 ms in SQLite alone). Connections and prepared statements were already
-reused (one connection per thread, sqlite3's statement cache, SQL strings cached per key
-count); PRAGMA mmap_size and a larger cache_size gave readers nothing measurable, even on a
-1M-entity x 10-feature table (0.73 ms per 100 x 10 read either way), and query_only would
-only forbid writes, so readers keep the defaults.
-Writes: online_write_flat binds each flat row as it arrives into one multi-row upsert per
-entity; in one transaction that is faster than a raw executemany of plain INSERTs of the
-same rows pre-flattened to this layout (40,500 vs 37,900 rows/s at 1M entities x 10
-features). What makes it slower than raw at that size is around the statement: B-tree
-leaf pages falling out of SQLite's 2 MiB page cache (now a 64 MiB cache while writing,
-_WRITE_CACHE_SIZE: 28,400 -> ~32,000-36,000 rows/s, runs vary by ~10%) and the WAL writes of
-one commit per 10,000 rows (see ROWS_PER_TRANSACTION), which leave it ~1.2x raw's time.
-Sorting each chunk by key helped only without the larger cache.
+Where its reads' and writes' time goes, measured: docs/performance.md.
 """
 from __future__ import annotations
 

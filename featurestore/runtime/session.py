@@ -22,22 +22,7 @@ read with SQL, materialization runs through mapInArrow), so everything works ove
 Connect; a user's own JVM-only code (a transformation calling df.rdd) fails in one line
 (connect_limitation).
 
-Where a cold command's time goes (`featurestore plan` on the `featurestore init` repo,
-2 cores, measured step by step in one process; docs/performance.md):
-
-    Python start, import featurestore, load the repo's .py files     0.2 s
-    import pyspark                                                    0.1 s
-    JVM start: spark-submit until the Py4J gateway answers           1.2-1.4 s
-    SparkContext + SparkSession (Hive/Delta settings, Delta jars)    2.0-2.2 s
-    Hive metastore client: Derby boot, DataNucleus, schema check     2.4-3.1 s
-    first tableExists (first Hive table lookup)                      0.5 s
-    first Delta table's schema (its _delta_log)                      0.1 s
-    the checks of the three views                                    0.3 s
-    JVM shutdown                                                     0.2 s
-
-About 95% is starting Spark and its catalog, which a Spark Connect server pays once:
-the same command through `make spark-up`'s server takes 0.75-0.96 s (0.35 s of it
-importing pyspark's Connect client: pandas, pyarrow, grpc), against 6.3-7.5 s cold.
+Where a cold command's time goes (95% is starting Spark and its catalog): docs/performance.md.
 """
 from __future__ import annotations
 
