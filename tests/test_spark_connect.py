@@ -1,4 +1,4 @@
-"""Spark Connect: `make spark-up`'s server, and the user paths run through it (docs/deployment.md, "A running Spark: Spark Connect").
+"""Spark Connect: `make spark-up`'s server, and the user paths run through it (docs/deployment.md, Spark Connect).
 
 The slow tests start one real Spark Connect server (featurestore.runtime.spark_server, its own
 JVM) for an init'ed repo and run the CLI and scripts in subprocesses with SPARK_REMOTE:
