@@ -23,7 +23,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 
 JARS_DIR := jars
 # Derby network server and client for a metastore several processes share; the same version as
-# pyspark's bundled derby (featurestore.runtime.metastore.DERBY_VERSION, checked by tests/test_metastore.py).
+# pyspark's bundled derby (featurestore.runtime.metastore.DERBY_VERSION, checked by tests/spark/test_metastore.py).
 DERBY_VERSION := 10.16.1.1
 # PostgreSQL's JDBC driver, for a Hive metastore in PostgreSQL (featurestore.runtime.metastore.POSTGRES_JDBC)
 POSTGRES_JDBC := org.postgresql:postgresql:42.7.14
@@ -34,7 +34,7 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup demo test lint bench training-set materialize proto redis-up redis-down cluster-up \
+.PHONY: help setup demo test test-unit lint bench training-set materialize proto redis-up redis-down cluster-up \
 	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
@@ -77,6 +77,9 @@ demo: setup ## set up, then walk the driver-ranking flow on the embedded default
 
 test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## the half without a JVM (tests/unit): definitions, registry, online stores, CLI input
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup ## static checks: ruff, the generated protobuf code matches the .proto files, no import cycle
 	$(VENV)/bin/ruff check featurestore jobs tests scripts benchmarks examples notebooks

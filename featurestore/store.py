@@ -123,7 +123,7 @@ class FeatureStore:
         full_feature_names : bool, default False
             Name feature columns `view__feature` instead of `feature`.
         strategy : {"window", "range_join"}, default "window"
-            The join strategy; both give the same rows (tests/test_join_strategies_agree.py).
+            The join strategy; both give the same rows (tests/spark/test_join_strategies_agree.py).
         validate : bool, default False
             Check the views' expectations on the result (computes it once more).
         start_date, end_date : datetime, optional

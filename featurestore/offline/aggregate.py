@@ -26,7 +26,7 @@ the rows of a key whatever the window lengths and however many windows there are
   tail (Spark's hll_sketch_agg / hll_union), estimated after the union of the two.
 
 The plain-Python reference in tests/reference_aggregate.py states the same rules row by
-row; tests/test_aggregations_random.py compares the two on generated data.
+row; tests/spark/test_aggregations_random.py compares the two on generated data.
 """
 from __future__ import annotations
 

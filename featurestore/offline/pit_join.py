@@ -1,6 +1,6 @@
 """Point-in-time joins: for each entity row, each view's newest row at or before its time.
 
-The rules (tested one by one in tests/test_point_in_time_rules.py). For an entity row with
+The rules (tested one by one in tests/spark/test_point_in_time_rules.py). For an entity row with
 keys k and time ts, and a view with ttl T:
 
     feature rows of k                       entity row (k, ts=10:00), T = 2h

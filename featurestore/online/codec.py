@@ -14,7 +14,7 @@ Speed (issue #15): online reads serialize a key per entity row and decode every 
 return. Building an EntityKey message per key cost ~1 us and parsing a Value message ~0.5
 us; plain ints, strings and bools are now written, and plain scalars read, straight on the
 wire (entity_key_serializer, entity_key_column_serializer, decode_value, decode_values),
-byte for byte as protobuf does (tests/test_online_speed_codec.py), ~0.1-0.2 us each;
+byte for byte as protobuf does (tests/unit/test_online_speed_codec.py), ~0.1-0.2 us each;
 everything else keeps going through the generated classes.
 """
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _fast_path(value_type: int) -> tuple[type, Callable[[Any], bytes]] | None:
 
     Materialization encodes every value of every row, and building a message per value
     costs ~10x more than this. The bytes are exactly protobuf's (field tag + payload, see
-    tests/test_codec.py, which compares both on many values); anything but the plain
+    tests/unit/test_codec.py, which compares both on many values); anything but the plain
     Python type takes the checked path through the generated class.
     """
     field = _SCALARS[value_type][0]
@@ -327,7 +327,7 @@ def decode_value(data: bytes):
     A scalar written by this module (one field: tag, then payload) is read straight off the
     wire, the way _fast_path writes it: online reads decode every value they return, and
     parsing a message costs ~5x more. Anything else (lists, several fields, a varint that
-    is not canonical...) goes through the generated class; tests/test_online_speed_codec.py
+    is not canonical...) goes through the generated class; tests/unit/test_online_speed_codec.py
     checks both agree on many values of every scalar type.
     """
     if not data:

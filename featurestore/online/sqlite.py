@@ -35,7 +35,7 @@ from featurestore.online.base import OnlineStore, StoredFeatures, set_event_ts, 
 # take 1.2x the time of the same upserts in one transaction (31,100 vs 40,500 rows/s; a raw
 # plain INSERT of the rows: 37,900), 25,000 rows 1.15x, 50,000 rows 1.05x (35,800 rows/s).
 # It stays 10,000: a chunk is what a crash may lose and how long the write lock is held, and
-# tests/test_online_concurrency.py's crash test expects commits within 20,000 rows.
+# tests/unit/test_online_concurrency.py's crash test expects commits within 20,000 rows.
 ROWS_PER_TRANSACTION = 10_000
 # SQLite allows 32766 bound parameters per statement; stay well below it.
 _MAX_FEATURES_PER_STATEMENT = 1_000  # 2 parameters each, plus 3 per row

@@ -11,7 +11,7 @@ from featurestore.runtime.session import spark_submit_command
 from featurestore.store import FeatureStore
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 VIEW = """
 from datetime import timedelta

@@ -10,7 +10,7 @@ import pytest
 from featurestore.cli import main
 
 pytestmark = pytest.mark.spark
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent.parent / "README.md"
 
 
 def quickstart_blocks() -> tuple[list[str], str]:

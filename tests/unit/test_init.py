@@ -3,7 +3,7 @@
 The failure tests use a real failure of the sample-data step that needs no JVM: the Delta
 jars folder the user named (FEATURESTORE_JARS_DIR) is empty, so Spark cannot be started.
 The JVM start in a folder whose path holds a space is exercised by the slow wheel test in
-tests/test_packaging.py (its work folder is "my work").
+tests/spark/test_packaging.py (its work folder is "my work").
 """
 import os
 import subprocess
@@ -17,7 +17,7 @@ from featurestore.errors import RepoError
 from featurestore.runtime.session import session_conf
 from featurestore.scaffold import init_repo
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent.parent
 
 
 def cli(cwd, *argv, **env):

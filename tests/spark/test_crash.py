@@ -22,7 +22,7 @@ from featurestore.store import FeatureStore
 from featurestore.testing.repos import redis_online_store, write_repo
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 UTC = UTC
 T0, T1, T2, T3 = (datetime(2026, 1, 1, h, tzinfo=UTC) for h in (0, 1, 2, 3))
 ENTITIES = 200_000

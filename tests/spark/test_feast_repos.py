@@ -18,7 +18,7 @@ from featurestore.cli import main as cli
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
-TEMPLATES = Path(__file__).parent / "feast_repos"
+TEMPLATES = Path(__file__).resolve().parent.parent / "feast_repos"
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 DRIVERS, CUSTOMERS = [1001, 1002, 1003], [201, 202, 203]
 

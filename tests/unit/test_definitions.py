@@ -133,7 +133,7 @@ def test_array_takes_a_scalar_type():
 
 
 def test_a_schema_without_join_keys_or_no_schema_waits_for_apply_to_infer_them():
-    """As in Feast: apply fills in the missing fields from the source (tests/test_schema_inference.py)."""
+    """As in Feast: apply fills in the missing fields from the source (tests/spark/test_schema_inference.py)."""
     keys_left_out = view(schema=[Field(name="conv_rate", dtype=Float32)])
     assert keys_left_out.pending_inference == "join keys"
     assert [f.name for f in keys_left_out.features] == ["conv_rate"]

@@ -17,7 +17,7 @@ from featurestore import FeatureStore, cluster
 from featurestore.runtime.session import spark_submit_command
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 JOBS = ROOT / "jobs"
 
 

@@ -22,7 +22,7 @@ import featurestore
 from featurestore.runtime import session as fs_spark
 from featurestore.scaffold.sample_data import driver_stats_rows
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_SPARK_FILES = ("spark-defaults.conf", "log4j2.properties", "delta-jars.txt")
 
 

@@ -21,7 +21,7 @@ from featurestore.runtime.processes import alive, listening
 from featurestore.runtime.session import session_conf
 from featurestore.scaffold import init_repo
 
-CHECKOUT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent.parent
 URL_KEY = "spark.hadoop.javax.jdo.option.ConnectionURL"
 
 HOLDER = textwrap.dedent("""

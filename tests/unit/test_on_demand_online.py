@@ -2,7 +2,7 @@
 python and pandas modes, and every error, against real SQLite and Redis stores.
 
 Values are written to the online store directly (as materialization would), so these tests
-never start a JVM; tests/test_on_demand_offline.py covers Spark and the online/offline
+never start a JVM; tests/spark/test_on_demand_offline.py covers Spark and the online/offline
 consistency.
 """
 import hashlib

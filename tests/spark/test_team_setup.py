@@ -11,7 +11,7 @@ from featurestore import FeatureStore
 from featurestore.registry import SqlRegistry
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_walkthrough_on_a_postgresql_catalog_and_registry_with_two_jobs_at_once(postgres_server, tmp_path):
