@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from featurestore.runtime.processes import free_port
+from featurestore.runtime.processes import free_port, launch, stop_launched
 
 HOST = "127.0.0.1"
 
@@ -48,11 +46,8 @@ class LocalCluster:
 
 
 def _launch(state_dir: Path, name: str, arguments: list[str], env: dict) -> int:
-    log = open(state_dir / f"{name}.log", "wb")
-    process = subprocess.Popen([str(spark_class()), *arguments], stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
-    (state_dir / f"{name}.pid").write_text(str(process.pid))
-    return process.pid
+    return launch([str(spark_class()), *arguments], state_dir / f"{name}.log", state_dir / f"{name}.pid",
+                  env=env).pid
 
 
 def start(state_dir: Path, workers: int = 2, worker_cores: int = 1, worker_memory: str = "2g",
@@ -88,16 +83,7 @@ def start(state_dir: Path, workers: int = 2, worker_cores: int = 1, worker_memor
 
 def stop(state_dir: Path) -> int:
     """Stop every process whose pid file is in state_dir; returns how many were running."""
-    stopped = 0
-    for pid_file in Path(state_dir).glob("*.pid"):
-        pid = int(pid_file.read_text())
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            stopped += 1
-        except ProcessLookupError:
-            pass
-        pid_file.unlink()
-    return stopped
+    return sum(stop_launched(pid_file, timeout=15.0) for pid_file in Path(state_dir).glob("*.pid"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,14 +4,12 @@ shared catalog server (metastore_server) starts and stops."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
 from featurestore.runtime.jars import DERBY_VERSION, derby_jar
-from featurestore.runtime.processes import listening
+from featurestore.runtime.processes import launch, listening, stop_launched
 
 HOST, PORT = "127.0.0.1", 1527
 
@@ -53,9 +51,7 @@ def start_server(state_dir: Path, host: str = HOST, port: int = PORT, timeout: f
         raise SparkSetupError(f"{host}:{port} is already in use (a metastore server may run: pid file {pid_file}); "
                               f"stop it with `make metastore-down`, or choose another port")
     command = server_command(state_dir, host, port)
-    with open(state_dir / "derby-server.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(f"{process.pid} {host} {port}\n")
+    process = launch(command, state_dir / "derby-server.log", pid_file, f"{host} {port}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if listening(host, port):
@@ -74,14 +70,6 @@ def stop_server(state_dir: Path, timeout: float = 15.0) -> bool:
     pid_file = Path(state_dir) / "derby.pid"
     if not pid_file.is_file():
         return False
-    pid, host, port = pid_file.read_text().split()
-    try:
-        os.killpg(int(pid), signal.SIGTERM)  # Derby shuts its databases down cleanly on SIGTERM
-    except ProcessLookupError:
-        pid_file.unlink()
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and listening(host, int(port)):
-        time.sleep(0.2)
-    pid_file.unlink()
-    return True
+    _, host, port = pid_file.read_text().split()
+    # Derby shuts its databases down cleanly on SIGTERM; it is gone once its port closes
+    return stop_launched(pid_file, timeout, gone=lambda: not listening(host, int(port)), kill=False)

@@ -2,6 +2,7 @@
 still live?" and "which port is free?"."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -41,3 +42,45 @@ def listening(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def launch(command: list[str], log_path: Path, pid_path: Path, pid_line: str = "", **popen_options):
+    """Start `command` in a session of its own (so its whole process group can be stopped),
+    its output appended to log_path, and `<pid> <pid_line>` written to pid_path. Returns the
+    Popen: the one way the Spark Connect server, the Derby server and a cluster are started."""
+    import subprocess
+
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   **popen_options)
+    Path(pid_path).write_text(f"{process.pid} {pid_line}".rstrip() + "\n")
+    return process
+
+
+def stop_launched(pid_path: Path, timeout: float, gone=None, kill: bool = True) -> bool:
+    """Stop what launch() started: SIGTERM to its process group, then wait until gone()
+    (default: the pid has exited; the Derby server waits for its port to close), SIGKILL
+    after `timeout` when kill is true. The pid file is removed. False when none was running."""
+    import signal
+    import time
+
+    pid_path = Path(pid_path)
+    if not pid_path.is_file():
+        return False
+    pid = int(pid_path.read_text().split()[0])
+    gone = gone or (lambda: not alive(pid))
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_path.unlink()
+        return False
+    deadline = time.monotonic() + timeout
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if kill and alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.1)
+    pid_path.unlink()
+    return True

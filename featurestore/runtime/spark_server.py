@@ -30,15 +30,13 @@ This module imports pyspark only to find spark-submit and for the warm-up client
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
 from featurestore.runtime import metastore
-from featurestore.runtime.processes import alive, listening
+from featurestore.runtime.processes import launch, listening, stop_launched
 
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 HOST = "127.0.0.1"
@@ -98,10 +96,7 @@ def start_server(repo_path: str | Path, state_dir: str | Path, host: str = HOST,
     metastore.check_metastore_free(url_key)
     config.warehouse_dir.mkdir(parents=True, exist_ok=True)
     config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=config.repo_path,
-                                   env=server_env(), start_new_session=True)
-    pids.write_text(f"{process.pid} {host} {port} {config.repo_path}\n")
+    process = launch(command, log, pids, f"{host} {port} {config.repo_path}", cwd=config.repo_path, env=server_env())
     if metastore.is_network_derby(url_key):  # the shared catalog server stays while this server lives
         from featurestore.runtime import metastore_server
 
@@ -144,24 +139,7 @@ def stop_server(state_dir: str | Path, port: int | None = None, timeout: float =
     """
     from featurestore.runtime.session import CONNECT_PORT
 
-    pids = pid_file(state_dir, port or CONNECT_PORT)
-    if not pids.is_file():
-        return False
-    pid = int(pids.read_text().split()[0])
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pids.unlink()
-        return False
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        while alive(pid):
-            time.sleep(0.1)
-    pids.unlink()
-    return True
+    return stop_launched(pid_file(state_dir, port or CONNECT_PORT), timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
