@@ -52,12 +52,16 @@ def views_of(registry: RegistryState, push_source: str) -> list[FeatureView]:
     return views
 
 
-def encoded_rows(view: FeatureView, frame, push_source: str) -> list[tuple]:
+def encoded_rows(view: FeatureView, frame, where: str) -> list[tuple]:
     """The pushed rows as online_write_flat takes them for view: (entity key, event_us,
-    created_us, encoded value per feature). Raises ValidationError naming the first bad row."""
+    created_us, encoded value per feature). Raises ValidationError naming the first bad row.
+
+    frame: a pandas DataFrame, or a dict of column -> list of values (the feature server's
+    JSON), all of one length. where: how messages begin ("push to 'stats_push'")."""
+    if isinstance(frame, dict):
+        frame = _Columns(frame)
     from featurestore.online.codec import datetime_to_micros, entity_key_serializer, value_encoder
 
-    where = f"push to {push_source!r}"
     source = view.source
     key_columns = [source.source_column(k) for k in view.join_keys]
     feature_columns = [source.source_column(f.name) for f in view.features]
@@ -100,6 +104,28 @@ def encoded_rows(view: FeatureView, frame, push_source: str) -> list[tuple]:
     return rows
 
 
+class _Columns:
+    """A dict of equally long column lists, read the way encoded_rows reads a DataFrame."""
+
+    def __init__(self, columns: dict):
+        lengths = {len(values) for values in columns.values() if isinstance(values, list)}
+        if len(lengths) > 1 or not all(isinstance(values, list) for values in columns.values()):
+            raise ValidationError("the rows must be columns: lists of one length, one per column")
+        self._columns, self.columns = columns, list(columns)
+        self._length = lengths.pop() if lengths else 0
+
+    def __getitem__(self, name: str):
+        return _List(self._columns[name])
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class _List(list):
+    def tolist(self) -> list:
+        return self
+
+
 def _micros(value, to_micros: Callable) -> int:
     if _is_null(value):
         raise ValidationError("the event time is null; every pushed row needs one")
@@ -130,7 +156,7 @@ def push(registry: RegistryState, online_store_of: Callable, spark_of: Callable,
     frame = _as_pandas(frame, push_source)
     views = views_of(registry, push_source)
     online_views = [v for v in views if v.online] if mode != PushMode.OFFLINE else []
-    encoded = {view.name: encoded_rows(view, frame, push_source) for view in views}  # checks every view first
+    encoded = {view.name: encoded_rows(view, frame, f"push to {push_source!r}") for view in views}  # checks every view first
     if mode == PushMode.ONLINE and views and not online_views:
         raise ValidationError(f"push to {push_source!r}: its feature views {', '.join(v.name for v in views)} are "
                               f"offline (online=False); push to='offline'")

@@ -6,6 +6,8 @@ once with one line and touches nothing.
 """
 from __future__ import annotations
 
+import sys
+
 from featurestore.cli.common import CommandLineError, dumps, open_store
 from featurestore.cli.timeparse import parse_time
 
@@ -128,6 +130,18 @@ def cmd_training_set_rebuild(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from featurestore.serving.http import serve
+
+    if args.max_rows < 1 or args.max_body_bytes < 1:
+        raise CommandLineError("--max-rows and --max-body-bytes must be at least 1")
+    store = open_store(args)
+    store.registry  # noqa: B018 - a missing or broken registry fails now, not at the first request
+    serve(store, args.host, args.port, args.max_rows, args.max_body_bytes,
+          access_log=sys.stderr if args.access_log else None, ready=lambda line: print(line, flush=True))
+    return 0
+
+
 VIEWS_HELP = "only this feature view; repeat the option or give a comma-separated list (default: all)"
 
 
@@ -154,6 +168,17 @@ def add_commands(commands, common) -> None:
                         help="one entity row as key=value[,key=value] (join keys and on-demand views' request "
                              "fields, e.g. driver_id=1001,val_to_add=2); repeat for more rows")
     online.set_defaults(run=cmd_get_online_features)
+
+    from featurestore.serving.http import HOST, MAX_BODY_BYTES, MAX_ROWS, PORT
+
+    serve = commands.add_parser("serve", parents=[common],
+                                help="serve online features over HTTP (Feast's endpoints), no JVM")
+    serve.add_argument("--host", default=HOST, help=f"address to listen on (default {HOST}: this machine only)")
+    serve.add_argument("--port", "-p", type=int, default=PORT, help=f"port (default {PORT}, Feast's; 0: any free)")
+    serve.add_argument("--max-rows", type=int, default=MAX_ROWS, help="entity rows per request at most")
+    serve.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="request body size at most")
+    serve.add_argument("--access-log", action="store_true", help="one line per request on stderr (no bodies)")
+    serve.set_defaults(run=cmd_serve)
 
     training = commands.add_parser("training-set", parents=[common], help="training-set commands")
     training_commands = training.add_subparsers(dest="training_command", metavar="SUBCOMMAND", required=True)

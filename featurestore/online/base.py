@@ -116,6 +116,9 @@ class OnlineStore(ABC):
     def close(self) -> None:
         """Release connections; the store may be used again afterwards (it reconnects)."""
 
+    def ping(self) -> None:
+        """Raise OnlineStoreError unless the store answers now (a server's readiness check)."""
+
     def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
         """online_write_flat for OnlineRows, whose values are named: for tests and hand-written rows.
 

@@ -52,9 +52,11 @@ _ABSENT = object()
 class OnlineResponse:
     """Feature values and statuses by column, one entry per entity row (Feast's shape)."""
 
-    def __init__(self, values: dict[str, list], statuses: dict[str, list[str]]):
+    def __init__(self, values: dict[str, list], statuses: dict[str, list[str]],
+                 event_micros: dict[str, list] | None = None):
         self._values = values
         self._statuses = statuses
+        self._event_micros = event_micros or {}
 
     def to_dict(self) -> dict[str, list]:
         """{column: [value per entity row]}, entity columns first."""
@@ -63,6 +65,16 @@ class OnlineResponse:
     def statuses(self) -> dict[str, list[str]]:
         """{column: [PRESENT | NOT_FOUND | OUTSIDE_MAX_AGE per entity row]}."""
         return {column: list(values) for column, values in self._statuses.items()}
+
+    def event_micros(self) -> dict[str, list[int | None]]:
+        """{column: [the stored value's event time, microseconds since the epoch, per entity row]}:
+        None where nothing is stored, and for entity columns and on-demand features."""
+        out = {}
+        for column, values in self._values.items():
+            times = self._event_micros.get(column)
+            out[column] = [None] * len(values) if times is None else \
+                [t if status != NOT_FOUND else None for t, status in zip(times, self._statuses[column])]
+        return out
 
     def to_df(self):
         import pandas as pd
@@ -215,20 +227,23 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
         oldest_us = now_us - max_age_us if max_age_us > 0 else None
         event_times = [found.event_ts for found in stored if found is not None]
         complete = len(event_times) == len(stored) and (oldest_us is None or min(event_times, default=0) >= oldest_us)
+        times = [None if found is None else found.event_ts for found in stored]
         for feature in request.features:
-            read[(request.name, feature)] = _column(stored, feature, oldest_us, complete)
+            read[(request.name, feature)] = (*_column(stored, feature, oldest_us, complete), times)
     computed = {}
     for request, fn in zip(plan.on_demand, functions):
         computed[request.view.name] = _run_on_demand(registry, request, fn, read, entity_rows)
     values: dict[str, list] = {c: [row.get(c) for row in entity_rows] for c in plan.entity_columns}
     statuses: dict[str, list[str]] = {c: [PRESENT] * len(entity_rows) for c in plan.entity_columns}
+    event_micros: dict[str, list] = {}
     for column, on_demand, view_name, feature in plan.columns:
         if on_demand:
             values[column] = computed[view_name][feature]
             statuses[column] = [PRESENT] * len(entity_rows)
         else:
-            values[column], statuses[column] = read[(view_name, feature)]
-    return OnlineResponse(values, statuses)
+            values[column], statuses[column], times = read[(view_name, feature)]
+            event_micros[column] = times  # shared by the view's features; masked when asked for
+    return OnlineResponse(values, statuses, event_micros)
 
 
 def _column(stored: list, feature: str, oldest_us: int | None, complete: bool) -> tuple[list, list[str]]:

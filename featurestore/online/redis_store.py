@@ -260,6 +260,12 @@ class RedisOnlineStore(OnlineStore):
             while batch := list(islice(keys, _SCAN_BATCH)):
                 redis_scripts.run(client, DELETE_FIELDS, [(len(batch), *batch, *prefixes)])
 
+    def ping(self) -> None:
+        """Redis answers PING."""
+        client = self._connect()
+        with self._errors("answering a readiness check"):
+            client.ping()
+
     def _connect(self):
         """The Redis client, created on first use (redis-py connects on the first command)."""
         if self._client is not None:

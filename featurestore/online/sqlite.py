@@ -270,6 +270,11 @@ class SqliteOnlineStore(OnlineStore):
         if connection.in_transaction:
             connection.execute("ROLLBACK")
 
+    def ping(self) -> None:
+        """The file opens and answers a query."""
+        with self._errors("answering a readiness check"):
+            self._connection(create=False).execute("SELECT 1").fetchone()
+
     # --- connections ---
 
     def _connection(self, create: bool) -> sqlite3.Connection:

@@ -1,0 +1,187 @@
+"""The feature server's endpoints as plain functions: a parsed JSON body in, (status, JSON) out.
+
+Feast's request and response shapes, so a Feast client works unchanged:
+
+    POST /get-online-features
+      {"entities": {"driver_id": [1001, 1002], "val_to_add": [1, 2]},   # join keys and request fields
+       "features": ["driver_hourly_stats:conv_rate", ...] | "feature_service": "driver_ranking",
+       "full_feature_names": false}
+    -> {"metadata": {"feature_names": ["driver_id", "conv_rate", ...]},
+        "results": [{"values": [...], "statuses": [...], "event_timestamps": [...]}, ...]}
+
+Results are column-major, one entry per feature name (entity columns first), as Feast's
+GetOnlineFeaturesResponse proto has them (Feast's docs also show a row-major form; the
+proto is what its servers send). Statuses are PRESENT, NULL_VALUE (a stored null, or an
+on-demand feature computed as null), NOT_FOUND and OUTSIDE_MAX_AGE; event timestamps are
+the stored values' event times in ISO-8601 UTC, "1970-01-01T00:00:00Z" where there is none
+(entity columns, on-demand features, values not found), as Feast sends them.
+
+    POST /push                  {"push_source_name": ..., "df": {column: [values]}, "to": "online"}
+    POST /write-to-online-store {"feature_view_name": ..., "df": {column: [values]}}
+
+Rows are checked whole against every view they reach before anything is written, then
+written with materialization's newest-wins rule. The server writes online only; rows for
+the offline store are pushed from Python or a job (FeatureStore.push), where Spark runs.
+
+Every bad request is a RequestError (status 4xx, a message saying what and where); the
+HTTP layer (featurestore.serving.http) turns it and an unreachable online store (503)
+into JSON errors.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from featurestore.errors import FeatureStoreError, OnlineStoreError
+
+EPOCH_TEXT = "1970-01-01T00:00:00Z"
+
+
+class RequestError(Exception):
+    """A request the server refuses: its HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _field(body: dict, name: str, kind: type, required: bool = True, default=None):
+    if not isinstance(body, dict):
+        raise RequestError(400, f"the body must be a JSON object, got {type(body).__name__}")
+    if name not in body:
+        if required:
+            raise RequestError(400, f"the body lacks {name!r}")
+        return default
+    value = body[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+        raise RequestError(400, f"{name!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _columns(body: dict, name: str, max_rows: int) -> tuple[dict, int]:
+    """A {column: [values]} object of equal-length lists, at most max_rows long."""
+    columns = _field(body, name, dict)
+    lengths = {}
+    for column, values in columns.items():
+        if not isinstance(values, list):
+            raise RequestError(400, f"{name}[{column!r}] must be a list of values, one per row, got "
+                                    f"{type(values).__name__}")
+        lengths[column] = len(values)
+    if len(set(lengths.values())) > 1:
+        raise RequestError(400, f"the lists of {name!r} have different lengths {lengths}; give one value per row "
+                                f"in every column")
+    rows = next(iter(lengths.values()), 0)
+    if rows > max_rows:
+        raise RequestError(413, f"{rows} rows exceed this server's limit of {max_rows} per request "
+                                f"(featurestore serve --max-rows); split the request")
+    return columns, rows
+
+
+def get_online_features(store, body: dict, max_rows: int) -> dict:
+    """POST /get-online-features (module docstring)."""
+    entities, rows = _columns(body, "entities", max_rows)
+    if not entities:
+        raise RequestError(400, "'entities' names no join key; give e.g. {\"driver_id\": [1001]}")
+    features = _field(body, "features", list, required=False)
+    service = _field(body, "feature_service", str, required=False)
+    full_feature_names = _field(body, "full_feature_names", bool, required=False, default=False)
+    if (features is None) == (service is None):
+        raise RequestError(400, "give either 'features' (a list of \"view:feature\") or 'feature_service', "
+                                "not both and not neither")
+    if features is not None and not all(isinstance(f, str) for f in features):
+        raise RequestError(400, "'features' must be a list of \"view:feature\" strings")
+    registry = store.registry
+    try:
+        requested = registry.get("feature_services", service) if service is not None else features
+        entity_rows = [{column: values[i] for column, values in entities.items()} for i in range(rows)]
+        response = _read(store, registry, requested, entity_rows, full_feature_names)
+    except OnlineStoreError:
+        raise
+    except FeatureStoreError as error:
+        raise RequestError(422, str(error)) from None
+    values, statuses, times = response.to_dict(), response.statuses(), response.event_micros()
+    names = list(values)
+    results = []
+    for name in names:
+        column_statuses = [NULL_VALUE if status == "PRESENT" and value is None else status
+                           for value, status in zip(values[name], statuses[name])]
+        results.append({"values": values[name], "statuses": column_statuses,
+                        "event_timestamps": [_timestamp(t) for t in times[name]]})
+    return {"metadata": {"feature_names": names}, "results": results}
+
+
+NULL_VALUE = "NULL_VALUE"
+
+
+def _read(store, registry, features, entity_rows, full_feature_names):
+    from featurestore.online.read import get_online_features as read
+
+    return read(registry, store.online_store, store.project, features, entity_rows, full_feature_names,
+                repo_path=store.repo_path)
+
+
+def _timestamp(micros: int | None) -> str:
+    if micros is None:
+        return EPOCH_TEXT
+    moment = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def push(store, body: dict, max_rows: int) -> dict:
+    """POST /push: rows to the views of a push source, online (Feast's shape)."""
+    from featurestore.push import encoded_rows, push_mode, views_of
+
+    name = _field(body, "push_source_name", str)
+    columns, rows = _columns(body, "df", max_rows)
+    to = _field(body, "to", str, required=False, default="online")
+    try:
+        if push_mode(to).value != "online":
+            raise RequestError(422, f"this server writes online only, got to={to!r}; push rows for the offline "
+                                    f"store with FeatureStore.push(..., to={to!r}) from Python or a Spark job")
+        views = [v for v in views_of(store.registry, name) if v.online]
+        encoded = {v.name: encoded_rows(v, _parsed_times(v, columns), f"push to {name!r}") for v in views}
+    except RequestError:
+        raise
+    except FeatureStoreError as error:
+        raise RequestError(422, str(error)) from None
+    written = {view.name: store.online_store.online_write_flat(store.project, view, encoded[view.name])
+               for view in views}
+    return {"rows": rows, "written": written}
+
+
+def write_to_online_store(store, body: dict, max_rows: int) -> dict:
+    """POST /write-to-online-store: rows of one feature view, written online (Feast's shape)."""
+    from featurestore.push import encoded_rows
+
+    name = _field(body, "feature_view_name", str)
+    columns, rows = _columns(body, "df", max_rows)
+    try:
+        view = store.registry.feature_view(name)
+        if not view.online:
+            raise RequestError(422, f"feature view {name!r} is offline only (online=False); nothing is served "
+                                    f"from it")
+        encoded = encoded_rows(view, _parsed_times(view, columns), f"write to feature view {name!r}")
+    except RequestError:
+        raise
+    except FeatureStoreError as error:
+        raise RequestError(422, str(error)) from None
+    return {"rows": rows, "written": {name: store.online_store.online_write_flat(store.project, view, encoded)}}
+
+
+def _parsed_times(view, columns: dict) -> dict:
+    """The event and created time columns with ISO-8601 strings read as datetimes (naive is UTC)."""
+    parsed = dict(columns)
+    for column in (view.source.timestamp_field, view.source.created_timestamp_column):
+        if column and column in parsed:
+            parsed[column] = [_datetime(value, column, i) for i, value in enumerate(parsed[column])]
+    return parsed
+
+
+def _datetime(value, column: str, row: int):
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestError(422, f"row {row}: column {column!r} holds {value!r}, which is not an ISO-8601 time "
+                                f"such as 2026-01-31T12:00:00Z") from None
