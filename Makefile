@@ -34,7 +34,7 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup demo test test-unit lint bench training-set materialize proto redis-up redis-down cluster-up \
+.PHONY: help setup demo test test-unit lint bench training-set materialize serve proto redis-up redis-down cluster-up \
 	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
@@ -95,6 +95,9 @@ training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, F
 
 materialize: setup ## materialize incrementally up to END with spark-submit (REPO, END)
 	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/materialize.py materialize-incremental $(END) --repo $(REPO)
+
+serve: setup ## serve online features over HTTP on 127.0.0.1:6566 (REPO)
+	$(VENV)/bin/featurestore serve --repo $(REPO)
 
 redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying the Redis online store
 	mkdir -p .redis

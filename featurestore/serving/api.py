@@ -14,7 +14,9 @@ GetOnlineFeaturesResponse proto has them (Feast's docs also show a row-major for
 proto is what its servers send). Statuses are PRESENT, NULL_VALUE (a stored null, or an
 on-demand feature computed as null), NOT_FOUND and OUTSIDE_MAX_AGE; event timestamps are
 the stored values' event times in ISO-8601 UTC, "1970-01-01T00:00:00Z" where there is none
-(entity columns, on-demand features, values not found), as Feast sends them.
+(entity columns, on-demand features, values not found), as Feast sends them. Values are
+exactly what FeatureStore.get_online_features returns, in JSON: NaN and infinities as
+"NaN"/"Infinity" (featurestore.jsonio), bytes in base64, timestamps in ISO-8601 UTC.
 
     POST /push                  {"push_source_name": ..., "df": {column: [values]}, "to": "online"}
     POST /write-to-online-store {"feature_view_name": ..., "df": {column: [values]}}

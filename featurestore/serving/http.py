@@ -163,7 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(payload, str):
             data, kind = payload.encode(), "text/plain; version=0.0.4"
         else:
-            data, kind = json.dumps(json_safe(payload), allow_nan=False).encode(), "application/json"
+            data, kind = json.dumps(json_safe(payload), allow_nan=False, default=_json_value).encode(), \
+                "application/json"
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
@@ -180,6 +181,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         """Quiet: the access log above is the one log, and has nothing from the body."""
+
+
+def _json_value(value):
+    """Values JSON has no type for, as protobuf's JSON mapping writes them: bytes in base64,
+    timestamps in ISO-8601 UTC."""
+    import base64
+    from datetime import datetime
+
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _error(status: int, message: str) -> dict:

@@ -1,0 +1,257 @@
+"""featurestore serve (featurestore.serving): Feast's endpoints over a real server on a free
+loopback port, on SQLite and Redis, no JVM (the registry is written directly, the online
+values through the store's one write path). Exact JSON, every status, every error class."""
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from featurestore import FeatureService, FeatureView, Field, PushSource
+from featurestore.online.read import get_online_features
+from featurestore.registry import RegistryState
+from featurestore.serving.http import FeatureServer
+from featurestore.store import FeatureStore
+from featurestore.testing.repos import write_repo
+from featurestore.types import Float64, Int64
+from tests.online_helpers import ALL_TYPES, DRIVER, PROJECT, SOURCE, row
+from tests.repo_helpers import online_store_section
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+NOW_US = int(NOW.timestamp() * 1_000_000)
+HOUR_US = 3_600_000_000
+PUSH = PushSource(name="stats_push", batch_source=SOURCE)
+STATS = FeatureView(name="stats", entities=[DRIVER], source=PUSH, ttl=timedelta(days=1), schema=[
+    Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64), Field(name="trips", dtype=Int64)])
+RANKING = FeatureService(name="ranking", features=[STATS[["rate"]]])
+
+
+def iso(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1e6, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def served(request, tmp_path):
+    write_repo(tmp_path / "repo", project=PROJECT, online_store=online_store_section(request, request.param))
+    store = FeatureStore(tmp_path / "repo")
+
+    def put(state: RegistryState) -> None:
+        state.entities[DRIVER.name] = DRIVER
+        state.data_sources[SOURCE.name] = SOURCE
+        state.feature_views.update({STATS.name: STATS, ALL_TYPES.name: ALL_TYPES})
+        state.feature_services[RANKING.name] = RANKING
+
+    store.registry_store.update(put)
+    store.online_store.update(PROJECT, [STATS, ALL_TYPES], [])
+    store.online_store.online_write_flat(PROJECT, STATS, [
+        row(STATS, 1, {"rate": 0.5, "trips": 5}, NOW_US - HOUR_US),
+        row(STATS, 2, {"rate": None, "trips": 7}, NOW_US - HOUR_US),  # a stored null
+        row(STATS, 3, {"rate": 0.25, "trips": 3}, NOW_US - 30 * HOUR_US)])  # older than the 1-day ttl
+    server = FeatureServer(store, port=0, max_rows=50, max_body_bytes=20_000)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield store, server
+    server.stop()
+    store.online_store.close()
+
+
+def call(server, method: str, path: str, body=None, raw: bytes | None = None):
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    connection.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    kind = response.getheader("Content-Type")
+    return response.status, (json.loads(payload) if kind == "application/json" else payload.decode())
+
+
+def test_get_online_features_answers_feasts_json_with_every_status(served):
+    _, server = served
+    status, body = call(server, "POST", "/get-online-features", {
+        "entities": {"driver_id": [1, 2, 3, 4]}, "features": ["stats:rate", "stats:trips"]})
+    epoch = "1970-01-01T00:00:00Z"
+    assert status == 200 and body == {
+        "metadata": {"feature_names": ["driver_id", "rate", "trips"]},
+        "results": [
+            {"values": [1, 2, 3, 4], "statuses": ["PRESENT"] * 4, "event_timestamps": [epoch] * 4},
+            {"values": [0.5, None, None, None], "statuses": ["PRESENT", "NULL_VALUE", "OUTSIDE_MAX_AGE", "NOT_FOUND"],
+             "event_timestamps": [iso(NOW_US - HOUR_US), iso(NOW_US - HOUR_US), iso(NOW_US - 30 * HOUR_US), epoch]},
+            {"values": [5, 7, None, None], "statuses": ["PRESENT", "PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"],
+             "event_timestamps": [iso(NOW_US - HOUR_US), iso(NOW_US - HOUR_US), iso(NOW_US - 30 * HOUR_US), epoch]},
+        ]}
+
+
+def test_a_feature_service_and_full_feature_names(served):
+    _, server = served
+    status, body = call(server, "POST", "/get-online-features", {
+        "entities": {"driver_id": [1]}, "feature_service": "ranking", "full_feature_names": True})
+    assert status == 200 and body["metadata"]["feature_names"] == ["driver_id", "stats__rate"]
+    assert body["results"][1]["values"] == [0.5]
+
+
+def test_every_type_is_served_as_get_online_features_returns_it(served):
+    store, _ = served
+    values = {"i32": -7, "i64": 2 ** 40, "f32": 0.1, "f64": math.nan, "s": "x\u00e9", "b": True, "raw": b"\x00\xff",
+              "ts": NOW, "i32_list": [1, 2], "i64_list": [3], "f32_list": [0.5], "f64_list": [math.inf],
+              "s_list": ["a", "b"], "b_list": [False], "raw_list": [b"ab"], "ts_list": [NOW]}
+    store.online_store.online_write_flat(PROJECT, ALL_TYPES, [row(ALL_TYPES, 1, values, NOW_US)])
+    refs = [f"all_types:{name}" for name in values]
+    expected = get_online_features(store.registry, store.online_store, PROJECT, refs, [{"driver_id": 1}]).to_dict()
+    status, body = call(served[1], "POST", "/get-online-features", {"entities": {"driver_id": [1]}, "features": refs})
+    served_values = {name: result["values"][0] for name, result in zip(body["metadata"]["feature_names"],
+                                                                        body["results"])}
+    assert status == 200
+
+    def as_json(value):
+        if isinstance(value, bytes):
+            return base64.b64encode(value).decode()
+        if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN" if math.isnan(value) else "Infinity"
+        if isinstance(value, list):
+            return [as_json(v) for v in value]
+        return value
+    assert served_values == {name: as_json(column[0]) for name, column in expected.items()}
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/get-online-features", {"entities": {"driver_id": [1]}, "features": ["nope:rate"]}, 422,
+     "feature reference 'nope:rate': no feature view 'nope'"),
+    ("/get-online-features", {"entities": {"driver_id": [1]}, "feature_service": "nope"}, 422,
+     "no feature service named 'nope'"),
+    ("/get-online-features", {"entities": {"trip_id": [1]}, "features": ["stats:rate"]}, 422,
+     "lacks join key 'driver_id' of feature view 'stats'"),
+    ("/get-online-features", {"entities": {"driver_id": ["one"]}, "features": ["stats:rate"]}, 422,
+     "join key 'driver_id' must be Int64: 'one' (str) is not an integer"),
+    ("/get-online-features", {"entities": {"driver_id": list(range(51))}, "features": ["stats:rate"]}, 413,
+     "51 rows exceed this server's limit of 50 per request"),
+    ("/get-online-features", {"entities": {"driver_id": [1, 2], "x": [1]}, "features": ["stats:rate"]}, 400,
+     "the lists of 'entities' have different lengths"),
+    ("/get-online-features", {"entities": {"driver_id": [1]}}, 400, "give either 'features'"),
+    ("/get-online-features", [1, 2], 400, "the body must be a JSON object, got list"),
+    ("/push", {"push_source_name": "stats_push", "df": {"driver_id": [1]}, "to": "offline"}, 422,
+     "this server writes online only, got to='offline'"),
+    ("/push", {"push_source_name": "nope", "df": {"driver_id": [1]}}, 422,
+     "no feature view reads push source 'nope'"),
+    ("/write-to-online-store", {"feature_view_name": "nope", "df": {"driver_id": [1]}}, 422,
+     "no feature view named 'nope'"),
+])
+def test_a_bad_request_gets_a_4xx_json_error_saying_what_and_where(served, path, body, status, message):
+    answer, payload = call(served[1], "POST", path, body)
+    assert answer == status and payload["error"]["status"] == status
+    assert message in payload["error"]["message"], payload
+
+
+def test_malformed_json_large_bodies_unknown_paths_and_methods(served):
+    server = served[1]
+    assert call(server, "POST", "/get-online-features", raw=b"{bad")[0] == 400
+    status, payload = call(server, "POST", "/push", raw=b"x" * 20_001)
+    assert status == 413 and "exceeds this server's limit of 20,000" in payload["error"]["message"]
+    assert call(server, "GET", "/nope")[0] == 404
+    assert call(server, "GET", "/get-online-features")[0] == 405
+    assert call(server, "POST", "/health", {})[0] == 405
+
+
+def test_push_and_write_are_checked_whole_then_newest_wins(served):
+    store, server = served
+    later, earlier = iso(NOW_US), iso(NOW_US - 2 * HOUR_US)
+    status, body = call(server, "POST", "/push", {"push_source_name": "stats_push", "df": {
+        "driver_id": [1, 4], "event_timestamp": [later, later], "rate": [0.9, 0.4], "trips": [9, 4]}})
+    assert (status, body) == (200, {"rows": 2, "written": {"stats": 2}})
+    status, body = call(server, "POST", "/write-to-online-store", {"feature_view_name": "stats", "df": {
+        "driver_id": [1], "event_timestamp": [earlier], "rate": [0.1], "trips": [1]}})
+    assert (status, body) == (200, {"rows": 1, "written": {"stats": 0}})  # older than what is stored
+    status, body = call(server, "POST", "/push", {"push_source_name": "stats_push", "df": {
+        "driver_id": [5, 6], "event_timestamp": [later, "yesterday"], "rate": [0.5, 0.6], "trips": [5, 6]}})
+    assert status == 422 and "row 1: column 'event_timestamp' holds 'yesterday'" in body["error"]["message"]
+    status, body = call(server, "POST", "/push", {"push_source_name": "stats_push", "df": {
+        "driver_id": [5, 6], "event_timestamp": [later, later], "rate": [0.5, "fast"], "trips": [5, 6]}})
+    assert status == 422 and body["error"]["message"].startswith("push to 'stats_push': row 1 (a feature)")
+    answer = get_online_features(store.registry, store.online_store, PROJECT, ["stats:rate"],
+                                 [{"driver_id": d} for d in (1, 4, 5)]).to_dict()
+    assert answer["rate"] == [0.9, 0.4, None]  # nothing of the refused batches was written
+
+
+def test_an_unreachable_store_gives_503_and_the_server_keeps_serving(served, tmp_path):
+    store, server = served
+    assert call(server, "GET", "/ready") == (200, {"status": "ready"})
+    broken = store.online_store
+    if type(broken).__name__ == "SqliteOnlineStore":
+        broken.close()
+        os.rename(broken.path, tmp_path / "moved.db")
+    else:
+        broken.config = type(broken.config)(host="127.0.0.1", port=1, socket_timeout_seconds=0.5)
+        broken._client = None
+    status, payload = call(server, "GET", "/ready")
+    assert status == 503 and payload["status"] == "unavailable"
+    status, payload = call(server, "POST", "/get-online-features", {"entities": {"driver_id": [1]},
+                                                                     "features": ["stats:rate"]})
+    assert status == 503 and payload["error"]["message"].startswith("the online store failed: ")
+    assert call(server, "GET", "/health") == (200, {"status": "ok"})
+
+
+def test_metrics_count_requests_latency_and_store_time(served):
+    server = served[1]
+    call(server, "POST", "/get-online-features", {"entities": {"driver_id": [1]}, "features": ["stats:rate"]})
+    call(server, "GET", "/nope")
+    status, text = call(server, "GET", "/metrics")
+    assert status == 200
+    assert 'featurestore_requests_total{endpoint="/get-online-features",status="200"} 1' in text
+    assert 'featurestore_requests_total{endpoint="other",status="404"} 1' in text
+    assert 'featurestore_request_seconds_count{endpoint="/get-online-features"} 1' in text
+    assert 'featurestore_online_store_seconds_count{operation="read"} 1' in text
+
+
+def test_a_load_of_concurrent_clients_gets_no_error(served):
+    server = served[1]
+    body = {"entities": {"driver_id": [1, 2, 3]}, "features": ["stats:rate", "stats:trips"]}
+
+    def client(_):
+        connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)  # keep-alive
+        statuses = []
+        for _ in range(100):
+            connection.request("POST", "/get-online-features", body=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+        connection.close()
+        return statuses
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for batch in pool.map(client, range(8)) for s in batch]
+    assert statuses == [200] * 800
+
+
+def test_serve_runs_on_loopback_and_stops_gracefully_on_sigterm(served):
+    store, _ = served
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "serve", "--port", "0", "--repo",
+                                str(store.repo_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Serving feature repo ") and " at http://127.0.0.1:" in line, process.stderr.read()
+        host, port = line.rsplit("http://", 1)[1].strip().split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+        connection.close()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0 and time.monotonic() - started < 10
+        assert process.stdout.read() == "Stopped: requests in flight finished.\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
