@@ -9,7 +9,7 @@ import pytest
 from featurestore.config import load_config
 from featurestore.runtime.metastore import embedded_database, lock_holder
 from featurestore.runtime.session import session_conf
-from tests.test_init import cli
+from tests.unit.test_init import cli
 
 pytestmark = pytest.mark.slow
 

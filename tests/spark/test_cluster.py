@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 
-from featurestore import FeatureStore, cluster
+from featurestore import FeatureStore
+from featurestore.runtime import cluster
 from featurestore.runtime.session import spark_submit_command
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
