@@ -1,6 +1,7 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
-    python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,cluster]
+    python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,
+                                        serving,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 docs/performance.md quotes the development machine's). --quick uses small sizes to check the
@@ -17,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "cluster")
+PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
+         "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -105,6 +107,12 @@ def main() -> None:
 
         print("\nLoad: 4 client processes of get_online_features while a writer runs")
         print(load_bench.format_table(load_bench.run(calls=1_000 if args.quick else 10_000)))
+
+    if "serving" in parts:
+        from benchmarks import serving_bench
+
+        print("\nHTTP serving: featurestore serve beside Feast's feast serve (SQLite, 3 features, 4 clients)")
+        print(serving_bench.format_table(serving_bench.run(requests=300 if args.quick else 2000)))
 
     if "cluster" in parts:
         from benchmarks import cluster_bench
