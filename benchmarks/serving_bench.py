@@ -129,7 +129,8 @@ def start(command: list[str], cwd: Path, port: int, env: dict | None = None) -> 
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("POST", "/get-online-features", body=json.dumps(body(1, 1)))
+            connection.request("POST", "/get-online-features", body=json.dumps(body(1, 1)),
+                               headers={"Content-Type": "application/json"})
             if connection.getresponse().status == 200:
                 return process
         except OSError:
@@ -164,9 +165,18 @@ def client(port: int, requests: int, rows: int, entities: int, seed: int, result
     for _ in range(requests):
         data = json.dumps(body(rows, entities, rng)).encode()
         started = time.perf_counter()
-        connection.request("POST", "/get-online-features", body=data, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        payload = response.read()
+        for attempt in (1, 2):  # a server may close a keep-alive connection (gunicorn recycles workers)
+            try:
+                connection.request("POST", "/get-online-features", body=data,
+                                   headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                if attempt == 2:
+                    raise
         latencies.append(time.perf_counter() - started)
         if response.status != 200:
             errors += 1
