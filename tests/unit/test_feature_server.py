@@ -255,3 +255,32 @@ def test_serve_runs_on_loopback_and_stops_gracefully_on_sigterm(served):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_on_demand_features_are_computed_per_request_as_get_online_features_computes_them(online_config,
+                                                                                         repo_factory):
+    from tests.unit.test_on_demand_online import DEFINITIONS, write_stats
+
+    repo = repo_factory(DEFINITIONS, online_store=online_config, project="odfv")
+    store = FeatureStore(repo)
+    store.apply(None, partial=False, validate=False)
+    write_stats(store, {1001: (0.5, 0.75), 1002: (0.25, 0.125)})
+    server = FeatureServer(store, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        refs = ["transformed_conv_rate:conv_rate_plus_val", "rates:label", "stats:acc_rate"]
+        rows = {"driver_id": [1001, 1002, 9999], "val_to_add": [2, 10, 1]}
+        status, body = call(server, "POST", "/get-online-features", {"entities": rows, "features": refs})
+        expected = store.get_online_features(refs, [{"driver_id": d, "val_to_add": v}
+                                                    for d, v in zip(rows["driver_id"], rows["val_to_add"])])
+        assert status == 200
+        assert {n: r["values"] for n, r in zip(body["metadata"]["feature_names"], body["results"])} == \
+            expected.to_dict()
+        statuses = {n: r["statuses"] for n, r in zip(body["metadata"]["feature_names"], body["results"])}
+        assert statuses["conv_rate_plus_val"] == ["PRESENT", "PRESENT", "NULL_VALUE"]
+        assert statuses["acc_rate"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+        status, body = call(server, "POST", "/get-online-features", {"entities": {"driver_id": [1001]},
+                                                                     "features": refs})
+        assert status == 422 and "lacks request field 'val_to_add'" in body["error"]["message"]
+    finally:
+        server.stop()
