@@ -6,6 +6,7 @@ once with one line and touches nothing.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from featurestore.cli.common import CommandLineError, dumps, open_store
@@ -135,10 +136,17 @@ def cmd_serve(args) -> int:
 
     if args.max_rows < 1 or args.max_body_bytes < 1:
         raise CommandLineError("--max-rows and --max-body-bytes must be at least 1")
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise CommandLineError(f"--api-key-env names {args.api_key_env!r}, which is not set or empty; export "
+                                   f"{args.api_key_env}=<the key clients send as 'Authorization: Bearer <key>'>")
     store = open_store(args)
     store.registry  # noqa: B018 - a missing or broken registry fails now, not at the first request
     serve(store, args.host, args.port, args.max_rows, args.max_body_bytes,
-          access_log=sys.stderr if args.access_log else None, ready=lambda line: print(line, flush=True))
+          access_log=sys.stderr if args.access_log else None, ready=lambda line: print(line, flush=True),
+          api_key=api_key, warn=lambda line: print(line, file=sys.stderr, flush=True))
     return 0
 
 
@@ -178,6 +186,8 @@ def add_commands(commands, common) -> None:
     serve.add_argument("--max-rows", type=int, default=MAX_ROWS, help="entity rows per request at most")
     serve.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="request body size at most")
     serve.add_argument("--access-log", action="store_true", help="one line per request on stderr (no bodies)")
+    serve.add_argument("--api-key-env", metavar="VARIABLE",
+                       help="require 'Authorization: Bearer <key>', the key read from this environment variable")
     serve.set_defaults(run=cmd_serve)
 
     training = commands.add_parser("training-set", parents=[common], help="training-set commands")

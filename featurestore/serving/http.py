@@ -9,9 +9,13 @@ that says what and where, never a traceback; an online store that fails mid-requ
 connections, requests in flight finish, idle keep-alive connections close.
 
 Nothing secret is logged: the access log (--access-log) has method, path, status and time.
+With --api-key-env VARIABLE every request but /health needs `Authorization: Bearer <key>`
+(401 otherwise); the key is read from the environment, never from a file or a log. Binding
+beyond loopback without a key prints a warning.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import signal
 import socket
@@ -78,10 +82,11 @@ class FeatureServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, feature_store, host: str = HOST, port: int = PORT, max_rows: int = MAX_ROWS,
-                 max_body_bytes: int = MAX_BODY_BYTES, access_log=None):
+                 max_body_bytes: int = MAX_BODY_BYTES, access_log=None, api_key: str | None = None):
         self.metrics = Metrics()
         self.served = Served(feature_store, self.metrics)
         self.max_rows, self.max_body_bytes, self.access_log = max_rows, max_body_bytes, access_log
+        self.api_key = api_key  # None: no check (loopback); else every request needs "Bearer <key>"
         self.stopping = False
         super().__init__((host, port), _Handler)
 
@@ -137,6 +142,16 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         return 200, endpoint(self.server.served, body, self.server.max_rows)
 
+    def _authorize(self) -> None:
+        key = self.server.api_key
+        if key is None or self.path == "/health":
+            return
+        given = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {key}".encode()):
+            self.close_connection = True
+            raise api.RequestError(401, "this server needs the header 'Authorization: Bearer <key>' with the key "
+                                        "its --api-key-env variable holds")
+
     def _body(self):
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
@@ -154,6 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, handle) -> None:
         started = time.perf_counter()
         try:
+            self._authorize()
             status, payload = handle()
         except api.RequestError as error:
             status, payload = error.status, _error(error.status, str(error))
@@ -207,9 +223,13 @@ def _error(status: int, message: str) -> dict:
 
 
 def serve(feature_store, host: str = HOST, port: int = PORT, max_rows: int = MAX_ROWS,
-          max_body_bytes: int = MAX_BODY_BYTES, access_log=None, ready=print) -> None:
+          max_body_bytes: int = MAX_BODY_BYTES, access_log=None, ready=print, api_key: str | None = None,
+          warn=print) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully."""
-    server = FeatureServer(feature_store, host, port, max_rows, max_body_bytes, access_log)
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        warn(f"warning: serving on {host}, beyond this machine, with no API key: anyone who reaches the port reads "
+             f"and writes features; give --api-key-env VARIABLE")
+    server = FeatureServer(feature_store, host, port, max_rows, max_body_bytes, access_log, api_key)
     stop = threading.Event()
 
     def on_signal(signum, frame):

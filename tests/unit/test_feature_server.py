@@ -284,3 +284,77 @@ def test_on_demand_features_are_computed_per_request_as_get_online_features_comp
         assert status == 422 and "lacks request field 'val_to_add'" in body["error"]["message"]
     finally:
         server.stop()
+
+
+def test_an_api_key_is_required_when_configured_and_never_logged(served, monkeypatch):
+    store, _ = served
+    monkeypatch.setenv("FS_TEST_API_KEY", "s3cret-key")
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "serve", "--port", "0", "--access-log",
+                                "--host", "0.0.0.0", "--api-key-env", "FS_TEST_API_KEY", "--repo",
+                                str(store.repo_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline().rsplit(":", 1)[1])
+
+        def ask(headers):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("POST", "/get-online-features", body=json.dumps(
+                {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}).encode(), headers=headers)
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+
+        status, body = ask({})
+        assert status == 401 and "Authorization: Bearer <key>" in body["error"]["message"]
+        assert ask({"Authorization": "Bearer wrong"})[0] == 401
+        assert ask({"Authorization": "Bearer s3cret-key"})[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=15)
+    assert "s3cret-key" not in errors
+    assert errors.count("POST /get-online-features") == 3  # the access log: method, path, status, time
+    assert "warning: serving on 0.0.0.0" not in errors  # a key is configured
+
+
+def test_serving_beyond_loopback_without_a_key_warns(served):
+    store, _ = served
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "serve", "--port", "0", "--host", "0.0.0.0",
+                                "--repo", str(store.repo_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate(timeout=15)
+    assert errors.startswith("warning: serving on 0.0.0.0, beyond this machine, with no API key")
+
+
+def test_the_server_never_starts_a_jvm(served):
+    store, _ = served
+    code = ("import sys, threading, json, http.client\n"
+            "from featurestore.store import FeatureStore\n"
+            "from featurestore.serving.http import FeatureServer\n"
+            "server = FeatureServer(FeatureStore(sys.argv[1]), port=0)\n"
+            "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+            "c = http.client.HTTPConnection(*server.server_address[:2])\n"
+            "c.request('POST', '/get-online-features', body=json.dumps({'entities': {'driver_id': [1]}, "
+            "'features': ['stats:rate']}), headers={'Content-Type': 'application/json'})\n"
+            "print(c.getresponse().status, sorted(m for m in sys.modules if m.startswith(('pyspark', 'py4j'))))\n"
+            "server.stop()\n")
+    result = subprocess.run([sys.executable, "-c", code, str(store.repo_path)], capture_output=True, text=True)
+    assert result.stdout == "200 []\n", result.stderr
+
+
+def test_the_plain_urllib_example_client_reads_what_the_server_serves(served):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent.parent / "examples" / "feature_server_client.py"
+    spec = importlib.util.spec_from_file_location("feature_server_client", path)
+    client_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client_module)
+    store, server = served
+    url = server.url
+    assert client_module.get_online_features(url, {"driver_id": [1, 4]}, ["stats:rate", "stats:trips"]) == \
+        {"driver_id": [1, 4], "rate": [0.5, None], "trips": [5, None]}
+    remote = client_module.ServerStore(url)
+    local = store.get_online_features(store.get_feature_service("ranking"), [{"driver_id": 1}]).to_dict()
+    assert remote.get_online_features(remote.get_feature_service("ranking"), [{"driver_id": 1}]).to_dict() == local
+    with pytest.raises(RuntimeError, match="no feature view 'nope'"):
+        client_module.get_online_features(url, {"driver_id": [1]}, ["nope:x"])
