@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from featurestore.context import Context
 from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
 from featurestore.errors import DefinitionError, RegistryConflictError
 from featurestore.plan import RegistryDiff, check_references, compute_diff
@@ -59,12 +60,9 @@ def preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
     return final
 
 
-def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoContents, validate: bool,
-          repo_path=None) -> None:
-    """Raise unless the diff is safe to write: references resolve, views match their sources.
-
-    spark_of: a callable returning the SparkSession, called only when validating.
-    """
+def check(ctx: Context, current: RegistryState, diff: RegistryDiff, desired: RepoContents, validate: bool) -> None:
+    """Raise unless the diff is safe to write: references resolve, views match their sources
+    (Spark starts only when validating)."""
     check_references(preview(current, diff))
     for project, file in desired.projects:
         if project.name != current.project:
@@ -75,14 +73,14 @@ def check(spark_of, current: RegistryState, diff: RegistryDiff, desired: RepoCon
     if validate:
         from featurestore.offline.sources import validate_feature_view
 
-        spark = spark_of()
+        spark = ctx.spark
         for name, view in sorted(desired.feature_views.items()):
             origin = desired.origin.get(("feature_views", name))
             where = str(origin) if origin and origin.name != "<apply>" else ""
-            validate_feature_view(spark, view, where, repo_path)
+            validate_feature_view(spark, view, where, ctx.repo_path)
 
 
-def with_inferred_schemas(spark_of, desired: RepoContents, validate: bool, repo_path=None) -> RepoContents:
+def with_inferred_schemas(ctx: Context, desired: RepoContents, validate: bool) -> RepoContents:
     """desired with every pending view (schema= left out, or without its join keys) completed
     from its source (featurestore.offline.sources.infer_schema), as Feast does at apply."""
     pending = sorted(name for name, view in desired.feature_views.items() if view.pending_inference)
@@ -94,13 +92,12 @@ def with_inferred_schemas(spark_of, desired: RepoContents, validate: bool, repo_
                               f"source, which needs the source read: apply with validation, or declare schema=")
     from featurestore.offline.sources import infer_schema
 
-    spark = spark_of()
+    spark = ctx.spark
     for name in pending:
         origin = desired.origin.get(("feature_views", name))
         where = str(origin) if origin and origin.name != "<apply>" else ""
-        view = infer_schema(spark, desired.feature_views[name], where, repo_path)
-        if repo_path is not None:
-            view.bind_code(repo_path)
+        view = infer_schema(spark, desired.feature_views[name], where, ctx.repo_path)
+        view.bind_code(ctx.repo_path)
         desired.feature_views[name] = view
     for service in desired.feature_services.values():  # FeatureService(features=[inferred_view]): all of them
         for projection in service.projections:
@@ -110,24 +107,25 @@ def with_inferred_schemas(spark_of, desired: RepoContents, validate: bool, repo_
     return desired
 
 
-def plan(spark_of, registry_store, desired: RepoContents, delete_missing: bool, validate: bool,
-         repo_path=None, against: int | None = None) -> RegistryDiff:
+def plan(ctx: Context, desired: RepoContents, delete_missing: bool, validate: bool,
+         against: int | None = None) -> RegistryDiff:
     """What apply would change, checked; writes nothing. against: diff against that version of
     the registry (a SQL registry's history) instead of the newest."""
-    current = registry_store.load() if against is None else registry_store.load_version(against)
-    desired = with_inferred_schemas(spark_of, desired, validate, repo_path)
+    current = ctx.registry_store.load() if against is None else ctx.registry_store.load_version(against)
+    desired = with_inferred_schemas(ctx, desired, validate)
     diff = compute_diff(current, desired, delete_missing)
-    check(spark_of, current, diff, desired, validate, repo_path)
+    check(ctx, current, diff, desired, validate)
     return diff
 
 
-def apply(spark_of, registry_store, online_store, project: str, desired: RepoContents,
-          delete_missing: bool, to_delete: list | None, validate: bool, repo_path=None) -> RegistryDiff:
+def apply(ctx: Context, desired: RepoContents, delete_missing: bool, to_delete: list | None,
+          validate: bool) -> RegistryDiff:
     """Check, then change the online store and the registry in the order the module docstring gives."""
+    registry_store, online_store, project = ctx.registry_store, ctx.online_store, ctx.project
     current = registry_store.load()
-    desired = with_inferred_schemas(spark_of, desired, validate, repo_path)
+    desired = with_inferred_schemas(ctx, desired, validate)
     diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
-    check(spark_of, current, diff, desired, validate, repo_path)
+    check(ctx, current, diff, desired, validate)
     final = preview(current, diff)
     restarted = [current.feature_views[c.name] for c in diff.restarted() if current.feature_views[c.name].online]
     deleted = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]

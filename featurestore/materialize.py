@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
 from featurestore.online.base import OnlineStore
@@ -302,17 +303,17 @@ def _write_from_executors_over_connect(store: OnlineStore, project: str, view: F
     return sum(row["selected"] for row in counts), sum(row["written"] for row in counts)
 
 
-def write_view(spark, store: OnlineStore, project: str, view: FeatureView, start: datetime, end: datetime,
-               log=None, repo_path=None, written_since: datetime | None = None) -> tuple[int, int]:
+def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
+               written_since: datetime | None = None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written).
 
     The source is read (and checked against the view: a changed source fails with one
     line) once, for the selection and the expectations alike.
     """
-    log = log or LOG.info
     from featurestore.offline.sources import validate_feature_view
 
-    source_rows = validate_feature_view(spark, view, "materialization", repo_path)
+    spark, store, project, log = ctx.spark, ctx.online_store, ctx.project, ctx.log
+    source_rows = validate_feature_view(spark, view, "materialization", ctx.repo_path)
     frame = aggregate_rows(view, source_rows, start, end) if view.is_aggregating else \
         latest_rows(view, source_rows, start, end, written_since)
     if view.expectations:
@@ -445,11 +446,10 @@ def check_end(end: datetime, now: datetime | None = None) -> datetime:
     return end
 
 
-def materialize(spark, registry_store, store: OnlineStore, project: str,
-                views: list[FeatureView], interval_of: Callable[[FeatureView], tuple[datetime, datetime]],
-                log=None, repo_path=None) -> list[ViewResult]:
+def materialize(ctx: Context, views: list[FeatureView],
+                interval_of: Callable[[FeatureView], tuple[datetime, datetime]]) -> list[ViewResult]:
     """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
-    log = log or LOG.info
+    log = ctx.log
     results = []
     for view in views:
         start, end = interval_of(view)
@@ -458,19 +458,18 @@ def materialize(spark, registry_store, store: OnlineStore, project: str,
             results.append(ViewResult(view.name, start, end, 0, 0, 0.0))
             continue
         late = f" and the rows written since {view.source_read_at.isoformat()}" if view.source_read_at else ""
-        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(store).__name__}")
+        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(ctx.online_store).__name__}")
         began = time.perf_counter()
         read_at = datetime.now(UTC)
         try:
-            selected, written = write_view(spark, store, project, view, start, end, log, repo_path,
-                                           view.source_read_at)
+            selected, written = write_view(ctx, view, start, end, view.source_read_at)
         except FeatureStoreError:
             raise
         except Exception as error:
             cause = _root_cause(error)
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: {cause}; no interval was recorded, rerun it") from error
-        record_interval(registry_store, view.name, start, end, read_at)
+        record_interval(ctx.registry_store, view.name, start, end, read_at)
         result = ViewResult(view.name, start, end, selected, written, time.perf_counter() - began)
         log(result.summary())
         results.append(result)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 
+from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.errors import DefinitionError, ValidationError
 from featurestore.registry import RegistryState
@@ -145,8 +146,7 @@ def _column_note(column: str) -> str:
     return f"column {column!r}" if column not in ("join key", "feature") else f"a {column}"
 
 
-def push(registry: RegistryState, online_store_of: Callable, spark_of: Callable, project: str, push_source: str,
-         frame, to=PushMode.ONLINE, repo_path=None) -> dict[str, int]:
+def push(ctx: Context, push_source: str, frame, to=PushMode.ONLINE) -> dict[str, int]:
     """Check the rows against every view reading push_source, then write them where `to` says.
 
     Returns the number of rows written per view online (newer than what was stored), and
@@ -154,7 +154,7 @@ def push(registry: RegistryState, online_store_of: Callable, spark_of: Callable,
     """
     mode = push_mode(to)
     frame = _as_pandas(frame, push_source)
-    views = views_of(registry, push_source)
+    views = views_of(ctx.registry, push_source)
     online_views = [v for v in views if v.online] if mode != PushMode.OFFLINE else []
     encoded = {view.name: encoded_rows(view, frame, f"push to {push_source!r}") for view in views}  # checks every view first
     if mode == PushMode.ONLINE and views and not online_views:
@@ -164,11 +164,11 @@ def push(registry: RegistryState, online_store_of: Callable, spark_of: Callable,
     if mode != PushMode.ONLINE:
         from featurestore.offline.append import append_rows
 
-        written["<offline>"] = append_rows(spark_of(), views[0].source, frame, push_source, repo_path)
+        written["<offline>"] = append_rows(ctx.spark, views[0].source, frame, push_source, ctx.repo_path)
     if online_views:
-        store = online_store_of()
+        store = ctx.online_store
         for view in online_views:
-            written[view.name] = store.online_write_flat(project, view, encoded[view.name])
+            written[view.name] = store.online_write_flat(ctx.project, view, encoded[view.name])
     return written
 
 

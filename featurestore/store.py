@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from featurestore.config import RepoConfig, load_config
+from featurestore.context import Context
 from featurestore.definitions import DataSource, Entity, FeatureService, FeatureView
 from featurestore.errors import DefinitionError
 from featurestore.plan import RegistryDiff
@@ -28,6 +29,8 @@ class FeatureStore:
         self.project = self.config.project
         self.registry_store = open_registry(self.config)  # a file or a SQL database (featurestore.registry)
         self._online_store = None
+        # what the orchestrating modules run against; the stores and Spark open on first use
+        self.context = Context(self.config, self.registry_store, lambda: self.online_store, lambda: self.spark)
 
     # --- registry -------------------------------------------------------------------------
     @property
@@ -80,8 +83,7 @@ class FeatureStore:
         from featurestore import apply
 
         desired = self.load_repo() if desired is None else apply.as_contents(desired, self.repo_path)
-        return apply.plan(lambda: self.spark, self.registry_store, desired, delete_missing, validate,
-                          self.repo_path, against)
+        return apply.plan(self.context, desired, delete_missing, validate, against)
 
     def apply(self, objects, objects_to_delete: list | None = None, partial: bool = True,
               validate: bool = True) -> RegistryDiff:
@@ -95,8 +97,7 @@ class FeatureStore:
         from featurestore import apply
 
         desired = self.load_repo() if objects is None else apply.as_contents(objects, self.repo_path)
-        return apply.apply(lambda: self.spark, self.registry_store, self.online_store, self.project, desired,
-                           not partial, objects_to_delete, validate, self.repo_path)
+        return apply.apply(self.context, desired, not partial, objects_to_delete, validate)
 
     def teardown(self) -> None:
         """Remove the online store's tables for this project and the registry."""
@@ -185,8 +186,8 @@ class FeatureStore:
         feature_views : list of str, optional
             Only these views (default: every online view).
         log : callable, optional
-            Takes each progress line; default: the logger `featurestore.materialize` (INFO),
-            which `logging.basicConfig(level="INFO")` shows.
+            Takes each progress line; default: the logger `featurestore` (INFO), which
+            `logging.basicConfig(level="INFO")` shows.
 
         Returns
         -------
@@ -199,9 +200,8 @@ class FeatureStore:
         start, end = as_utc(start_date), check_end(as_utc(end_date))
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
-        return materialize(self.spark, self.registry_store, self.online_store, self.project,
-                           self.views_to_materialize(feature_views), lambda view: (start, end), log,
-                           self.repo_path)
+        return materialize(self.context.with_log(log), self.views_to_materialize(feature_views),
+                           lambda view: (start, end))
 
     def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=None):
         """Materialize from where each view's last recorded interval ended up to end_date, and the
@@ -214,9 +214,8 @@ class FeatureStore:
         from featurestore.times import as_utc
 
         end = check_end(as_utc(end_date))
-        return materialize(self.spark, self.registry_store, self.online_store, self.project,
-                           self.views_to_materialize(feature_views),
-                           lambda view: (incremental_start(view, end), end), log, self.repo_path)
+        return materialize(self.context.with_log(log), self.views_to_materialize(feature_views),
+                           lambda view: (incremental_start(view, end), end))
 
     def views_to_materialize(self, names: list[str] | None) -> list[FeatureView]:
         state = self.registry
@@ -283,8 +282,7 @@ class FeatureStore:
         """
         from featurestore.push import push
 
-        return push(self.registry, lambda: self.online_store, lambda: self.spark, self.project, push_source_name,
-                    df, to, self.repo_path)
+        return push(self.context, push_source_name, df, to)
 
     # --- Spark and the online store -------------------------------------------------------
     @property
