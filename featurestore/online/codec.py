@@ -61,17 +61,10 @@ _SCALARS: dict[int, tuple[str, Callable[[Any], Any]]] = {
     value_pb2.BYTES: ("bytes_val", to_bytes),
     value_pb2.UNIX_TIMESTAMP: ("unix_timestamp_val", to_micros),
 }
-# List ValueType -> (the Value field holding the list, the conversion of one element).
+# List ValueType -> (the Value field holding the list, the conversion of one element): each
+# list type is its scalar's number + 10, its field the scalar's with "_list" (value.proto).
 _LISTS: dict[int, tuple[str, Callable[[Any], Any]]] = {
-    value_pb2.INT32_LIST: ("int32_list_val", to_int32),
-    value_pb2.INT64_LIST: ("int64_list_val", to_int64),
-    value_pb2.FLOAT32_LIST: ("float_list_val", to_float32),
-    value_pb2.FLOAT64_LIST: ("double_list_val", to_float64),
-    value_pb2.STRING_LIST: ("string_list_val", to_string),
-    value_pb2.BOOL_LIST: ("bool_list_val", to_bool),
-    value_pb2.BYTES_LIST: ("bytes_list_val", to_bytes),
-    value_pb2.UNIX_TIMESTAMP_LIST: ("unix_timestamp_list_val", to_micros),
-}
+    value_type + 10: (field.replace("_val", "_list_val"), convert) for value_type, (field, convert) in _SCALARS.items()}
 _FLOAT_TYPES = {value_pb2.FLOAT32, value_pb2.FLOAT64}
 
 
