@@ -312,7 +312,10 @@ def older_feast_spellings(kind: str, schema, features, source, batch_source, inp
     given = [s for s in (source, batch_source, input_) if s is not None]
     if len(given) > 1:
         raise DefinitionError(f"{kind}: give one source (source=, or Feast's older batch_source= or input=)")
-    source = given[0] if given else None
+    if not given:
+        raise DefinitionError(f"{kind}: source= is required: the SparkSource, FileSource or PushSource its rows "
+                              f"come from")
+    source = given[0]
     if isinstance(entities, (list, tuple)):
         entities = [Entity(name=e) if isinstance(e, str) else e for e in entities]
     return schema, source, entities

@@ -138,9 +138,9 @@ CASES = [
     Case("yaml-missing", ["plan"], E.ConfigError, ["feature_store.yaml: not found", "featurestore init"],
          lambda repo, table: (repo / "feature_store.yaml").unlink()),
     # definitions
-    Case("def-missing-field", ["apply"], E.RepoError, ["features.py:8", "missing 1 required keyword-only argument: "
-                                                       "'source'"], defs("ttl=timedelta(0), source=source,",
-                                                                         "ttl=timedelta(0),")),
+    Case("def-missing-field", ["apply"], E.DefinitionError, ["features.py:8", "FeatureView 'driver_stats': source= is "
+                                                             "required"], defs("ttl=timedelta(0), source=source,",
+                                                                               "ttl=timedelta(0),")),
     Case("def-extra-field", ["apply"], E.RepoError, ["features.py:8", "unexpected keyword argument 'colour'"],
          defs("ttl=timedelta(0),", "ttl=timedelta(0), colour='red',")),
     Case("def-wrong-dtype", ["apply"], E.DefinitionError, ["features.py:9", "Field 'conv_rate'",
