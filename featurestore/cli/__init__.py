@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]) and return its exit code."""
     parser = build_parser()
     show_progress()
+    if sys.stderr.isatty():  # a person waits: say what a cold Spark start is doing
+        from featurestore.runtime import session
+
+        session.on_start = lambda line: print(f"featurestore: {line}", file=sys.stderr, flush=True)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, usage errors: argparse has printed them

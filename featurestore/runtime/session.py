@@ -119,6 +119,11 @@ def metastore_settings(config) -> dict:
             "password_env": offline.metastore_password_env}
 
 
+# Called with one line before a new local session starts; the CLI sets it when a person
+# watches its terminal, so a cold start says what it waits for (library code never prints).
+on_start = None
+
+
 def get_spark(config=None, app_name: str = "featurestore", master: str | None = None,
               overrides: dict | None = None):
     """The active SparkSession, or a new one configured for `config` (a RepoConfig).
@@ -146,6 +151,9 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     # Python workers must run this interpreter (with featurestore installed), not whatever
     # `python3` is first on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if on_start is not None:
+        on_start("starting Spark (a JVM, the Hive catalog, Delta); a cold start takes 5 to 15 s: `make spark-up` "
+                 "keeps one running")
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
