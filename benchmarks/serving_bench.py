@@ -138,8 +138,8 @@ def start(command: list[str], cwd: Path, port: int, env: dict | None = None) -> 
         if process.poll() is not None:
             raise RuntimeError(f"{command[:3]} exited: {process.stderr.read()[-2000:]}")
         time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"{command[:3]} did not answer within 120 s")
+    stop(process)  # the whole process group: a gunicorn master's workers too
+    raise RuntimeError(f"{command[:3]} did not answer 200 within 120 s")
 
 
 def stop(process: subprocess.Popen) -> None:
