@@ -22,6 +22,7 @@ from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.errors import DefinitionError, ValidationError
 from featurestore.registry import RegistryState
+from featurestore.values import is_missing
 
 
 class PushMode(Enum):
@@ -92,7 +93,7 @@ def encoded_rows(view: FeatureView, frame, where: str) -> list[tuple]:
             column = source.timestamp_field
             event = _micros(events[position], datetime_to_micros)
             column = created_column
-            created_us = 0 if created is None or _is_null(created[position]) else \
+            created_us = 0 if created is None or is_missing(created[position]) else \
                 datetime_to_micros(created[position])
             column = "feature"
             encoded = [encode(values[i][position]) for i, encode in enumerate(encoders)]
@@ -128,18 +129,9 @@ class _List(list):
 
 
 def _micros(value, to_micros: Callable) -> int:
-    if _is_null(value):
+    if is_missing(value):
         raise ValidationError("the event time is null; every pushed row needs one")
     return to_micros(value)
-
-
-def _is_null(value) -> bool:
-    if value is None:
-        return True
-    try:
-        return value != value  # NaN, NaT
-    except Exception:
-        return False
 
 
 def _column_note(column: str) -> str:

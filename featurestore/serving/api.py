@@ -31,9 +31,10 @@ into JSON errors.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from featurestore.errors import FeatureStoreError, OnlineStoreError
+from featurestore.times import micros_to_datetime
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 
@@ -125,8 +126,7 @@ def _read(store, registry, features, entity_rows, full_feature_names):
 def _timestamp(micros: int | None) -> str:
     if micros is None:
         return EPOCH_TEXT
-    moment = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)
-    return moment.isoformat().replace("+00:00", "Z")
+    return micros_to_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
 def push(store, body: dict, max_rows: int) -> dict:

@@ -24,6 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from featurestore.context import Context
 from featurestore.errors import FeatureStoreError, OnlineStoreError
 from featurestore.jsonio import json_safe
 from featurestore.serving import api
@@ -63,20 +64,6 @@ class _TimedStore:
         return getattr(self._store, name)
 
 
-class Served:
-    """What the endpoints read: the repo's registry (as stored now), its online store, project."""
-
-    def __init__(self, feature_store, metrics: Metrics):
-        self._feature_store = feature_store
-        self.online_store = _TimedStore(feature_store.online_store, metrics)
-        self.project = feature_store.project
-        self.repo_path = feature_store.repo_path
-
-    @property
-    def registry(self):
-        return self._feature_store.registry
-
-
 class FeatureServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for requests in flight
     allow_reuse_address = True
@@ -84,7 +71,8 @@ class FeatureServer(ThreadingHTTPServer):
     def __init__(self, feature_store, host: str = HOST, port: int = PORT, max_rows: int = MAX_ROWS,
                  max_body_bytes: int = MAX_BODY_BYTES, access_log=None, api_key: str | None = None):
         self.metrics = Metrics()
-        self.served = Served(feature_store, self.metrics)
+        online = _TimedStore(feature_store.online_store, self.metrics)
+        self.served = Context(feature_store.config, feature_store.registry_store, lambda: online, feature_store.context.spark_of)
         self.max_rows, self.max_body_bytes, self.access_log = max_rows, max_body_bytes, access_log
         self.api_key = api_key  # None: no check (loopback); else every request needs "Bearer <key>"
         self.stopping = False
