@@ -63,6 +63,22 @@ class SparkOfflineStoreConfig:
 OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
 
 
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """`serve:`, the feature server's settings (`featurestore serve`; its options override them).
+
+    api_key_env names the environment variable holding the API key: with it, every request
+    but GET /health needs `Authorization: Bearer <key>`. The key itself is never in this
+    file, nor in a log. workers: processes answering on the port (one per core is the usual
+    choice for production)."""
+    host: str = setting("127.0.0.1", nonempty=True)
+    port: int = setting(6566, low=0, high=65535)
+    workers: int = setting(1, low=1, high=256)
+    api_key_env: str = ""
+    max_rows: int = setting(10_000, low=1)
+    max_body_bytes: int = setting(10 * 1024 * 1024, low=1)
+
+
 def __getattr__(name: str):
     # SqliteOnlineStoreConfig and RedisOnlineStoreConfig used to be defined here; they are found
     # by name among the stores' config classes, importing a store's module only when asked (and
@@ -92,6 +108,7 @@ class RepoConfig:
     # quality.thresholds: the drift thresholds `featurestore validate` starts from (its
     # --threshold options override them one by one); checked here, at load time.
     quality_thresholds: dict = dataclasses.field(default_factory=dict)
+    serve: ServeConfig = dataclasses.field(default_factory=ServeConfig)
 
     def resolve(self, path: str) -> Path:
         candidate = Path(path).expanduser()
@@ -281,7 +298,7 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                           f"there") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
-    allowed = ("project", "registry", "online_store", "offline_store", "quality") + tuple(FEAST_KEYS)
+    allowed = ("project", "registry", "online_store", "offline_store", "quality", "serve") + tuple(FEAST_KEYS)
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"{lines.where(str(key))}: unknown setting '{key}'.{did_you_mean(str(key), allowed)} "
@@ -324,7 +341,8 @@ def load_config(repo_path: str | Path) -> RepoConfig:
                               ) from None
     return RepoConfig(project=project, repo_path=repo_path, registry=registry, registry_type=registry_type,
                       registry_cache_ttl_seconds=registry_ttl, online_store=online_config,
-                      offline_store=offline, quality_thresholds=_quality_thresholds(raw.get("quality"), lines))
+                      offline_store=offline, quality_thresholds=_quality_thresholds(raw.get("quality"), lines),
+                      serve=_check_section(ServeConfig, raw.get("serve"), "serve", lines))
 
 
 # Feast's top-level keys a Feast repo's feature_store.yaml carries: accepted where their value

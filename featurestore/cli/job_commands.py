@@ -132,22 +132,26 @@ def cmd_training_set_rebuild(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from featurestore.serving.http import serve
+    from featurestore.serving.server import serve
 
-    if args.max_rows < 1 or args.max_body_bytes < 1:
-        raise CommandLineError("--max-rows and --max-body-bytes must be at least 1")
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise CommandLineError(f"--api-key-env names {args.api_key_env!r}, which is not set or empty; export "
-                                   f"{args.api_key_env}=<the key clients send as 'Authorization: Bearer <key>'>")
     store = open_store(args)
+    settings = store.config.serve  # feature_store.yaml's serve: section; each option given overrides one
+    chosen = {name: getattr(settings, name) if getattr(args, name) is None else getattr(args, name)
+              for name in ("host", "port", "workers", "max_rows", "max_body_bytes", "api_key_env")}
+    if chosen["workers"] < 1 or chosen["max_rows"] < 1 or chosen["max_body_bytes"] < 1:
+        raise CommandLineError("--workers, --max-rows and --max-body-bytes must be at least 1")
+    api_key = None
+    if chosen["api_key_env"]:
+        api_key = os.environ.get(chosen["api_key_env"])
+        if not api_key:
+            raise CommandLineError(f"serve.api_key_env names {chosen['api_key_env']!r}, which is not set or empty; "
+                                   f"export {chosen['api_key_env']}=<the key clients send as "
+                                   f"'Authorization: Bearer <key>'>")
     store.registry  # noqa: B018 - a missing or broken registry fails now, not at the first request
-    serve(store, args.host, args.port, args.max_rows, args.max_body_bytes,
-          access_log=sys.stderr if args.access_log else None, ready=lambda line: print(line, flush=True),
-          api_key=api_key, warn=lambda line: print(line, file=sys.stderr, flush=True))
-    return 0
+    return serve(store, chosen["host"], chosen["port"], chosen["workers"], chosen["max_rows"],
+                 chosen["max_body_bytes"], access_log=sys.stderr if args.access_log else None,
+                 ready=lambda line: print(line, flush=True), api_key=api_key,
+                 warn=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 VIEWS_HELP = "only this feature view; repeat the option or give a comma-separated list (default: all)"
@@ -177,14 +181,14 @@ def add_commands(commands, common) -> None:
                              "fields, e.g. driver_id=1001,val_to_add=2); repeat for more rows")
     online.set_defaults(run=cmd_get_online_features)
 
-    from featurestore.serving.http import HOST, MAX_BODY_BYTES, MAX_ROWS, PORT
-
     serve = commands.add_parser("serve", parents=[common],
-                                help="serve online features over HTTP (Feast's endpoints), no JVM")
-    serve.add_argument("--host", default=HOST, help=f"address to listen on (default {HOST}: this machine only)")
-    serve.add_argument("--port", "-p", type=int, default=PORT, help=f"port (default {PORT}, Feast's; 0: any free)")
-    serve.add_argument("--max-rows", type=int, default=MAX_ROWS, help="entity rows per request at most")
-    serve.add_argument("--max-body-bytes", type=int, default=MAX_BODY_BYTES, help="request body size at most")
+                                help="serve online features over HTTP (Feast's endpoints), no JVM; options "
+                                     "default to feature_store.yaml's serve: section")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", "-p", type=int, help="port (default 6566, Feast's; 0: any free)")
+    serve.add_argument("--workers", "-w", type=int, help="worker processes (default 1; one per core for production)")
+    serve.add_argument("--max-rows", type=int, help="entity rows per request at most (default 10,000)")
+    serve.add_argument("--max-body-bytes", type=int, help="request body size at most (default 10 MiB)")
     serve.add_argument("--access-log", action="store_true", help="one line per request on stderr (no bodies)")
     serve.add_argument("--api-key-env", metavar="VARIABLE",
                        help="require 'Authorization: Bearer <key>', the key read from this environment variable")

@@ -26,7 +26,7 @@ written with materialization's newest-wins rule. The server writes online only; 
 the offline store are pushed from Python or a job (FeatureStore.push), where Spark runs.
 
 Every bad request is a RequestError (status 4xx, a message saying what and where); the
-HTTP layer (featurestore.serving.http) turns it and an unreachable online store (503)
+HTTP layer (featurestore.serving.app) turns it and an unreachable online store (503)
 into JSON errors.
 """
 from __future__ import annotations

@@ -170,3 +170,25 @@ def test_feast_top_level_keys_asking_for_something_else_are_refused_in_one_line(
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, "project: demo\n" + text))
     assert message in str(error.value) and "remove the line" in str(error.value)
+
+
+def test_the_serve_section_sets_the_feature_servers_defaults(tmp_path):
+    from featurestore.config import ServeConfig
+
+    assert load_config(write(tmp_path, "project: demo\n")).serve == ServeConfig()
+    config = load_config(write(tmp_path, "project: demo\nserve:\n  workers: 2\n  api_key_env: FEATURE_KEY\n"
+                                         "  port: 0\n  max_rows: 100\n"))
+    assert config.serve == ServeConfig(workers=2, api_key_env="FEATURE_KEY", port=0, max_rows=100)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("serve:\n  workers: 0\n", "feature_store.yaml:3: 'serve.workers' must be between 1 and 256, got 0"),
+    ("serve:\n  api_key: s3cret\n", "feature_store.yaml:3: unknown setting 'serve.api_key'. Did you mean "
+                                    "'api_key_env'?"),
+    ("serve:\n  port: 70000\n", "feature_store.yaml:3: 'serve.port' must be between 0 and 65535, got 70000"),
+    ("serve: 8080\n", "feature_store.yaml:2: 'serve' must be a mapping of settings, got 8080"),
+])
+def test_serve_section_mistakes_name_the_key_and_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "project: demo\n" + text))
+    assert str(error.value).startswith(f"{tmp_path}/{message}")

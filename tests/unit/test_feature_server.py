@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ import pytest
 from featurestore import FeatureService, FeatureView, Field, PushSource
 from featurestore.online.read import get_online_features
 from featurestore.registry import RegistryState
-from featurestore.serving.http import FeatureServer
+from featurestore.serving.server import FeatureServer
 from featurestore.store import FeatureStore
 from featurestore.testing.repos import write_repo
 from featurestore.types import Float64, Int64
@@ -58,9 +57,7 @@ def served(request, tmp_path):
         row(STATS, 1, {"rate": 0.5, "trips": 5}, NOW_US - HOUR_US),
         row(STATS, 2, {"rate": None, "trips": 7}, NOW_US - HOUR_US),  # a stored null
         row(STATS, 3, {"rate": 0.25, "trips": 3}, NOW_US - 30 * HOUR_US)])  # older than the 1-day ttl
-    server = FeatureServer(store, port=0, max_rows=50, max_body_bytes=20_000)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = FeatureServer(store, port=0, max_rows=50, max_body_bytes=20_000).start()
     yield store, server
     server.stop()
     store.online_store.close()
@@ -257,6 +254,104 @@ def test_serve_runs_on_loopback_and_stops_gracefully_on_sigterm(served):
             process.kill()
 
 
+def start_serving(repo, *options, env=None):
+    """`featurestore serve` in a subprocess on a free port: (process, port)."""
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "serve", "--port", "0", *options, "--repo",
+                                str(repo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = process.stdout.readline()
+    assert " at http://127.0.0.1:" in line, process.stderr.read()
+    return process, int(line.rsplit(":", 1)[1])
+
+
+def ask(port: int, method: str, path: str, body=None, headers=None):
+    """One request on its own connection (so the kernel may hand it to any worker)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, body=None if body is None else json.dumps(body).encode(), headers=headers or {})
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response.status, (json.loads(payload) if response.getheader("Content-Type") == "application/json"
+                             else payload.decode())
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_workers_share_the_port_and_the_metrics_and_a_dead_worker_is_replaced(served):
+    store, _ = served
+    process, port = start_serving(store.repo_path, "--workers", "2")
+    try:
+        body = {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}
+        assert [ask(port, "POST", "/get-online-features", body)[0] for _ in range(40)] == [200] * 40
+        workers = children_of(process.pid)
+        assert len(workers) == 2
+        for _ in range(3):  # any worker answers with the sum over both
+            text = ask(port, "GET", "/metrics")[1]
+            assert 'featurestore_requests_total{endpoint="/get-online-features",status="200"} 40' in text
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (len(children_of(process.pid)) < 2 or workers[0] in children_of(process.pid)) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(children_of(process.pid)) == 2
+        assert [ask(port, "POST", "/get-online-features", body)[0] for _ in range(20)] == [200] * 20
+        text = ask(port, "GET", "/metrics")[1]  # the new worker counts on in the dead one's slot
+        assert 'featurestore_requests_total{endpoint="/get-online-features",status="200"} 60' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, errors = process.communicate(timeout=20)
+    assert process.returncode == 0, errors
+    assert f"worker 0 (pid {workers[0]}) exited (killed by SIGKILL); starting another" in errors
+    assert output == "Stopped: requests in flight finished.\n"
+
+
+def test_sigterm_lets_a_request_in_flight_finish(served):
+    store, _ = served
+    process, port = start_serving(store.repo_path, "--workers", "2")
+    try:
+        body = json.dumps({"entities": {"driver_id": [1]}, "features": ["stats:rate"]}).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.putrequest("POST", "/get-online-features")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body[:10])  # the request has begun: headers and part of its body
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None  # still waiting for the request in flight
+        connection.send(body[10:])
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())["results"][1]["values"]) == (200, [0.5])
+        assert response.getheader("Connection") == "close"
+        assert process.wait(timeout=15) == 0
+        with pytest.raises(ConnectionRefusedError):
+            ask(port, "GET", "/health")
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_the_api_key_variable_and_workers_come_from_feature_store_yaml(served):
+    store, _ = served
+    with open(store.repo_path / "feature_store.yaml", "a") as config:
+        config.write("serve:\n  workers: 2\n  api_key_env: FS_YAML_KEY\n")
+    process = subprocess.run([sys.executable, "-m", "featurestore.cli", "serve", "--port", "0", "--repo",
+                              str(store.repo_path)], capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "FS_YAML_KEY"})
+    assert process.returncode != 0
+    assert "serve.api_key_env names 'FS_YAML_KEY', which is not set or empty; export FS_YAML_KEY=" in process.stderr
+    process, port = start_serving(store.repo_path, env=dict(os.environ, FS_YAML_KEY="from-yaml-key"))
+    try:
+        assert ask(port, "GET", "/health")[0] == 200  # liveness needs no key
+        assert ask(port, "GET", "/ready")[0] == 401
+        assert ask(port, "GET", "/ready", headers={"Authorization": "Bearer from-yaml-key"})[0] == 200
+        assert len(children_of(process.pid)) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=20)
+    assert "from-yaml-key" not in errors
+
+
 def test_on_demand_features_are_computed_per_request_as_get_online_features_computes_them(online_config,
                                                                                          repo_factory):
     from tests.unit.test_on_demand_online import DEFINITIONS, write_stats
@@ -265,8 +360,7 @@ def test_on_demand_features_are_computed_per_request_as_get_online_features_comp
     store = FeatureStore(repo)
     store.apply(None, partial=False, validate=False)
     write_stats(store, {1001: (0.5, 0.75), 1002: (0.25, 0.125)})
-    server = FeatureServer(store, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = FeatureServer(store, port=0).start()
     try:
         refs = ["transformed_conv_rate:conv_rate_plus_val", "rates:label", "stats:acc_rate"]
         rows = {"driver_id": [1001, 1002, 9999], "val_to_add": [2, 10, 1]}
@@ -329,9 +423,8 @@ def test_the_server_never_starts_a_jvm(served):
     store, _ = served
     code = ("import sys, threading, json, http.client\n"
             "from featurestore.store import FeatureStore\n"
-            "from featurestore.serving.http import FeatureServer\n"
-            "server = FeatureServer(FeatureStore(sys.argv[1]), port=0)\n"
-            "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+            "from featurestore.serving.server import FeatureServer\n"
+            "server = FeatureServer(FeatureStore(sys.argv[1]), port=0).start()\n"
             "c = http.client.HTTPConnection(*server.server_address[:2])\n"
             "c.request('POST', '/get-online-features', body=json.dumps({'entities': {'driver_id': [1]}, "
             "'features': ['stats:rate']}), headers={'Content-Type': 'application/json'})\n"

@@ -1,0 +1,191 @@
+"""The feature server as an ASGI application: routing, limits, the API key, errors, metrics.
+
+The endpoints themselves are featurestore.serving.api's plain functions; this module turns
+HTTP into their calls and their answers (or errors) into JSON. Every answer is JSON but
+GET /metrics (Prometheus text). A bad request gets a 4xx JSON error
+{"error": {"status", "message"}} that says what and where, never a traceback; an online
+store that fails mid-request gives 503 and the server keeps serving.
+
+An endpoint runs on the worker's event loop itself, not in a thread: a request is a few
+hundred microseconds of Python and one store round trip, and handing it to a thread costs
+more than it saves (docs/performance.md). Parallelism comes from worker processes.
+
+Nothing secret is logged: the access log has method, path, status and time. With an API
+key, every request but GET /health needs `Authorization: Bearer <key>` (401 otherwise),
+compared in constant time.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import sys
+import time
+from datetime import datetime
+
+from featurestore.context import Context
+from featurestore.errors import FeatureStoreError, OnlineStoreError
+from featurestore.jsonio import json_safe
+from featurestore.serving import api
+from featurestore.serving.metrics import Metrics
+
+MAX_ROWS = 10_000
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+POST = {"/get-online-features": api.get_online_features, "/push": api.push,
+        "/write-to-online-store": api.write_to_online_store}
+GET = ("/health", "/ready", "/metrics")
+
+
+class TimedStore:
+    """An online store, with the time spent in it counted in the metrics."""
+
+    def __init__(self, store, metrics: Metrics):
+        self._store, self._metrics = store, metrics
+
+    def online_read_many(self, project, requests):
+        started = time.perf_counter()
+        try:
+            return self._store.online_read_many(project, requests)
+        finally:
+            self._metrics.store("read", time.perf_counter() - started)
+
+    def online_write_flat(self, project, view, rows):
+        started = time.perf_counter()
+        try:
+            return self._store.online_write_flat(project, view, rows)
+        finally:
+            self._metrics.store("write", time.perf_counter() - started)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+class FeatureApp:
+    """One worker's application over a FeatureStore; `metrics` may be shared with other workers."""
+
+    def __init__(self, feature_store, metrics: Metrics | None = None, max_rows: int = MAX_ROWS,
+                 max_body_bytes: int = MAX_BODY_BYTES, api_key: str | None = None, access_log=None):
+        self.metrics = metrics or Metrics()
+        online = TimedStore(feature_store.online_store, self.metrics)
+        self.context = Context(feature_store.config, feature_store.registry_store, lambda: online,
+                               feature_store.context.spark_of)
+        self.max_rows, self.max_body_bytes = max_rows, max_body_bytes
+        self.api_key = api_key  # None: no check; else every request but /health needs "Bearer <key>"
+        self.access_log = access_log
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":  # lifespan is off; websockets are not served
+            return
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        headers = dict(scope["headers"])
+        close = False
+        try:
+            self._authorize(path, headers)
+            if method == "POST":
+                endpoint = self._post_endpoint(path)
+                body = await self._body(headers, receive)
+                status, payload = 200, endpoint(self.context, body, self.max_rows)
+            elif method == "GET":
+                status, payload = self._get(path)
+            else:
+                raise api.RequestError(405, f"{method} is not served; {path} takes "
+                                            f"{'GET' if path in GET else 'POST with a JSON body'}")
+        except api.RequestError as error:
+            status, payload = error.status, _error(error.status, str(error))
+            close = error.status in (401, 413)  # an unread body, or a client without the key
+        except OnlineStoreError as error:
+            status, payload = 503, _error(503, f"the online store failed: {error}")
+        except FeatureStoreError as error:
+            status, payload = 422, _error(422, str(error))
+        except Exception as error:  # still JSON, never a traceback to the client
+            status, payload = 500, _error(500, f"unexpected {type(error).__name__}; see the server's log")
+            print(f"featurestore serve: unexpected {type(error).__name__} on {method} {path}: {error}",
+                  file=sys.stderr)
+        if isinstance(payload, str):
+            data, kind = payload.encode(), b"text/plain; version=0.0.4"
+        else:
+            data, kind = json.dumps(json_safe(payload), allow_nan=False, default=_json_value).encode(), \
+                b"application/json"
+        response_headers = [(b"content-type", kind), (b"content-length", str(len(data)).encode())]
+        if close:
+            response_headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": data})
+        seconds = time.perf_counter() - started
+        self.metrics.request(path if path in POST or path in GET else "other", status, seconds)
+        if self.access_log is not None:
+            print(f"{method} {path} {status} {seconds * 1000:.2f} ms", file=self.access_log, flush=True)
+
+    def _get(self, path: str):
+        if path == "/health":
+            return 200, {"status": "ok"}
+        if path == "/ready":
+            try:
+                self.context.online_store.ping()
+            except OnlineStoreError as error:
+                return 503, {"status": "unavailable", "error": {"status": 503, "message": str(error)}}
+            return 200, {"status": "ready"}
+        if path == "/metrics":
+            return 200, self.metrics.text()
+        if path in POST:
+            raise api.RequestError(405, f"{path} takes POST with a JSON body")
+        raise api.RequestError(404, f"no endpoint {path}; the endpoints are {', '.join(sorted(POST))} "
+                                    f"(POST) and {', '.join(GET)} (GET)")
+
+    @staticmethod
+    def _post_endpoint(path: str):
+        endpoint = POST.get(path)
+        if endpoint is None:
+            if path in GET:
+                raise api.RequestError(405, f"{path} takes GET")
+            raise api.RequestError(404, f"no endpoint {path}; POST takes {', '.join(sorted(POST))}")
+        return endpoint
+
+    def _authorize(self, path: str, headers: dict) -> None:
+        if self.api_key is None or path == "/health":
+            return
+        given = headers.get(b"authorization", b"")
+        if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
+            raise api.RequestError(401, "this server needs the header 'Authorization: Bearer <key>' with the key "
+                                        "its serve.api_key_env variable holds")
+
+    async def _body(self, headers: dict, receive):
+        """The request's JSON body, refused past max_body_bytes before it is read (Content-Length)
+        or while it is read (chunked)."""
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            raise api.RequestError(413, f"the body of {int(length):,} bytes exceeds this server's limit of "
+                                        f"{self.max_body_bytes:,} (serve.max_body_bytes)")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise api.RequestError(400, "the client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise api.RequestError(413, f"the body exceeds this server's limit of {self.max_body_bytes:,} "
+                                            f"bytes (serve.max_body_bytes)")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        try:
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise api.RequestError(400, f"the body is not JSON: {error}") from None
+
+
+def _json_value(value):
+    """Values JSON has no type for, as protobuf's JSON mapping writes them: bytes in base64,
+    timestamps in ISO-8601 UTC."""
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _error(status: int, message: str) -> dict:
+    return {"error": {"status": status, "message": message}}
