@@ -32,6 +32,16 @@ def json_safe(value):
     return value
 
 
+def encode(value, default=None) -> bytes:
+    """Compact strict JSON as bytes, for answers on the wire. Most values hold no NaN or
+    infinity, so they are dumped as they are; only when the dump meets one (or a number type
+    json does not know) is the value walked by json_safe first, the slow way."""
+    try:
+        return json.dumps(value, allow_nan=False, default=default).encode()
+    except (ValueError, TypeError):
+        return json.dumps(json_safe(value), allow_nan=False, default=default).encode()
+
+
 def dumps(value, indent: int | None = 2) -> str:
     """Strict JSON (never NaN/Infinity literals); datetimes and other objects as str."""
     return json.dumps(json_safe(value), indent=indent, default=str, allow_nan=False)

@@ -105,11 +105,17 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
     values, statuses, times = response.to_dict(), response.statuses(), response.event_micros()
     names = list(values)
     results = []
+    texts = {None: EPOCH_TEXT}  # the features of one view share their rows' times: each is written once
     for name in names:
         column_statuses = [NULL_VALUE if status == "PRESENT" and value is None else status
                            for value, status in zip(values[name], statuses[name])]
-        results.append({"values": values[name], "statuses": column_statuses,
-                        "event_timestamps": [_timestamp(t) for t in times[name]]})
+        column_times = []
+        for micros in times[name]:
+            text = texts.get(micros)
+            if text is None:
+                text = texts[micros] = micros_to_datetime(micros).isoformat().replace("+00:00", "Z")
+            column_times.append(text)
+        results.append({"values": values[name], "statuses": column_statuses, "event_timestamps": column_times})
     return {"metadata": {"feature_names": names}, "results": results}
 
 
@@ -121,12 +127,6 @@ def _read(store, registry, features, entity_rows, full_feature_names):
 
     return read(registry, store.online_store, store.project, features, entity_rows, full_feature_names,
                 repo_path=store.repo_path)
-
-
-def _timestamp(micros: int | None) -> str:
-    if micros is None:
-        return EPOCH_TEXT
-    return micros_to_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
 def push(store, body: dict, max_rows: int) -> dict:

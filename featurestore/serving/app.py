@@ -25,7 +25,7 @@ from datetime import datetime
 
 from featurestore.context import Context
 from featurestore.errors import FeatureStoreError, OnlineStoreError
-from featurestore.jsonio import json_safe
+from featurestore.jsonio import encode
 from featurestore.serving import api
 from featurestore.serving.metrics import Metrics
 
@@ -106,8 +106,7 @@ class FeatureApp:
         if isinstance(payload, str):
             data, kind = payload.encode(), b"text/plain; version=0.0.4"
         else:
-            data, kind = json.dumps(json_safe(payload), allow_nan=False, default=_json_value).encode(), \
-                b"application/json"
+            data, kind = encode(payload, default=_json_value), b"application/json"
         response_headers = [(b"content-type", kind), (b"content-length", str(len(data)).encode())]
         if close:
             response_headers.append((b"connection", b"close"))
