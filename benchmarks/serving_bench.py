@@ -324,6 +324,10 @@ def run(seconds: float = 3, stores=("sqlite", "redis"), entities: int = 10_000, 
     return results
 
 
+def shape_text(shape: tuple[int, int]) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
 def format_table(results: dict) -> str:
     feast_rate = {(r["store"], r["shape"], r["workers"], r["connections"]): r["per_second"]
                   for r in results["http"] if r["server"].startswith("feast")}
@@ -333,7 +337,7 @@ def format_table(results: dict) -> str:
     for r in results["http"]:
         theirs = feast_rate.get((r["store"], r["shape"], r["workers"], r["connections"]))
         ratio = f"{r['per_second'] / theirs:.1f}" if theirs and not r["server"].startswith("feast") else ""
-        lines.append(f"{r['store']:<7} {'%dx%d' % r['shape']:>6} {r['connections']:>4} {r['server']:<26} "
+        lines.append(f"{r['store']:<7} {shape_text(r['shape']):>6} {r['connections']:>4} {r['server']:<26} "
                      f"{r['per_second']:>8.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['p999_ms']:>8.2f} "
                      f"{r['errors']:>6} {ratio:>7}")
     ours_c1 = {(r["store"], r["shape"]): r["p50_ms"] for r in results["http"]
@@ -346,7 +350,7 @@ def format_table(results: dict) -> str:
         read, store = r["read"], r["store_read"]
         http_p50 = ours_c1.get((r["store"], r["shape"]))
         adds = f"{http_p50 - read['p50_ms']:.2f} ms" if http_p50 is not None else ""
-        lines.append(f"{r['store']:<7} {'%dx%d' % r['shape']:>6} {read['p50_ms']:>9.3f} {read['p99_ms']:>7.3f} "
+        lines.append(f"{r['store']:<7} {shape_text(r['shape']):>6} {read['p50_ms']:>9.3f} {read['p99_ms']:>7.3f} "
                      f"{read['p999_ms']:>7.3f} {store['p50_ms']:>10.3f} {store['p99_ms']:>7.3f} "
                      f"{store['p999_ms']:>7.3f} {adds:>12}")
     return "\n".join(lines)

@@ -204,6 +204,27 @@ def test_online_read_many_answers_each_request_in_order(store):
     assert store.online_read_many(PROJECT, []) == []
 
 
+TWENTY = FeatureView(name="twenty", entities=[DRIVER], source=SOURCE, schema=[
+    Field(name="driver_id", dtype=Int64), *(Field(name=f"f{i}", dtype=Int64) for i in range(20))])
+
+
+def test_a_wide_read_of_many_keys_answers_as_reading_each_key_alone(store):
+    """Many features of many keys take another path on Redis (whole hashes): same answers,
+    with missing keys, null features and another view's fields in the same hash."""
+    store.update(PROJECT, [TWENTY, STATS], [])
+    write(store, TWENTY, [row(TWENTY, 1, {f"f{i}": i for i in range(20)}, 100),
+                          row(TWENTY, 2, {f"f{i}": (None if i % 3 else 10 * i) for i in range(20)}, 200)])
+    write(store, STATS, [stats_row(1, 0.5, 5, 300)])
+    names = [f"f{i}" for i in reversed(range(20))]
+    keys = [key(TWENTY, k) for k in (1, 404, 2, 1)]
+    alone = [store.online_read(PROJECT, TWENTY, [k], names)[0] for k in keys]
+    assert alone[1] is None and alone[0].event_ts == 100 and alone[2].event_ts == 200
+    result = store.online_read_many(PROJECT, [(TWENTY, keys, names), (STATS, [key(STATS, 1)], ["trips"]),
+                                              (TWENTY, keys[:2], names[:3])])
+    assert result == [alone, [StoredFeatures({"trips": encode_value(5, Int64)}, 300)],
+                      [store.online_read(PROJECT, TWENTY, [k], names[:3])[0] for k in keys[:2]]]
+
+
 def test_views_on_the_same_entity_do_not_disturb_each_other(store):
     write(store, STATS, [stats_row(1, 0.5, 5, 200)])
     write(store, PROFILE, [row(PROFILE, 1, {"name": "Ann", "vip": True}, 100)])
