@@ -33,13 +33,32 @@ def json_safe(value):
 
 
 def encode(value, default=None) -> bytes:
-    """Compact strict JSON as bytes, for answers on the wire. Most values hold no NaN or
-    infinity, so they are dumped as they are; only when the dump meets one (or a number type
-    json does not know) is the value walked by json_safe first, the slow way."""
+    """Compact strict JSON as bytes, for answers on the wire, by orjson (a tenth of json's
+    time on a 100 x 50 answer). orjson writes a NaN or an infinity as null, so when the
+    output holds a null at all, the value is searched for one and, if found, walked by
+    json_safe first. Datetimes and types orjson does not know go to `default`."""
+    import orjson
+
+    options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
     try:
-        return json.dumps(value, allow_nan=False, default=default).encode()
-    except (ValueError, TypeError):
+        data = orjson.dumps(value, default=default, option=options)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: json knows it
         return json.dumps(json_safe(value), allow_nan=False, default=default).encode()
+    if b"null" in data and _non_finite_inside(value):
+        return orjson.dumps(json_safe(value), default=default, option=options)
+    return data
+
+
+def _non_finite_inside(value) -> bool:
+    kind = type(value)
+    if kind is float:
+        return not math.isfinite(value)
+    if kind is list or kind is tuple:
+        return any(_non_finite_inside(item) for item in value if type(item) is not str)
+    if kind is dict:
+        return any(_non_finite_inside(item) for item in value.values())
+    return isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and \
+        not math.isfinite(float(value))
 
 
 def dumps(value, indent: int | None = 2) -> str:
