@@ -10,6 +10,7 @@ FEATURE_SERVICE ?= driver_ranking
 OUTPUT ?= driver_training_set
 PYTEST_ARGS ?=
 REDIS_PORT ?= 6390
+WORKERS ?= 1
 MASTER ?=
 METASTORE_PORT ?= 1527
 SPARK_CONNECT_PORT ?= 15002
@@ -34,7 +35,7 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup demo test test-unit lint bench training-set materialize serve proto redis-up redis-down cluster-up \
+.PHONY: help setup demo test test-unit lint bench bench-tools soak training-set materialize serve proto redis-up redis-down cluster-up \
 	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
@@ -42,7 +43,8 @@ help: ## list the targets and the variables they take
 	@echo "Variables: REPO=$(REPO) (feature repo), END=$(END) (materialization end), ENTITIES=$(ENTITIES),"
 	@echo "           FEATURE_SERVICE=$(FEATURE_SERVICE), OUTPUT=$(OUTPUT) (training-set table), PYTEST_ARGS=,"
 	@echo "           REDIS_PORT=$(REDIS_PORT), BENCH_ARGS= (e.g. --quick), MASTER= (e.g. spark://127.0.0.1:7077),"
-	@echo "           METASTORE_PORT=$(METASTORE_PORT), SPARK_CONNECT_PORT=$(SPARK_CONNECT_PORT)"
+	@echo "           METASTORE_PORT=$(METASTORE_PORT), SPARK_CONNECT_PORT=$(SPARK_CONNECT_PORT), WORKERS=$(WORKERS) (serve),"
+	@echo "           SOAK_ARGS= (e.g. --minutes 1 --store redis)"
 
 setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched jars/postgres/.fetched ## venv, packages (test, redis, postgres extras), Delta, Derby and PostgreSQL JDBC jars
 
@@ -86,8 +88,14 @@ lint: setup ## static checks: ruff, the generated protobuf code matches the .pro
 	$(PY) scripts/check_protos.py
 	$(PY) scripts/check_imports.py
 
-bench: setup ## print the benchmark figures
+bench: setup bench-tools ## print the benchmark figures
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+bench-tools: ## the load generator the serving benchmark drives (Debian's wrk) and redis-server
+	scripts/debian_install.sh wrk wrk redis-server redis-server
+
+soak: setup ## 10 minutes of requests at a fixed rate while materialization rewrites every entity (SOAK_ARGS)
+	$(PY) -m benchmarks.serving_soak $(SOAK_ARGS)
 
 training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, FEATURE_SERVICE, OUTPUT)
 	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/build_training_set.py --repo $(REPO) --entities $(ENTITIES) \
@@ -96,8 +104,8 @@ training-set: setup ## build a training set with spark-submit (REPO, ENTITIES, F
 materialize: setup ## materialize incrementally up to END with spark-submit (REPO, END)
 	$(SPARK_SUBMIT) $(if $(MASTER),--master $(MASTER)) jobs/materialize.py materialize-incremental $(END) --repo $(REPO)
 
-serve: setup ## serve online features over HTTP on 127.0.0.1:6566 (REPO)
-	$(VENV)/bin/featurestore serve --repo $(REPO)
+serve: setup ## serve online features over HTTP on 127.0.0.1:6566 (REPO, WORKERS)
+	$(VENV)/bin/featurestore serve --repo $(REPO) --workers $(WORKERS)
 
 redis-up: ## start a local redis-server on 127.0.0.1:$(REDIS_PORT) for trying the Redis online store
 	mkdir -p .redis

@@ -1,7 +1,7 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
     python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,
-                                        serving,cluster]
+                                        serving,soak,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 docs/performance.md quotes the development machine's). --quick uses small sizes to check the
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
-         "cluster")
+         "soak", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -111,8 +111,15 @@ def main() -> None:
     if "serving" in parts:
         from benchmarks import serving_bench
 
-        print("\nHTTP serving: featurestore serve beside Feast's feast serve (SQLite, 3 features, 4 clients)")
-        print(serving_bench.format_table(serving_bench.run(requests=300 if args.quick else 2000)))
+        print("\nHTTP serving: featurestore serve beside Feast's feast serve and the in-process read (wrk)")
+        print(serving_bench.format_table(serving_bench.run(seconds=1 if args.quick else 3,
+                                                           calls=300 if args.quick else 2000)))
+
+    if "soak" in parts:
+        from benchmarks import serving_soak
+
+        print("\nSoak: featurestore serve at a fixed rate while materialization rewrites every entity")
+        print(serving_soak.format_result(serving_soak.run(minutes=1 if args.quick else 10, rate=200)))
 
     if "cluster" in parts:
         from benchmarks import cluster_bench
