@@ -1,2 +1,3 @@
 """The feature server (`featurestore serve`): Feast's HTTP endpoints over the online store,
-in pure Python. api.py holds the endpoints, http.py the server, metrics.py its metrics."""
+in pure Python. api.py holds the endpoints, app.py the ASGI application around them,
+server.py the processes (uvicorn, workers), metrics.py the metrics the workers share."""
