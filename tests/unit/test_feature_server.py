@@ -212,6 +212,32 @@ def test_metrics_count_requests_latency_and_store_time(served):
     assert 'featurestore_online_store_seconds_count{operation="read"} 1' in text
 
 
+def test_a_registry_change_is_served_without_a_restart(served):
+    """Every worker checks the registry on each request: a view registered (or removed) while
+    the server runs is served (or refused) at once."""
+    store, _ = served
+    process, port = start_serving(store.repo_path, "--workers", "2")
+    try:
+        body = {"entities": {"driver_id": [1]}, "features": ["renamed:rate"]}
+        assert ask(port, "POST", "/get-online-features", body)[0] == 422
+        renamed = FeatureView(name="renamed", entities=[DRIVER], source=SOURCE, ttl=timedelta(days=1),
+                              schema=STATS.schema)
+        store.registry_store.update(lambda state: state.feature_views.__setitem__("renamed", renamed))
+        store.online_store.update(PROJECT, [renamed], [])
+        store.online_store.online_write_flat(PROJECT, renamed, [row(renamed, 1, {"rate": 0.75, "trips": 2},
+                                                                    NOW_US - HOUR_US)])
+        for _ in range(6):  # both workers, on fresh connections
+            status, answer = ask(port, "POST", "/get-online-features", body)
+            assert (status, answer["results"][1]["values"]) == (200, [0.75])
+        store.registry_store.update(lambda state: state.feature_views.pop("renamed"))
+        for _ in range(6):
+            status, answer = ask(port, "POST", "/get-online-features", body)
+            assert status == 422 and "no feature view 'renamed'" in answer["error"]["message"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
 def test_a_load_of_concurrent_clients_gets_no_error(served):
     server = served[1]
     body = {"entities": {"driver_id": [1, 2, 3]}, "features": ["stats:rate", "stats:trips"]}
