@@ -154,6 +154,24 @@ def cmd_serve(args) -> int:
                  warn=lambda line: print(line, file=sys.stderr, flush=True))
 
 
+def cmd_ui(args) -> int:
+    store = open_store(args)
+    registry = store.registry  # a missing or broken registry fails now
+    if args.export:
+        from featurestore.catalog.export import export
+
+        count = export(registry, args.export)
+        print(f"Wrote the catalog of project {store.project} to {args.export}: {count} pages; open "
+              f"{os.path.join(args.export, 'index.html')}")
+        return 0
+    from featurestore.catalog.app import CatalogApp
+    from featurestore.serving.server import serve_app
+
+    return serve_app(CatalogApp(store), args.host, args.port, f"feature catalog of project {store.project}",
+                     ready=lambda line: print(line, flush=True),
+                     warn=lambda line: print(line, file=sys.stderr, flush=True))
+
+
 VIEWS_HELP = "only this feature view; repeat the option or give a comma-separated list (default: all)"
 
 
@@ -193,6 +211,13 @@ def add_commands(commands, common) -> None:
     serve.add_argument("--api-key-env", metavar="VARIABLE",
                        help="require 'Authorization: Bearer <key>', the key read from this environment variable")
     serve.set_defaults(run=cmd_serve)
+
+    ui = commands.add_parser("ui", parents=[common],
+                             help="the feature catalog in a browser: search, lineage, freshness (read-only, no JVM)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", "-p", type=int, default=8888, help="port (default 8888; 0: any free)")
+    ui.add_argument("--export", metavar="DIR", help="write the catalog as static HTML into DIR instead of serving it")
+    ui.set_defaults(run=cmd_ui)
 
     training = commands.add_parser("training-set", parents=[common], help="training-set commands")
     training_commands = training.add_subparsers(dest="training_command", metavar="SUBCOMMAND", required=True)

@@ -44,7 +44,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(app: FeatureApp):
+def _uvicorn(app):
     import uvicorn
 
     config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off", access_log=False,
@@ -117,7 +117,27 @@ def serve(feature_store, host: str = HOST, port: int = PORT, workers: int = 1, m
     return status
 
 
-def _serve_here(app: FeatureApp, sock: socket.socket, stopping: threading.Event) -> None:
+def serve_app(app, host: str, port: int, what: str, ready=print, warn=print) -> int:
+    """Serve another application of this stack (the catalog) in this process until SIGTERM or
+    SIGINT, gracefully; `what` names it in the ready line."""
+    if host not in LOOPBACK:
+        warn(f"warning: serving the {what} on {host}, beyond this machine: anyone who reaches the port reads it")
+    sock = listen(host, port)
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in STOP_SIGNALS}
+    bound_host, bound_port = sock.getsockname()[:2]
+    ready(f"Serving the {what} at http://{bound_host}:{bound_port}/")
+    try:
+        _serve_here(app, sock, stopping)
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    ready("Stopped.")
+    return 0
+
+
+def _serve_here(app, sock: socket.socket, stopping: threading.Event) -> None:
     """uvicorn in this process's main thread until SIGTERM or SIGINT, then a graceful stop.
 
     A signal that comes before uvicorn has put in its own handlers (or after it restored

@@ -1,0 +1,258 @@
+"""The catalog's HTML pages, rendered on the server from the registry (no build step, no CDN).
+
+Every page is a function of the registry returning (path, html); paths are relative to
+the catalog's root ("feature-views/driver_hourly_stats.html") and so are the links, so
+the same pages are served by `featurestore ui` and written by `featurestore ui --export`.
+Everything a user wrote (names, descriptions, tags, owners, code) goes through esc(): it
+is shown, never run. The index embeds the search items as JSON (with '<' escaped) and
+catalog.js, which ranks them as model.search does.
+"""
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from importlib import resources
+
+from featurestore.catalog import model
+from featurestore.catalog.lineage_svg import lineage_svg
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#fafbfc}
+header{background:#1d2330;color:#fff;padding:.6em 1.2em}header a{color:#fff;margin-right:1.2em;text-decoration:none}
+main{padding:1em 1.6em;max-width:1100px}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.4em 0}td,th{border-bottom:1px solid #dde;padding:.3em .7em;text-align:left;
+vertical-align:top}th{background:#eef0f4}code,pre{background:#eef0f4;padding:.1em .3em;border-radius:3px}
+pre{padding:.7em;overflow-x:auto}.tag{background:#e3ecfa;border-radius:3px;padding:0 .4em;margin-right:.3em}
+.stale{color:#b00020;font-weight:bold}.fresh{color:#18794e}#q{font-size:1.1em;width:28em;padding:.3em}
+.muted{color:#667}.kind{color:#667;font-size:.85em;margin-right:.5em}svg a:hover rect{stroke:#1d2330;stroke-width:2}
+"""
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _tags(tags: dict) -> str:
+    return " ".join(f'<span class="tag">{esc(k)}={esc(v)}</span>' for k, v in sorted((tags or {}).items()))
+
+
+def _layout(title: str, body: str, depth: int, project: str) -> str:
+    root = "../" * depth
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)} - featurestore catalog'
+            f'</title><style>{STYLE}</style></head><body><header><a href="{root}index.html"><b>featurestore</b> '
+            f'{esc(project)}</a><a href="{root}index.html">Search</a><a href="{root}lineage.html">Lineage</a>'
+            f'<a href="{root}freshness.html">Freshness</a></header><main>{body}</main></body></html>')
+
+
+def _link(kind: str, name: str, depth: int) -> str:
+    return f'<a href="{"../" * depth}{esc(model.page_of(kind, name))}">{esc(name)}</a>'
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return '<p class="muted">none</p>'
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _code(code_ref) -> str:
+    if code_ref is None:
+        return '<p class="muted">none</p>'
+    return (f"<p><code>{esc(code_ref.name)}</code> in <code>{esc(code_ref.file)}</code>, sha256 "
+            f"<code>{esc(code_ref.sha256[:16])}</code></p><pre>{esc(code_ref.source)}</pre>")
+
+
+def _header(kind: str, obj) -> str:
+    owner = f' <span class="muted">owner {esc(obj.owner)}</span>' if getattr(obj, "owner", "") else ""
+    return (f'<h1><span class="kind">{esc(model.LABEL[kind])}</span>{esc(obj.name)}</h1>'
+            f"<p>{esc(getattr(obj, 'description', '') or '')}{owner}</p><p>{_tags(getattr(obj, 'tags', {}))}</p>")
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+def index(registry) -> str:
+    items = model.items(registry)
+    counts = " &middot; ".join(f'{len(registry.collection(kind))} {esc(label.lower())}s'
+                               for kind, _, label in model.KIND_PAGES)
+    lists = "".join(
+        f"<h2>{esc(label)}s</h2>" + _table(["name", "description"], [
+            [_link(kind, name, 0), esc(getattr(obj, "description", ""))]
+            for name, obj in sorted(registry.collection(kind).items())])
+        for kind, _, label in model.KIND_PAGES)
+    data = json.dumps([item.as_json() for item in items]).replace("<", "\\u003c")
+    script = resources.files("featurestore.catalog").joinpath("catalog.js").read_text()
+    body = (f"<h1>Feature catalog</h1><p class=\"muted\">{counts}</p>"
+            f'<input id="q" type="search" placeholder="Search features, views, services, tags, owners, types" '
+            f'autofocus><div id="results"></div>{lists}'
+            f'<script type="application/json" id="items">{data}</script><script>{script}</script>')
+    return _layout("Catalog", body, 0, registry.project)
+
+
+def feature_view(registry, name: str) -> str:
+    view = registry.feature_views[name]
+    entities = registry.entities
+    rows = [[esc(f.name), f"<code>{esc(repr(f.dtype))}</code>", esc(f.description), _tags(f.tags)]
+            for f in view.features]
+    source = view.source
+    aggregations = _table(["feature", "function", "column", "window"], [
+        [esc(a.name), esc(a.function), esc(a.column or "(events)"), esc(a.time_window)]
+        for a in (view.aggregations or [])]) + (f"<p>delay {esc(view.delay)}</p>" if view.aggregations else "")
+    users = model.used_by(registry, name)
+    fresh = next(f for f in model.freshness(registry) if f.view == name)
+    body = (_header("feature_views", view)
+            + "<h2>Features</h2>" + _table(["feature", "type", "description", "tags"], rows)
+            + "<h2>Entities</h2>" + _table(["entity", "join keys"], [
+                [_link("entities", e, 1), esc(", ".join(entities[e].join_keys) if e in entities else "")]
+                for e in view.entities])
+            + f"<h2>Source</h2><p>{_link('data_sources', source.name, 1)}: {esc(source.describe_location())}, "
+              f"event time <code>{esc(source.timestamp_field)}</code></p>"
+            + f"<h2>Serving</h2><p>ttl {esc(view.ttl or 'none')}, online {esc(view.online)}</p>"
+            + "<h2>Freshness</h2>" + _freshness_rows([fresh], 1)
+            + ("<h2>Aggregations</h2>" + aggregations if view.aggregations else "")
+            + "<h2>Batch transformation</h2>" + _code(view.transformation_code)
+            + "<h2>Expectations</h2>" + _table(["expectation"], [[f"<code>{esc(e)}</code>"]
+                                                               for e in view.expectations])
+            + (f"<p>on violation: {esc(view.on_violation)}</p>" if view.expectations else "")
+            + "<h2>Used by</h2>" + _used_by(users, 1))
+    return _layout(name, body, 1, registry.project)
+
+
+def _used_by(users: dict, depth: int) -> str:
+    rows = [[esc(model.LABEL[kind]), _link(kind, name, depth)] for kind, names in users.items() for name in names]
+    return _table(["kind", "name"], rows)
+
+
+def on_demand_feature_view(registry, name: str) -> str:
+    odfv = registry.on_demand_feature_views[name]
+    inputs = [[_link("feature_views" if p.view_name in registry.feature_views else "on_demand_feature_views",
+                     p.view_name, 1), esc(", ".join(p.features))] for p in odfv.source_projections]
+    body = (_header("on_demand_feature_views", odfv)
+            + "<h2>Features</h2>" + _table(["feature", "type", "description"], [
+                [esc(f.name), f"<code>{esc(repr(f.dtype))}</code>", esc(f.description)] for f in odfv.features])
+            + "<h2>Inputs</h2>" + _table(["view", "features"], inputs)
+            + "<h2>Request fields</h2>" + _table(["field", "type"], [
+                [esc(f.name), f"<code>{esc(repr(f.dtype))}</code>"] for f in odfv.request_fields])
+            + f"<h2>Function</h2><p>mode {esc(odfv.mode)}</p>" + _code(odfv.udf_code)
+            + "<h2>Used by</h2>" + _used_by(model.used_by(registry, name), 1))
+    return _layout(name, body, 1, registry.project)
+
+
+def feature_service(registry, name: str) -> str:
+    service = registry.feature_services[name]
+    rows = []
+    for projection in service.projections:
+        kind = "feature_views" if projection.view_name in registry.feature_views else "on_demand_feature_views"
+        alias = f" as {esc(projection.name_alias)}" if projection.name_alias else ""
+        rows.append([_link(kind, projection.view_name, 1) + alias, esc(", ".join(projection.features))])
+    keys = sorted({key for p in service.projections if p.view_name in registry.feature_views
+                   for key in registry.feature_views[p.view_name].join_keys})
+    entity_rows = ", ".join(f'"{esc(k)}": 1001' for k in keys)
+    python = (f"from featurestore import FeatureStore\n\nstore = FeatureStore(\"path/to/repo\")\n"
+              f"features = store.get_online_features(\n    features=store.get_feature_service({name!r}),\n"
+              f"    entity_rows=[{{{', '.join(f'{k!r}: 1001' for k in keys)}}}],\n).to_dict()")
+    entities_json = ", ".join(f'"{k}": [1001]' for k in keys)
+    curl = ("curl -s -X POST http://127.0.0.1:6566/get-online-features -H 'Content-Type: application/json' \\\n"
+            f"  -d '{{\"entities\": {{{entities_json}}}, \"feature_service\": \"{name}\"}}'")
+    body = (_header("feature_services", service)
+            + "<h2>Features</h2>" + _table(["view", "features"], rows)
+            + f"<h2>Read it</h2><p>Entity keys: {entity_rows or 'none'}</p>"
+            + f"<p>Python, in process:</p><pre>{esc(python)}</pre>"
+            + f"<p>Over HTTP, from <code>featurestore serve</code>:</p><pre>{esc(curl)}</pre>")
+    return _layout(name, body, 1, registry.project)
+
+
+def entity(registry, name: str) -> str:
+    obj = registry.entities[name]
+    views = [[_link("feature_views", v.name, 1), esc(len(v.features))]
+             for v in sorted(registry.feature_views.values(), key=lambda v: v.name) if name in v.entities]
+    body = (_header("entities", obj) + f"<h2>Join keys</h2><p>{esc(', '.join(obj.join_keys))}</p>"
+            + "<h2>Feature views</h2>" + _table(["view", "features"], views))
+    return _layout(name, body, 1, registry.project)
+
+
+def data_source(registry, name: str) -> str:
+    source = registry.data_sources[name]
+    views = [[_link("feature_views", v.name, 1)] for v in sorted(registry.feature_views.values(),
+                                                                 key=lambda v: v.name) if v.source.name == name]
+    mapping = _table(["column", "field"], [[esc(k), esc(v)] for k, v in sorted(source.field_mapping.items())])
+    body = (_header("data_sources", source)
+            + f"<h2>Location</h2><p>{esc(source.describe_location())}</p>"
+            + f"<p>event time <code>{esc(source.timestamp_field)}</code>"
+            + (f", created time <code>{esc(source.created_timestamp_column)}</code>"
+               if source.created_timestamp_column else "") + "</p>"
+            + "<h2>Field mapping</h2>" + mapping
+            + "<h2>Read by</h2>" + _table(["feature view"], views))
+    return _layout(name, body, 1, registry.project)
+
+
+def lineage(registry) -> str:
+    columns, edges = model.lineage(registry)
+    body = ("<h1>Lineage</h1><p class=\"muted\">Tables and paths, their data sources, feature views (and their "
+            "batch transformations), on-demand views and services. Click a box to open its page.</p>"
+            + lineage_svg(columns, edges))
+    return _layout("Lineage", body, 0, registry.project)
+
+
+def freshness(registry, now: datetime | None = None) -> str:
+    rows = model.freshness(registry, now)
+    stale = sum(1 for f in rows if f.stale)
+    body = ("<h1>Freshness</h1>"
+            f"<p>{len(rows)} feature views, <span class=\"{'stale' if stale else 'fresh'}\">{stale} stale</span> "
+            f"(never materialized while online, or the lag since the last materialization's end exceeds the "
+            f"ttl), as of {esc(_time(now or datetime.now(UTC)))}.</p>" + _freshness_rows(rows, 0))
+    return _layout("Freshness", body, 0, registry.project)
+
+
+def _freshness_rows(rows, depth: int) -> str:
+    return _table(["view", "last materialized up to", "lag", "ttl", "intervals", "state"], [
+        [_link("feature_views", f.view, depth), esc(_time(f.last_end) if f.last_end else "never"),
+         esc(_duration(f.lag) if f.lag is not None else "-"), esc(f.ttl or "none"),
+         "<br>".join(f"{esc(_time(s))} &rarr; {esc(_time(e))}" for s, e in f.intervals[-5:])
+         + (f'<br><span class="muted">and {len(f.intervals) - 5} earlier</span>' if len(f.intervals) > 5 else ""),
+         ('<span class="stale">stale</span>' if f.stale else
+          '<span class="fresh">fresh</span>' if f.online else '<span class="muted">offline only</span>')]
+        for f in rows])
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(lag) -> str:
+    seconds = int(lag.total_seconds())
+    if seconds < 0:
+        return "ahead of the clock"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    return (f"{days} d " if days else "") + f"{hours} h {rest // 60} min"
+
+
+DETAIL = {"feature_views": feature_view, "on_demand_feature_views": on_demand_feature_view,
+          "feature_services": feature_service, "entities": entity, "data_sources": data_source}
+
+
+def render(registry, path: str) -> str | None:
+    """The page at `path` (relative to the root), or None when there is none."""
+    if path in ("", "index.html"):
+        return index(registry)
+    if path == "lineage.html":
+        return lineage(registry)
+    if path == "freshness.html":
+        return freshness(registry)
+    folder, _, file = path.partition("/")
+    for kind, kind_folder, _ in model.KIND_PAGES:
+        if folder == kind_folder and file.endswith(".html") and file[:-5] in registry.collection(kind):
+            return DETAIL[kind](registry, file[:-5])
+    return None
+
+
+def all_pages(registry):
+    """(path, html) of every page, for --export."""
+    yield "index.html", index(registry)
+    yield "lineage.html", lineage(registry)
+    yield "freshness.html", freshness(registry)
+    for kind, _, _ in model.KIND_PAGES:
+        for name in sorted(registry.collection(kind)):
+            yield model.page_of(kind, name), DETAIL[kind](registry, name)
