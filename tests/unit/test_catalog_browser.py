@@ -1,0 +1,97 @@
+"""The catalog in a real headless browser (tests/browser.py): search as a person types it,
+pages reached by clicking, the lineage graph's links, and the browser's search ranking
+compared with the Python reference (model.search) on random queries over 2,000 features."""
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import WebDriverWait
+
+from featurestore.catalog import model
+from featurestore.store import FeatureStore
+from featurestore.testing.repos import write_repo
+from tests.browser import screenshot, start_ui
+from tests.unit.test_catalog import EVIL, registry
+
+
+def catalog_repo(tmp_path, state):
+    repo = write_repo(tmp_path / "repo", project="catalog_test")
+    FeatureStore(repo).registry_store.update(lambda s: [s.collection(k).update(state.collection(k))
+                                                        for k, _, _ in model.KIND_PAGES])
+    return repo
+
+
+def test_search_then_click_through_view_lineage_and_service(browser, tmp_path):
+    process, url = start_ui(catalog_repo(tmp_path, registry(views=100)))
+    wait = WebDriverWait(browser, 10)
+    try:
+        browser.get(url)
+        box = browser.find_element(By.ID, "q")
+        started = time.perf_counter()
+        box.send_keys("conv")
+        first = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#results li a")))
+        typed = time.perf_counter() - started
+        assert first.text == "driver_hourly_stats:conv_rate"
+        assert typed < 2.0  # four keystrokes over 2,105 items, each re-ranked in the page
+        screenshot(browser, "catalog-search")
+        first.click()
+        wait.until(ready.title_contains("driver_hourly_stats"))
+        text = browser.find_element(By.TAG_NAME, "main").text
+        assert "conversion" in text and "Float64" in text and "fresh" in text
+        screenshot(browser, "catalog-feature-view")
+        browser.find_element(By.LINK_TEXT, "Lineage").click()
+        wait.until(ready.presence_of_element_located((By.ID, "lineage")))
+        screenshot(browser, "catalog-lineage")
+        browser.find_element(By.CSS_SELECTOR, 'svg a[data-name="driver_ranking"]').click()
+        wait.until(ready.title_contains("driver_ranking"))
+        assert "curl -s -X POST" in browser.find_element(By.TAG_NAME, "main").text
+        browser.find_element(By.LINK_TEXT, "Freshness").click()
+        wait.until(ready.title_contains("Freshness"))
+        assert "stale" in browser.find_element(By.TAG_NAME, "main").text
+        screenshot(browser, "catalog-freshness")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_the_browsers_ranking_is_the_python_reference(browser, tmp_path):
+    state = registry(views=100)
+    process, url = start_ui(catalog_repo(tmp_path, state))
+    try:
+        browser.get(url)
+        items = model.items(state)
+        rng = random.Random(11)
+        vocabulary = ["conv", "rate", "driver", "g4", "f1", "generated", "float64", "gold", "ana", "view 7",
+                      "tier", "x", "_0", "ranking", "team", "hourly", "plus"]
+        for _ in range(60):
+            query = " ".join(rng.sample(vocabulary, rng.randint(1, 2)))
+            in_browser = browser.execute_script("return window.catalogSearch(arguments[0], 50)"
+                                                ".map(i => i.name)", query)
+            assert in_browser == [i.name for i in model.search(items, query)], query
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+
+
+def test_script_in_every_text_field_is_shown_not_run(browser, tmp_path):
+    process, url = start_ui(catalog_repo(tmp_path, registry(EVIL)))
+    try:
+        for page in ("index.html", "feature-views/driver_hourly_stats.html", "feature-services/driver_ranking.html",
+                     "entities/driver.html", "data-sources/driver_source.html",
+                     "on-demand-feature-views/rate_plus_val.html"):
+            browser.get(f"{url}{page}")
+            assert browser.execute_script("return typeof window.alertCalled") == "undefined"
+            assert EVIL in browser.find_element(By.TAG_NAME, "body").text, page
+        browser.get(url)
+        browser.find_element(By.ID, "q").send_keys("gold")
+        result = WebDriverWait(browser, 10).until(ready.presence_of_element_located((By.CSS_SELECTOR, "#results li")))
+        assert EVIL in result.text  # the description, as text in the result list
+        alerts = browser.execute_script("return 1")  # an alert would have blocked this call
+        assert alerts == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
