@@ -134,3 +134,38 @@ def test_teardown_removes_registry_and_online_tables(capsys, repo, tmp_path):
     assert code == 0 and not (repo / "data" / "registry.db").exists()
     assert not (repo / "data" / "online_store.db").exists()
     assert main(["--repo", str(repo), "apply"]) == 0  # the module's other tests may run after
+
+
+def test_the_catalog_of_the_init_repo_in_a_browser(capsys, repo, browser):
+    """As a colleague would: search "conv", open driver_hourly_stats, follow the lineage to
+    driver_ranking, and see the freshness of the last materialization."""
+    import signal
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.browser import screenshot, start_ui
+
+    assert run(capsys, "--repo", str(repo), "materialize-incremental", "now")[0] == 0
+    process, url = start_ui(repo)
+    wait = WebDriverWait(browser, 15)
+    try:
+        browser.get(url)
+        browser.find_element(By.ID, "q").send_keys("conv")
+        first = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#results li a")))
+        assert first.text == "driver_hourly_stats:conv_rate"
+        screenshot(browser, "init-repo-search")
+        first.click()
+        wait.until(ready.title_contains("driver_hourly_stats"))
+        main_text = browser.find_element(By.TAG_NAME, "main").text
+        assert "event time event_timestamp" in main_text and "fresh" in main_text
+        screenshot(browser, "init-repo-feature-view")
+        browser.find_element(By.LINK_TEXT, "Lineage").click()
+        browser.find_element(By.CSS_SELECTOR, 'svg a[data-name="driver_ranking"]').click()
+        wait.until(ready.title_contains("driver_ranking"))
+        assert "conv_rate, acc_rate, avg_daily_trips" in browser.find_element(By.TAG_NAME, "main").text
+        screenshot(browser, "init-repo-service")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
