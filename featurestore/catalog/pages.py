@@ -90,7 +90,42 @@ def index(registry) -> str:
     return _layout("Catalog", body, 0, registry.project)
 
 
-def feature_view(registry, name: str) -> str:
+def _profiles(view, profiles_of) -> str:
+    """The stored profiles of the view's source table: versions, the newest against the one
+    before (verdicts of quality.drift with its default thresholds), and a plot per feature."""
+    import base64
+
+    table = view.source.table
+    if not table:
+        return '<p class="muted">profiles are stored for tables; this source is a path or a query</p>'
+    stored = profiles_of(table) if profiles_of else []
+    if not stored:
+        return (f'<p class="muted">none stored; <code>featurestore profile {esc(table)}</code> stores one</p>')
+    from featurestore.quality.drift import compare
+    from featurestore.quality.plots import column_png
+    from featurestore.quality.profile import view_columns
+
+    newest = stored[-1]
+    reference = stored[-2] if len(stored) > 1 else None
+    versions = ", ".join(esc(p.label()) for p in stored)
+    out = [f"<p>stored: {versions}; newest {esc(newest.label())}, {newest.rows:,} rows</p>"]
+    columns = [c for c in view_columns(view) if c in newest.columns]
+    if reference is not None:
+        verdicts = [v for v in compare(reference, newest) if v.feature in columns]
+        out.append(f"<p>against {esc(reference.label())}:</p>" + _table(
+            ["feature", "verdict", "reasons"],
+            [[esc(v.feature), f'<span class="{"fresh" if v.status == "pass" else "stale"}">{esc(v.status)}</span>',
+              esc("; ".join(v.reasons))] for v in verdicts]))
+    labels = (newest.label(), reference.label() if reference else "")
+    for column in columns:
+        other = reference.columns.get(column) if reference else None
+        png = base64.b64encode(column_png(newest.columns[column], other, labels)).decode("ascii")
+        out.append(f'<figure data-feature="{esc(column)}"><img alt="{esc(column)}: profile plot" '
+                   f'src="data:image/png;base64,{png}"></figure>')
+    return "".join(out)
+
+
+def feature_view(registry, name: str, profiles_of=None) -> str:
     view = registry.feature_views[name]
     entities = registry.entities
     rows = [[esc(f.name), f"<code>{esc(repr(f.dtype))}</code>", esc(f.description), _tags(f.tags)]
@@ -115,7 +150,8 @@ def feature_view(registry, name: str) -> str:
             + "<h2>Expectations</h2>" + _table(["expectation"], [[f"<code>{esc(e)}</code>"]
                                                                for e in view.expectations])
             + (f"<p>on violation: {esc(view.on_violation)}</p>" if view.expectations else "")
-            + "<h2>Used by</h2>" + _used_by(users, 1))
+            + "<h2>Used by</h2>" + _used_by(users, 1)
+            + "<h2>Profiles</h2>" + _profiles(view, profiles_of))
     return _layout(name, body, 1, registry.project)
 
 
@@ -233,8 +269,9 @@ DETAIL = {"feature_views": feature_view, "on_demand_feature_views": on_demand_fe
           "feature_services": feature_service, "entities": entity, "data_sources": data_source}
 
 
-def render(registry, path: str) -> str | None:
-    """The page at `path` (relative to the root), or None when there is none."""
+def render(registry, path: str, profiles_of=None) -> str | None:
+    """The page at `path` (relative to the root), or None when there is none. profiles_of(table)
+    gives a table's stored profiles (catalog.profiles), shown on feature view pages."""
     if path in ("", "index.html"):
         return index(registry)
     if path == "lineage.html":
@@ -244,15 +281,19 @@ def render(registry, path: str) -> str | None:
     folder, _, file = path.partition("/")
     for kind, kind_folder, _ in model.KIND_PAGES:
         if folder == kind_folder and file.endswith(".html") and file[:-5] in registry.collection(kind):
+            if kind == "feature_views":
+                return feature_view(registry, file[:-5], profiles_of)
             return DETAIL[kind](registry, file[:-5])
     return None
 
 
-def all_pages(registry):
+def all_pages(registry, profiles_of=None):
     """(path, html) of every page, for --export."""
     yield "index.html", index(registry)
     yield "lineage.html", lineage(registry)
     yield "freshness.html", freshness(registry)
     for kind, _, _ in model.KIND_PAGES:
         for name in sorted(registry.collection(kind)):
-            yield model.page_of(kind, name), DETAIL[kind](registry, name)
+            page = feature_view(registry, name, profiles_of) if kind == "feature_views" else \
+                DETAIL[kind](registry, name)
+            yield model.page_of(kind, name), page
