@@ -162,6 +162,9 @@ def main() -> None:
     banner(7, "online inference: features from SQLite (pure Python, no JVM), predictions, best driver")
     run([sys.executable, str(ROOT / "examples" / "driver_ranking_inference.py"), "--repo", str(repo)], cwd=repo)
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. The repo is in {repo}.")
+    print(f"Browse its feature catalog: {ROOT / '.venv' / 'bin' / 'featurestore'} ui --repo {repo}   "
+          f"(then open http://127.0.0.1:8888/)")
+    print(f"Serve its features over HTTP: {ROOT / '.venv' / 'bin' / 'featurestore'} serve --repo {repo}")
 
 
 if __name__ == "__main__":

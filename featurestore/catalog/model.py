@@ -21,6 +21,8 @@ KIND_PAGES = (
 )
 FOLDER = {kind: folder for kind, folder, _ in KIND_PAGES}
 LABEL = {kind: label for kind, _, label in KIND_PAGES}
+PLURAL = {"entities": "Entities", "data_sources": "Data sources", "feature_views": "Feature views",
+          "on_demand_feature_views": "On-demand views", "feature_services": "Feature services"}
 
 
 @dataclass(frozen=True)

@@ -74,13 +74,13 @@ def _header(kind: str, obj) -> str:
 
 def index(registry) -> str:
     items = model.items(registry)
-    counts = " &middot; ".join(f'{len(registry.collection(kind))} {esc(label.lower())}s'
-                               for kind, _, label in model.KIND_PAGES)
+    counts = " &middot; ".join(f'{len(registry.collection(kind))} {esc(model.PLURAL[kind].lower())}'
+                               for kind, _, _ in model.KIND_PAGES)
     lists = "".join(
-        f"<h2>{esc(label)}s</h2>" + _table(["name", "description"], [
+        f"<h2>{esc(model.PLURAL[kind])}</h2>" + _table(["name", "description"], [
             [_link(kind, name, 0), esc(getattr(obj, "description", ""))]
             for name, obj in sorted(registry.collection(kind).items())])
-        for kind, _, label in model.KIND_PAGES)
+        for kind, _, _ in model.KIND_PAGES)
     data = json.dumps([item.as_json() for item in items]).replace("<", "\\u003c")
     script = resources.files("featurestore.catalog").joinpath("catalog.js").read_text()
     body = (f"<h1>Feature catalog</h1><p class=\"muted\">{counts}</p>"
