@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
+from featurestore.definitions.feature_view import MaterializationRun
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryState
@@ -406,7 +407,7 @@ def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[da
 
 
 def record_interval(registry_store, view_name: str, start: datetime, end: datetime,
-                    read_at: datetime | None = None) -> None:
+                    read_at: datetime | None = None, run: MaterializationRun | None = None) -> None:
     """Record [start, end) as written; and `read_at` (when the source was read) when the run
     reached the newest recorded end: the next run selects the rows written since then. A
     backfill of an older interval leaves it, since later event times were not selected."""
@@ -420,6 +421,8 @@ def record_interval(registry_store, view_name: str, start: datetime, end: dateti
                 (view.source_read_at is None or read_at > view.source_read_at):
             view.source_read_at = read_at
         view.materialization_intervals = merge_intervals(view.materialization_intervals + [(start, end)])
+        if run is not None:
+            view.last_run = run
     registry_store.update(add, command="materialize",
                           summary=f"{view_name}: materialized [{start.isoformat()}, {end.isoformat()})")
 
@@ -469,8 +472,10 @@ def materialize(ctx: Context, views: list[FeatureView],
             cause = _root_cause(error)
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: {cause}; no interval was recorded, rerun it") from error
-        record_interval(ctx.registry_store, view.name, start, end, read_at)
-        result = ViewResult(view.name, start, end, selected, written, time.perf_counter() - began)
+        seconds = time.perf_counter() - began
+        record_interval(ctx.registry_store, view.name, start, end, read_at,
+                        MaterializationRun(start, end, datetime.now(UTC), selected, written, seconds))
+        result = ViewResult(view.name, start, end, selected, written, seconds)
         log(result.summary())
         results.append(result)
     return results

@@ -111,6 +111,7 @@ class RegistryDiff:
             if change.kind == "feature_views" and change.name in items and not change.restart:
                 change.new.materialization_intervals = list(items[change.name].materialization_intervals)
                 change.new.source_read_at = items[change.name].source_read_at
+                change.new.last_run = items[change.name].last_run
             items[change.name] = change.new
 
 

@@ -165,6 +165,7 @@ class Freshness:
     ttl: timedelta
     stale: bool  # the lag exceeds the ttl (a ttl of 0: never stale), or never materialized while online
     online: bool
+    last_run: object = None  # definitions.feature_view.MaterializationRun, or None
 
 
 def freshness(registry, now: datetime | None = None) -> list[Freshness]:
@@ -180,7 +181,8 @@ def freshness(registry, now: datetime | None = None) -> list[Freshness]:
             stale = True
         else:
             stale = bool(view.ttl) and lag > view.ttl
-        out.append(Freshness(name, intervals, last_end, lag, view.ttl, stale, view.online))
+        out.append(Freshness(name, intervals, last_end, lag, view.ttl, stale, view.online,
+                             view.last_run))
     return out
 
 

@@ -242,14 +242,21 @@ def freshness(registry, now: datetime | None = None) -> str:
 
 
 def _freshness_rows(rows, depth: int) -> str:
-    return _table(["view", "last materialized up to", "lag", "ttl", "intervals", "state"], [
+    return _table(["view", "last materialized up to", "lag", "ttl", "last run", "intervals", "state"], [
         [_link("feature_views", f.view, depth), esc(_time(f.last_end) if f.last_end else "never"),
-         esc(_duration(f.lag) if f.lag is not None else "-"), esc(f.ttl or "none"),
+         esc(_duration(f.lag) if f.lag is not None else "-"), esc(f.ttl or "none"), _run(f.last_run),
          "<br>".join(f"{esc(_time(s))} &rarr; {esc(_time(e))}" for s, e in f.intervals[-5:])
          + (f'<br><span class="muted">and {len(f.intervals) - 5} earlier</span>' if len(f.intervals) > 5 else ""),
          ('<span class="stale">stale</span>' if f.stale else
           '<span class="fresh">fresh</span>' if f.online else '<span class="muted">offline only</span>')]
         for f in rows])
+
+
+def _run(run) -> str:
+    if run is None:
+        return '<span class="muted">-</span>'
+    return (f"finished {esc(_time(run.finished_at))}: {run.rows_selected:,} rows selected, "
+            f"{run.rows_written:,} written, {run.seconds:.1f} s")
 
 
 def _time(moment: datetime) -> str:

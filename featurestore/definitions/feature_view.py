@@ -13,6 +13,7 @@ timestamp column(s) and the schema's fields. The registry keeps only a CodeRef t
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from featurestore.definitions._checks import check_name, check_str, check_tags, check_ttl, check_unique
@@ -26,6 +27,29 @@ from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
 from featurestore.protos import registry_pb2
 
 ON_VIOLATION = ("fail", "warn")
+
+
+@dataclass(frozen=True)
+class MaterializationRun:
+    """What a view's last materialization did: its interval, when it finished, rows selected
+    from the source and written online (newer than stored), and its seconds."""
+    start: datetime
+    end: datetime
+    finished_at: datetime
+    rows_selected: int
+    rows_written: int
+    seconds: float
+
+    def fill(self, proto) -> None:
+        proto.start.FromDatetime(self.start)
+        proto.end.FromDatetime(self.end)
+        proto.finished_at.FromDatetime(self.finished_at)
+        proto.rows_selected, proto.rows_written, proto.seconds = self.rows_selected, self.rows_written, self.seconds
+
+    @classmethod
+    def from_proto(cls, proto) -> MaterializationRun:
+        return cls(proto.start.ToDatetime(tzinfo=UTC), proto.end.ToDatetime(tzinfo=UTC),
+                   proto.finished_at.ToDatetime(tzinfo=UTC), proto.rows_selected, proto.rows_written, proto.seconds)
 
 
 class FeatureView:
@@ -81,6 +105,7 @@ class FeatureView:
         self._init_expectations(kind, expectations, on_violation)
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
         self.source_read_at: datetime | None = None  # state: see materialize.latest_rows
+        self.last_run: MaterializationRun | None = None  # state: the last materialization (the catalog shows it)
 
     def _init_expectations(self, kind, expectations, on_violation):
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
@@ -256,6 +281,8 @@ class FeatureView:
                 interval.end.FromDatetime(end)
             if self.source_read_at is not None:
                 proto.source_read_at.FromDatetime(self.source_read_at)
+            if self.last_run is not None:
+                self.last_run.fill(proto.last_run)
         return proto
 
     @classmethod
@@ -282,6 +309,7 @@ class FeatureView:
             for i in proto.materialization_intervals]
         view.source_read_at = proto.source_read_at.ToDatetime(tzinfo=UTC) if proto.HasField("source_read_at") \
             else None
+        view.last_run = MaterializationRun.from_proto(proto.last_run) if proto.HasField("last_run") else None
         return view
 
     def __eq__(self, other) -> bool:

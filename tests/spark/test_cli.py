@@ -159,7 +159,7 @@ def test_the_catalog_of_the_init_repo_in_a_browser(capsys, repo, browser):
         first.click()
         wait.until(ready.title_contains("driver_hourly_stats"))
         main_text = browser.find_element(By.TAG_NAME, "main").text
-        assert "event time event_timestamp" in main_text and "fresh" in main_text
+        assert "event time event_timestamp" in main_text and "fresh" in main_text and " rows selected, " in main_text
         screenshot(browser, "init-repo-feature-view")
         browser.find_element(By.LINK_TEXT, "Lineage").click()
         browser.find_element(By.CSS_SELECTOR, 'svg a[data-name="driver_ranking"]').click()

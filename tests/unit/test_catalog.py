@@ -16,6 +16,7 @@ from featurestore import Entity, FeatureService, FeatureView, Field, RequestSour
 from featurestore.catalog import model, pages
 from featurestore.catalog.export import export
 from featurestore.definitions.aggregation import Aggregation
+from featurestore.definitions.feature_view import MaterializationRun
 from featurestore.definitions.on_demand import OnDemandFeatureView
 from featurestore.errors import FeatureStoreError
 from featurestore.registry import RegistryState
@@ -68,6 +69,8 @@ def registry(text: str = "", views: int = 0) -> RegistryState:
     stats.materialization_intervals = [(NOW - timedelta(days=3), NOW - timedelta(days=2)),
                                        (NOW - timedelta(days=2), NOW - timedelta(hours=2))]
     counts.materialization_intervals = [(NOW - timedelta(days=30), NOW - timedelta(days=10))]
+    stats.last_run = MaterializationRun(NOW - timedelta(days=2), NOW - timedelta(hours=2),
+                                        NOW - timedelta(hours=2) + timedelta(seconds=9), 1_234, 1_200, 8.5)
     return state
 
 
@@ -111,6 +114,15 @@ def test_freshness_flags_views_whose_lag_exceeds_their_ttl():
     assert {f.view: f.stale for f in model.freshness(state, NOW)}["driver_hourly_stats"] is True  # never
     page = pages.freshness(registry(), now=NOW)
     assert "1 stale" in page and "2 h 0 min" in page and "10 d 0 h 0 min" in page
+    assert "finished 2026-12-04 10:00:09 UTC: 1,234 rows selected, 1,200 written, 8.5 s" in page
+
+
+def test_the_last_run_is_kept_by_the_registry_and_by_an_apply_that_keeps_the_history():
+    from featurestore.definitions.feature_view import FeatureView as View
+
+    stats = registry().feature_views["driver_hourly_stats"]
+    assert View.from_proto(stats.to_proto()).last_run == stats.last_run
+    assert stats.to_proto(with_intervals=False) == View.from_proto(stats.to_proto()).to_proto(with_intervals=False)
 
 
 def test_every_link_of_every_page_leads_to_a_page():
