@@ -4,13 +4,13 @@ method is a 405; an unknown page a 404 page."""
 from __future__ import annotations
 
 from featurestore.catalog import pages
-from featurestore.catalog.profiles import profiles_reader
+from featurestore.catalog.warehouse import Warehouse
 
 
 class CatalogApp:
     def __init__(self, feature_store):
         self.registry_store = feature_store.registry_store
-        self.profiles_of = profiles_reader(feature_store.config)
+        self.warehouse = Warehouse(feature_store.config.warehouse_dir)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -19,7 +19,7 @@ class CatalogApp:
         if scope["method"] not in ("GET", "HEAD"):
             status, page = 405, _message("405: the catalog is read-only; it answers GET only.")
         else:
-            page = pages.render(self.registry_store.load(), path, self.profiles_of)
+            page = pages.render(self.registry_store.load(), path, self.warehouse)
             status = 200 if page is not None else 404
             if page is None:
                 page = _message(f"404: no page {pages.esc(path)}. Start from the search.")

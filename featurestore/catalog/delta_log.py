@@ -1,37 +1,61 @@
-"""The files of a Delta table, read from its transaction log in plain Python (pyarrow for
-checkpoints), so the catalog shows stored profiles without starting a JVM.
+"""A Delta table's current state, read from its transaction log in plain Python (pyarrow for
+checkpoints), so the catalog shows stored profiles, saved training sets and table histories
+without starting a JVM.
 
-Replays `_delta_log`: the last checkpoint (if any), then every JSON commit after it, adding
-and removing files. Enough for the tables featurestore writes and the catalog reads (the
-profiles table: appends); a file with a deletion vector is refused, since applying one
-needs Delta's own reader."""
+Replays `_delta_log`: the last checkpoint (if any), then every JSON commit after it: the
+files added and removed, the newest metadata (its table properties) and, from the JSON
+commits still in the log, each version's time and operation. Enough for the tables the
+catalog reads; a file with a deletion vector is refused, since applying one needs Delta's
+own reader."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
 from featurestore.errors import FeatureStoreError
 
 
-def active_files(table_dir: Path) -> dict[str, dict[str, str]]:
-    """{absolute file path: partition values} of the table's current version."""
-    log = Path(table_dir) / "_delta_log"
-    files: dict[str, dict[str, str]] = {}
-    after = -1
+@dataclass
+class DeltaState:
+    version: int = -1
+    properties: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # absolute path -> partition values
+    history: list = field(default_factory=list)  # (version, commit time, operation), from the JSON commits kept
+
+
+def is_delta_table(folder: Path) -> bool:
+    return (Path(folder) / "_delta_log").is_dir()
+
+
+def read_state(table_dir: Path) -> DeltaState:
+    table_dir = Path(table_dir)
+    log = table_dir / "_delta_log"
+    state = DeltaState()
+    files: dict[str, dict] = {}
     last = log / "_last_checkpoint"
     if last.exists():
-        after = _read_checkpoint(log, json.loads(last.read_text()), files)
+        state.version = _read_checkpoint(log, json.loads(last.read_text()), files, state)
     for commit in sorted(log.glob("*.json")):
-        if int(commit.stem) <= after:
+        version = int(commit.stem)
+        if version <= state.version:
             continue
         for line in commit.read_text().splitlines():
             if line.strip():
-                _apply(json.loads(line), files)
-    return {str(Path(table_dir) / unquote(path)): values for path, values in files.items()}
+                _apply(json.loads(line), files, state, version)
+        state.version = version
+    state.files = {str(table_dir / unquote(path)): values for path, values in files.items()}
+    return state
 
 
-def _apply(action: dict, files: dict) -> None:
+def active_files(table_dir: Path) -> dict[str, dict[str, str]]:
+    """{absolute file path: partition values} of the table's current version."""
+    return read_state(table_dir).files
+
+
+def _apply(action: dict, files: dict, state: DeltaState, version: int | None = None) -> None:
     if action.get("add"):
         add = action["add"]
         if add.get("deletionVector"):
@@ -40,19 +64,27 @@ def _apply(action: dict, files: dict) -> None:
         files[add["path"]] = dict(add.get("partitionValues") or {})
     elif action.get("remove"):
         files.pop(action["remove"]["path"], None)
+    elif action.get("metaData"):
+        state.properties = dict(action["metaData"].get("configuration") or {})
+    elif action.get("commitInfo") and version is not None:
+        info = action["commitInfo"]
+        moment = datetime.fromtimestamp(info.get("timestamp", 0) / 1000, tz=UTC)
+        state.history.append((version, moment, info.get("operation", "")))
 
 
-def _read_checkpoint(log: Path, info: dict, files: dict) -> int:
+def _read_checkpoint(log: Path, info: dict, files: dict, state: DeltaState) -> int:
     import pyarrow.parquet as pq
 
     version, parts = int(info["version"]), info.get("parts")
     names = ([f"{version:020d}.checkpoint.parquet"] if not parts else
              [f"{version:020d}.checkpoint.{i:010d}.{int(parts):010d}.parquet" for i in range(1, int(parts) + 1)])
     for name in names:
-        table = pq.read_table(log / name, columns=["add", "remove"])
-        for add, remove in zip(table.column("add").to_pylist(), table.column("remove").to_pylist()):
+        table = pq.read_table(log / name, columns=["add", "remove", "metaData"])
+        for add, remove, meta in zip(*(table.column(c).to_pylist() for c in ("add", "remove", "metaData"))):
             if add:
-                _apply({"add": {**add, "partitionValues": dict(add.get("partitionValues") or [])}}, files)
+                _apply({"add": {**add, "partitionValues": dict(add.get("partitionValues") or [])}}, files, state)
             elif remove:
-                _apply({"remove": remove}, files)
+                _apply({"remove": remove}, files, state)
+            elif meta:
+                _apply({"metaData": {"configuration": dict(meta.get("configuration") or [])}}, files, state)
     return version

@@ -11,7 +11,7 @@ from featurestore.catalog import pages
 from featurestore.errors import FeatureStoreError
 
 
-def export(registry, folder: str | Path, profiles_of=None) -> int:
+def export(registry, folder: str | Path, warehouse=None) -> int:
     """Write every page under `folder` (replacing a previous export there); returns the page count."""
     folder = Path(folder).resolve()
     if folder.exists() and any(folder.iterdir()) and not (folder / "index.html").exists():
@@ -21,7 +21,7 @@ def export(registry, folder: str | Path, profiles_of=None) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         count = 0
-        for path, html in pages.all_pages(registry, profiles_of):
+        for path, html in pages.all_pages(registry, warehouse):
             target = staging / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(html, encoding="utf-8")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 
 BOX_WIDTH, BOX_HEIGHT, COLUMN_GAP, ROW_GAP, LABEL_CHARS = 210, 30, 70, 14, 28
-COLUMN_TITLES = ("Tables and paths", "Data sources", "Feature views", "On-demand views", "Services")
+COLUMN_TITLES = ("Tables and paths", "Data sources", "Feature views", "On-demand views", "Services",
+                 "Training sets")
 FILL = {"tables": "#f1f3f7", "data_sources": "#e3ecfa", "feature_views": "#dff3e8",
-        "on_demand_feature_views": "#fdf0d5", "feature_services": "#f6e3f3"}
+        "on_demand_feature_views": "#fdf0d5", "feature_services": "#f6e3f3", "training_sets": "#e8e4f8"}
 
 
 def lineage_svg(columns, edges) -> str:

@@ -41,12 +41,22 @@ class Item:
                 "owner": self.owner, "type": self.type, "tags": dict(self.tags)}
 
 
+TRAINING_SETS_FOLDER = "training-sets"
+
+
 def page_of(kind: str, name: str) -> str:
+    if kind == "training_sets":
+        return training_set_page(name)
     return f"{FOLDER[kind]}/{name}.html"
 
 
-def items(registry) -> list[Item]:
-    """Every definition and every feature of a view or on-demand view, in name order."""
+def training_set_page(table: str) -> str:
+    return f"{TRAINING_SETS_FOLDER}/{table}.html"
+
+
+def items(registry, training_sets=()) -> list[Item]:
+    """Every definition, every feature of a view or on-demand view, and every saved training
+    set (catalog.warehouse.SavedTrainingSet), in name order."""
     out = []
     for kind, _, label in KIND_PAGES:
         for name, obj in sorted(registry.collection(kind).items()):
@@ -57,6 +67,10 @@ def items(registry) -> list[Item]:
                 for feature in obj.features:
                     out.append(Item("Feature", f"{name}:{feature.name}", page, feature.description, "",
                                     repr(feature.dtype), dict(feature.tags or {})))
+    for saved in training_sets:
+        service = saved.definition.get("feature_service") or ""
+        out.append(Item("Training set", saved.table, training_set_page(saved.table),
+                        f"{len(saved.definition.get('features', []))} features" + (f" of {service}" if service else "")))
     return out
 
 
@@ -116,10 +130,11 @@ class Node:
         return page_of("data_sources", self.name) if self.kind == "tables" else page_of(self.kind, self.name)
 
 
-def lineage(registry) -> tuple[list[list[Node]], list[tuple[Node, Node]]]:
+def lineage(registry, training_sets=()) -> tuple[list[list[Node]], list[tuple[Node, Node]]]:
     """Columns of nodes, left to right: tables, data sources, feature views, on-demand views,
-    services; and the edges (from, to). A table's node links to its source's page."""
-    tables, sources, views, on_demand, services = [], [], [], [], []
+    services, saved training sets; and the edges (from, to). A table's node links to its
+    source's page. A training set hangs from its service, or from the views it read."""
+    tables, sources, views, on_demand, services, saved_sets = [], [], [], [], [], []
     edges = []
     source_nodes = {}
     for name, source in sorted(registry.data_sources.items()):
@@ -144,14 +159,26 @@ def lineage(registry) -> tuple[list[list[Node]], list[tuple[Node, Node]]]:
         for projection in odfv.source_projections:
             if projection.view_name in view_nodes:
                 edges.append((view_nodes[projection.view_name], node))
+    service_nodes = {}
     for name, service in sorted(registry.feature_services.items()):
-        node = Node("feature_services", name, name)
+        node = service_nodes[name] = Node("feature_services", name, name)
         services.append(node)
         for projection in service.projections:
             upstream = view_nodes.get(projection.view_name) or odfv_nodes.get(projection.view_name)
             if upstream is not None:
                 edges.append((upstream, node))
-    return [tables, sources, views, on_demand, services], edges
+    for saved in training_sets:
+        node = Node("training_sets", saved.table, saved.table)
+        saved_sets.append(node)
+        service = service_nodes.get(saved.definition.get("feature_service") or "")
+        if service is not None:
+            edges.append((service, node))
+            continue
+        for view in sorted({ref.split(":", 1)[0] for ref in saved.definition.get("features", [])}):
+            upstream = view_nodes.get(view) or odfv_nodes.get(view)
+            if upstream is not None:
+                edges.append((upstream, node))
+    return [tables, sources, views, on_demand, services, saved_sets], edges
 
 
 # --- freshness -----------------------------------------------------------------------------------

@@ -72,8 +72,8 @@ def _header(kind: str, obj) -> str:
 
 # --- pages ---------------------------------------------------------------------------------------
 
-def index(registry) -> str:
-    items = model.items(registry)
+def index(registry, training_sets=()) -> str:
+    items = model.items(registry, training_sets)
     counts = " &middot; ".join(f'{len(registry.collection(kind))} {esc(model.PLURAL[kind].lower())}'
                                for kind, _, _ in model.KIND_PAGES)
     lists = "".join(
@@ -81,6 +81,9 @@ def index(registry) -> str:
             [_link(kind, name, 0), esc(getattr(obj, "description", ""))]
             for name, obj in sorted(registry.collection(kind).items())])
         for kind, _, _ in model.KIND_PAGES)
+    lists += "<h2>Training sets</h2>" + _table(["table", "Delta version", "features"], [
+        [f'<a href="{esc(model.training_set_page(t.table))}">{esc(t.table)}</a>', esc(t.version),
+         esc(len(t.definition.get("features", [])))] for t in training_sets])
     data = json.dumps([item.as_json() for item in items]).replace("<", "\\u003c")
     script = resources.files("featurestore.catalog").joinpath("catalog.js").read_text()
     body = (f"<h1>Feature catalog</h1><p class=\"muted\">{counts}</p>"
@@ -90,26 +93,22 @@ def index(registry) -> str:
     return _layout("Catalog", body, 0, registry.project)
 
 
-def _profiles(view, profiles_of) -> str:
-    """The stored profiles of the view's source table: versions, the newest against the one
-    before (verdicts of quality.drift with its default thresholds), and a plot per feature."""
+def _profiles(table: str, warehouse, columns: list[str] | None = None) -> str:
+    """The stored profiles of a table: versions, the newest against the one before (verdicts
+    of quality.drift with its default thresholds), and a plot per column (of `columns`, or all)."""
     import base64
 
-    table = view.source.table
-    if not table:
-        return '<p class="muted">profiles are stored for tables; this source is a path or a query</p>'
-    stored = profiles_of(table) if profiles_of else []
+    stored = warehouse.profiles(table) if warehouse is not None else []
     if not stored:
         return (f'<p class="muted">none stored; <code>featurestore profile {esc(table)}</code> stores one</p>')
     from featurestore.quality.drift import compare
     from featurestore.quality.plots import column_png
-    from featurestore.quality.profile import view_columns
 
     newest = stored[-1]
     reference = stored[-2] if len(stored) > 1 else None
     versions = ", ".join(esc(p.label()) for p in stored)
     out = [f"<p>stored: {versions}; newest {esc(newest.label())}, {newest.rows:,} rows</p>"]
-    columns = [c for c in view_columns(view) if c in newest.columns]
+    columns = [c for c in (columns or list(newest.columns)) if c in newest.columns]
     if reference is not None:
         verdicts = [v for v in compare(reference, newest) if v.feature in columns]
         out.append(f"<p>against {esc(reference.label())}:</p>" + _table(
@@ -125,7 +124,27 @@ def _profiles(view, profiles_of) -> str:
     return "".join(out)
 
 
-def feature_view(registry, name: str, profiles_of=None) -> str:
+def _history(table: str, warehouse) -> str:
+    history = warehouse.history(table) if warehouse is not None else None
+    if history is None:
+        return f'<p class="muted">{esc(table)} is not a Delta table in this repo\'s warehouse folder</p>'
+    rows = [[esc(v), esc(_time(moment)), esc(operation)] for v, moment, operation in history[:10]]
+    more = f'<p class="muted">and {len(history) - 10} older versions</p>' if len(history) > 10 else ""
+    return _table(["version", "committed", "operation"], rows) + more
+
+
+def _source_sections(view, warehouse) -> str:
+    table = view.source.table
+    if not table:
+        return ('<h2>Profiles</h2><p class="muted">profiles and histories are kept for tables; this source is a '
+                'path or a query</p>')
+    from featurestore.quality.profile import view_columns
+
+    return (f"<h2>Source history</h2>{_history(table, warehouse)}"
+            f"<h2>Profiles</h2>{_profiles(table, warehouse, view_columns(view))}")
+
+
+def feature_view(registry, name: str, warehouse=None) -> str:
     view = registry.feature_views[name]
     entities = registry.entities
     rows = [[esc(f.name), f"<code>{esc(repr(f.dtype))}</code>", esc(f.description), _tags(f.tags)]
@@ -151,7 +170,7 @@ def feature_view(registry, name: str, profiles_of=None) -> str:
                                                                for e in view.expectations])
             + (f"<p>on violation: {esc(view.on_violation)}</p>" if view.expectations else "")
             + "<h2>Used by</h2>" + _used_by(users, 1)
-            + "<h2>Profiles</h2>" + _profiles(view, profiles_of))
+            + _source_sections(view, warehouse))
     return _layout(name, body, 1, registry.project)
 
 
@@ -223,10 +242,42 @@ def data_source(registry, name: str) -> str:
     return _layout(name, body, 1, registry.project)
 
 
-def lineage(registry) -> str:
-    columns, edges = model.lineage(registry)
+def training_set(registry, saved, warehouse=None) -> str:
+    definition = saved.definition
+    features = []
+    for ref in definition.get("features", []):
+        view, _, feature = ref.partition(":")
+        kind = "feature_views" if view in registry.feature_views else \
+            "on_demand_feature_views" if view in registry.on_demand_feature_views else None
+        features.append([_link(kind, view, 1) if kind else esc(view) + ' <span class="muted">(gone)</span>',
+                         esc(feature)])
+    service = definition.get("feature_service")
+    service_text = ((_link("feature_services", service, 1) if service in registry.feature_services else esc(service))
+                    if service else '<span class="muted">none (features named one by one)</span>')
+    versions = _table(["source table", "Delta version read"], [[esc(t), esc(v)] for t, v in
+                                                               sorted((definition.get("source_versions") or {}).items())])
+    transformations = _table(["transformation", "sha256"], [[esc(k), f"<code>{esc(str(v)[:16])}</code>"]
+                                                            for k, v in sorted((definition.get("transformations")
+                                                                                or {}).items())])
+    body = (f'<h1><span class="kind">Training set</span>{esc(saved.table)}</h1>'
+            f"<p>Delta version {esc(saved.version)}; built from registry version "
+            f"{esc(definition.get('registry_version'))} of project {esc(definition.get('project'))}. "
+            f"<code>featurestore training-set rebuild {esc(saved.table)}</code> rebuilds it by time travel.</p>"
+            f"<h2>Feature service</h2><p>{service_text}</p>"
+            + "<h2>Features</h2>" + _table(["view", "feature"], features)
+            + f"<h2>Entity rows</h2><pre>{esc(json.dumps(definition.get('entity_source'), indent=2))}</pre>"
+            + "<h2>Sources read</h2>" + versions
+            + "<h2>Transformations</h2>" + transformations
+            + "<h2>History</h2>" + _history(saved.table, warehouse)
+            + "<h2>Profile</h2>" + _profiles(saved.table, warehouse))
+    return _layout(saved.table, body, 1, registry.project)
+
+
+def lineage(registry, training_sets=()) -> str:
+    columns, edges = model.lineage(registry, training_sets)
     body = ("<h1>Lineage</h1><p class=\"muted\">Tables and paths, their data sources, feature views (and their "
-            "batch transformations), on-demand views and services. Click a box to open its page.</p>"
+            "batch transformations), on-demand views, services and saved training sets. Click a box to open its "
+            "page.</p>"
             + lineage_svg(columns, edges))
     return _layout("Lineage", body, 0, registry.project)
 
@@ -276,31 +327,38 @@ DETAIL = {"feature_views": feature_view, "on_demand_feature_views": on_demand_fe
           "feature_services": feature_service, "entities": entity, "data_sources": data_source}
 
 
-def render(registry, path: str, profiles_of=None) -> str | None:
-    """The page at `path` (relative to the root), or None when there is none. profiles_of(table)
-    gives a table's stored profiles (catalog.profiles), shown on feature view pages."""
+def render(registry, path: str, warehouse=None) -> str | None:
+    """The page at `path` (relative to the root), or None when there is none. `warehouse`
+    (catalog.warehouse.Warehouse) gives stored profiles, histories and saved training sets."""
+    training_sets = warehouse.training_sets() if warehouse is not None else []
     if path in ("", "index.html"):
-        return index(registry)
+        return index(registry, training_sets)
     if path == "lineage.html":
-        return lineage(registry)
+        return lineage(registry, training_sets)
     if path == "freshness.html":
         return freshness(registry)
     folder, _, file = path.partition("/")
+    if folder == model.TRAINING_SETS_FOLDER:
+        saved = next((t for t in training_sets if f"{t.table}.html" == file), None)
+        return None if saved is None else training_set(registry, saved, warehouse)
     for kind, kind_folder, _ in model.KIND_PAGES:
         if folder == kind_folder and file.endswith(".html") and file[:-5] in registry.collection(kind):
             if kind == "feature_views":
-                return feature_view(registry, file[:-5], profiles_of)
+                return feature_view(registry, file[:-5], warehouse)
             return DETAIL[kind](registry, file[:-5])
     return None
 
 
-def all_pages(registry, profiles_of=None):
+def all_pages(registry, warehouse=None):
     """(path, html) of every page, for --export."""
-    yield "index.html", index(registry)
-    yield "lineage.html", lineage(registry)
+    training_sets = warehouse.training_sets() if warehouse is not None else []
+    yield "index.html", index(registry, training_sets)
+    yield "lineage.html", lineage(registry, training_sets)
     yield "freshness.html", freshness(registry)
     for kind, _, _ in model.KIND_PAGES:
         for name in sorted(registry.collection(kind)):
-            page = feature_view(registry, name, profiles_of) if kind == "feature_views" else \
+            page = feature_view(registry, name, warehouse) if kind == "feature_views" else \
                 DETAIL[kind](registry, name)
             yield model.page_of(kind, name), page
+    for saved in training_sets:
+        yield model.training_set_page(saved.table), training_set(registry, saved, warehouse)

@@ -159,9 +159,9 @@ def cmd_ui(args) -> int:
     registry = store.registry  # a missing or broken registry fails now
     if args.export:
         from featurestore.catalog.export import export
-        from featurestore.catalog.profiles import profiles_reader
+        from featurestore.catalog.warehouse import Warehouse
 
-        count = export(registry, args.export, profiles_reader(store.config))
+        count = export(registry, args.export, Warehouse(store.config.warehouse_dir))
         print(f"Wrote the catalog of project {store.project} to {args.export}: {count} pages; open "
               f"{os.path.join(args.export, 'index.html')}")
         return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.catalog import pages
-from featurestore.catalog.profiles import stored_profiles
+from featurestore.catalog.warehouse import Warehouse
 from featurestore.quality.profile import load_profile, store_profile
 from featurestore.registry import RegistryState
 from featurestore.types import Float64, Int64
@@ -30,7 +30,7 @@ def test_stored_profiles_read_without_spark_equal_load_profile_past_a_checkpoint
     store_profile(spark, table, version=0)  # stored again: the newest row of a version wins
     warehouse = Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:"))
     assert (warehouse / "featurestore_profiles" / "_delta_log" / "_last_checkpoint").exists()
-    read = stored_profiles(warehouse, table)
+    read = Warehouse(warehouse).profiles(table)
     assert [p.source["version"] for p in read] == list(range(4))
     assert [p.to_json() for p in read] == [load_profile(spark, table, v).to_json() for v in range(4)]
 
@@ -41,6 +41,24 @@ def test_stored_profiles_read_without_spark_equal_load_profile_past_a_checkpoint
     state = RegistryState(project="p")
     state.entities["driver"], state.data_sources["profiled"], state.feature_views["profiled_view"] = \
         driver, source, view
-    page = pages.render(state, "feature-views/profiled_view.html", lambda t: stored_profiles(warehouse, t))
+    page = pages.render(state, "feature-views/profiled_view.html", Warehouse(warehouse))
     assert f"newest {table}@3, 5 rows" in page and f"against {table}@2" in page
     assert '<figure data-feature="conv_rate"><img alt="conv_rate: profile plot" src="data:image/png;base64,' in page
+    assert "<h2>Source history</h2><table><tr><th>version</th>" in page and "WRITE" in page
+
+
+def test_saved_training_sets_and_histories_are_found_in_the_warehouse(spark):
+    import json
+
+    spark.sql("CREATE DATABASE IF NOT EXISTS catalog_ml")
+    spark.sql("DROP TABLE IF EXISTS catalog_ml.saved_set")
+    definition = {"features": ["stats:conv_rate"], "feature_service": None, "registry_version": 3}
+    spark.sql(f"CREATE TABLE catalog_ml.saved_set (driver_id BIGINT) USING delta "
+              f"TBLPROPERTIES ('featurestore.training_set' = '{json.dumps(definition)}')")
+    spark.sql("INSERT INTO catalog_ml.saved_set VALUES (1), (2)")
+    warehouse = Warehouse(Path(spark.conf.get("spark.sql.warehouse.dir").removeprefix("file:")))
+    saved = [t for t in warehouse.training_sets() if t.table == "catalog_ml.saved_set"]
+    assert [(t.version, t.definition) for t in saved] == [(1, definition)]
+    assert [(v, operation) for v, _, operation in warehouse.history("catalog_ml.saved_set")] == [
+        (1, "WRITE"), (0, "CREATE TABLE")]
+    assert warehouse.history("catalog_ml.nope") is None

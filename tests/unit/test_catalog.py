@@ -15,6 +15,7 @@ import pytest
 from featurestore import Entity, FeatureService, FeatureView, Field, RequestSource, SparkSource
 from featurestore.catalog import model, pages
 from featurestore.catalog.export import export
+from featurestore.catalog.warehouse import SavedTrainingSet
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.feature_view import MaterializationRun
 from featurestore.definitions.on_demand import OnDemandFeatureView
@@ -87,11 +88,20 @@ def test_search_ranks_by_where_the_words_match():
     assert model.search(items, "  ") == [] and model.search(items, "nothing-like-it") == []
 
 
-def test_lineage_runs_from_tables_through_views_to_services():
-    columns, edges = model.lineage(registry())
+SAVED = [SavedTrainingSet("default.ranking_set", 3, {"features": ["driver_hourly_stats:conv_rate"],
+                                                     "feature_service": "driver_ranking", "registry_version": 7,
+                                                     "project": "catalog_test", "entity_source": "default.rows",
+                                                     "source_versions": {"default.driver_hourly": 2}}),
+         SavedTrainingSet("ml.trips_set", 0, {"features": ["driver_trips:fare_mean_7d", "rate_plus_val:rate_plus"],
+                                              "feature_service": None, "entity_source": {"query": "SELECT 1"}})]
+
+
+def test_lineage_runs_from_tables_through_views_to_services_and_training_sets():
+    columns, edges = model.lineage(registry(), SAVED)
     assert [[node.name for node in column] for column in columns] == [
         ["driver_source", "trips_source"], ["driver_source", "trips_source"],
-        ["driver_hourly_stats", "driver_trips"], ["rate_plus_val"], ["driver_ranking"]]
+        ["driver_hourly_stats", "driver_trips"], ["rate_plus_val"], ["driver_ranking"],
+        ["default.ranking_set", "ml.trips_set"]]
     assert sorted((a.kind, a.name, b.kind, b.name) for a, b in edges) == sorted([
         ("tables", "driver_source", "data_sources", "driver_source"),
         ("tables", "trips_source", "data_sources", "trips_source"),
@@ -100,7 +110,10 @@ def test_lineage_runs_from_tables_through_views_to_services():
         ("feature_views", "driver_hourly_stats", "on_demand_feature_views", "rate_plus_val"),
         ("feature_views", "driver_hourly_stats", "feature_services", "driver_ranking"),
         ("feature_views", "driver_trips", "feature_services", "driver_ranking"),
-        ("on_demand_feature_views", "rate_plus_val", "feature_services", "driver_ranking")])
+        ("on_demand_feature_views", "rate_plus_val", "feature_services", "driver_ranking"),
+        ("feature_services", "driver_ranking", "training_sets", "default.ranking_set"),
+        ("feature_views", "driver_trips", "training_sets", "ml.trips_set"),
+        ("on_demand_feature_views", "rate_plus_val", "training_sets", "ml.trips_set")])
     assert columns[0][1].label == "delta path data/trips"
 
 
@@ -136,6 +149,30 @@ def test_every_link_of_every_page_leads_to_a_page():
             target = (Path(path).parent / link).as_posix()
             target = re.sub(r"[^/]+/\.\./", "", target)
             assert target in rendered, (path, link)
+
+
+def test_a_saved_training_set_has_a_page_found_by_search():
+    class Saved:  # a warehouse holding the two training sets above, no profile, no history
+        def training_sets(self):
+            return SAVED
+
+        def profiles(self, table):
+            return []
+
+        def history(self, table):
+            return None
+
+    page = pages.render(registry(), "training-sets/default.ranking_set.html", Saved())
+    for text in ("Delta version 3", "registry version 7 of project catalog_test", "driver_ranking",
+                 "featurestore training-set rebuild default.ranking_set", "default.driver_hourly", "default.rows"):
+        assert text in page, text
+    other = pages.render(registry(), "training-sets/ml.trips_set.html", Saved())
+    assert "none (features named one by one)" in other and "&quot;query&quot;: &quot;SELECT 1&quot;" in other
+    assert pages.render(registry(), "training-sets/nope.html", Saved()) is None
+    items = model.items(registry(), SAVED)
+    assert [(i.kind, i.name) for i in model.search(items, "trips_set")] == [("Training set", "ml.trips_set")]
+    assert dict(pages.all_pages(registry(), Saved())).keys() >= {"training-sets/default.ranking_set.html",
+                                                                 "training-sets/ml.trips_set.html"}
 
 
 def test_pages_show_what_a_colleague_needs():
