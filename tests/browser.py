@@ -54,3 +54,36 @@ def start_ui(repo) -> tuple[subprocess.Popen, str]:
     line = process.stdout.readline()
     assert " at http://127.0.0.1:" in line, process.stderr.read()
     return process, line.rsplit(" at ", 1)[1].strip()
+
+
+def search_and_open(driver, url: str, query: str, first_result: str, name: str) -> str:
+    """Type `query` on the catalog's start page, check the first result and click it: the text
+    of the page it opens. Screenshots `<name>-search` and `<name>-page`."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 15)
+    driver.get(url)
+    driver.find_element(By.ID, "q").send_keys(query)
+    first = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#results li a")))
+    assert first.text == first_result
+    screenshot(driver, f"{name}-search")
+    first.click()
+    wait.until(ready.title_contains(first_result.split(":")[0]))
+    screenshot(driver, f"{name}-page")
+    return driver.find_element(By.TAG_NAME, "main").text
+
+
+def follow_lineage_to(driver, node: str, name: str) -> str:
+    """From any catalog page: the lineage graph, then a click on `node`'s box: that page's text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.LINK_TEXT, "Lineage").click()
+    WebDriverWait(driver, 15).until(ready.presence_of_element_located((By.ID, "lineage")))
+    screenshot(driver, f"{name}-lineage")
+    driver.find_element(By.CSS_SELECTOR, f'svg a[data-name="{node}"]').click()
+    WebDriverWait(driver, 15).until(ready.title_contains(node))
+    return driver.find_element(By.TAG_NAME, "main").text

@@ -141,31 +141,15 @@ def test_the_catalog_of_the_init_repo_in_a_browser(capsys, repo, browser):
     driver_ranking, and see the freshness of the last materialization."""
     import signal
 
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    from tests.browser import screenshot, start_ui
+    from tests.browser import follow_lineage_to, search_and_open, start_ui
 
     assert run(capsys, "--repo", str(repo), "materialize-incremental", "now")[0] == 0
     process, url = start_ui(repo)
-    wait = WebDriverWait(browser, 15)
     try:
-        browser.get(url)
-        browser.find_element(By.ID, "q").send_keys("conv")
-        first = wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#results li a")))
-        assert first.text == "driver_hourly_stats:conv_rate"
-        screenshot(browser, "init-repo-search")
-        first.click()
-        wait.until(ready.title_contains("driver_hourly_stats"))
-        main_text = browser.find_element(By.TAG_NAME, "main").text
-        assert "event time event_timestamp" in main_text and "fresh" in main_text and " rows selected, " in main_text
-        screenshot(browser, "init-repo-feature-view")
-        browser.find_element(By.LINK_TEXT, "Lineage").click()
-        browser.find_element(By.CSS_SELECTOR, 'svg a[data-name="driver_ranking"]').click()
-        wait.until(ready.title_contains("driver_ranking"))
-        assert "conv_rate, acc_rate, avg_daily_trips" in browser.find_element(By.TAG_NAME, "main").text
-        screenshot(browser, "init-repo-service")
+        text = search_and_open(browser, url, "conv", "driver_hourly_stats:conv_rate", "init-repo")
+        assert "event time event_timestamp" in text and "fresh" in text and " rows selected, " in text
+        text = follow_lineage_to(browser, "driver_ranking", "init-repo")
+        assert "conv_rate, acc_rate, avg_daily_trips" in text
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)
