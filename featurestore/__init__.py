@@ -19,6 +19,7 @@ from featurestore.definitions import (
     PushSource,
     RequestSource,
     SparkSource,
+    StreamFeatureView,
     on_demand_feature_view,
     spark_transformation,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "PushSource",
     "RequestSource",
     "SparkSource",
+    "StreamFeatureView",
     "ValueType",
     "on_demand_feature_view",
     "spark_transformation",

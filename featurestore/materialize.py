@@ -313,12 +313,20 @@ def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
     """
     from featurestore.offline.sources import validate_feature_view
 
-    spark, store, project, log = ctx.spark, ctx.online_store, ctx.project, ctx.log
+    spark, log = ctx.spark, ctx.log
     source_rows = validate_feature_view(spark, view, "materialization", ctx.repo_path)
     frame = aggregate_rows(view, source_rows, start, end) if view.is_aggregating else \
         latest_rows(view, source_rows, start, end, written_since)
     if view.expectations:
         gate_on_expectations(view, frame, source_rows, start, end, log)
+    return write_rows(ctx, view, frame)
+
+
+def write_rows(ctx: Context, view: FeatureView, frame) -> tuple[int, int]:
+    """Write a frame of newest rows per key (latest_rows' or aggregate_rows' columns) online,
+    only where newer than stored; returns (rows selected, rows written). Materialization and
+    each micro-batch of a stream (featurestore.streaming) write through here."""
+    spark, store, project, log = ctx.spark, ctx.online_store, ctx.project, ctx.log
     from featurestore.runtime.session import is_remote
 
     remote = is_remote(spark)

@@ -217,6 +217,27 @@ class FeatureStore:
         return materialize(self.context.with_log(log), self.views_to_materialize(feature_views),
                            lambda view: (incremental_start(view, end), end))
 
+    def stream(self, feature_view: str, checkpoint=None, available_now: bool = False,
+               timeout_seconds: float | None = None, log=None) -> dict:
+        """Follow a StreamFeatureView's Delta source with Spark Structured Streaming, writing each
+        micro-batch's newest rows online (featurestore.streaming).
+
+        Parameters
+        ----------
+        feature_view : str
+            A StreamFeatureView's name.
+        checkpoint : str or Path, optional
+            The query's checkpoint folder (default: data/checkpoints/<project>/<view> in the repo).
+        available_now : bool
+            Write what the source holds now, then return; else run until stopped.
+        timeout_seconds : float, optional
+            Stop after this long (a running stream only).
+        """
+        from featurestore.streaming import run_stream
+
+        return run_stream(self.context.with_log(log), self.registry.feature_view(feature_view), checkpoint,
+                          available_now, timeout_seconds)
+
     def views_to_materialize(self, names: list[str] | None) -> list[FeatureView]:
         state = self.registry
         if names:

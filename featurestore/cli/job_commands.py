@@ -47,6 +47,14 @@ def cmd_materialize_incremental(args) -> int:
     return 0
 
 
+def cmd_stream(args) -> int:
+    store = open_store(args)
+    totals = store.stream(args.view, args.checkpoint, args.available_now)
+    print(f"Streamed {args.view}: {totals['batches']} micro-batch(es), {totals['rows_selected']:,} rows selected, "
+          f"{totals['rows_written']:,} written.")
+    return 0
+
+
 def _materialized(results) -> None:
     print(f"Materialized {len(results)} view(s), {sum(r.rows_written for r in results):,} rows written.")
 
@@ -190,6 +198,14 @@ def add_commands(commands, common) -> None:
     incremental.add_argument("end", help="ISO-8601 time or 'now'")
     incremental.add_argument("--views", "-v", action="append", metavar="VIEW[,VIEW...]", help=VIEWS_HELP)
     incremental.set_defaults(run=cmd_materialize_incremental)
+
+    stream = commands.add_parser("stream", parents=[common],
+                                 help="follow a StreamFeatureView's Delta source, writing micro-batches online")
+    stream.add_argument("--view", "-v", required=True, help="the StreamFeatureView")
+    stream.add_argument("--checkpoint", help="the checkpoint folder (default: data/checkpoints/<project>/<view>)")
+    stream.add_argument("--available-now", action="store_true",
+                        help="write what the source holds now, then stop (else run until SIGTERM or Ctrl-C)")
+    stream.set_defaults(run=cmd_stream)
 
     online = commands.add_parser("get-online-features", parents=[common],
                                  help="read feature values from the online store")

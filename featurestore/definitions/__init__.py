@@ -8,6 +8,7 @@ from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKi
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
 from featurestore.definitions.sources import BigQuerySource, DataSource, FileSource, PushSource, SparkSource
+from featurestore.definitions.stream_feature_view import StreamFeatureView
 from featurestore.definitions.transformation import CodeRef, spark_transformation
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
            "PushSource",
            "RequestSource",
            "SparkSource",
+           "StreamFeatureView",
            "on_demand_feature_view",
            "spark_transformation",
 ]

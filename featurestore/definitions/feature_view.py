@@ -106,6 +106,7 @@ class FeatureView:
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
         self.source_read_at: datetime | None = None  # state: see materialize.latest_rows
         self.last_run: MaterializationRun | None = None  # state: the last materialization (the catalog shows it)
+        self.stream_trigger: timedelta | None = None  # set by StreamFeatureView (featurestore.streaming)
 
     def _init_expectations(self, kind, expectations, on_violation):
         """Rules materialization checks before writing (featurestore.quality.expectations)."""
@@ -274,6 +275,8 @@ class FeatureView:
         proto.ttl.FromTimedelta(self.ttl)
         if self.delay:
             proto.delay.FromTimedelta(self.delay)
+        if self.stream_trigger is not None:
+            proto.stream_trigger.FromTimedelta(self.stream_trigger)
         if with_intervals:
             for start, end in self.materialization_intervals:
                 interval = proto.materialization_intervals.add()
@@ -310,6 +313,11 @@ class FeatureView:
         view.source_read_at = proto.source_read_at.ToDatetime(tzinfo=UTC) if proto.HasField("source_read_at") \
             else None
         view.last_run = MaterializationRun.from_proto(proto.last_run) if proto.HasField("last_run") else None
+        view.stream_trigger = proto.stream_trigger.ToTimedelta() if proto.HasField("stream_trigger") else None
+        if view.stream_trigger is not None:
+            from featurestore.definitions.stream_feature_view import StreamFeatureView
+
+            view.__class__ = StreamFeatureView
         return view
 
     def __eq__(self, other) -> bool:
