@@ -2,13 +2,12 @@
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
-from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
+from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection, StreamFeatureView
 from featurestore.definitions.field import Feature, Field
 from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
 from featurestore.definitions.sources import BigQuerySource, DataSource, FileSource, PushSource, SparkSource
-from featurestore.definitions.stream_feature_view import StreamFeatureView
 from featurestore.definitions.transformation import CodeRef, spark_transformation
 
 __all__ = [

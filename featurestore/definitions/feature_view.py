@@ -315,8 +315,6 @@ class FeatureView:
         view.last_run = MaterializationRun.from_proto(proto.last_run) if proto.HasField("last_run") else None
         view.stream_trigger = proto.stream_trigger.ToTimedelta() if proto.HasField("stream_trigger") else None
         if view.stream_trigger is not None:
-            from featurestore.definitions.stream_feature_view import StreamFeatureView
-
             view.__class__ = StreamFeatureView
         return view
 
@@ -371,6 +369,39 @@ def check_feast_options(kind: str, offline, enable_validation, version) -> None:
         raise DefinitionError(f"{kind}: version={version!r}: featurestore keeps one version of a view, the "
                               f"latest (the SQL registry keeps the history: `featurestore registry history`); "
                               f"remove version= or pass 'latest'")
+
+
+class StreamFeatureView(FeatureView):
+    """Feast's StreamFeatureView: a FeatureView whose source is also read as a stream.
+
+    Everything a FeatureView is, it is: training sets read its source, batch materialization
+    works on it. In addition `featurestore stream --view NAME` (featurestore.streaming) runs
+    a Spark Structured Streaming query over the source, a Delta table or Delta path read as a
+    stream, and writes each micro-batch's newest row per entity online with materialization's
+    rule (only where newer), every `trigger_interval`.
+
+    Feast's `udf=` and `mode=` are not taken: a batch transformation (`transformation=`) is
+    applied to each micro-batch, the same function that training reads through. Windowed
+    aggregations on streams are not built yet: such a view is refused with the way around.
+    """
+
+    def __init__(self, *, trigger_interval: timedelta = timedelta(seconds=1), udf=None, mode: str | None = None,
+                 timestamp_field: str | None = None, **arguments):
+        kind = f"StreamFeatureView {arguments.get('name')!r}"
+        if udf is not None or mode is not None:
+            raise DefinitionError(f"{kind}: udf= and mode= (Feast's stream transformation) are not taken; give the "
+                                  f"function as transformation=, which training and the stream both apply")
+        if arguments.get("aggregations"):
+            raise DefinitionError(f"{kind}: windowed aggregations on a stream are not built yet; define a "
+                                  f"FeatureView with these aggregations and materialize it in batch")
+        super().__init__(**arguments)
+        if timestamp_field is not None and timestamp_field != self.source.timestamp_field:
+            raise DefinitionError(f"{kind}: timestamp_field {timestamp_field!r} differs from its source's "
+                                  f"{self.source.timestamp_field!r}; set it on the source")
+        if not isinstance(trigger_interval, timedelta) or trigger_interval <= timedelta(0):
+            raise DefinitionError(f"{kind}: trigger_interval must be a positive timedelta such as "
+                                  f"timedelta(milliseconds=500), got {trigger_interval!r}")
+        self.stream_trigger = trigger_interval
 
 
 class FeatureViewProjection:
