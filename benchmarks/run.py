@@ -1,7 +1,7 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
     python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,
-                                        serving,soak,cluster]
+                                        serving,soak,stream,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 docs/performance.md quotes the development machine's). --quick uses small sizes to check the
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
-         "soak", "cluster")
+         "soak", "stream", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -120,6 +120,13 @@ def main() -> None:
 
         print("\nSoak: featurestore serve at a fixed rate while materialization rewrites every entity")
         print(serving_soak.format_result(serving_soak.run(minutes=1 if args.quick else 10, rate=200)))
+
+    if "stream" in parts:
+        from benchmarks import stream_freshness_bench
+
+        print("\nStream freshness: a Delta append until get_online_features returns it (trigger 500 ms, SQLite)")
+        print(stream_freshness_bench.format_table([stream_freshness_bench.run_one(1000, rate)
+                                                   for rate in (1000.0, 10000.0)]))
 
     if "cluster" in parts:
         from benchmarks import cluster_bench

@@ -322,11 +322,18 @@ def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
     return write_rows(ctx, view, frame)
 
 
-def write_rows(ctx: Context, view: FeatureView, frame) -> tuple[int, int]:
+def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False) -> tuple[int, int]:
     """Write a frame of newest rows per key (latest_rows' or aggregate_rows' columns) online,
     only where newer than stored; returns (rows selected, rows written). Materialization and
-    each micro-batch of a stream (featurestore.streaming) write through here."""
+    each micro-batch of a stream (featurestore.streaming) write through here.
+
+    small: the rows are few (a stream's micro-batch): collected in one Spark job and written
+    from the driver, where streaming them partition by partition would cost a job each.
+    """
     spark, store, project, log = ctx.spark, ctx.online_store, ctx.project, ctx.log
+    if small:
+        rows = frame.collect()
+        return len(rows), store.online_write_flat(project, view, _encoded_sorted(view, rows))
     from featurestore.runtime.session import is_remote
 
     remote = is_remote(spark)

@@ -18,6 +18,7 @@ from a scheduler, and the tests).
 """
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]
 
     if view.transformation_code is not None:
         batch = transform(ctx.spark, view, batch, f"stream of FeatureView {view.name!r}", ctx.repo_path)
-    return write_rows(ctx, view, latest_rows(view, batch, EPOCH, FAR_FUTURE))
+    return write_rows(ctx, view, latest_rows(view, batch, EPOCH, FAR_FUTURE), small=True)
 
 
 def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = None,
@@ -80,11 +81,13 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
 
     def each_batch(batch, batch_id: int) -> None:
         ctx.log(f"{view.name}: writing micro-batch {batch_id}")
+        began = time.perf_counter()
         selected, written = write_micro_batch(ctx, view, batch)
         totals["batches"] += 1
         totals["rows_selected"] += selected
         totals["rows_written"] += written
-        ctx.log(f"{view.name}: micro-batch {batch_id}: {selected:,} rows selected, {written:,} written")
+        ctx.log(f"{view.name}: micro-batch {batch_id}: {selected:,} rows selected, {written:,} written, "
+                f"{time.perf_counter() - began:.2f} s")
 
     writer = stream_frame(spark, view, ctx.repo_path).writeStream.foreachBatch(each_batch) \
         .option("checkpointLocation", str(folder)).queryName(f"featurestore_{ctx.project}_{view.name}")
