@@ -27,6 +27,10 @@ from featurestore.definitions.feature_view import FeatureView
 from featurestore.errors import FeatureStoreError
 
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+# A micro-batch reads at most about this much of the source (Delta's maxBytesPerTrigger; at
+# least one file): a stream started over a big table catches up in several batches, each
+# small enough to reduce on one partition and collect to the driver (write_micro_batch).
+BATCH_BYTES = "32m"
 
 
 def checkpoint_folder(ctx: Context, view: FeatureView, checkpoint: str | Path | None = None) -> Path:
@@ -40,7 +44,7 @@ def stream_frame(spark, view: FeatureView, repo_path):
     from featurestore.offline.sources import source_path
 
     source = view.source
-    reader = spark.readStream.format("delta")
+    reader = spark.readStream.format("delta").option("maxBytesPerTrigger", BATCH_BYTES)
     if source.table:
         frame = reader.table(source.table)
     elif source.path and source.file_format == "delta":
@@ -56,13 +60,17 @@ def stream_frame(spark, view: FeatureView, repo_path):
 
 def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]:
     """One micro-batch online: transformed as training transforms it, newest row per key,
-    written only where newer. Returns (rows selected, rows written)."""
+    written only where newer. Returns (rows selected, rows written).
+
+    A micro-batch is small (BATCH_BYTES at most), so it is reduced on one partition and its
+    rows collected in one Spark job: 0.43 -> 0.23 s for 1,000 rows, where spreading them
+    over the shuffle's partitions paid a task each (docs/performance.md)."""
     from featurestore.materialize import EPOCH, latest_rows, write_rows
     from featurestore.offline.sources import transform
 
     if view.transformation_code is not None:
         batch = transform(ctx.spark, view, batch, f"stream of FeatureView {view.name!r}", ctx.repo_path)
-    return write_rows(ctx, view, latest_rows(view, batch, EPOCH, FAR_FUTURE), small=True)
+    return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True)
 
 
 def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = None,
