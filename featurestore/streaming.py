@@ -41,7 +41,7 @@ def checkpoint_folder(ctx: Context, view: FeatureView, checkpoint: str | Path | 
 
 def stream_frame(spark, view: FeatureView, repo_path):
     """The view's source read as a stream, its mapped columns renamed to field names."""
-    from featurestore.offline.sources import source_path
+    from featurestore.offline.sources import source_path, with_field_names
 
     source = view.source
     reader = spark.readStream.format("delta").option("maxBytesPerTrigger", BATCH_BYTES)
@@ -52,10 +52,7 @@ def stream_frame(spark, view: FeatureView, repo_path):
     else:
         raise FeatureStoreError(f"StreamFeatureView {view.name!r}: its source {source.name!r} reads "
                                 f"{source.describe_location()}; a stream follows a Delta table or a Delta path")
-    for column, field in source.field_mapping.items():
-        if column in frame.columns:
-            frame = frame.withColumnRenamed(column, field)
-    return frame
+    return with_field_names(frame, source)
 
 
 def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]:

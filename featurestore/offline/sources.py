@@ -38,6 +38,12 @@ def read_source(spark, source: DataSource, repo_path: str | Path | None = None, 
         frame = spark.sql(source.query)
     else:
         frame = _read_path(spark, source, source_path(source, repo_path))
+    return with_field_names(frame, source)
+
+
+def with_field_names(frame, source: DataSource):
+    """`frame` with the source's mapped columns renamed to their field names (field_mapping);
+    a batch read and a stream read (featurestore.streaming) both go through here."""
     for column, field in source.field_mapping.items():
         if column in frame.columns:
             frame = frame.withColumnRenamed(column, field)
