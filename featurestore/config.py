@@ -72,7 +72,7 @@ class ServeConfig:
     file, nor in a log. workers: processes answering on the port (one per core is the usual
     choice for production)."""
     host: str = setting("127.0.0.1", nonempty=True)
-    port: int = setting(6566, low=0, high=65535)
+    port: int = setting(6566, low=0, high=65535)  # Feast's feature server port
     workers: int = setting(1, low=1, high=256)
     api_key_env: str = ""
     max_rows: int = setting(10_000, low=1)

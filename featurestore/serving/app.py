@@ -23,14 +23,15 @@ import sys
 import time
 from datetime import datetime
 
+from featurestore.config import ServeConfig
 from featurestore.context import Context
 from featurestore.errors import FeatureStoreError, OnlineStoreError
 from featurestore.jsonio import encode
 from featurestore.serving import api
 from featurestore.serving.metrics import Metrics
 
-MAX_ROWS = 10_000
-MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_ROWS = ServeConfig.max_rows  # feature_store.yaml's serve: defaults, the one place they are set
+MAX_BODY_BYTES = ServeConfig.max_body_bytes
 
 POST = {"/get-online-features": api.get_online_features, "/push": api.push,
         "/write-to-online-store": api.write_to_online_store}

@@ -25,11 +25,12 @@ import sys
 import threading
 import time
 
+from featurestore.config import ServeConfig
 from featurestore.serving.app import MAX_BODY_BYTES, MAX_ROWS, FeatureApp
 from featurestore.serving.metrics import Metrics
 
-HOST = "127.0.0.1"
-PORT = 6566  # Feast's feature server port
+HOST = ServeConfig.host  # loopback (feature_store.yaml's serve: defaults)
+PORT = ServeConfig.port  # Feast's feature server port
 IDLE_SECONDS = 5  # a keep-alive connection idle longer is closed
 GRACE_SECONDS = 30  # SIGTERM waits at most this long for requests in flight
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
