@@ -18,6 +18,7 @@ Loopback by default; binding beyond it without an API key prints a warning.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -88,6 +89,26 @@ class FeatureServer:
         self._socket.close()
 
 
+@contextlib.contextmanager
+def _listening(host: str, port: int):
+    """The bound socket and an event set by SIGTERM or SIGINT, for as long as the server runs;
+    then the socket is closed and the previous signal handlers are back."""
+    sock = listen(host, port)
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in STOP_SIGNALS}
+    try:
+        yield sock, stopping
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
 def serve(feature_store, host: str = HOST, port: int = PORT, workers: int = 1, max_rows: int = MAX_ROWS,
           max_body_bytes: int = MAX_BODY_BYTES, access_log=None, ready=print, api_key: str | None = None,
           warn=print) -> int:
@@ -95,25 +116,16 @@ def serve(feature_store, host: str = HOST, port: int = PORT, workers: int = 1, m
     if host not in LOOPBACK and api_key is None:
         warn(f"warning: serving on {host}, beyond this machine, with no API key: anyone who reaches the port reads "
              f"and writes features; set serve.api_key_env (or --api-key-env VARIABLE)")
-    sock = listen(host, port)
-    metrics = Metrics(workers)
-    settings = dict(metrics=metrics, max_rows=max_rows, max_body_bytes=max_body_bytes, api_key=api_key,
+    settings = dict(metrics=Metrics(workers), max_rows=max_rows, max_body_bytes=max_body_bytes, api_key=api_key,
                     access_log=access_log)
-    bound_host, bound_port = sock.getsockname()[:2]
-    stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in STOP_SIGNALS}
-    ready(f"Serving feature repo {feature_store.repo_path} (project {feature_store.project}) with {workers} "
-          f"worker{'s' if workers > 1 else ''} at http://{bound_host}:{bound_port}")
-    try:
+    with _listening(host, port) as (sock, stopping):
+        ready(f"Serving feature repo {feature_store.repo_path} (project {feature_store.project}) with {workers} "
+              f"worker{'s' if workers > 1 else ''} at {_url(sock)}")
         if workers == 1:
             _serve_here(FeatureApp(feature_store, **settings), sock, stopping)
             status = 0
         else:
             status = _supervise(feature_store.config, sock, workers, settings, stopping, warn)
-    finally:
-        sock.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     ready("Stopped: requests in flight finished.")
     return status
 
@@ -123,17 +135,9 @@ def serve_app(app, host: str, port: int, what: str, ready=print, warn=print) -> 
     SIGINT, gracefully; `what` names it in the ready line."""
     if host not in LOOPBACK:
         warn(f"warning: serving the {what} on {host}, beyond this machine: anyone who reaches the port reads it")
-    sock = listen(host, port)
-    stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set()) for sig in STOP_SIGNALS}
-    bound_host, bound_port = sock.getsockname()[:2]
-    ready(f"Serving the {what} at http://{bound_host}:{bound_port}/")
-    try:
+    with _listening(host, port) as (sock, stopping):
+        ready(f"Serving the {what} at {_url(sock)}/")
         _serve_here(app, sock, stopping)
-    finally:
-        sock.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     ready("Stopped.")
     return 0
 
