@@ -197,20 +197,22 @@ class Freshness:
 
 def freshness(registry, now: datetime | None = None) -> list[Freshness]:
     now = now or datetime.now(UTC)
-    out = []
-    for name, view in sorted(registry.feature_views.items()):
-        intervals = sorted(view.materialization_intervals)
-        last_end = max((end for _, end in intervals), default=None)
-        lag = None if last_end is None else now - last_end
-        if not view.online:
-            stale = False
-        elif lag is None:
-            stale = True
-        else:
-            stale = bool(view.ttl) and lag > view.ttl
-        out.append(Freshness(name, intervals, last_end, lag, view.ttl, stale, view.online,
-                             view.last_run))
-    return out
+    return [view_freshness(view, now) for _, view in sorted(registry.feature_views.items())]
+
+
+def view_freshness(view, now: datetime | None = None) -> Freshness:
+    """One view's freshness (a feature view page needs its own only)."""
+    now = now or datetime.now(UTC)
+    intervals = sorted(view.materialization_intervals)
+    last_end = max((end for _, end in intervals), default=None)
+    lag = None if last_end is None else now - last_end
+    if not view.online:
+        stale = False
+    elif lag is None:
+        stale = True
+    else:
+        stale = bool(view.ttl) and lag > view.ttl
+    return Freshness(view.name, intervals, last_end, lag, view.ttl, stale, view.online, view.last_run)
 
 
 def used_by(registry, view_name: str) -> dict[str, list[str]]:

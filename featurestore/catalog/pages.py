@@ -154,7 +154,7 @@ def feature_view(registry, name: str, warehouse=None) -> str:
         [esc(a.name), esc(a.function), esc(a.column or "(events)"), esc(a.time_window)]
         for a in (view.aggregations or [])]) + (f"<p>delay {esc(view.delay)}</p>" if view.aggregations else "")
     users = model.used_by(registry, name)
-    fresh = next(f for f in model.freshness(registry) if f.view == name)
+    fresh = model.view_freshness(view)
     body = (_header("feature_views", view)
             + "<h2>Features</h2>" + _table(["feature", "type", "description", "tags"], rows)
             + "<h2>Entities</h2>" + _table(["entity", "join keys"], [
@@ -330,16 +330,18 @@ DETAIL = {"feature_views": feature_view, "on_demand_feature_views": on_demand_fe
 def render(registry, path: str, warehouse=None) -> str | None:
     """The page at `path` (relative to the root), or None when there is none. `warehouse`
     (catalog.warehouse.Warehouse) gives stored profiles, histories and saved training sets."""
-    training_sets = warehouse.training_sets() if warehouse is not None else []
+    def training_sets():  # a scan of the warehouse folder: only for the pages that show them
+        return warehouse.training_sets() if warehouse is not None else []
+
     if path in ("", "index.html"):
-        return index(registry, training_sets)
+        return index(registry, training_sets())
     if path == "lineage.html":
-        return lineage(registry, training_sets)
+        return lineage(registry, training_sets())
     if path == "freshness.html":
         return freshness(registry)
     folder, _, file = path.partition("/")
     if folder == model.TRAINING_SETS_FOLDER:
-        saved = next((t for t in training_sets if f"{t.table}.html" == file), None)
+        saved = next((t for t in training_sets() if f"{t.table}.html" == file), None)
         return None if saved is None else training_set(registry, saved, warehouse)
     for kind, kind_folder, _ in model.KIND_PAGES:
         if folder == kind_folder and file.endswith(".html") and file[:-5] in registry.collection(kind):
