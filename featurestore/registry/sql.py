@@ -116,6 +116,9 @@ class _Sqlite:
 
         return (sqlite3.Error,)
 
+    def create_table(self, connection, statement: str) -> None:
+        connection.execute(statement)  # SQLite's write lock already serializes two creators
+
 
 class _Postgres:
     placeholder = "%s"
@@ -142,6 +145,13 @@ class _Postgres:
 
     def errors(self) -> tuple:
         return (self._psycopg().Error,)
+
+    def create_table(self, connection, statement: str) -> None:
+        """CREATE TABLE IF NOT EXISTS under a lock: two processes creating it at once otherwise both insert
+        the table's row type and one fails with 'type ... already exists' (PostgreSQL does not serialize them)."""
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (statement,))
+            connection.execute(statement)
 
 
 class SqlRegistry:
@@ -193,10 +203,9 @@ class SqlRegistry:
                      f"command TEXT NOT NULL, summary TEXT NOT NULL, registry {self._backend.blob} NOT NULL, "
                      f"PRIMARY KEY (project, version))")
         try:
-            connection.execute(statement)
-        except self._backend.errors() as error:  # two processes creating it at once: one wins, both go on
-            if not self._backend.is_duplicate(error):
-                raise self._unreachable(error) from None
+            self._backend.create_table(connection, statement)
+        except self._backend.errors() as error:
+            raise self._unreachable(error) from None
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
         sql = sql.replace("?", self._backend.placeholder)

@@ -8,7 +8,10 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -152,6 +155,26 @@ def test_eight_processes_applying_at_once_lose_nothing(repo):
     history = store.registry_store.history()
     assert [h.version for h in history] == list(range(state.version, 0, -1))  # no gap, no duplicate
     assert state.version == 24
+
+
+def test_eight_first_connections_at_once_all_find_the_table(postgres_server):
+    """Each connection creates the table if missing; PostgreSQL does not serialize two CREATE TABLE IF
+    NOT EXISTS, so without a lock one of them failed with 'type ... already exists' (seen in CI)."""
+    for round_ in range(4):
+        name = f"race_{uuid.uuid4().hex[:12]}"
+        url = postgres_server.create_database(name)
+        try:
+            registries = [SqlRegistry(url, "shared") for _ in range(8)]
+            start = threading.Barrier(len(registries))
+
+            def first_read(registry, start=start):
+                start.wait()
+                return registry.exists()
+
+            with ThreadPoolExecutor(len(registries)) as pool:
+                assert list(pool.map(first_read, registries)) == [False] * 8, f"round {round_}"
+        finally:
+            postgres_server.drop_database(name)
 
 
 WRITE_FOREVER = textwrap.dedent("""
