@@ -29,6 +29,7 @@ from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.online.base import OnlineStore, StoredFeatures, set_event_ts, stored_features
+from featurestore.sqlite_retry import retry_while_busy
 
 # Each commit writes every page its transaction dirtied to the WAL, and a chunk of random keys
 # dirties pages all over the table: at 1M entities x 10 features, 10,000 rows per transaction
@@ -324,34 +325,18 @@ class SqliteOnlineStore(OnlineStore):
 
         Switching a new file to WAL, and reading a WAL file whose last user is just closing it
         (the closer checkpoints and removes the log), can answer SQLITE_BUSY at once, without
-        sqlite3's busy timeout; with many processes applying at once that happened. So the set-up
-        is retried here for up to busy_timeout_seconds. The switch is skipped once the file is in
-        WAL mode, which persists in the file.
+        sqlite3's busy timeout (featurestore.sqlite_retry). So the set-up is retried for up to
+        busy_timeout_seconds. The switch is skipped once the file is in WAL mode, which persists
+        in the file.
         """
         deadline = time.monotonic() + self.busy_timeout_seconds
-        pause = 0.005
-        while True:
-            try:
-                in_wal = not writable or _journal_mode(connection, "") == "wal"
-                if not in_wal and _journal_mode(connection, " = WAL") == "wal":
-                    in_wal = True  # the switch answers the mode it left the file in
-                if in_wal:
-                    # WAL keeps the database consistent with NORMAL; a power cut may lose the last
-                    # writes, which re-running materialization restores.
-                    connection.execute("PRAGMA synchronous = NORMAL")
-                    connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
-                    return
-                if time.monotonic() + pause > deadline:
-                    raise OnlineStoreError(
-                        f"online store {self.path} could not be switched to WAL mode within "
-                        f"{self.busy_timeout_seconds:g} s: another process keeps it open in another journal "
-                        f"mode; stop it, then retry")
-            except sqlite3.OperationalError as error:
-                busy = getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
-                if not busy or time.monotonic() + pause > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
+        while not retry_while_busy(lambda: _in_wal_mode(connection, writable), deadline - time.monotonic()):
+            if time.monotonic() + 0.05 > deadline:
+                raise OnlineStoreError(
+                    f"online store {self.path} could not be switched to WAL mode within "
+                    f"{self.busy_timeout_seconds:g} s: another process keeps it open in another journal "
+                    f"mode; stop it, then retry")
+            time.sleep(0.05)
 
     def _forget(self, connection: sqlite3.Connection) -> None:
         with self._lock:
@@ -422,6 +407,20 @@ def _select_sql(table: str, key_count: int, feature_count: int) -> str:
         if len(_SELECTS) < 10_000:  # bounded: key counts vary with the callers' batch sizes
             _SELECTS[(table, key_count, feature_count)] = sql
     return sql
+
+
+def _in_wal_mode(connection: sqlite3.Connection, writable: bool) -> bool:
+    """Switch the file to WAL (a writer only) and set the connection's pragmas; False when the
+    file is still in another mode (another process holds it so)."""
+    in_wal = not writable or _journal_mode(connection, "") == "wal"
+    if not in_wal and _journal_mode(connection, " = WAL") == "wal":
+        in_wal = True  # the switch answers the mode it left the file in
+    if in_wal:
+        # WAL keeps the database consistent with NORMAL; a power cut may lose the last
+        # writes, which re-running materialization restores.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
+    return in_wal
 
 
 def _journal_mode(connection: sqlite3.Connection, assignment: str) -> str:

@@ -102,8 +102,10 @@ class _Sqlite:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():  # owner-only, as every file featurestore creates that holds data
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        from featurestore.sqlite_retry import retry_while_busy
+
         connection = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        connection.execute("PRAGMA journal_mode=WAL")
+        retry_while_busy(lambda: connection.execute("PRAGMA journal_mode=WAL"), timeout_seconds=60)
         return connection
 
     def is_duplicate(self, error: Exception) -> bool:
