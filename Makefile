@@ -29,14 +29,15 @@ DERBY_VERSION := 10.16.1.1
 # PostgreSQL's JDBC driver, for a Hive metastore in PostgreSQL (featurestore.runtime.metastore.POSTGRES_JDBC)
 POSTGRES_JDBC := org.postgresql:postgresql:42.7.14
 POSTGRES_PORT ?= 5433
-DELTA_COORDS := $(shell grep -v '^\#' spark_conf/delta-jars.txt | grep -v '^$$')
+KAFKA_PORT ?= 9092
+SPARK_JAR_COORDS := $(shell grep -v '^\#' spark_conf/spark-jars.txt | grep -v '^$$')
 SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defaults.conf \
 	--jars $(shell ls $(JARS_DIR)/*.jar 2>/dev/null | paste -sd, -) \
 	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
 .PHONY: help setup demo test test-unit lint bench bench-tools soak training-set materialize serve proto redis-up redis-down cluster-up \
-	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down spark-up spark-down clean
+	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down kafka-up kafka-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -46,7 +47,7 @@ help: ## list the targets and the variables they take
 	@echo "           METASTORE_PORT=$(METASTORE_PORT), SPARK_CONNECT_PORT=$(SPARK_CONNECT_PORT), WORKERS=$(WORKERS) (serve),"
 	@echo "           SOAK_ARGS= (e.g. --minutes 1 --store redis)"
 
-setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched jars/postgres/.fetched ## venv, packages (test, redis, postgres extras), Delta, Derby and PostgreSQL JDBC jars
+setup: $(VENV)/.installed jars/.fetched jars/derby/.fetched jars/postgres/.fetched jars/kafka-broker/.fetched ## venv, packages (test, redis, postgres extras), Spark's jars (Delta, Kafka, Avro), Derby, PostgreSQL JDBC, a Kafka broker
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,9 +55,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test,redis,postgres,dev]'
 	touch $@
 
-jars/.fetched: spark_conf/delta-jars.txt
+jars/.fetched: spark_conf/spark-jars.txt
 	mkdir -p $(JARS_DIR)
-	for coord in $(DELTA_COORDS); do \
+	for coord in $(SPARK_JAR_COORDS); do \
 		mvn -q -B dependency:copy -Dartifact=$$coord -DoutputDirectory=$(JARS_DIR) || exit 1; \
 	done
 	touch $@
@@ -67,6 +68,13 @@ jars/derby/.fetched: Makefile
 		mvn -q -B dependency:copy -Dartifact=org.apache.derby:$$artifact:$(DERBY_VERSION) \
 			-DoutputDirectory=$(JARS_DIR)/derby || exit 1; \
 	done
+	touch $@
+
+# Kafka's broker (KRaft) for the KafkaSource tests and benchmark: kafka_2.13 and its dependencies
+jars/kafka-broker/.fetched: scripts/kafka-broker-pom.xml
+	rm -rf $(JARS_DIR)/kafka-broker
+	mvn -q -B -f scripts/kafka-broker-pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(abspath $(JARS_DIR))/kafka-broker || exit 1
 	touch $@
 
 jars/postgres/.fetched: Makefile
@@ -128,6 +136,12 @@ postgres-up: setup ## start PostgreSQL on 127.0.0.1:$(POSTGRES_PORT) (state in .
 postgres-down: ## stop the PostgreSQL server started by postgres-up
 	$(PY) -m featurestore.runtime.postgres down --state-dir .postgres
 
+kafka-up: setup ## start a Kafka broker (KRaft) on 127.0.0.1:$(KAFKA_PORT) (state in .kafka/) for a KafkaSource
+	$(PY) -m featurestore.runtime.kafka up --state-dir .kafka --port $(KAFKA_PORT)
+
+kafka-down: ## stop the Kafka broker started by kafka-up
+	$(PY) -m featurestore.runtime.kafka down --state-dir .kafka
+
 metastore-status: ## say whether the shared catalog server (the default) runs, and for which processes
 	$(PY) -m featurestore.runtime.metastore_server status
 
@@ -148,5 +162,5 @@ proto: ## regenerate the protobuf classes from the .proto files
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
 	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \
-		.cluster .redis .metastore .spark-connect .postgres
+		.cluster .redis .metastore .spark-connect .postgres .kafka
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

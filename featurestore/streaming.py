@@ -1,15 +1,22 @@
 """`featurestore stream`: a StreamFeatureView's source followed by Spark Structured Streaming.
 
-The source (a Delta table or a Delta path) is read as a stream; every micro-batch is
-mapped to the view's fields (field_mapping, then the view's batch transformation, the same
+The source, a Delta table or Delta path, or a Kafka topic (KafkaSource), is read as a
+stream; every micro-batch is mapped to the view's fields (field_mapping, then the view's batch transformation, the same
 function training applies), reduced to the newest row per entity (materialize.latest_rows)
 and written online through materialization's write path (materialize.write_rows): a row
 is written only where it is newer than the stored one. So a micro-batch replayed after a
 crash (Spark reruns the last batch whose commit it did not record) writes nothing twice,
 and the online store ends as after an uninterrupted run.
 
-The offline side needs no write: the source table is what training sets read, so what
-is served online from a stream is what `get_historical_features` sees at the same time.
+Offline, a Delta source needs no write: the source table is what training sets read. A
+Kafka topic's messages are decoded (JSON or Avro, featurestore.definitions.kafka) and each
+micro-batch is appended to the KafkaSource's batch source (a Delta table or path) before
+it is written online, in one Delta transaction tagged with the query's id and the batch
+id (txnAppId, txnVersion): Delta skips a tag it has committed, so a batch replayed after a
+crash is appended once. Either way, what is served online from a stream is what
+`get_historical_features` sees at the same time. A message that does not decode, or lacks
+its join key or event time, is dropped from both sides and counted in the log and the
+totals (`malformed`), never written half.
 
 Progress is kept in a checkpoint folder, by default inside the repo's data folder
 (`data/checkpoints/<project>/<view>`), never a shared /tmp. A trigger of the view's
@@ -31,6 +38,7 @@ FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # least one file): a stream started over a big table catches up in several batches, each
 # small enough to reduce on one partition and collect to the driver (write_micro_batch).
 BATCH_BYTES = "32m"
+BATCH_MESSAGES = 100_000  # the same bound for Kafka (maxOffsetsPerTrigger)
 
 
 def checkpoint_folder(ctx: Context, view: FeatureView, checkpoint: str | Path | None = None) -> Path:
@@ -40,9 +48,11 @@ def checkpoint_folder(ctx: Context, view: FeatureView, checkpoint: str | Path | 
 
 
 def stream_frame(spark, view: FeatureView, repo_path):
-    """The view's source read as a stream, its mapped columns renamed to field names."""
-    from featurestore.offline.sources import source_path, with_field_names
+    """The view's source read as a stream, with the source's column names."""
+    from featurestore.offline.sources import source_path
 
+    if view.stream_source is not None:
+        return kafka_frame(spark, view)
     source = view.source
     reader = spark.readStream.format("delta").option("maxBytesPerTrigger", BATCH_BYTES)
     if source.table:
@@ -51,8 +61,53 @@ def stream_frame(spark, view: FeatureView, repo_path):
         frame = reader.load(source_path(source, repo_path))
     else:
         raise FeatureStoreError(f"StreamFeatureView {view.name!r}: its source {source.name!r} reads "
-                                f"{source.describe_location()}; a stream follows a Delta table or a Delta path")
-    return with_field_names(frame, source)
+                                f"{source.describe_location()}; a stream follows a Delta table or a Delta path, "
+                                f"or a KafkaSource")
+    return frame
+
+
+def kafka_frame(spark, view: FeatureView):
+    """The topic's messages from the earliest kept (then from the checkpoint), decoded to the
+    batch source's columns; a message that does not decode becomes a row of nulls."""
+    from pyspark.sql import functions as F
+
+    kafka = view.stream_source
+    messages = spark.readStream.format("kafka").option("kafka.bootstrap.servers", kafka.bootstrap_servers) \
+        .option("subscribe", kafka.topic).option("startingOffsets", "earliest") \
+        .option("maxOffsetsPerTrigger", BATCH_MESSAGES).load()
+    message_format = kafka.message_format
+    if message_format.kind == "avro":
+        from pyspark.sql.avro.functions import from_avro
+
+        decoded = from_avro(F.col("value"), message_format.schema_json, {"mode": "PERMISSIVE"})
+    else:
+        decoded = F.from_json(F.col("value").cast("string"), message_format.schema_json, {"mode": "PERMISSIVE"})
+    return messages.select(decoded.alias("message")).select("message.*")
+
+
+def check_kafka_stream(spark, view: FeatureView, repo_path) -> None:
+    """Before a Kafka stream starts: its messages carry what the view reads, and its batch
+    source is a Delta table or path that can take them."""
+    from featurestore.offline.sources import source_frame
+    from featurestore.offline.tables import table_provider
+
+    kafka, source = view.stream_source, view.source
+    where = f"StreamFeatureView {view.name!r}: KafkaSource {kafka.name!r}"
+    needed = [source.source_column(c) for c in (*view.join_keys, *(f.name for f in view.features))]
+    missing = [c for c in needed if c not in kafka.message_format.columns]
+    if missing:
+        raise FeatureStoreError(f"{where}: its message schema lacks {', '.join(missing)}, which the view reads; its "
+                                f"columns are {', '.join(kafka.message_format.columns)}")
+    columns = source_frame(spark, source, where, repo_path).columns
+    delta = table_provider(spark, source.table) == "delta" if source.table else source.file_format == "delta"
+    if not delta or source.query:
+        raise FeatureStoreError(f"{where}: its batch source {source.name!r} reads {source.describe_location()}; the "
+                                f"stream appends each micro-batch to it once, which needs a Delta table or Delta path")
+    unknown = [c for c in kafka.message_format.columns if c not in columns]
+    if unknown:
+        raise FeatureStoreError(f"{where}: its messages' column(s) {', '.join(unknown)} are not in batch source "
+                                f"{source.name!r} ({', '.join(columns)}); add them to the table or drop them from "
+                                f"the message schema")
 
 
 def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]:
@@ -63,8 +118,9 @@ def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]
     rows collected in one Spark job: 0.43 -> 0.23 s for 1,000 rows, where spreading them
     over the shuffle's partitions paid a task each (docs/performance.md)."""
     from featurestore.materialize import EPOCH, latest_rows, write_rows
-    from featurestore.offline.sources import transform
+    from featurestore.offline.sources import transform, with_field_names
 
+    batch = with_field_names(batch, view.source)
     if view.transformation_code is not None:
         batch = transform(ctx.spark, view, batch, f"stream of FeatureView {view.name!r}", ctx.repo_path)
     return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True)
@@ -82,12 +138,23 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     spark = ctx.spark
     folder = checkpoint_folder(ctx, view, checkpoint)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    totals = {"batches": 0, "rows_selected": 0, "rows_written": 0}
+    kafka = view.stream_source is not None
+    if kafka:
+        check_kafka_stream(spark, view, ctx.repo_path)
+    totals = {"batches": 0, "rows_selected": 0, "rows_written": 0, "malformed": 0}
 
     def each_batch(batch, batch_id: int) -> None:
         ctx.log(f"{view.name}: writing micro-batch {batch_id}")
         began = time.perf_counter()
-        selected, written = write_micro_batch(ctx, view, batch)
+        if kafka:  # read three times: cached
+            batch = batch.persist()
+            try:
+                selected, written = write_micro_batch(
+                    ctx, view, kafka_batch_offline(ctx, view, batch, query_id(folder), batch_id, totals))
+            finally:
+                batch.unpersist()
+        else:
+            selected, written = write_micro_batch(ctx, view, batch)
         totals["batches"] += 1
         totals["rows_selected"] += selected
         totals["rows_written"] += written
@@ -99,7 +166,9 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     seconds = view.stream_trigger.total_seconds()
     writer = writer.trigger(availableNow=True) if available_now else \
         writer.trigger(processingTime=f"{int(seconds * 1000)} milliseconds")
-    ctx.log(f"{view.name}: streaming {view.source.describe_location()} online every {seconds:g} s"
+    followed = f"Kafka topic {view.stream_source.topic} at {view.stream_source.bootstrap_servers} (appended to " \
+        f"{view.source.describe_location()})" if kafka else view.source.describe_location()
+    ctx.log(f"{view.name}: streaming {followed} online every {seconds:g} s"
             f"{' (what is there now, then stop)' if available_now else ''}; checkpoint {folder}")
     query = writer.start()
     try:
@@ -108,3 +177,34 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
         if query.isActive:
             query.stop()
     return totals
+
+
+def query_id(folder: Path) -> str:
+    """The streaming query's id, which Spark keeps in its checkpoint (the same across restarts)."""
+    import json
+
+    return json.loads((folder / "metadata").read_text())["id"]
+
+
+def kafka_batch_offline(ctx: Context, view: FeatureView, batch, app_id: str, batch_id: int, totals: dict):
+    """Drop (and count) the messages that did not decode or lack a key or time, append the
+    rest to the batch source once (offline.append.append_micro_batch), and return them for
+    the online write."""
+    from pyspark.sql import functions as F
+
+    from featurestore.offline.append import append_micro_batch
+
+    source = view.source
+    needed = [source.source_column(k) for k in view.join_keys] + [source.timestamp_field]
+    valid = F.lit(True)
+    for column in needed:
+        valid = valid & F.col(f"`{column}`").isNotNull()
+    total, good = batch.agg(F.count(F.lit(1)), F.count(F.when(valid, 1))).first()
+    if total > good:
+        totals["malformed"] += total - good
+        ctx.log(f"{view.name}: micro-batch {batch_id}: {total - good:,} of {total:,} messages dropped: they do not "
+                f"decode as {view.stream_source.message_format!r} or lack {', '.join(needed)}")
+    batch = batch.filter(valid)
+    append_micro_batch(ctx.spark, source, batch, app_id, batch_id, ctx.repo_path)
+    ctx.log(f"{view.name}: micro-batch {batch_id}: {good:,} messages appended to {source.describe_location()}")
+    return batch

@@ -22,7 +22,7 @@ time.tzset()
 from featurestore.testing.repos import write_repo  # noqa: E402
 from tests.repo_helpers import online_store_section  # noqa: E402
 
-pytest_plugins = ["tests.redis_server", "tests.postgres_server", "tests.browser"]
+pytest_plugins = ["tests.redis_server", "tests.postgres_server", "tests.browser", "tests.kafka_server"]
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from featurestore.definitions.entity import Entity
 from featurestore.definitions.feature_service import FeatureService
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection, StreamFeatureView
 from featurestore.definitions.field import Feature, Field
+from featurestore.definitions.kafka import AvroFormat, JsonFormat, KafkaSource
 from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
@@ -14,6 +15,7 @@ __all__ = [
            "DEFINITION_TYPES",
            "KINDS",
            "Aggregation",
+           "AvroFormat",
            "BigQuerySource",
            "CodeRef",
            "DataSource",
@@ -26,6 +28,8 @@ __all__ = [
            "Field",
            "FileLoggingDestination",
            "FileSource",
+           "JsonFormat",
+           "KafkaSource",
            "LoggingConfig",
            "OnDemandFeatureView",
            "Project",

@@ -21,6 +21,7 @@ from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.entity import Entity
 from featurestore.definitions.expectations import check_expectations, expectation_from_dict
 from featurestore.definitions.field import Field
+from featurestore.definitions.kafka import KafkaSource
 from featurestore.definitions.sources import DataSource, PushSource
 from featurestore.definitions.transformation import CodeRef
 from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
@@ -97,7 +98,10 @@ class FeatureView:
         # A PushSource's rows live in its batch source: offline the view reads that; push() finds
         # the view by the push source's name (featurestore.push).
         self.push_source = source.name if isinstance(source, PushSource) else ""
-        source = source.batch_source if isinstance(source, PushSource) else source
+        # A KafkaSource's messages land in its batch source too: offline the view reads that; a
+        # StreamFeatureView's stream job follows the topic (featurestore.streaming).
+        self.stream_source = source if isinstance(source, KafkaSource) else None
+        source = source.batch_source if isinstance(source, (PushSource, KafkaSource)) else source
         self._init_rest(kind, given, source, ttl, online, description, tags, aggregations, delay)
         self.transformation = transformation  # the live function; None when loaded from the registry
         self.transformation_code = None if transformation is None else \
@@ -142,7 +146,8 @@ class FeatureView:
                 raise DefinitionError(f"{kind}: join key {field.name!r} is declared {field.dtype!r}; a join key "
                                       f"must have a scalar type such as Int64 or String")
         if not isinstance(source, DataSource):
-            raise DefinitionError(f"{kind}: source must be a SparkSource, FileSource or PushSource, got {source!r}")
+            raise DefinitionError(f"{kind}: source must be a SparkSource, FileSource, PushSource or KafkaSource, "
+                                  f"got {source!r}")
         self.source = source
         if source.timestamp_field in names:
             raise DefinitionError(f"{kind}: the timestamp column {source.timestamp_field!r} must not be a "
@@ -277,6 +282,8 @@ class FeatureView:
             proto.delay.FromTimedelta(self.delay)
         if self.stream_trigger is not None:
             proto.stream_trigger.FromTimedelta(self.stream_trigger)
+        if self.stream_source is not None:
+            proto.stream_source.CopyFrom(self.stream_source.to_proto())
         if with_intervals:
             for start, end in self.materialization_intervals:
                 interval = proto.materialization_intervals.add()
@@ -314,6 +321,8 @@ class FeatureView:
             else None
         view.last_run = MaterializationRun.from_proto(proto.last_run) if proto.HasField("last_run") else None
         view.stream_trigger = proto.stream_trigger.ToTimedelta() if proto.HasField("stream_trigger") else None
+        view.stream_source = KafkaSource.from_proto(proto.stream_source, view.source) \
+            if proto.HasField("stream_source") else None
         if view.stream_trigger is not None:
             view.__class__ = StreamFeatureView
         return view
@@ -376,9 +385,11 @@ class StreamFeatureView(FeatureView):
 
     Everything a FeatureView is, it is: training sets read its source, batch materialization
     works on it. In addition `featurestore stream --view NAME` (featurestore.streaming) runs
-    a Spark Structured Streaming query over the source, a Delta table or Delta path read as a
-    stream, and writes each micro-batch's newest row per entity online with materialization's
-    rule (only where newer), every `trigger_interval`.
+    a Spark Structured Streaming query over the source and writes each micro-batch's newest
+    row per entity online with materialization's rule (only where newer), every
+    `trigger_interval`. The source is a Delta table or Delta path read as a stream, or a
+    KafkaSource, whose decoded messages are also appended to its batch source (a Delta table
+    or path) once each, so training sets see what was served.
 
     Feast's `udf=` and `mode=` are not taken: a batch transformation (`transformation=`) is
     applied to each micro-batch, the same function that training reads through. Windowed

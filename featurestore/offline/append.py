@@ -1,4 +1,5 @@
-"""Appending rows to a batch source: where pushed rows are kept offline (featurestore.push).
+"""Appending rows to a batch source: where pushed rows are kept offline (featurestore.push),
+and where a KafkaSource's stream lands each micro-batch (append_micro_batch).
 
 One write per batch, whole or not at all, in the source's own format:
 - a Delta table or path: one Delta append (one transaction);
@@ -52,6 +53,26 @@ def append_rows(spark, source: DataSource, frame, push_source: str, repo_path=No
         rows = _aligned(spark, frame, spark.read.parquet(path).schema, where)
         rows.write.mode("append").parquet(path)
     return len(frame)
+
+
+def append_micro_batch(spark, source: DataSource, batch, app_id: str, batch_id: int, repo_path=None) -> None:
+    """Append a stream's micro-batch (a Spark frame with some of the source's columns) to a
+    Delta batch source once: the write carries (txnAppId, txnVersion) = (app_id, batch_id),
+    and Delta skips a pair it has committed, so a batch Spark replays after a crash is not
+    appended twice. Missing columns are written null; types are cast to the table's."""
+    from pyspark.sql import functions as F
+
+    from featurestore.offline.sources import source_path
+
+    target = spark.table(source.table) if source.table else \
+        spark.read.format("delta").load(source_path(source, repo_path))
+    rows = batch.select([(F.col(f"`{f.name}`") if f.name in batch.columns else F.lit(None)).cast(f.dataType)
+                         .alias(f.name) for f in target.schema.fields])
+    writer = rows.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+    if source.table:
+        writer.saveAsTable(source.table)
+    else:
+        writer.save(source_path(source, repo_path))
 
 
 def _check_columns(frame, target_columns: list[str], where: str) -> None:

@@ -1,9 +1,10 @@
 """Where Spark's files come from: its settings files and the jars a session needs.
 
-spark-defaults.conf, log4j2.properties and delta-jars.txt are read from the first folder
+spark-defaults.conf, log4j2.properties and spark-jars.txt are read from the first folder
 holding them: FEATURESTORE_SPARK_CONF_DIR, the checkout's spark_conf/, then the copy shipped
-in the package (featurestore/spark_defaults/). Jars (Delta's, Derby's network server and
-client, PostgreSQL's JDBC driver) come from FEATURESTORE_JARS_DIR, the checkout's jars/
+in the package (featurestore/spark_defaults/). Jars (Delta's and Spark's Kafka and Avro
+connectors, listed in spark-jars.txt; Derby's network server and client; PostgreSQL's JDBC
+driver) come from FEATURESTORE_JARS_DIR, the checkout's jars/
 (`make setup`) or the per-user cache, else they are fetched once into that cache with
 Spark's own package resolution, so later starts are offline.
 """
@@ -50,7 +51,7 @@ def spark_conf_dirs() -> list[Path]:
 
 
 def spark_conf_file(name: str) -> Path:
-    """spark-defaults.conf, log4j2.properties or delta-jars.txt from the first folder that has it."""
+    """spark-defaults.conf, log4j2.properties or spark-jars.txt from the first folder that has it."""
     for folder in spark_conf_dirs():
         if (folder / name).is_file():
             return folder / name
@@ -71,8 +72,8 @@ def read_spark_defaults(path: Path | None = None) -> dict[str, str]:
     return conf
 
 
-def delta_coordinates() -> list[str]:
-    lines = spark_conf_file("delta-jars.txt").read_text().splitlines()
+def session_coordinates() -> list[str]:
+    lines = spark_conf_file("spark-jars.txt").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -86,14 +87,14 @@ def _jar_files(folder: Path, coordinates: list[str]) -> list[Path]:
     return [folder / "{1}-{2}.jar".format(*coordinate.split(":")) for coordinate in coordinates]
 
 
-def delta_jars(fetch: bool = True) -> list[Path]:
-    """The Delta jar files on disk.
+def session_jars(fetch: bool = True) -> list[Path]:
+    """The jar files every session loads (spark-jars.txt: Delta, Kafka, Avro), on disk.
 
     From FEATURESTORE_JARS_DIR when set (and only there), else from the checkout's jars/
     or the per-user cache, whichever holds them all. Otherwise (fetch=True) they are
     fetched once into the cache with Spark's own package resolution.
     """
-    coordinates = delta_coordinates()
+    coordinates = session_coordinates()
     given = os.environ.get("FEATURESTORE_JARS_DIR")
     if given:
         jars = _jar_files(Path(given).resolve(), coordinates)
@@ -109,13 +110,13 @@ def delta_jars(fetch: bool = True) -> list[Path]:
         if all(j.is_file() for j in jars):
             return jars
     if not fetch:
-        raise SparkSetupError(f"Delta Lake jars {', '.join(coordinates)} are not in {' or '.join(map(str, folders))}; "
+        raise SparkSetupError(f"Spark's jars {', '.join(coordinates)} are not in {' or '.join(map(str, folders))}; "
                               f"set FEATURESTORE_JARS_DIR to a folder holding them, or start a session once with "
                               f"network access to fetch them")
     return fetch_jars(coordinates, jar_cache_dir())
 
 
-def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what: str = "Delta Lake jars") -> list[Path]:
+def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what: str = "Spark's jars") -> list[Path]:
     """Resolve `coordinates` once with Spark's own package resolution (spark.jars.packages, its Ivy
     cache under target's parent) and copy the jars into `target`, so later starts are offline."""
     import pyspark

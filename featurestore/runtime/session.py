@@ -6,10 +6,10 @@ folder, Delta Lake, UTC. The metastore is the repo's embedded Derby database unl
 user names another (FEATURESTORE_METASTORE_URL, or spark.hadoop.javax.jdo.option.ConnectionURL
 in spark-defaults.conf or spark_conf; see featurestore/runtime/metastore.py).
 
-spark-defaults.conf, log4j2.properties and delta-jars.txt are read from the first folder
+spark-defaults.conf, log4j2.properties and spark-jars.txt are read from the first folder
 holding them: FEATURESTORE_SPARK_CONF_DIR, the checkout's spark_conf/, then the copy shipped
 in the package (featurestore/spark_defaults/). Delta's jars are loaded from disk (see
-delta_jars), so a session starts offline. When a session already runs (spark-submit, a
+session_jars), so a session starts offline. When a session already runs (spark-submit, a
 notebook, the test suite) it is reused.
 
 Spark Connect. When SPARK_REMOTE (or else offline_store.spark_remote) names a server,
@@ -37,11 +37,11 @@ from featurestore.runtime.jars import (  # noqa: F401 - where a session's files 
     PACKAGE_SPARK_CONF,
     checkout_root,
     client_jar,
-    delta_jars,
     fetch_jars,
     jar_cache_dir,
     postgres_jar,
     read_spark_defaults,
+    session_jars,
     spark_conf_file,
 )
 from featurestore.runtime.processes import listening
@@ -75,7 +75,7 @@ def session_conf(config=None, master: str | None = None, overrides: dict | None 
     (FEATURESTORE_METASTORE_URL, spark_conf, spark-defaults.conf) beats the embedded default.
     """
     launching = not under_spark_submit()
-    jars = delta_jars() if launching else []  # first: without them nothing else matters
+    jars = session_jars() if launching else []  # first: without them nothing else matters
     conf = read_spark_defaults() if launching else {}
     if config is not None:
         warehouse, metastore_dir = config.warehouse_dir, config.metastore_dir
@@ -308,7 +308,7 @@ def spark_submit_command(script: str | Path, args: list[str], master: str | None
                f"PYSPARK_DRIVER_PYTHON={sys.executable}", "TZ=UTC",
                str(spark_home / "bin" / "spark-submit"),
                "--properties-file", str(spark_conf_file("spark-defaults.conf")),
-               "--jars", ",".join(str(j) for j in delta_jars()),
+               "--jars", ",".join(str(j) for j in session_jars()),
                "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC "
                          + java_option("log4j.configurationFile", log4j),
                "--conf", f"spark.pyspark.python={sys.executable}"]

@@ -23,7 +23,10 @@ from featurestore.runtime import session as fs_spark
 from featurestore.scaffold.sample_data import driver_stats_rows
 
 CHECKOUT = Path(__file__).resolve().parent.parent.parent
-SHIPPED_SPARK_FILES = ("spark-defaults.conf", "log4j2.properties", "delta-jars.txt")
+SHIPPED_SPARK_FILES = ("spark-defaults.conf", "log4j2.properties", "spark-jars.txt")
+SESSION_JARS = ["delta-spark_2.13-4.0.1.jar", "delta-storage-4.0.1.jar", "spark-sql-kafka-0-10_2.13-4.0.1.jar",
+                "spark-token-provider-kafka-0-10_2.13-4.0.0.jar", "kafka-clients-3.9.1.jar",
+                "commons-pool2-2.12.0.jar", "spark-avro_2.13-4.0.1.jar"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_SPARK_FILES)
@@ -51,14 +54,13 @@ def test_settings_fall_back_to_the_package_copy_file_by_file(tmp_path, monkeypat
 
 def test_jars_come_from_the_given_folder_or_the_checkout(tmp_path, monkeypatch):
     monkeypatch.delenv("FEATURESTORE_JARS_DIR", raising=False)
-    assert fs_spark.delta_jars(fetch=False) == [CHECKOUT / "jars" / "delta-spark_2.13-4.0.1.jar",
-                                                 CHECKOUT / "jars" / "delta-storage-4.0.1.jar"]
+    assert fs_spark.session_jars(fetch=False) == [CHECKOUT / "jars" / name for name in SESSION_JARS]
     monkeypatch.setenv("FEATURESTORE_JARS_DIR", str(tmp_path))
     with pytest.raises(fs_spark.SparkSetupError) as error:
-        fs_spark.delta_jars()
-    assert str(error.value).startswith(f"FEATURESTORE_JARS_DIR={tmp_path} lacks delta-spark_2.13-4.0.1.jar, "
-                                       f"delta-storage-4.0.1.jar; copy the jars of io.delta:delta-spark_2.13:4.0.1, "
-                                       f"io.delta:delta-storage:4.0.1 there")
+        fs_spark.session_jars()
+    assert str(error.value).startswith(f"FEATURESTORE_JARS_DIR={tmp_path} lacks {', '.join(SESSION_JARS)}; copy the "
+                                       f"jars of io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1, "
+                                       f"org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1, ")
 
 
 def test_java_options_with_spaces_stay_one_argument():
@@ -167,7 +169,7 @@ UNREACHABLE = "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=9 -Dhttp.proxyHost=
 
 
 @pytest.mark.slow
-def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_venv, tmp_path):
+def test_installed_package_fetches_the_session_jars_once_then_starts_offline(user_venv, tmp_path):
     """Without FEATURESTORE_JARS_DIR and outside a checkout, the jars come from the per-user cache.
 
     "No network" is a real one for the JVM: every HTTP(S) connection goes through a proxy on a
@@ -180,21 +182,22 @@ def test_installed_package_fetches_the_delta_jars_once_then_starts_offline(user_
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
     offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
     cache = tmp_path / "cache" / "featurestore" / "jars"
-    ask = "from featurestore.runtime.session import delta_jars; print(*delta_jars(), sep=chr(10))"
+    ask = "from featurestore.runtime.session import session_jars; print(*session_jars(), sep=chr(10))"
 
     init = "import sys; from featurestore.cli import main; sys.exit(main(['init', 'r']))"
     failed = run_in(offline, tmp_path, str(python), "-c", init, expect=1)
     error = failed.stderr.splitlines()[-1]
-    assert error.startswith("Error: Delta Lake jars io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1 "
-                            "could not be fetched from Maven Central (java.net.ConnectException: Connection refused "
-                            "from "), error
+    assert error.startswith("Error: Spark's jars io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1, "
+                            "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1, ")
+    assert ("org.apache.spark:spark-avro_2.13:4.0.1 could not be fetched from Maven Central "
+            "(java.net.ConnectException: Connection refused from ") in error, error
     assert error.endswith(f"; is the network reachable?); either set FEATURESTORE_JARS_DIR to a folder holding their "
                           f"jar files, or put the jars in {cache} (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
                           f"-DoutputDirectory={cache}`)")
     assert not (tmp_path / "r").exists()
 
     fetched = run_in(env, tmp_path, str(python), "-c", ask).stdout.split()
-    assert fetched == [str(cache / "delta-spark_2.13-4.0.1.jar"), str(cache / "delta-storage-4.0.1.jar")]
+    assert fetched == [str(cache / name) for name in SESSION_JARS]
     for jar in fetched:
         assert Path(jar).read_bytes() == (CHECKOUT / "jars" / Path(jar).name).read_bytes()
 

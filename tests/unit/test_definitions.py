@@ -64,7 +64,7 @@ def test_arguments_are_keyword_only():
                           Field(name="a", dtype=Int64)]), "schema field 'a' is listed twice"),
     (lambda: view(schema=[Field(name="driver_id", dtype=Int64), Field(name="event_timestamp", dtype=UnixTimestamp)]),
      "the timestamp column 'event_timestamp' must not be a schema field"),
-    (lambda: view(source="default.driver_stats"), "source must be a SparkSource, FileSource or PushSource"),
+    (lambda: view(source="default.driver_stats"), "source must be a SparkSource, FileSource, PushSource or KafkaSource"),
     (lambda: view(online="yes"), "online must be True or False"),
     (lambda: FeatureService(name="svc", features=[]), "features must be a non-empty list"),
     (lambda: FeatureService(name="svc", features=["driver_stats:conv_rate"]),

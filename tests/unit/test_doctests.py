@@ -18,6 +18,7 @@ RUN = [
     "featurestore.definitions.entity",
     "featurestore.definitions.feature_service",
     "featurestore.definitions.field",
+    "featurestore.definitions.kafka",
     "featurestore.definitions.on_demand",
     "featurestore.definitions.project",
     "featurestore.definitions.sources",

@@ -63,11 +63,12 @@ def test_failed_init_removes_the_folder_it_created_so_init_can_run_again(tmp_pat
     assert result.stdout.splitlines() == [f"Creating {repo}: feature_store.yaml, features.py, data/",
                                           "Starting Spark (warehouse and metastore under data/)",
                                           f"init failed; removed what it created in {repo}"]
-    assert result.stderr.splitlines() == [
-        f"Error: FEATURESTORE_JARS_DIR={empty_jars} lacks delta-spark_2.13-4.0.1.jar, delta-storage-4.0.1.jar; "
-        f"copy the jars of io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1 there (e.g. `mvn "
-        f"dependency:copy -Dartifact=COORDINATE -DoutputDirectory={empty_jars}`), or unset it to fetch them into "
-        f"{tmp_path / 'featurestore' / 'jars'}"]
+    [error] = result.stderr.splitlines()
+    assert error.startswith(f"Error: FEATURESTORE_JARS_DIR={empty_jars} lacks delta-spark_2.13-4.0.1.jar, "
+                            f"delta-storage-4.0.1.jar, spark-sql-kafka-0-10_2.13-4.0.1.jar, ")
+    assert error.endswith(f"spark-avro_2.13:4.0.1 there (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
+                          f"-DoutputDirectory={empty_jars}`), or unset it to fetch them into "
+                          f"{tmp_path / 'featurestore' / 'jars'}")
     assert not repo.exists()
 
     again = cli(tmp_path, "init", "--no-data", "my_repo")
