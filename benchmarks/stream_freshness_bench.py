@@ -1,16 +1,19 @@
-"""Freshness of a StreamFeatureView: from an event committed to its Delta source until
-get_online_features returns it.
+"""Freshness of a StreamFeatureView: from an event committed to its source until
+get_online_features returns it, for a Delta source and a Kafka source.
 
-A writer appends `events` events at `rate` events/s to a Delta path, in commits every
-`commit_ms` milliseconds (delta-rs, the `deltalake` package, writes them: a commit from it
-takes milliseconds where one from a Spark job takes most of a second, which would measure
-the writer, not the stream). Event i is driver i with value i, so each event is seen
-exactly when its value is served. `featurestore stream` (trigger 500 ms) runs in its own
-process, writing SQLite; a poller reads the not-yet-seen drivers every 10 ms from the
-online store and records when each first appears. Freshness is that moment minus the end
-of the commit that carried the event.
+A writer sends `events` events at `rate` events/s, in groups every `commit_ms` milliseconds:
+- delta: each group is one commit to a Delta path, written by delta-rs (the `deltalake`
+  package: a commit from it takes milliseconds where one from a Spark job takes most of a
+  second, which would measure the writer, not the stream);
+- kafka: each group is produced as JSON messages to a topic of a local KRaft broker
+  (featurestore.runtime.kafka) and flushed: the group counts as committed when the broker
+  has acknowledged it. The stream also appends every message to the batch Delta path.
+Event i is driver i with value i, so each event is seen exactly when its value is served.
+`featurestore stream` (trigger 500 ms) runs in its own process, writing SQLite; a poller
+reads the not-yet-seen drivers every 10 ms from the online store and records when each
+first appears. Freshness is that moment minus the moment the group was committed.
 
-    python -m benchmarks.stream_freshness_bench [--events 1000] [--rates 1000,10000]
+    python -m benchmarks.stream_freshness_bench [--events 1000] [--rates 1000,10000] [--sources delta,kafka]
 """
 from __future__ import annotations
 
@@ -28,12 +31,16 @@ from pathlib import Path
 
 DEFINITIONS = """
 from datetime import timedelta
-from featurestore import Entity, Field, SparkSource, StreamFeatureView
+from featurestore import Entity, Field, KafkaSource, SparkSource, StreamFeatureView
+from featurestore.data_format import JsonFormat
 from featurestore.types import Int64
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 events = SparkSource(name="events", path="data/events", file_format="delta", timestamp_field="event_timestamp")
-live = StreamFeatureView(name="live", entities=[driver], source=events, ttl=timedelta(days=1),
+kafka = KafkaSource(name="events_stream", bootstrap_servers="{servers}", topic="events", batch_source=events,
+                    timestamp_field="event_timestamp",
+                    message_format=JsonFormat("driver_id long, value long, event_timestamp timestamp"))
+live = StreamFeatureView(name="live", entities=[driver], source={source}, ttl=timedelta(days=1),
                          schema=[Field(name="driver_id", dtype=Int64), Field(name="value", dtype=Int64)],
                          trigger_interval=timedelta(milliseconds={trigger_ms}))
 """
@@ -48,17 +55,48 @@ def _batch(first: int, count: int):
                      "event_timestamp": pa.array([now] * count, pa.timestamp("us", tz="UTC"))})
 
 
-def run_one(events: int, rate: float, commit_ms: int = 100, trigger_ms: int = 500) -> dict:
+class KafkaFeed:
+    """Sends groups of events to a topic as JSON and waits until the broker has them."""
+
+    def __init__(self, broker):
+        from confluent_kafka import Producer
+
+        self.producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 1})
+
+    def send(self, first: int, count: int) -> None:
+        import json
+
+        at = datetime.now(UTC).isoformat()
+        for driver in range(first, first + count):
+            self.producer.produce("events", value=json.dumps({"driver_id": driver, "value": driver,
+                                                              "event_timestamp": at}).encode())
+        self.producer.flush(30)
+
+
+def run_one(events: int, rate: float, source: str = "delta", commit_ms: int = 100, trigger_ms: int = 500,
+            checkpoint_interval: int | None = None) -> dict:
+    """checkpoint_interval: the Delta table's delta.checkpointInterval (Delta's default: 10)."""
     from deltalake import write_deltalake
 
+    from featurestore.runtime.kafka import start_kafka
     from featurestore.store import FeatureStore
     from featurestore.testing.repos import write_repo
 
     with tempfile.TemporaryDirectory(prefix="fs-freshness-") as tmp:
-        repo = write_repo(Path(tmp) / "repo", DEFINITIONS.replace("{trigger_ms}", str(trigger_ms)),
-                          project=f"fresh_{uuid.uuid4().hex[:6]}")
+        broker = start_kafka(Path(tmp) / "kafka") if source == "kafka" else None
+        definitions = DEFINITIONS.replace("{trigger_ms}", str(trigger_ms)).replace(
+            "{source}", "kafka" if broker else "events").replace("{servers}", broker.bootstrap if broker else "-")
+        repo = write_repo(Path(tmp) / "repo", definitions, project=f"fresh_{uuid.uuid4().hex[:6]}")
         path = str(repo / "data" / "events")
-        write_deltalake(path, _batch(0, 1))  # driver 0: the table exists before apply and the stream
+        configuration = {"delta.checkpointInterval": str(checkpoint_interval)} if checkpoint_interval else None
+        write_deltalake(path, _batch(0, 1), configuration=configuration)  # driver 0: before apply and the stream
+        if broker:
+            feed = KafkaFeed(broker)
+            feed.send(0, 1)
+            send = feed.send
+        else:
+            def send(first: int, count: int) -> None:
+                write_deltalake(path, _batch(first, count), mode="append")
         store = FeatureStore(repo)
         store.apply(store.load_repo(), partial=False, validate=False)
         job = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "stream", "--view", "live", "--repo",
@@ -66,7 +104,7 @@ def run_one(events: int, rate: float, commit_ms: int = 100, trigger_ms: int = 50
                                env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
         try:
             for line in job.stdout:  # the stream has written its first batch
-                if "micro-batch 0:" in line:
+                if "micro-batch 0:" in line and " written, " in line:
                     break
             batch_seconds = []
 
@@ -110,7 +148,7 @@ def run_one(events: int, rate: float, commit_ms: int = 100, trigger_ms: int = 50
                 if pause > 0:
                     time.sleep(pause)
                 count = min(per_commit, events - sent)
-                write_deltalake(path, _batch(sent + 1, count), mode="append")
+                send(sent + 1, count)
                 moment = time.perf_counter()
                 for driver in range(sent + 1, sent + count + 1):
                     committed[driver] = moment
@@ -126,19 +164,21 @@ def run_one(events: int, rate: float, commit_ms: int = 100, trigger_ms: int = 50
             except subprocess.TimeoutExpired:
                 os.killpg(job.pid, signal.SIGKILL)
                 job.wait()
+            if broker:
+                broker.stop()
     latencies = sorted(seen[d] - committed[d] for d in seen)
     at = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1e3  # noqa: E731
-    return {"events": events, "rate": rate, "achieved_rate": events / write_seconds, "seen": len(seen),
+    return {"source": source, "checkpoint_interval": checkpoint_interval or 10, "events": events, "rate": rate, "achieved_rate": events / write_seconds, "seen": len(seen),
             "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": latencies[-1] * 1e3, "trigger_ms": trigger_ms,
             "commit_ms": commit_ms, "batches": len(batch_seconds),
             "batch_seconds": sum(batch_seconds) / max(1, len(batch_seconds))}
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'events':>7} {'rate/s':>7} {'achieved':>9} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    lines = [f"{'source':<6} {'ckpt':>5} {'events':>7} {'rate/s':>7} {'achieved':>9} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
              f"{'batches':>8} {'s/batch':>8}"]
     for r in results:
-        lines.append(f"{r['events']:>7} {r['rate']:>7.0f} {r['achieved_rate']:>9.0f} {r['seen']:>6} "
+        lines.append(f"{r['source']:<6} {r['checkpoint_interval']:>5} {r['events']:>7} {r['rate']:>7.0f} {r['achieved_rate']:>9.0f} {r['seen']:>6} "
                      f"{r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} {r['max_ms']:>8.0f} {r['batches']:>8} "
                      f"{r['batch_seconds']:>8.2f}")
     return "\n".join(lines)
@@ -148,8 +188,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--rates", default="1000,10000")
+    parser.add_argument("--sources", default="delta,kafka")
+    parser.add_argument("--checkpoint-intervals", default="10",
+                        help="the Delta table's delta.checkpointInterval, comma-separated (10 is Delta's default)")
     args = parser.parse_args()
-    print(format_table([run_one(args.events, float(rate)) for rate in args.rates.split(",")]))
+    print(format_table([run_one(args.events, float(rate), source, checkpoint_interval=int(interval))
+                        for source in args.sources.split(",") for interval in args.checkpoint_intervals.split(",")
+                        for rate in args.rates.split(",")]))
 
 
 if __name__ == "__main__":

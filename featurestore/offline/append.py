@@ -23,6 +23,8 @@ from pathlib import Path
 from featurestore.definitions import DataSource
 from featurestore.errors import ValidationError
 
+STREAM_TAG = "featurestore.stream"  # the key of a stream's appends in their commits' userMetadata
+
 
 def append_rows(spark, source: DataSource, frame, push_source: str, repo_path=None) -> int:
     """Append the pandas frame's rows to source; returns how many were appended."""
@@ -55,24 +57,39 @@ def append_rows(spark, source: DataSource, frame, push_source: str, repo_path=No
     return len(frame)
 
 
-def append_micro_batch(spark, source: DataSource, batch, app_id: str, batch_id: int, repo_path=None) -> None:
+def append_micro_batch(spark, source: DataSource, batch, schema, app_id: str, batch_id: int,
+                       first_of_run: bool, repo_path=None) -> bool:
     """Append a stream's micro-batch (a Spark frame with some of the source's columns) to a
-    Delta batch source once: the write carries (txnAppId, txnVersion) = (app_id, batch_id),
-    and Delta skips a pair it has committed, so a batch Spark replays after a crash is not
-    appended twice. Missing columns are written null; types are cast to the table's."""
+    Delta batch source of `schema` once; False when it was appended before (a replay).
+
+    Each append's commit carries {"featurestore.stream": app_id, "batch": batch_id} as its
+    userMetadata. Spark replays only the first batch of a run (the one whose commit a crash
+    kept it from recording), so only then is the table's history searched for this stream's
+    last append: batch_id or later means the batch is there already. Delta's own
+    txnAppId/txnVersion would do the same on every batch, at 0.33 s a batch here (it
+    rebuilds the table's state to read the version), most of a micro-batch.
+    Missing columns are written null; types are cast to the table's."""
+    import json
+
     from pyspark.sql import functions as F
 
     from featurestore.offline.sources import source_path
 
-    target = spark.table(source.table) if source.table else \
-        spark.read.format("delta").load(source_path(source, repo_path))
+    target = source.table or f"delta.`{source_path(source, repo_path)}`"
+    if first_of_run:
+        mine = spark.sql(f"DESCRIBE HISTORY {target}").where(F.col("userMetadata").contains(json.dumps(app_id)))
+        last = mine.orderBy(F.desc("version")).select("userMetadata").first()
+        if last is not None and json.loads(last[0]).get("batch", -1) >= batch_id:
+            return False
     rows = batch.select([(F.col(f"`{f.name}`") if f.name in batch.columns else F.lit(None)).cast(f.dataType)
-                         .alias(f.name) for f in target.schema.fields])
-    writer = rows.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+                         .alias(f.name) for f in schema.fields])
+    tag = json.dumps({STREAM_TAG: app_id, "batch": batch_id})
+    writer = rows.write.format("delta").mode("append").option("userMetadata", tag)
     if source.table:
         writer.saveAsTable(source.table)
     else:
         writer.save(source_path(source, repo_path))
+    return True
 
 
 def _check_columns(frame, target_columns: list[str], where: str) -> None:

@@ -170,7 +170,9 @@ def test_a_job_killed_after_its_offline_append_appends_nothing_twice(spark, repo
     commits = store.repo_path / "data" / "checkpoints" / store.project / "stream_stats" / "commits"
     assert (commits / "0").is_file() and not (commits / "1").exists()  # and before Spark's: batch 1 is replayed
     produce(kafka_broker, topic, [as_json(d, -1.0, -1, NOW - timedelta(hours=5)) for d in range(1, 101, 3)])
-    assert store.stream("stream_stats", available_now=True, log=lambda _: None)["batches"] >= 1
+    lines = []
+    assert store.stream("stream_stats", available_now=True, log=lines.append)["batches"] >= 1
+    assert "stream_stats: micro-batch 1: already in delta path data/events (a replay): not appended again" in lines
     assert rows().count() == 150 + 34  # the replayed batch 1 was not appended again
     online, offline = served_and_trained(spark, store, list(range(1, 102)))
     expected = {d: ((d / 10, 10 * d) if d % 2 else (d / 100, d)) for d in range(1, 101)} | {101: (None, None)}
