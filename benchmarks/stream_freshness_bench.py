@@ -168,19 +168,20 @@ def run_one(events: int, rate: float, source: str = "delta", commit_ms: int = 10
                 broker.stop()
     latencies = sorted(seen[d] - committed[d] for d in seen)
     at = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1e3  # noqa: E731
-    return {"source": source, "checkpoint_interval": checkpoint_interval or 10, "events": events, "rate": rate, "achieved_rate": events / write_seconds, "seen": len(seen),
+    return {"source": source, "checkpoint_interval": checkpoint_interval or 10, "events": events, "rate": rate,
+            "achieved_rate": events / write_seconds, "seen": len(seen),
             "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": latencies[-1] * 1e3, "trigger_ms": trigger_ms,
             "commit_ms": commit_ms, "batches": len(batch_seconds),
             "batch_seconds": sum(batch_seconds) / max(1, len(batch_seconds))}
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'source':<6} {'ckpt':>5} {'events':>7} {'rate/s':>7} {'achieved':>9} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-             f"{'batches':>8} {'s/batch':>8}"]
+    lines = [f"{'source':<6} {'ckpt':>5} {'events':>7} {'rate/s':>7} {'achieved':>9} {'seen':>6} {'p50 ms':>8} "
+             f"{'p99 ms':>8} {'max ms':>8} {'batches':>8} {'s/batch':>8}"]
     for r in results:
-        lines.append(f"{r['source']:<6} {r['checkpoint_interval']:>5} {r['events']:>7} {r['rate']:>7.0f} {r['achieved_rate']:>9.0f} {r['seen']:>6} "
-                     f"{r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} {r['max_ms']:>8.0f} {r['batches']:>8} "
-                     f"{r['batch_seconds']:>8.2f}")
+        lines.append(f"{r['source']:<6} {r['checkpoint_interval']:>5} {r['events']:>7} {r['rate']:>7.0f} "
+                     f"{r['achieved_rate']:>9.0f} {r['seen']:>6} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f} "
+                     f"{r['max_ms']:>8.0f} {r['batches']:>8} {r['batch_seconds']:>8.2f}")
     return "\n".join(lines)
 
 
