@@ -162,6 +162,7 @@ def feature_view(registry, name: str, warehouse=None) -> str:
                 for e in view.entities])
             + f"<h2>Source</h2><p>{_link('data_sources', source.name, 1)}: {esc(source.describe_location())}, "
               f"event time <code>{esc(source.timestamp_field)}</code></p>"
+            + _fresh_values(view)
             + f"<h2>Serving</h2><p>ttl {esc(view.ttl or 'none')}, online {esc(view.online)}</p>"
             + "<h2>Freshness</h2>" + _freshness_rows([fresh], 1)
             + ("<h2>Aggregations</h2>" + aggregations if view.aggregations else "")
@@ -172,6 +173,22 @@ def feature_view(registry, name: str, warehouse=None) -> str:
             + "<h2>Used by</h2>" + _used_by(users, 1)
             + _source_sections(view, warehouse))
     return _layout(name, body, 1, registry.project)
+
+
+def _fresh_values(view) -> str:
+    """Where a view's values come from besides batch materialization: pushes and a stream."""
+    lines = []
+    if view.push_source:
+        lines.append(f"Rows pushed to <code>{esc(view.push_source)}</code> (<code>FeatureStore.push</code>, "
+                     f"<code>POST /push</code>) are served at once.")
+    if view.stream_trigger is not None:
+        kafka = view.stream_source
+        followed = (f"Kafka topic <code>{esc(kafka.topic)}</code> at <code>{esc(kafka.bootstrap_servers)}</code> "
+                    f"({esc(kafka.message_format.kind.upper())} messages, source <code>{esc(kafka.name)}</code>), "
+                    f"appended to the source above" if kafka else "the source above")
+        lines.append(f"A stream follows {followed} every {esc(view.stream_trigger.total_seconds())} s: "
+                     f"<code>featurestore stream --view {esc(view.name)}</code>.")
+    return "<h2>Fresh values</h2>" + "".join(f"<p>{line}</p>" for line in lines) if lines else ""
 
 
 def _used_by(users: dict, depth: int) -> str:

@@ -12,10 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from featurestore import Entity, FeatureService, FeatureView, Field, RequestSource, SparkSource
+from featurestore import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    KafkaSource,
+    PushSource,
+    RequestSource,
+    SparkSource,
+    StreamFeatureView,
+)
 from featurestore.catalog import model, pages
 from featurestore.catalog.export import export
 from featurestore.catalog.warehouse import SavedTrainingSet
+from featurestore.data_format import JsonFormat
 from featurestore.definitions.aggregation import Aggregation
 from featurestore.definitions.feature_view import MaterializationRun
 from featurestore.definitions.on_demand import OnDemandFeatureView
@@ -277,3 +288,23 @@ def test_ui_export_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote the catalog of project catalog_test to {tmp_path / 'out'}: 10 pages")
     assert "pyspark" not in result.stderr
+
+
+def test_a_view_page_says_where_fresh_values_come_from():
+    state = registry()
+    driver, trips = state.entities["driver"], state.data_sources["trips_source"]
+    kafka = KafkaSource(name="trips_stream", bootstrap_servers="kafka:9092", topic="trips", batch_source=trips,
+                        timestamp_field="event_timestamp",
+                        message_format=JsonFormat("driver_id long, fare double, event_timestamp timestamp"))
+    state.feature_views["driver_live"] = StreamFeatureView(
+        name="driver_live", entities=[driver], source=kafka, trigger_interval=timedelta(milliseconds=500),
+        schema=[Field(name="driver_id", dtype=Int64), Field(name="fare", dtype=Float64)])
+    state.feature_views["driver_pushed"] = FeatureView(
+        name="driver_pushed", entities=[driver], source=PushSource(name="fares_push", batch_source=trips),
+        schema=[Field(name="driver_id", dtype=Int64), Field(name="fare", dtype=Float64)])
+    live = pages.render(state, "feature-views/driver_live.html")
+    assert ("A stream follows Kafka topic <code>trips</code> at <code>kafka:9092</code> (JSON messages, source "
+            "<code>trips_stream</code>), appended to the source above every 0.5 s: <code>featurestore stream "
+            "--view driver_live</code>.") in live
+    assert "Rows pushed to <code>fares_push</code>" in pages.render(state, "feature-views/driver_pushed.html")
+    assert "Fresh values" not in pages.render(state, "feature-views/driver_hourly_stats.html")
