@@ -131,8 +131,9 @@ def written_since_condition(view: FeatureView, source_rows, moment: datetime):
     return condition
 
 
-def aggregate_rows(view: FeatureView, source_rows, start: datetime, end: datetime):
-    """An aggregating view's values as of `end`, for every entity with an event in (start - D - W_max, end - D].
+def aggregate_rows(view: FeatureView, source_rows, start: datetime, end: datetime, entities=None):
+    """An aggregating view's values as of `end`, for every entity with an event in (start - D - W_max, end - D],
+    or for the given `entities` (a frame of join-key columns: a stream's micro-batch's keys).
 
     The same columns as latest_rows, event_us being `end` (the time the values are as of).
     Any entity whose windows were non-empty at `start` (the previous run's end) has such an
@@ -149,7 +150,8 @@ def aggregate_rows(view: FeatureView, source_rows, start: datetime, end: datetim
     source = view.source
     reach = view.delay + max(a.time_window for a in view.aggregations)
     event = column(source.timestamp_field).cast("timestamp")
-    touched = source_rows.where((event > F.lit(_minus(start, reach))) & (event <= F.lit(end - view.delay)))
+    touched = source_rows.where((event > F.lit(_minus(start, reach))) & (event <= F.lit(end - view.delay))) \
+        if entities is None else entities
     dtypes = {f.name: f.dtype for f in view.schema}
     keys = [column(k).cast(dtypes[k].spark_type).alias(k) for k in view.join_keys]
     entities = touched.select(*keys)

@@ -27,7 +27,7 @@ from a scheduler, and the tests).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from featurestore.context import Context
@@ -100,7 +100,9 @@ def check_kafka_stream(spark, view: FeatureView, repo_path):
 
     kafka, source = view.stream_source, view.source
     where = f"StreamFeatureView {view.name!r}: KafkaSource {kafka.name!r}"
-    needed = [source.source_column(c) for c in (*view.join_keys, *(f.name for f in view.features))]
+    # the view's schema: its join keys and features, or the columns it aggregates (a transformation
+    # makes its own columns from the messages' columns, which its first batch checks)
+    needed = [] if view.transformation_code is not None else [source.source_column(f.name) for f in view.schema]
     missing = [c for c in needed if c not in kafka.message_format.columns]
     if missing:
         raise FeatureStoreError(f"{where}: its message schema lacks {', '.join(missing)}, which the view reads; its "
@@ -119,19 +121,30 @@ def check_kafka_stream(spark, view: FeatureView, repo_path):
     return schema
 
 
-def write_micro_batch(ctx: Context, view: FeatureView, batch) -> tuple[int, int]:
+def write_micro_batch(ctx: Context, view: FeatureView, batch, at: datetime | None = None) -> tuple[int, int]:
     """One micro-batch online: transformed as training transforms it, newest row per key,
     written only where newer. Returns (rows selected, rows written).
 
     A micro-batch is small (BATCH_BYTES at most), so it is reduced on one partition and its
     rows collected in one Spark job: 0.43 -> 0.23 s for 1,000 rows, where spreading them
-    over the shuffle's partitions paid a task each (docs/performance.md)."""
-    from featurestore.materialize import EPOCH, latest_rows, write_rows
-    from featurestore.offline.sources import transform, with_field_names
+    over the shuffle's partitions paid a task each (docs/performance.md).
+
+    An aggregating view writes instead the windows of the entities the batch touched, as of
+    `at` (default: now), computed from the view's source exactly as a training set at `at`
+    computes them (materialize.aggregate_rows, offline.aggregate): the source already holds
+    the batch's events (a Delta source is what the stream reads; a Kafka stream appends to
+    its batch source first). An entity the batch did not touch keeps its last written
+    windows until its next event or the next batch materialization slides them."""
+    from featurestore.materialize import EPOCH, aggregate_rows, latest_rows, write_rows
+    from featurestore.offline.sources import transform, validate_feature_view, with_field_names
 
     batch = with_field_names(batch, view.source)
     if view.transformation_code is not None:
         batch = transform(ctx.spark, view, batch, f"stream of FeatureView {view.name!r}", ctx.repo_path)
+    if view.is_aggregating:
+        at = at or datetime.now(UTC)
+        source_rows = validate_feature_view(ctx.spark, view, "stream", ctx.repo_path)
+        return write_rows(ctx, view, aggregate_rows(view, source_rows, at, at, entities=batch), small=True)
     return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True)
 
 
@@ -149,22 +162,29 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     folder.parent.mkdir(parents=True, exist_ok=True)
     kafka = view.stream_source is not None
     offline_schema = check_kafka_stream(spark, view, ctx.repo_path) if kafka else None
-    totals = {"batches": 0, "rows_selected": 0, "rows_written": 0, "malformed": 0}
+    totals = {"batches": 0, "rows_selected": 0, "rows_written": 0, "malformed": 0, "late": 0, "newest_event": None}
 
     def each_batch(batch, batch_id: int) -> None:
         ctx.log(f"{view.name}: writing micro-batch {batch_id}")
         began = time.perf_counter()
-        if kafka:  # online, then appended offline once: read three times, so cached
+        if kafka:  # online and appended offline once: read three times, so cached
             batch = batch.persist()
             try:
-                messages, counts = valid_messages(view, batch, batch_id)
+                messages, counts = valid_messages(view, batch, batch_id, watermark(view, totals))
+
+                def append() -> None:
+                    appended = append_micro_batch(spark, view.source, messages, offline_schema, query_id(folder),
+                                                  batch_id, totals["batches"] == 0, ctx.repo_path)
+                    ctx.log(f"{view.name}: micro-batch {batch_id}: " + (
+                        f"appended to {view.source.describe_location()}" if appended else
+                        f"already in {view.source.describe_location()} (a replay): not appended again"))
+
+                if view.is_aggregating:  # its windows read the batch source: the messages go there first
+                    append()
                 selected, written = write_micro_batch(ctx, view, messages)
-                count_malformed(ctx, view, counts.get, batch_id, totals)
-                appended = append_micro_batch(spark, view.source, messages, offline_schema, query_id(folder),
-                                              batch_id, totals["batches"] == 0, ctx.repo_path)
-                ctx.log(f"{view.name}: micro-batch {batch_id}: " + (
-                    f"appended to {view.source.describe_location()}" if appended else
-                    f"already in {view.source.describe_location()} (a replay): not appended again"))
+                if not view.is_aggregating:  # online first: freshness
+                    append()
+                count_messages(ctx, view, counts.get, batch_id, totals)
             finally:
                 batch.unpersist()
         else:
@@ -210,9 +230,18 @@ def _key_and_time(view: FeatureView) -> list[str]:
     return [source.source_column(k) for k in view.join_keys] + [source.timestamp_field]
 
 
-def valid_messages(view: FeatureView, batch, batch_id: int):
+def watermark(view: FeatureView, totals: dict) -> datetime | None:
+    """The newest event time this run has seen minus the KafkaSource's watermark_delay_threshold
+    (None without a threshold, or before the first event), as Spark defines a watermark."""
+    threshold = view.stream_source.watermark_delay_threshold
+    newest = totals["newest_event"]
+    return None if threshold is None or newest is None else newest - threshold
+
+
+def valid_messages(view: FeatureView, batch, batch_id: int, older_than: datetime | None = None):
     """(the micro-batch without the messages that did not decode or lack a key or time, an
-    Observation of how many there were and how many were kept). The counts are taken by the
+    Observation of how many there were, how many were kept, how many kept ones are older than
+    `older_than` (the watermark), and the newest event time). The counts are taken by the
     first Spark job that reads the frame (observe), so they cost no job of their own."""
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
@@ -220,14 +249,27 @@ def valid_messages(view: FeatureView, batch, batch_id: int):
     valid = F.lit(True)
     for column in _key_and_time(view):
         valid = valid & F.col(f"`{column}`").isNotNull()
+    event = F.col(f"`{view.source.timestamp_field}`").cast("timestamp")
+    late = (event < F.lit(older_than)) if older_than is not None else F.lit(False)
     counts = Observation(f"featurestore_messages_{batch_id}")
-    observed = batch.observe(counts, F.count(F.lit(1)).alias("total"), F.count(F.when(valid, 1)).alias("kept"))
+    observed = batch.observe(counts, F.count(F.lit(1)).alias("total"), F.count(F.when(valid, 1)).alias("kept"),
+                             F.count(F.when(valid & late, 1)).alias("late"),
+                             F.max(F.unix_micros(event)).alias("newest_us"))  # a number: observe hands out Java times
     return observed.filter(valid), counts
 
 
-def count_malformed(ctx: Context, view: FeatureView, counts: dict, batch_id: int, totals: dict) -> None:
-    total, kept = counts["total"], counts["kept"]
+def count_messages(ctx: Context, view: FeatureView, counts: dict, batch_id: int, totals: dict) -> None:
+    """Report the micro-batch's malformed and late messages, and move the watermark on."""
+    total, kept, late, newest_us = counts["total"], counts["kept"], counts["late"], counts["newest_us"]
     if total > kept:
         totals["malformed"] += total - kept
         ctx.log(f"{view.name}: micro-batch {batch_id}: {total - kept:,} of {total:,} messages dropped: they do not "
                 f"decode as {view.stream_source.message_format!r} or lack {', '.join(_key_and_time(view))}")
+    if late:
+        totals["late"] += late
+        ctx.log(f"{view.name}: micro-batch {batch_id}: {late:,} events older than the watermark "
+                f"{watermark(view, totals).isoformat()} (the newest event seen, less watermark_delay_threshold "
+                f"{view.stream_source.watermark_delay_threshold}); kept, as training sets read them")
+    if newest_us is not None:
+        newest = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=newest_us)
+        totals["newest_event"] = max(newest, totals["newest_event"] or newest)

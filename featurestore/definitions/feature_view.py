@@ -392,8 +392,9 @@ class StreamFeatureView(FeatureView):
     or path) once each, so training sets see what was served.
 
     Feast's `udf=` and `mode=` are not taken: a batch transformation (`transformation=`) is
-    applied to each micro-batch, the same function that training reads through. Windowed
-    aggregations on streams are not built yet: such a view is refused with the way around.
+    applied to each micro-batch, the same function that training reads through. With
+    `aggregations=`, each micro-batch recomputes the windows of the entities it touched, as
+    of the batch's time, from the source (featurestore.streaming).
     """
 
     def __init__(self, *, trigger_interval: timedelta = timedelta(seconds=1), udf=None, mode: str | None = None,
@@ -402,9 +403,6 @@ class StreamFeatureView(FeatureView):
         if udf is not None or mode is not None:
             raise DefinitionError(f"{kind}: udf= and mode= (Feast's stream transformation) are not taken; give the "
                                   f"function as transformation=, which training and the stream both apply")
-        if arguments.get("aggregations"):
-            raise DefinitionError(f"{kind}: windowed aggregations on a stream are not built yet; define a "
-                                  f"FeatureView with these aggregations and materialize it in batch")
         super().__init__(**arguments)
         if timestamp_field is not None and timestamp_field != self.source.timestamp_field:
             raise DefinitionError(f"{kind}: timestamp_field {timestamp_field!r} differs from its source's "

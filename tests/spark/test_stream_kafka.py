@@ -23,19 +23,21 @@ from tests.kafka_server import produce
 
 DEFINITIONS = """
 from datetime import timedelta
-from featurestore import Entity, Field, KafkaSource, SparkSource, StreamFeatureView
+from featurestore import Aggregation, Entity, Field, KafkaSource, SparkSource, StreamFeatureView
 from featurestore.data_format import AvroFormat, JsonFormat
 from featurestore.types import Float64, Int64
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 batch = SparkSource(name="events", {where}, timestamp_field="event_timestamp")
 kafka = KafkaSource(name="events_stream", bootstrap_servers="{servers}", topic="{topic}",
-                    timestamp_field="event_timestamp", batch_source=batch, message_format={message_format})
+                    timestamp_field="event_timestamp", batch_source=batch, message_format={message_format},
+                    watermark_delay_threshold={watermark})
 stream_stats = StreamFeatureView(name="stream_stats", entities=[driver], source=kafka, ttl=timedelta(days=1),
-                                 schema=[Field(name="driver_id", dtype=Int64), Field(name="conv_rate", dtype=Float64),
-                                         Field(name="trips", dtype=Int64)],
-                                 trigger_interval=timedelta(milliseconds=500))
+                                 schema=[Field(name="driver_id", dtype=Int64), {conv_rate}Field(name="trips", dtype=Int64)],
+                                 trigger_interval=timedelta(milliseconds=500), aggregations={aggregations})
 """
+AGGREGATIONS = ('[Aggregation(column="trips", function="sum", time_window=timedelta(hours=1)), '
+                'Aggregation(function="count", time_window=timedelta(hours=1))]')
 JSON_FORMAT = 'JsonFormat(schema_json="driver_id long, conv_rate double, trips long, event_timestamp timestamp")'
 AVRO_SCHEMA = {"type": "record", "name": "driver_event", "fields": [
     {"name": "driver_id", "type": "long"}, {"name": "conv_rate", "type": ["null", "double"]},
@@ -59,14 +61,16 @@ def as_avro(driver_id, conv_rate, trips, at: datetime) -> bytes:
     return out.getvalue()
 
 
-def kafka_repo(spark, repo_factory, broker, online_config=None, message_format=JSON_FORMAT, path=False):
+def kafka_repo(spark, repo_factory, broker, online_config=None, message_format=JSON_FORMAT, path=False,
+               aggregations=False, watermark="None"):
     """(store, the batch source read as a function, topic): a Delta table in the session's
     warehouse, or (path=True, for a stream job in another process) a Delta path in the repo."""
     suffix = uuid.uuid4().hex[:8]
     table, topic = f"kafka_events_{suffix}", f"events_{suffix}"
     where = 'path="data/events", file_format="delta"' if path else f'table="{table}"'
-    definitions = DEFINITIONS.format(where=where, servers=broker.bootstrap, topic=topic,
-                                     message_format=message_format)
+    definitions = DEFINITIONS.format(where=where, servers=broker.bootstrap, topic=topic, watermark=watermark,
+                                     message_format=message_format, aggregations=AGGREGATIONS if aggregations else None,
+                                     conv_rate="" if aggregations else 'Field(name="conv_rate", dtype=Float64), ')
     kwargs = {"online_store": online_config} if online_config else {}
     repo = repo_factory(definitions, project=f"k_{suffix}", **kwargs)
     empty = spark.createDataFrame([], TABLE_SCHEMA).write.format("delta")

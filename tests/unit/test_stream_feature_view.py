@@ -33,14 +33,15 @@ def test_a_stream_view_is_a_feature_view_and_the_registry_keeps_its_trigger():
     batch = FeatureView(name="live", entities=[DRIVER], source=SOURCE, schema=SCHEMA)
     assert batch.stream_trigger is None and batch != view  # turning a view into a stream view is a change
     assert stream_view().stream_trigger == timedelta(seconds=1)
+    counting = stream_view(aggregations=[Aggregation(column="rate", function="sum", time_window=timedelta(hours=1))])
+    again = FeatureView.from_proto(counting.to_proto())
+    assert type(again) is StreamFeatureView and again.is_aggregating and again == counting
 
 
 @pytest.mark.parametrize("arguments, message", [
     ({"udf": lambda inputs: inputs}, "udf= and mode= (Feast's stream transformation) are not taken; give the "
                                      "function as transformation="),
     ({"mode": "spark"}, "udf= and mode="),
-    ({"aggregations": [Aggregation(function="count", time_window=timedelta(days=1))]},
-     "windowed aggregations on a stream are not built yet; define a FeatureView with these aggregations"),
     ({"trigger_interval": timedelta(0)}, "trigger_interval must be a positive timedelta"),
     ({"trigger_interval": 5}, "trigger_interval must be a positive timedelta"),
     ({"timestamp_field": "ts"}, "timestamp_field 'ts' differs from its source's 'event_timestamp'"),
