@@ -133,6 +133,14 @@ def main() -> None:
                                                                                   checkpoint_interval=interval)
                                                    for events, rate, source, interval in runs]))
 
+        from benchmarks import stream_throughput_bench
+
+        print("\nStream throughput: 3 windowed aggregations over a Delta source with a day of history (trigger 500 ms, "
+              "SQLite)")
+        print(stream_throughput_bench.format_table([stream_throughput_bench.run_one(rate, seconds=10 if args.quick
+                                                                                    else 20)
+                                                    for rate in (1000.0, 5000.0, 20000.0)]))
+
     if "cluster" in parts:
         from benchmarks import cluster_bench
         from featurestore.testing.redis import start_redis_server
