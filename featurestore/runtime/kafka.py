@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 
 from featurestore.errors import SparkSetupError
 from featurestore.runtime.jars import checkout_root, jar_cache_dir
-from featurestore.runtime.processes import free_port
+from featurestore.runtime.processes import free_port, launch, listening, stop_launched
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
@@ -59,44 +57,13 @@ class KafkaBroker:
         return f"{self.host}:{self.port}"
 
     def answers(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return listening(self.host, self.port)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (the broker shuts down cleanly), SIGKILL if it has not within timeout."""
-        pid = self.process.pid if self.process else _read_pid(self.state_dir)
-        if pid is None:
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid, self.process):
-            time.sleep(0.1)
-        if _alive(pid, self.process):
-            os.kill(pid, signal.SIGKILL)
-        if self.process:
+        stop_launched(self.state_dir / "pid", timeout)
+        if self.process is not None:
             self.process.wait()
-        (self.state_dir / "pid").unlink(missing_ok=True)
-
-
-def _alive(pid: int, process: subprocess.Popen | None) -> bool:
-    if process is not None:
-        return process.poll() is None
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def _read_pid(state_dir: Path) -> int | None:
-    path = state_dir / "pid"
-    return int(path.read_text()) if path.is_file() else None
 
 
 def _properties(port: int, controller_port: int, log_dir: Path) -> str:
@@ -137,10 +104,7 @@ def start_kafka(state_dir: Path, port: int | None = None, timeout: float = 90) -
         if result.returncode != 0:
             raise SparkSetupError(f"Kafka's storage format failed in {state_dir}: "
                                   f"{(result.stderr or result.stdout).strip()[-400:]}")
-    log = open(state_dir / "kafka.log", "ab")
-    process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    log.close()
+    process = launch([*java, "kafka.Kafka", str(config)], state_dir / "kafka.log", state_dir / "pid")
     broker = KafkaBroker(HOST, chosen, state_dir, process)
     deadline = time.monotonic() + timeout
     while not broker.answers():
@@ -150,7 +114,6 @@ def start_kafka(state_dir: Path, port: int | None = None, timeout: float = 90) -
             raise SparkSetupError(f"Kafka did not start on {broker.bootstrap}: {' | '.join(tail)}; see "
                                   f"{state_dir / 'kafka.log'}")
         time.sleep(0.2)
-    (state_dir / "pid").write_text(f"{process.pid}\n")
     (state_dir / "port").write_text(f"{chosen}\n")
     return broker
 

@@ -17,14 +17,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
-from featurestore.runtime.processes import free_port
+from featurestore.runtime.processes import free_port, listening
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5433
@@ -89,11 +88,7 @@ class PostgresServer:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def answers(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
+        return listening(self.host, self.port)
 
     def stop(self, timeout: float = 30) -> None:
         subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "stop", "-m", "fast",

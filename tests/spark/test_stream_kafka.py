@@ -20,6 +20,7 @@ from chispa import assert_df_equality
 from featurestore.errors import FeatureStoreError
 from featurestore.store import FeatureStore
 from tests.kafka_server import produce
+from tests.spark.test_stream import served_and_trained
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -80,18 +81,6 @@ def kafka_repo(spark, repo_factory, broker, online_config=None, message_format=J
     rows = (lambda: spark.read.format("delta").load(str(repo / "data" / "events"))) if path else \
         (lambda: spark.table(table))
     return store, rows, topic
-
-
-def served_and_trained(spark, store, drivers):
-    online = store.get_online_features(["stream_stats:conv_rate", "stream_stats:trips"],
-                                       [{"driver_id": d} for d in drivers]).to_dict()
-    entity = spark.createDataFrame([(d, datetime.now(UTC)) for d in drivers],
-                                   "driver_id bigint, event_timestamp timestamp")
-    offline = {r.driver_id: (r.conv_rate, r.trips) for r in
-               store.get_historical_features(entity, ["stream_stats:conv_rate", "stream_stats:trips"])
-               .to_spark_df().collect()}
-    return ({d: (online["conv_rate"][i], online["trips"][i]) for i, d in enumerate(drivers)},
-            {d: offline[d] for d in drivers})
 
 
 def test_json_messages_are_appended_offline_and_served_newest_wins(spark, repo_factory, kafka_broker,
