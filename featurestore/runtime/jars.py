@@ -5,22 +5,22 @@ holding them: FEATURESTORE_SPARK_CONF_DIR, the checkout's spark_conf/, then the 
 in the package (featurestore/spark_defaults/). Jars (Delta's and Spark's Kafka and Avro
 connectors, listed in spark-jars.txt; Derby's network server and client; PostgreSQL's JDBC
 driver) come from FEATURESTORE_JARS_DIR, the checkout's jars/
-(`make setup`) or the per-user cache, else they are fetched once into that cache with
-Spark's own package resolution, so later starts are offline.
+(`make setup`) or the per-user cache, else they are downloaded once into that cache from
+Maven Central (the named jars only, as `make setup` copies them), so later starts are offline.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 from featurestore.errors import SparkSetupError
 
 DERBY_VERSION = "10.16.1.1"  # pyspark 4.0.1's bundled derby; derbynet/derbyclient must match it
 POSTGRES_JDBC = "org.postgresql:postgresql:42.7.14"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # featurestore/
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -92,7 +92,7 @@ def session_jars(fetch: bool = True) -> list[Path]:
 
     From FEATURESTORE_JARS_DIR when set (and only there), else from the checkout's jars/
     or the per-user cache, whichever holds them all. Otherwise (fetch=True) they are
-    fetched once into the cache with Spark's own package resolution.
+    downloaded once into the cache from Maven Central (fetch_jars).
     """
     coordinates = session_coordinates()
     given = os.environ.get("FEATURESTORE_JARS_DIR")
@@ -117,58 +117,51 @@ def session_jars(fetch: bool = True) -> list[Path]:
 
 
 def fetch_jars(coordinates: list[str], target: Path, timeout: float = 600, what: str = "Spark's jars") -> list[Path]:
-    """Resolve `coordinates` once with Spark's own package resolution (spark.jars.packages, its Ivy
-    cache under target's parent) and copy the jars into `target`, so later starts are offline."""
-    import pyspark
+    """Download each coordinate's jar, that jar only, from Maven Central (or
+    FEATURESTORE_MAVEN_REPOSITORY) into `target` once, checked against its published SHA-1, so
+    later starts are offline. Only the named jars: pyspark ships what they depend on, and a
+    transitive resolution would ask for versions the list deliberately avoids (Spark's Kafka
+    connector 4.0.1 names a token provider 4.0.1 that Maven Central here does not serve)."""
+    import hashlib
+    import urllib.error
+    import urllib.request
 
-    spark_home = Path(pyspark.__file__).resolve().parent
-    ivy = target.parent / "ivy"
+    repository = os.environ.get("FEATURESTORE_MAVEN_REPOSITORY", MAVEN_CENTRAL).rstrip("/")
     target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="featurestore-fetch-") as tmp:
-        script = Path(tmp) / "resolve_only.py"
-        script.write_text("# spark-submit resolves --packages before it runs this empty driver\n")
-        command = [str(spark_home / "bin" / "spark-submit"), "--master", "local[1]",
-                   "--conf", f"spark.jars.packages={','.join(coordinates)}", "--conf", f"spark.jars.ivy={ivy}",
-                   str(script)]
-        env = dict(os.environ, SPARK_HOME=str(spark_home), PYSPARK_PYTHON=sys.executable,
-                   PYSPARK_DRIVER_PYTHON=sys.executable)
-        print(f"featurestore: fetching {', '.join(coordinates)} once into {target}", file=sys.stderr)
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            result = None
-    resolved = ivy / "jars"
     jars = _jar_files(target, coordinates)
+    print(f"featurestore: fetching {', '.join(coordinates)} once into {target}", file=sys.stderr)
+    deadline = time.monotonic() + timeout
+    failures = []
     for coordinate, jar in zip(coordinates, jars):
+        if jar.is_file():
+            continue
         group, artifact, version = coordinate.split(":")
-        source = resolved / f"{group}_{artifact}-{version}.jar"
-        if source.is_file():
-            partial = jar.with_name(f".{jar.name}.{os.getpid()}.partial")  # concurrent fetches never mix
-            shutil.copyfile(source, partial)
-            partial.replace(jar)
-    missing = [coordinate for coordinate, jar in zip(coordinates, jars) if not jar.is_file()]
-    if missing:
-        reason = "timed out" if result is None else _resolution_failure(result.stdout + result.stderr)
+        url = f"{repository}/{group.replace('.', '/')}/{artifact}/{version}/{artifact}-{version}.jar"
+        try:
+            seconds = max(1.0, deadline - time.monotonic())
+            with urllib.request.urlopen(url, timeout=seconds) as response:
+                data = response.read()
+            with urllib.request.urlopen(url + ".sha1", timeout=seconds) as response:
+                expected = response.read().decode().split()[0].strip().lower()
+        except urllib.error.HTTPError as error:
+            failures.append((coordinate, f"HTTP {error.code} for {url}"))
+            continue
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            failures.append((coordinate, f"{reason} from {urlparse(url).netloc}; is the network reachable?"))
+            continue
+        if hashlib.sha1(data).hexdigest() != expected:
+            failures.append((coordinate, f"{url} does not match its published SHA-1"))
+            continue
+        partial = jar.with_name(f".{jar.name}.{os.getpid()}.partial")  # concurrent fetches never mix
+        partial.write_bytes(data)
+        partial.replace(jar)
+    if failures:
         raise SparkSetupError(
-            f"{what} {', '.join(missing)} could not be fetched from Maven Central ({reason}); either set "
-            f"FEATURESTORE_JARS_DIR to a folder holding their jar files, or put the jars in {target} "
+            f"{what} {', '.join(c for c, _ in failures)} could not be fetched from Maven Central ({failures[0][1]}); "
+            f"either set FEATURESTORE_JARS_DIR to a folder holding their jar files, or put the jars in {target} "
             f"(e.g. `mvn dependency:copy -Dartifact=COORDINATE -DoutputDirectory={target}`)")
     return jars
-
-
-def _resolution_failure(output: str) -> str:
-    """Why Ivy could not resolve, in a few words: the first server access error, else the unresolved module."""
-    import re
-    from urllib.parse import urlparse
-
-    access = re.search(r"Server access error at url (\S+) \(([^)]*)\)", output)
-    if access:
-        return f"{access.group(2)} from {urlparse(access.group(1)).netloc}; is the network reachable?"
-    unresolved = re.search(r"unresolved dependency: ([^\],]+)", output)
-    if unresolved:
-        return f"unresolved dependency {unresolved.group(1).strip()}"
-    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "no output")
-    return last[:200]
 
 
 # --- the metastore's jars ---------------------------------------------------------------------

@@ -166,21 +166,23 @@ def test_wheel_installed_outside_the_checkout_runs_a_users_first_session(user_ve
 
 
 UNREACHABLE = "-Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=9 -Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=9"
+NO_NETWORK = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}  # for Python's downloads
 
 
 @pytest.mark.slow
 def test_installed_package_fetches_the_session_jars_once_then_starts_offline(user_venv, tmp_path):
     """Without FEATURESTORE_JARS_DIR and outside a checkout, the jars come from the per-user cache.
 
-    "No network" is a real one for the JVM: every HTTP(S) connection goes through a proxy on a
-    closed port, and user.home is an empty folder so no local Maven repository helps.
-    Spark's resolution then fails and the error names the coordinates and both ways out.
+    "No network" is a real one for the JVM and for Python's downloads: every HTTP(S) connection
+    goes through a proxy on a closed port, and user.home is an empty folder so no local Maven
+    repository helps. The download then fails and the error names the coordinates and both
+    ways out.
     With the network, the first call fetches the jars (the same bytes as the checkout's
     jars/) into $XDG_CACHE_HOME/featurestore/jars; after that no network is needed.
     """
     python, _, env = user_venv
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
-    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
+    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}", **NO_NETWORK)
     cache = tmp_path / "cache" / "featurestore" / "jars"
     ask = "from featurestore.runtime.session import session_jars; print(*session_jars(), sep=chr(10))"
 
@@ -189,8 +191,8 @@ def test_installed_package_fetches_the_session_jars_once_then_starts_offline(use
     error = failed.stderr.splitlines()[-1]
     assert error.startswith("Error: Spark's jars io.delta:delta-spark_2.13:4.0.1, io.delta:delta-storage:4.0.1, "
                             "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1, ")
-    assert ("org.apache.spark:spark-avro_2.13:4.0.1 could not be fetched from Maven Central "
-            "(java.net.ConnectException: Connection refused from ") in error, error
+    assert ("org.apache.spark:spark-avro_2.13:4.0.1 could not be fetched from Maven Central ([Errno 111] Connection "
+            "refused from repo1.maven.org") in error, error
     assert error.endswith(f"; is the network reachable?); either set FEATURESTORE_JARS_DIR to a folder holding their "
                           f"jar files, or put the jars in {cache} (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
                           f"-DoutputDirectory={cache}`)")
@@ -211,14 +213,14 @@ def test_installed_package_fetches_the_derby_server_and_client_jars_the_same_way
     the server needs derbyclient: both come from the per-user cache, fetched once."""
     python, _, env = user_venv
     env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
-    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}")
+    offline = dict(env, JAVA_TOOL_OPTIONS=f"-Duser.home={tmp_path / 'home'} {UNREACHABLE}", **NO_NETWORK)
     cache = tmp_path / "cache" / "featurestore" / "jars" / "derby"
     ask = "from featurestore.runtime.jars import derby_jar; print(derby_jar('derbynet'), derby_jar('derbyclient'))"
 
     failed = run_in(offline, tmp_path, str(python), "-m", "featurestore.runtime.metastore", "up", expect=1)
     assert failed.stderr.splitlines()[-1].startswith(
         "error: Derby jars org.apache.derby:derbynet:10.16.1.1 could not be fetched from Maven Central "
-        "(java.net.ConnectException: Connection refused from ")
+        "([Errno 111] Connection refused from repo1.maven.org; is the network reachable?)")
 
     fetched = run_in(env, tmp_path, str(python), "-c", ask).stdout.split()
     assert fetched == [str(cache / "derbynet-10.16.1.1.jar"), str(cache / "derbyclient-10.16.1.1.jar")]
