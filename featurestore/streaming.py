@@ -1,12 +1,14 @@
 """`featurestore stream`: a StreamFeatureView's source followed by Spark Structured Streaming.
 
 The source, a Delta table or Delta path, or a Kafka topic (KafkaSource), is read as a
-stream; every micro-batch is mapped to the view's fields (field_mapping, then the view's batch transformation, the same
-function training applies), reduced to the newest row per entity (materialize.latest_rows)
-and written online through materialization's write path (materialize.write_rows): a row
-is written only where it is newer than the stored one. So a micro-batch replayed after a
-crash (Spark reruns the last batch whose commit it did not record) writes nothing twice,
-and the online store ends as after an uninterrupted run.
+stream. Every micro-batch is mapped to the view's fields (field_mapping, then the view's
+batch transformation, the same function training applies), reduced to the newest row per
+entity (materialize.latest_rows) and written online through materialization's write path
+(materialize.write_rows): a row is written only where it is newer than the stored one. So
+a micro-batch replayed after a crash (Spark reruns the last batch whose commit it did not
+record) writes nothing twice, and the online store ends as after an uninterrupted run. An
+aggregating view writes instead the windows of the entities the batch touched, as of the
+batch's time (write_micro_batch).
 
 Offline, a Delta source needs no write: the source table is what training sets read. A
 Kafka topic's messages are decoded (JSON or Avro, featurestore.definitions.kafka) and each
@@ -14,10 +16,12 @@ micro-batch, once written online, is appended to the KafkaSource's batch source 
 table or path) in one Delta commit tagged with the query's id and the batch id; a batch
 replayed after a crash finds its tag in the table's history and is not appended again
 (offline.append.append_micro_batch). Online comes first because it is what freshness is
-about: the Delta commit is the larger part of a batch. Either way, once a micro-batch
-ends, what is served online from a stream is what `get_historical_features` sees. A message that does not decode, or lacks
-its join key or event time, is dropped from both sides and counted in the log and the
-totals (`malformed`), never written half.
+about: the Delta commit is the larger part of a batch (an aggregating view appends first:
+its windows read the appended events). Either way, once a micro-batch ends, what is served
+online from a stream is what `get_historical_features` sees. A message that does not
+decode, or lacks its join key or event time, is dropped from both sides and counted in the
+log and the totals (`malformed`), never written half; events older than the source's
+watermark are counted (`late`) and kept.
 
 Progress is kept in a checkpoint folder, by default inside the repo's data folder
 (`data/checkpoints/<project>/<view>`), never a shared /tmp. A trigger of the view's
@@ -167,26 +171,9 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     def each_batch(batch, batch_id: int) -> None:
         ctx.log(f"{view.name}: writing micro-batch {batch_id}")
         began = time.perf_counter()
-        if kafka:  # online and appended offline once: read three times, so cached
-            batch = batch.persist()
-            try:
-                messages, counts = valid_messages(view, batch, batch_id, watermark(view, totals))
-
-                def append() -> None:
-                    appended = append_micro_batch(spark, view.source, messages, offline_schema, query_id(folder),
-                                                  batch_id, totals["batches"] == 0, ctx.repo_path)
-                    ctx.log(f"{view.name}: micro-batch {batch_id}: " + (
-                        f"appended to {view.source.describe_location()}" if appended else
-                        f"already in {view.source.describe_location()} (a replay): not appended again"))
-
-                if view.is_aggregating:  # its windows read the batch source: the messages go there first
-                    append()
-                selected, written = write_micro_batch(ctx, view, messages)
-                if not view.is_aggregating:  # online first: freshness
-                    append()
-                count_messages(ctx, view, counts.get, batch_id, totals)
-            finally:
-                batch.unpersist()
+        if kafka:
+            selected, written = write_kafka_micro_batch(ctx, view, batch, batch_id, query_id(folder),
+                                                        offline_schema, totals)
         else:
             selected, written = write_micro_batch(ctx, view, batch)
         totals["batches"] += 1
@@ -216,6 +203,33 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
         for key, value in previous.items():
             spark.conf.unset(key) if value is None else spark.conf.set(key, value)
     return totals
+
+
+def write_kafka_micro_batch(ctx: Context, view: FeatureView, batch, batch_id: int, app_id: str, offline_schema,
+                            totals: dict) -> tuple[int, int]:
+    """A Kafka micro-batch's valid messages written online and appended to the batch source once
+    (online first, but for an aggregating view, whose windows read the appended events);
+    malformed and late messages counted. The batch is read three times: cached."""
+    batch = batch.persist()
+    try:
+        messages, counts = valid_messages(view, batch, batch_id, watermark(view, totals))
+
+        def append() -> None:
+            appended = append_micro_batch(ctx.spark, view.source, messages, offline_schema, app_id, batch_id,
+                                          totals["batches"] == 0, ctx.repo_path)
+            ctx.log(f"{view.name}: micro-batch {batch_id}: " + (
+                f"appended to {view.source.describe_location()}" if appended else
+                f"already in {view.source.describe_location()} (a replay): not appended again"))
+
+        if view.is_aggregating:
+            append()
+        written = write_micro_batch(ctx, view, messages)
+        if not view.is_aggregating:
+            append()
+        count_messages(ctx, view, counts.get, batch_id, totals)
+        return written
+    finally:
+        batch.unpersist()
 
 
 def query_id(folder: Path) -> str:

@@ -50,8 +50,9 @@ def cmd_materialize_incremental(args) -> int:
 def cmd_stream(args) -> int:
     store = open_store(args)
     totals = store.stream(args.view, args.checkpoint, args.available_now)
+    counted = "".join(f", {totals[kind]:,} {kind} message(s)" for kind in ("malformed", "late") if totals[kind])
     print(f"Streamed {args.view}: {totals['batches']} micro-batch(es), {totals['rows_selected']:,} rows selected, "
-          f"{totals['rows_written']:,} written.")
+          f"{totals['rows_written']:,} written{counted}.")
     return 0
 
 

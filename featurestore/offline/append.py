@@ -77,9 +77,8 @@ def append_micro_batch(spark, source: DataSource, batch, schema, app_id: str, ba
 
     target = source.table or f"delta.`{source_path(source, repo_path)}`"
     if first_of_run:
-        mine = spark.sql(f"DESCRIBE HISTORY {target}").where(F.col("userMetadata").contains(json.dumps(app_id)))
-        last = mine.orderBy(F.desc("version")).select("userMetadata").first()
-        if last is not None and json.loads(last[0]).get("batch", -1) >= batch_id:
+        last = last_appended_batch(spark, target, app_id)
+        if last is not None and last >= batch_id:
             return False
     rows = batch.select([(F.col(f"`{f.name}`") if f.name in batch.columns else F.lit(None)).cast(f.dataType)
                          .alias(f.name) for f in schema.fields])
@@ -90,6 +89,29 @@ def append_micro_batch(spark, source: DataSource, batch, schema, app_id: str, ba
     else:
         writer.save(source_path(source, repo_path))
     return True
+
+
+def last_appended_batch(spark, target: str, app_id: str) -> int | None:
+    """The batch id of the stream app_id's newest append to target, None if it has none. The
+    newest commits are read first (100, then 10,000, then all): the append sought is recent."""
+    import json
+
+    def tag_of(text):
+        try:
+            tag = json.loads(text or "")
+        except ValueError:  # another writer's userMetadata
+            return None
+        return tag if isinstance(tag, dict) and tag.get(STREAM_TAG) == app_id else None
+
+    for limit in (100, 10_000, None):
+        rows = spark.sql(f"DESCRIBE HISTORY {target}" + (f" LIMIT {limit}" if limit else "")) \
+            .select("version", "userMetadata").collect()
+        mine = [(version, tag["batch"]) for version, text in rows if (tag := tag_of(text)) is not None]
+        if mine:
+            return max(mine)[1]
+        if limit is None or len(rows) < limit:
+            return None
+    return None
 
 
 def _check_columns(frame, target_columns: list[str], where: str) -> None:
