@@ -31,13 +31,14 @@ from a scheduler, and the tests).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from featurestore.context import Context
 from featurestore.definitions.feature_view import FeatureView
 from featurestore.errors import FeatureStoreError
 from featurestore.offline.append import append_micro_batch
+from featurestore.times import micros_to_datetime
 
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # A micro-batch reads at most about this much of the source (Delta's maxBytesPerTrigger; at
@@ -114,7 +115,7 @@ def check_kafka_stream(spark, view: FeatureView, repo_path):
     schema = source_frame(spark, source, where, repo_path).schema
     columns = schema.names
     delta = table_provider(spark, source.table) == "delta" if source.table else source.file_format == "delta"
-    if not delta or source.query:
+    if not delta:
         raise FeatureStoreError(f"{where}: its batch source {source.name!r} reads {source.describe_location()}; the "
                                 f"stream appends each micro-batch to it once, which needs a Delta table or Delta path")
     unknown = [c for c in kafka.message_format.columns if c not in columns]
@@ -285,5 +286,5 @@ def count_messages(ctx: Context, view: FeatureView, counts: dict, batch_id: int,
                 f"{watermark(view, totals).isoformat()} (the newest event seen, less watermark_delay_threshold "
                 f"{view.stream_source.watermark_delay_threshold}); kept, as training sets read them")
     if newest_us is not None:
-        newest = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=newest_us)
+        newest = micros_to_datetime(newest_us)
         totals["newest_event"] = max(newest, totals["newest_event"] or newest)

@@ -71,8 +71,6 @@ def append_micro_batch(spark, source: DataSource, batch, schema, app_id: str, ba
     Missing columns are written null; types are cast to the table's."""
     import json
 
-    from pyspark.sql import functions as F
-
     from featurestore.offline.sources import source_path
 
     target = source.table or f"delta.`{source_path(source, repo_path)}`"
@@ -80,8 +78,7 @@ def append_micro_batch(spark, source: DataSource, batch, schema, app_id: str, ba
         last = last_appended_batch(spark, target, app_id)
         if last is not None and last >= batch_id:
             return False
-    rows = batch.select([(F.col(f"`{f.name}`") if f.name in batch.columns else F.lit(None)).cast(f.dataType)
-                         .alias(f.name) for f in schema.fields])
+    rows = _to_schema(batch, schema)
     tag = json.dumps({STREAM_TAG: app_id, "batch": batch_id})
     writer = rows.write.format("delta").mode("append").option("userMetadata", tag)
     if source.table:
@@ -122,12 +119,17 @@ def _check_columns(frame, target_columns: list[str], where: str) -> None:
 
 
 def _aligned(spark, frame, schema, where: str):
-    """The rows as a Spark frame with exactly the target's columns, in its order and types."""
+    """The pandas rows as a Spark frame with exactly the target's columns, in its order and types."""
+    _check_columns(frame, schema.names, where)
+    return _to_schema(spark.createDataFrame(frame), schema)
+
+
+def _to_schema(rows, schema):
+    """A Spark frame with exactly `schema`'s columns, in its order and types; a column the rows
+    lack is written null (pushes and a stream's micro-batches alike)."""
     from pyspark.sql import functions as F
 
-    _check_columns(frame, schema.names, where)
-    rows = spark.createDataFrame(frame)
-    return rows.select([(F.col(f"`{f.name}`") if f.name in frame.columns else F.lit(None)).cast(f.dataType)
+    return rows.select([(F.col(f"`{f.name}`") if f.name in rows.columns else F.lit(None)).cast(f.dataType)
                         .alias(f.name) for f in schema.fields])
 
 
