@@ -18,16 +18,14 @@ first appears. Freshness is that moment minus the moment the group was committed
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+
+from benchmarks.stream_job import stream_job
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -99,71 +97,52 @@ def run_one(events: int, rate: float, source: str = "delta", commit_ms: int = 10
                 write_deltalake(path, _batch(first, count), mode="append")
         store = FeatureStore(repo)
         store.apply(store.load_repo(), partial=False, validate=False)
-        job = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "stream", "--view", "live", "--repo",
-                                str(repo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
         try:
-            for line in job.stdout:  # the stream has written its first batch
-                if "micro-batch 0:" in line and " written, " in line:
-                    break
-            batch_seconds = []
+            with stream_job(repo, "live") as batch_seconds:
+                committed: dict[int, float] = {}
+                seen: dict[int, float] = {}
+                done = threading.Event()
 
-            def follow() -> None:
-                for output in job.stdout:
-                    if "micro-batch" in output and output.rstrip().endswith(" s"):
-                        batch_seconds.append(float(output.rsplit(",", 1)[1].split()[0]))
+                def poll() -> None:
+                    online = store.online_store
+                    from featurestore.online.read import get_online_features
 
-            threading.Thread(target=follow, daemon=True).start()
-            committed: dict[int, float] = {}
-            seen: dict[int, float] = {}
-            done = threading.Event()
+                    registry = store.registry
+                    while not done.is_set() or len(seen) < len(committed):
+                        pending = [d for d in committed if d not in seen][:500]
+                        if pending:
+                            values = get_online_features(registry, online, store.project, ["live:value"],
+                                                         [{"driver_id": d} for d in pending]).to_dict()["value"]
+                            moment = time.perf_counter()
+                            for driver, value in zip(pending, values):
+                                if value == driver:
+                                    seen[driver] = moment
+                        if done.is_set() and time.perf_counter() - finished > 60:
+                            break
+                        time.sleep(0.01)
 
-            def poll() -> None:
-                online = store.online_store
-                from featurestore.online.read import get_online_features
-
-                registry = store.registry
-                while not done.is_set() or len(seen) < len(committed):
-                    pending = [d for d in committed if d not in seen][:500]
-                    if pending:
-                        values = get_online_features(registry, online, store.project, ["live:value"],
-                                                     [{"driver_id": d} for d in pending]).to_dict()["value"]
-                        moment = time.perf_counter()
-                        for driver, value in zip(pending, values):
-                            if value == driver:
-                                seen[driver] = moment
-                    if done.is_set() and time.perf_counter() - finished > 60:
-                        break
-                    time.sleep(0.01)
-
-            finished = float("inf")
-            poller = threading.Thread(target=poll, daemon=True)
-            poller.start()
-            per_commit = max(1, round(rate * commit_ms / 1000))
-            started = time.perf_counter()
-            sent = 0
-            while sent < events:
-                due = started + sent / rate
-                pause = due - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-                count = min(per_commit, events - sent)
-                send(sent + 1, count)
-                moment = time.perf_counter()
-                for driver in range(sent + 1, sent + count + 1):
-                    committed[driver] = moment
-                sent += count
-            write_seconds = time.perf_counter() - started
-            finished = time.perf_counter()
-            done.set()
-            poller.join(timeout=90)
+                finished = float("inf")
+                poller = threading.Thread(target=poll, daemon=True)
+                poller.start()
+                per_commit = max(1, round(rate * commit_ms / 1000))
+                started = time.perf_counter()
+                sent = 0
+                while sent < events:
+                    due = started + sent / rate
+                    pause = due - time.perf_counter()
+                    if pause > 0:
+                        time.sleep(pause)
+                    count = min(per_commit, events - sent)
+                    send(sent + 1, count)
+                    moment = time.perf_counter()
+                    for driver in range(sent + 1, sent + count + 1):
+                        committed[driver] = moment
+                    sent += count
+                write_seconds = time.perf_counter() - started
+                finished = time.perf_counter()
+                done.set()
+                poller.join(timeout=90)
         finally:
-            os.killpg(job.pid, signal.SIGTERM)
-            try:
-                job.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(job.pid, signal.SIGKILL)
-                job.wait()
             if broker:
                 broker.stop()
     latencies = sorted(seen[d] - committed[d] for d in seen)

@@ -16,17 +16,14 @@ every second of input.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from benchmarks.stream_job import stream_job
 
 DEFINITIONS = """
 from datetime import timedelta
@@ -70,21 +67,7 @@ def run_one(rate: float, seconds: float = 20, drivers: int = 10_000, history: in
         write_deltalake(path, _events([rng.randint(1, drivers) for _ in past], past, rng))  # time-ordered
         store = FeatureStore(repo)
         store.apply(store.load_repo(), partial=False, validate=False)
-        job = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "stream", "--view", "driver_trips",
-                                "--repo", str(repo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
-        batch_seconds: list[float] = []
-        try:
-            for line in job.stdout:  # the history's first batch is written
-                if "micro-batch 0:" in line and " written, " in line:
-                    break
-
-            def follow() -> None:
-                for output in job.stdout:
-                    if " written, " in output and output.rstrip().endswith(" s"):
-                        batch_seconds.append(float(output.rsplit(",", 1)[1].split()[0]))
-
-            threading.Thread(target=follow, daemon=True).start()
+        with stream_job(repo, "driver_trips") as batch_seconds:
             per_commit = max(1, round(rate / 10))
             started = time.perf_counter()
             sent = 0
@@ -108,13 +91,6 @@ def run_one(rate: float, seconds: float = 20, drivers: int = 10_000, history: in
                     caught_up = time.perf_counter() - last_commit
                     break
                 time.sleep(0.02)
-        finally:
-            os.killpg(job.pid, signal.SIGTERM)
-            try:
-                job.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(job.pid, signal.SIGKILL)
-                job.wait()
     return {"rate": rate, "achieved": sent / write_seconds, "seconds": seconds, "history": history,
             "batches": len(batch_seconds), "batch_seconds": sum(batch_seconds) / max(1, len(batch_seconds)),
             "events_per_batch": sent / max(1, len(batch_seconds)), "catch_up": caught_up,
