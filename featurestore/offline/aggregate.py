@@ -37,6 +37,7 @@ from featurestore.offline.pit_join import TS, column
 
 T = "__fs_t"  # event time or entity row time, in microseconds since the epoch
 ROW = "__fs_row"  # the entity row, carried as one struct; null on event rows
+STATE = "__fs_state"  # an event row's running values, as one struct; null on entity rows
 IS_EVENT = "__fs_is_event"
 MIN_MAX = ("min", "max")
 PREFIX_SUMS = ("count", "sum", "mean", "var", "stddev")
@@ -85,7 +86,7 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
     # Level 1: running values per row (entity rows contribute nothing: their inputs are null).
     running = Window.partitionBy(*keys).orderBy(T).rangeBetween(Window.unboundedPreceding, Window.currentRow)
     peers = Window.partitionBy(*keys).orderBy(T).rangeBetween(Window.currentRow, Window.currentRow)
-    level1 = {"n": F.count(IS_EVENT).over(running)}
+    level1 = {"n": F.count(IS_EVENT).over(running)} if any(not a.column for a in aggregations) else {}
     shifted = {}
     for c in inputs:
         functions = {a.function for a in aggregations if a.column == c}
@@ -125,6 +126,10 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
     state_names = [c for c in with_running.columns if c.startswith("__fs_") and c not in (T, ROW, IS_EVENT)
                    and not c.startswith("__fs_last_")]
     state = F.struct(*[F.col(c).alias(c[len("__fs_"):]) for c in state_names])
+    # Prefix values (counts, sums, first values) are null until a key's first non-null input and
+    # never after, so "the last event's value" is "the last non-null value": each can be looked up
+    # alone, as a plain number. Block values restart at each block and are looked up as one struct.
+    prefix_names = [c for c in state_names if not c.startswith(("__fs_b_", "__fs_head_", "__fs_tail_"))]
 
     # Level 2: as-of lookups from each entity row, each a frame ending some time before it.
     def as_of(value, before: int):
@@ -137,18 +142,33 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
                                                                                   before - 1)
         return F.last(value, ignorenulls=True).over(frame)
 
-    event_state = F.when(F.col(IS_EVENT), state)
-    lookups = {"upper": as_of(event_state, delay)}
+    # Without a delay, an entity row's own running values are the state as of its time (a RANGE
+    # frame takes the events at its very time, and the row adds nothing): no lookup needed.
+    own_state = state_names if delay == 0 else []
+    # The struct is built once, as a column the frames read (Spark would build it once per frame).
+    event_state = F.col(STATE)
+    if not own_state or windows:
+        with_running = with_running.select("*", F.when(F.col(IS_EVENT), state).alias(STATE))
+    lookups = {} if own_state else {"upper": as_of(event_state, delay)}
+    lowers = {}  # width -> {prefix column: its looked-up column}
     for width in sorted({micros(a.time_window) for a in aggregations}):
-        lookups[f"lower_{width}"] = as_of(event_state, delay + width)
+        lowers[width] = {c: f"__fs_lower_{width}_{c}" for c in prefix_names}
+        for c, name in lowers[width].items():
+            lookups[name[len("__fs_"):]] = as_of(F.when(F.col(IS_EVENT), F.col(c)), delay + width)
     for width in windows:
         lookups[f"after_{width}"] = first_after(event_state, delay + width)
     for c in inputs:
         if f"__fs_last_{c}" in with_running.columns:
             lookups[f"last_{c}"] = as_of(F.col(f"__fs_last_{c}"), delay)
-    looked_up = with_running.select(F.col(T), F.col(ROW), F.col(IS_EVENT),
+    looked_up = with_running.select(F.col(T), F.col(ROW), F.col(IS_EVENT), *own_state,
                                     *[value.alias(f"__fs_{name}") for name, value in lookups.items()])
     rows = looked_up.where(F.col(IS_EVENT).isNull())
+    # Structs built after the filter: only entity rows need them.
+    if own_state:
+        rows = rows.withColumn("__fs_upper", state)
+    for width, names in lowers.items():
+        rows = rows.withColumn(f"__fs_lower_{width}",
+                               F.struct(*[F.col(name).alias(c[len("__fs_"):]) for c, name in names.items()]))
     outputs = [F.col(f"{ROW}.{column_name}").alias(column_name) for column_name in carried]
     output_types = {f.name: f.dtype for f in view.features}
     for a in aggregations:
