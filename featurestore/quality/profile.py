@@ -14,13 +14,16 @@ string     rows, nulls, min, max (lexicographic), distinct, top values with coun
 other      rows and nulls (arrays, maps, binary, ...)
 ========== ================================================================================
 
-How it is computed (two Spark jobs over the frame, nothing cached):
+How it is computed (three Spark jobs over the frame, nothing cached):
 
 1. one aggregation computes every column's nulls, NaNs, infinities, min, max, mean,
-   stddev (sample, n - 1), the approximate quantiles 1, 5, 25, 50, 75, 95, 99
-   (`percentile_approx`, accuracy 10000: exact below 10,000 values, otherwise within
-   1/10000 of the rank) and the approximate distinct count of non-null values
+   stddev (sample, n - 1) and the approximate distinct count of non-null values
    (`approx_count_distinct`, HyperLogLog++, relative error 5%; NaN counts as one value);
+   then a smaller one the approximate quantiles 1, 5, 25, 50, 75, 95, 99
+   (`percentile_approx`, accuracy 10000: exact below 10,000 values, otherwise within
+   1/10000 of the rank), over every row up to QUANTILE_SAMPLE_ROWS (100,000) rows and
+   above that over a uniform random sample of about that many rows (seeded), which puts
+   each quantile within about 0.3% of its rank (two standard deviations);
 2. one more scan computes every histogram and every string's top values at once: each row
    becomes one (column, key) pair per profiled column (the bin index for numbers, the value
    for strings), grouped and counted with map-side partial aggregation, so the shuffle
@@ -65,6 +68,8 @@ QUANTILE_KEYS = tuple(f"p{round(q * 100)}" for q in QUANTILES)
 BINS = 20
 TOP_VALUES = 10
 QUANTILE_ACCURACY = 10000
+QUANTILE_SAMPLE_ROWS = 100_000  # above this many rows, quantiles come from a uniform sample of about as many
+QUANTILE_SAMPLE_SEED = 20261205  # the same frame gives the same quantiles
 DISTINCT_RSD = 0.05
 EXACT_DISTINCT_UP_TO = 1000  # estimated distinct values up to which a numeric column is counted exactly
 FORMAT_VERSION = 1
@@ -260,7 +265,7 @@ def _select_columns(frame, columns):
 
 def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profile | None = None,
                       source: dict | None = None) -> Profile:
-    """Profile `columns` (default: all) of a Spark DataFrame in two Spark jobs (module docstring)."""
+    """Profile `columns` (default: all) of a Spark DataFrame in three Spark jobs (module docstring)."""
     from pyspark.sql import functions as F
 
     names = _select_columns(frame, columns)
@@ -283,8 +288,7 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
                 number = F.when(nan | inf, F.lit(None)).otherwise(number)
             values[name] = number
             aggregates += [F.min(number).alias(f"c{i}_min"), F.max(number).alias(f"c{i}_max"),
-                           F.avg(number).alias(f"c{i}_mean"), F.stddev_samp(number).alias(f"c{i}_stddev"),
-                           F.percentile_approx(number, list(QUANTILES), QUANTILE_ACCURACY).alias(f"c{i}_q")]
+                           F.avg(number).alias(f"c{i}_mean"), F.stddev_samp(number).alias(f"c{i}_stddev")]
             if kind == "boolean":
                 aggregates.append(F.count_if(col).alias(f"c{i}_trues"))
         elif kind == "string":
@@ -293,6 +297,7 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
             aggregates.append(F.approx_count_distinct(col, DISTINCT_RSD).alias(f"c{i}_distinct"))
     first = frame.agg(*aggregates).first().asDict()
     rows = int(first["rows"])
+    first.update(_quantiles(frame, values, names, rows))
 
     profiles = {}
     for i, name in enumerate(names):
@@ -321,6 +326,24 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
 
     _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from)
     return Profile({name: ColumnProfile(**stats) for name, stats in profiles.items()}, rows, source)
+
+
+def _quantiles(frame, values: dict, names: list[str], rows: int) -> dict:
+    """{f"c{i}_q": [quantiles]} of each numeric column, over at most about QUANTILE_SAMPLE_ROWS rows.
+
+    A job of its own, because the sample's fraction needs the row count: feeding every row of
+    a large frame to percentile_approx was the profile's dearest part (1.3 s of 3.4 s for a
+    saved 1M-row training set, whatever the accuracy), and 100,000 rows already place each
+    quantile within about 0.3% of its rank.
+    """
+    from pyspark.sql import functions as F
+
+    if not values:
+        return {}
+    sample = frame if rows <= QUANTILE_SAMPLE_ROWS else \
+        frame.sample(fraction=QUANTILE_SAMPLE_ROWS / rows, seed=QUANTILE_SAMPLE_SEED)
+    return sample.agg(*[F.percentile_approx(values[name], list(QUANTILES), QUANTILE_ACCURACY)
+                        .alias(f"c{names.index(name)}_q") for name in values]).first().asDict()
 
 
 def histogram_edges(low: float, high: float, bins: int = BINS) -> list[float]:
