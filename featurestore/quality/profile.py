@@ -373,23 +373,23 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
             if kind != "boolean" and stats["distinct"] is not None and stats["distinct"] <= EXACT_DISTINCT_UP_TO:
                 by_value.add(i)  # few values: count each (an exact distinct count), bin them below
                 raw = values[name] if kind == "timestamp" else F.col(_quote(name))
-                pairs.append(F.struct(F.lit(i).alias("i"), raw.cast("string").alias("key")))
+                pairs.append(_pair(i, key=raw.cast("string")))
                 continue
             low, width = edges[0], (edges[-1] - edges[0]) / BINS
             # least/greatest skip nulls, so a null value must stay null explicitly
             index = F.when(values[name].isNotNull(), F.least(F.greatest(
                 F.floor((values[name] - F.lit(low)) / F.lit(width)), F.lit(0)), F.lit(BINS - 1)))
-            pairs.append(F.struct(F.lit(i).alias("i"), index.cast("string").alias("key")))
+            pairs.append(_pair(i, bin_index=index.cast("int")))
         elif kind == "string":
             strings.append(i)
             reference = edges_from.columns.get(name) if edges_from is not None else None
             if reference is not None and reference.kind == "string" and reference.top_values:
                 reference_values[i] = [value for value, _ in reference.top_values]
-            pairs.append(F.struct(F.lit(i).alias("i"), F.col(_quote(name)).cast("string").alias("key")))
+            pairs.append(_pair(i, key=F.col(_quote(name)).cast("string")))
     if not pairs:
         return
-    counted = (frame.select(F.explode(F.array(*pairs)).alias("pair")).select("pair.i", "pair.key")
-               .where(F.col("key").isNotNull()).groupBy("i", "key").count())
+    counted = (frame.select(F.explode(F.array(*pairs)).alias("pair")).select("pair.i", "pair.bin", "pair.key")
+               .where(F.col("bin").isNotNull() | F.col("key").isNotNull()).groupBy("i", "bin", "key").count())
     rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("count"), F.asc("key")))
     groups = F.count(F.lit(1)).over(Window.partitionBy("i"))
     keep = F.col("i").isin(list(binned)) | (F.col("rank") <= TOP_VALUES) if binned else F.col("rank") <= TOP_VALUES
@@ -400,7 +400,8 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
     by_column: dict[int, list] = {}
     group_counts: dict[int, int] = {}
     for row in result:
-        by_column.setdefault(row["i"], []).append((row["rank"], row["key"], row["count"]))
+        by_column.setdefault(row["i"], []).append((row["rank"], row["key"] if row["bin"] is None else row["bin"],
+                                                   row["count"]))
         group_counts[row["i"]] = int(row["groups"])
     for i, edges in binned.items():
         stats = profiles[names[i]]
@@ -420,6 +421,15 @@ def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from
         if i in reference_values:
             counts = {key: int(count) for _, key, count in found}
             stats["reference_value_counts"] = {value: counts.get(value, 0) for value in reference_values[i]}
+
+
+def _pair(i: int, bin_index=None, key=None):
+    """One (column, bin or value) pair of the histogram scan: a bin as a number (no text to
+    format for every row of a numeric column), a value counted exactly as its text."""
+    from pyspark.sql import functions as F
+
+    return F.struct(F.lit(i).alias("i"), (bin_index if bin_index is not None else F.lit(None).cast("int")).alias("bin"),
+                    (key if key is not None else F.lit(None).cast("string")).alias("key"))
 
 
 def _bin_values(found: list, edges: list[float], counts: list[int]) -> None:
