@@ -3,7 +3,8 @@
 The training-set benchmark's data (hourly feature rows, random entity rows, ttl 1 day,
 three features): the training set is built and saved as a Delta table without a profile,
 then its profile (every column) is computed and stored, as `save_as_table` does by
-default. Prints both times and the profile's share.
+default; each the best of two (the table is saved again, and profiled again). Prints both
+times and the profile's share.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from benchmarks.training_set_bench import SIZES, feature_view, generate
 from featurestore.offline.retrieval import get_historical_features
 from featurestore.registry import RegistryState
 
+REPEAT = 2
+
 
 def run(spark, size: str = "large") -> dict:
     from featurestore.quality.profile import store_profile
@@ -28,13 +31,15 @@ def run(spark, size: str = "large") -> dict:
         feature_rows = generate(spark, work, entities, hours, entity_rows)
         registry = RegistryState(project="bench", feature_views={"driver_hourly_stats": feature_view(work)})
         refs = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]
-        started = time.perf_counter()
-        job = get_historical_features(spark, registry, spark.read.parquet(str(work / "entities.parquet")), refs)
-        job.save_as_table(table, profile=False)
-        saved = time.perf_counter() - started
-        started = time.perf_counter()
-        store_profile(spark, table)
-        profiled = time.perf_counter() - started
+        saved = profiled = float("inf")
+        for _ in range(REPEAT):  # the best of each: a new table's first profile compiles its aggregations
+            started = time.perf_counter()
+            job = get_historical_features(spark, registry, spark.read.parquet(str(work / "entities.parquet")), refs)
+            job.save_as_table(table, mode="overwrite", profile=False)
+            saved = min(saved, time.perf_counter() - started)
+            started = time.perf_counter()
+            store_profile(spark, table)
+            profiled = min(profiled, time.perf_counter() - started)
         return {"size": size, "feature_rows": feature_rows, "entity_rows": entity_rows, "save_s": saved,
                 "profile_s": profiled}
     finally:
