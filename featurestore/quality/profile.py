@@ -332,9 +332,9 @@ def _quantiles(frame, values: dict, names: list[str], rows: int) -> dict:
     """{f"c{i}_q": [quantiles]} of each numeric column, over at most about QUANTILE_SAMPLE_ROWS rows.
 
     A job of its own, because the sample's fraction needs the row count: feeding every row of
-    a large frame to percentile_approx was the profile's dearest part (1.3 s of 3.4 s for a
-    saved 1M-row training set, whatever the accuracy), and 100,000 rows already place each
-    quantile within about 0.3% of its rank.
+    a large frame to percentile_approx was the profile's dearest part, whatever the accuracy
+    (docs/performance.md), and 100,000 rows already place each quantile within about 0.3%
+    of its rank.
     """
     from pyspark.sql import functions as F
 
