@@ -34,6 +34,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from featurestore.runtime.processes import free_port, stop_group
+
 FEAST_VERSION = "0.67.0"
 FEATURES = [f"f{i:02d}" for i in range(50)]
 VIEW = "driver_stats"
@@ -149,20 +151,8 @@ def start(command: list[str], cwd: Path, port: int, env: dict | None = None) -> 
         if process.poll() is not None:
             raise RuntimeError(f"{command[:4]} exited: {process.stderr.read()[-2000:]}")
         time.sleep(0.3)
-    stop(process)
+    stop_group(process)  # the whole group: a server's workers too
     raise RuntimeError(f"{command[:4]} did not answer 200 within 120 s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the whole process group (a gunicorn master's workers too)."""
-    import signal
-
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def post(port: int, payload: dict) -> tuple[int, dict | None]:
@@ -303,8 +293,6 @@ def run(seconds: float = 3, stores=("sqlite", "redis"), entities: int = 10_000, 
                                  feast + (["--workers", str(w)] if w > 1 else []), theirs, feast_env())
                                 for w in WORKERS]
                 for name, workers, command, cwd, env in servers:
-                    from featurestore.runtime.processes import free_port
-
                     port = free_port()
                     process = start([part.replace("{port}", str(port)) for part in command], cwd, port, env)
                     try:
@@ -317,7 +305,7 @@ def run(seconds: float = 3, stores=("sqlite", "redis"), entities: int = 10_000, 
                                                         "workers": workers, "connections": connections,
                                                         **wrk(port, scripts[shape], connections, seconds)})
                     finally:
-                        stop(process)
+                        stop_group(process)
         finally:
             if redis is not None:
                 redis.stop()

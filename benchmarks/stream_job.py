@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from featurestore.runtime.processes import stop_group
 
 
 @contextlib.contextmanager
@@ -33,9 +34,4 @@ def stream_job(repo: Path, view: str) -> Iterator[list[float]]:
         threading.Thread(target=follow, daemon=True).start()
         yield batch_seconds
     finally:
-        os.killpg(job.pid, signal.SIGTERM)
-        try:
-            job.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        stop_group(job)

@@ -84,3 +84,17 @@ def stop_launched(pid_path: Path, timeout: float, gone=None, kill: bool = True) 
             time.sleep(0.1)
     pid_path.unlink()
     return True
+
+
+def stop_group(process, timeout: float = 30) -> None:
+    """Stop a child started with start_new_session=True (a Popen) and everything it started:
+    SIGTERM to its process group, SIGKILL after `timeout`; returns once it is reaped."""
+    import signal
+    import subprocess
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
