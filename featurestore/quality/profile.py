@@ -14,29 +14,29 @@ string     rows, nulls, min, max (lexicographic), distinct, top values with coun
 other      rows and nulls (arrays, maps, binary, ...)
 ========== ================================================================================
 
-How it is computed (three Spark jobs over the frame, nothing cached):
+How it is computed (two Spark jobs over the frame, a third when it has strings; nothing
+cached):
 
-1. one aggregation computes every column's nulls, NaNs, infinities, min, max, mean,
-   stddev (sample, n - 1) and the approximate distinct count of non-null values
-   (`approx_count_distinct`, HyperLogLog++, relative error 5%; NaN counts as one value);
-   then a smaller one the approximate quantiles 1, 5, 25, 50, 75, 95, 99
-   (`percentile_approx`, accuracy 10000: exact below 10,000 values, otherwise within
-   1/10000 of the rank), over every row up to QUANTILE_SAMPLE_ROWS (100,000) rows and
-   above that over a uniform random sample of about that many rows (seeded), which puts
-   each quantile within about 0.3% of its rank (two standard deviations);
-2. one more scan computes every histogram and every string's top values at once: each row
-   becomes one (column, key) pair per profiled column (the bin index for numbers, the value
-   for strings), grouped and counted with map-side partial aggregation, so the shuffle
-   holds at most 20 groups per numeric column. The histogram needs min and max, hence the
-   second scan; a single scan would need fixed edges given in advance.
+1. one aggregation (whole-stage generated code) computes every column's rows, nulls, NaNs,
+   infinities, min, max, mean and stddev (sample, n - 1), and a boolean's trues;
+2. one pass over the numeric columns (featurestore.quality.numeric_summary, numpy over
+   Arrow batches through mapInArrow, a summary per partition merged here) computes each
+   histogram on edges from pass 1's min and max, the distinct count of non-null values
+   (NaN counts as one value) and the quantiles 1, 5, 25, 50, 75, 95, 99. Quantiles are
+   exact over every row up to QUANTILE_SAMPLE_ROWS (100,000) rows, and above that exact
+   over a seeded uniform sample of about that many rows, which puts each one within about
+   0.3% of its rank (two standard deviations); a quantile q is the smallest value with at
+   least q * n values at or below it, as percentile_approx gives for exact data;
+3. for string columns, one scan turns each row into one (column, value) pair per string
+   column, grouped and counted: the top values and the exact distinct count.
 
 Exact where it is cheap, and marked where it is not (`distinct_exact`, and the report's
-`~`): a string column's distinct count is the number of its groups in scan 2, so always
-exact; a numeric or timestamp column whose estimate is at most EXACT_DISTINCT_UP_TO is
-grouped by its values instead of its bins in scan 2 (its histogram is then binned from
-those counts here, by the same arithmetic), so its count is exact too; a boolean's is
-counted. A constant column (min == max) has stddev exactly 0 and mean exactly its value,
-where floating-point sums of large values (epoch seconds) would leave a residue.
+`~`): a string's distinct count is its number of groups in pass 3, a boolean's is counted,
+and a numeric or timestamp column with at most EXACT_DISTINCT_UP_TO distinct values has
+them counted exactly in pass 2; above that the count is a HyperLogLog estimate (512
+registers, standard error 4.6%). A constant column (min == max) has stddev exactly 0 and
+mean exactly its value, where floating-point sums of large values (epoch seconds) would
+leave a residue.
 
 Moments, quantiles and histograms are over the finite values: nulls, NaNs and +-inf are
 counted apart and excluded. The histogram has 20 equal bins from min to max, half-open
@@ -67,14 +67,13 @@ QUANTILES = (0.01, 0.05, 0.25, 0.50, 0.75, 0.95, 0.99)
 QUANTILE_KEYS = tuple(f"p{round(q * 100)}" for q in QUANTILES)
 BINS = 20
 TOP_VALUES = 10
-QUANTILE_ACCURACY = 10000
 QUANTILE_SAMPLE_ROWS = 100_000  # above this many rows, quantiles come from a uniform sample of about as many
 QUANTILE_SAMPLE_SEED = 20261205  # the same frame gives the same quantiles
-DISTINCT_RSD = 0.05
-EXACT_DISTINCT_UP_TO = 1000  # estimated distinct values up to which a numeric column is counted exactly
+EXACT_DISTINCT_UP_TO = 1000  # distinct values up to which a numeric column's are counted exactly
 FORMAT_VERSION = 1
 
-NUMERIC_TYPES = ("tinyint", "smallint", "int", "bigint", "float", "double")
+INTEGER_TYPES = ("tinyint", "smallint", "int", "bigint")
+NUMERIC_TYPES = INTEGER_TYPES + ("float", "double")
 FLOAT_TYPES = ("float", "double")
 TIMESTAMP_TYPES = ("timestamp", "timestamp_ntz", "date")
 STATS = ("rows", "nulls", "nans", "infinities", "min", "max", "mean", "stddev", "distinct")
@@ -265,14 +264,14 @@ def _select_columns(frame, columns):
 
 def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profile | None = None,
                       source: dict | None = None) -> Profile:
-    """Profile `columns` (default: all) of a Spark DataFrame in three Spark jobs (module docstring)."""
+    """Profile `columns` (default: all) of a Spark DataFrame in two Spark jobs, a third for
+    strings (module docstring)."""
     from pyspark.sql import functions as F
 
     names = _select_columns(frame, columns)
     types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
     kinds = {name: column_kind(types[name]) for name in names}
 
-    values = {}  # column -> finite double expression (numeric kinds)
     aggregates = [F.count(F.lit(1)).alias("rows")]
     for i, name in enumerate(names):
         col, kind, spark_type = F.col(_quote(name)), kinds[name], types[name]
@@ -286,34 +285,27 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
                 nan, inf = F.isnan(col), F.abs(col) == F.lit(float("inf"))
                 aggregates += [F.count_if(nan).alias(f"c{i}_nans"), F.count_if(inf).alias(f"c{i}_infinities")]
                 number = F.when(nan | inf, F.lit(None)).otherwise(number)
-            values[name] = number
             aggregates += [F.min(number).alias(f"c{i}_min"), F.max(number).alias(f"c{i}_max"),
                            F.avg(number).alias(f"c{i}_mean"), F.stddev_samp(number).alias(f"c{i}_stddev")]
             if kind == "boolean":
                 aggregates.append(F.count_if(col).alias(f"c{i}_trues"))
         elif kind == "string":
             aggregates += [F.min(col).alias(f"c{i}_min"), F.max(col).alias(f"c{i}_max")]
-        if kind != "other":
-            aggregates.append(F.approx_count_distinct(col, DISTINCT_RSD).alias(f"c{i}_distinct"))
     first = frame.agg(*aggregates).first().asDict()
     rows = int(first["rows"])
-    first.update(_quantiles(frame, values, names, rows))
 
     profiles = {}
     for i, name in enumerate(names):
         kind = kinds[name]
         stats = {"name": name, "kind": kind, "spark_type": types[name], "rows": rows,
                  "nulls": first[f"c{i}_nulls"], "nans": first.get(f"c{i}_nans") or 0,
-                 "infinities": first.get(f"c{i}_infinities") or 0, "distinct": first.get(f"c{i}_distinct")}
+                 "infinities": first.get(f"c{i}_infinities") or 0}
         if kind in ("numeric", "boolean", "timestamp"):
             stats.update(min=_finite(first[f"c{i}_min"]), max=_finite(first[f"c{i}_max"]),
                          mean=_finite(first[f"c{i}_mean"]), stddev=_finite(first[f"c{i}_stddev"]))
             if stats["min"] is not None and stats["min"] == stats["max"]:  # constant: exact, no float residue
                 stats["mean"] = stats["min"]
                 stats["stddev"] = 0.0 if stats["stddev"] is not None else None
-            quantiles = first[f"c{i}_q"]
-            if quantiles is not None:
-                stats["quantiles"] = {k: _finite(v) for k, v in zip(QUANTILE_KEYS, quantiles)}
             if kind == "boolean":
                 trues = int(first[f"c{i}_trues"])
                 falses = rows - stats["nulls"] - trues
@@ -324,26 +316,59 @@ def profile_dataframe(frame, columns: list[str] | None = None, edges_from: Profi
             stats.update(min=first[f"c{i}_min"], max=first[f"c{i}_max"])
         profiles[name] = stats
 
-    _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from)
+    _add_numeric_summaries(frame, names, kinds, types, profiles, edges_from, rows)
+    _add_top_values(frame, names, kinds, profiles, edges_from)
     return Profile({name: ColumnProfile(**stats) for name, stats in profiles.items()}, rows, source)
 
 
-def _quantiles(frame, values: dict, names: list[str], rows: int) -> dict:
-    """{f"c{i}_q": [quantiles]} of each numeric column, over at most about QUANTILE_SAMPLE_ROWS rows.
-
-    A job of its own, because the sample's fraction needs the row count: feeding every row of
-    a large frame to percentile_approx was the profile's dearest part, whatever the accuracy
-    (docs/performance.md), and 100,000 rows already place each quantile within about 0.3%
-    of its rank.
-    """
+def _raw(col, kind: str, spark_type: str):
+    """(expression, scale) the numeric pass reads a column as: integers, booleans and
+    timestamps (epoch microseconds, scale 1e6) as exact 64-bit integers, the rest as doubles."""
     from pyspark.sql import functions as F
 
-    if not values:
-        return {}
-    sample = frame if rows <= QUANTILE_SAMPLE_ROWS else \
-        frame.sample(fraction=QUANTILE_SAMPLE_ROWS / rows, seed=QUANTILE_SAMPLE_SEED)
-    return sample.agg(*[F.percentile_approx(values[name], list(QUANTILES), QUANTILE_ACCURACY)
-                        .alias(f"c{names.index(name)}_q") for name in values]).first().asDict()
+    if kind == "timestamp":
+        return F.unix_micros(col.cast("timestamp")), 1e6
+    if kind == "boolean" or spark_type in INTEGER_TYPES:
+        return col.cast("bigint"), 1.0
+    return col.cast("double"), 1.0
+
+
+def _add_numeric_summaries(frame, names, kinds, types, profiles, edges_from, rows) -> None:
+    """Histograms, distinct counts and quantiles of the numeric columns, from one pass of
+    featurestore.quality.numeric_summary (its docstring says how each is computed)."""
+    from pyspark.sql import functions as F
+
+    from featurestore.quality.numeric_summary import NumericColumn, quantiles_of, summarize
+
+    selected, columns = [], {}  # the pass's column name -> the profiled column's name
+    for i, name in enumerate(names):
+        kind, stats = kinds[name], profiles[name]
+        if kind not in ("numeric", "boolean", "timestamp"):
+            continue
+        reference = edges_from.columns.get(name) if edges_from is not None else None
+        if reference is not None and reference.histogram:
+            edges = tuple(reference.histogram["edges"])
+        elif stats["min"] is not None:
+            edges = tuple(histogram_edges(stats["min"], stats["max"]))
+        else:
+            edges = None  # no finite value: no histogram
+        raw, scale = _raw(F.col(_quote(name)), kind, types[name])
+        selected.append(raw.alias(f"c{i}"))
+        columns[f"c{i}"] = (name, NumericColumn(f"c{i}", scale, edges))
+    if not columns:
+        return
+    fraction = min(1.0, QUANTILE_SAMPLE_ROWS / rows) if rows else 1.0
+    summaries = summarize(frame.select(*selected), [column for _, column in columns.values()], fraction,
+                          QUANTILE_SAMPLE_SEED, EXACT_DISTINCT_UP_TO)
+    for key, (name, column) in columns.items():
+        summary, stats = summaries[key], profiles[name]
+        if column.edges is not None:
+            stats["histogram"] = {"edges": list(column.edges), "counts": [int(n) for n in summary.counts]}
+        sample = summary.sorted_sample()
+        if len(sample):
+            stats["quantiles"] = dict(zip(QUANTILE_KEYS, quantiles_of(sample, QUANTILES)))
+        if kinds[name] != "boolean":  # a boolean's two values are counted in the first pass
+            stats["distinct"], stats["distinct_exact"] = summary.distinct()
 
 
 def histogram_edges(low: float, high: float, bins: int = BINS) -> list[float]:
@@ -354,92 +379,39 @@ def histogram_edges(low: float, high: float, bins: int = BINS) -> list[float]:
     return [low + i * width for i in range(bins)] + [high]
 
 
-def _histograms_and_top_values(frame, names, kinds, values, profiles, edges_from):
+def _add_top_values(frame, names, kinds, profiles, edges_from) -> None:
+    """Top values and exact distinct counts of the string columns, in one scan: each row
+    becomes one (column, value) pair per string column, grouped and counted."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    pairs, binned, strings, reference_values, by_value = [], {}, [], {}, set()
-    for i, name in enumerate(names):
-        kind, stats = kinds[name], profiles[name]
-        if name in values:
-            reference = edges_from.columns.get(name) if edges_from is not None else None
-            if reference is not None and reference.histogram:
-                edges = list(reference.histogram["edges"])
-            elif stats["min"] is not None:
-                edges = histogram_edges(stats["min"], stats["max"])
-            else:
-                continue  # no finite value: no histogram
-            binned[i] = edges
-            if kind != "boolean" and stats["distinct"] is not None and stats["distinct"] <= EXACT_DISTINCT_UP_TO:
-                by_value.add(i)  # few values: count each (an exact distinct count), bin them below
-                raw = values[name] if kind == "timestamp" else F.col(_quote(name))
-                pairs.append(_pair(i, key=raw.cast("string")))
-                continue
-            low, width = edges[0], (edges[-1] - edges[0]) / BINS
-            # least/greatest skip nulls, so a null value must stay null explicitly
-            index = F.when(values[name].isNotNull(), F.least(F.greatest(
-                F.floor((values[name] - F.lit(low)) / F.lit(width)), F.lit(0)), F.lit(BINS - 1)))
-            pairs.append(_pair(i, bin_index=index.cast("int")))
-        elif kind == "string":
-            strings.append(i)
-            reference = edges_from.columns.get(name) if edges_from is not None else None
-            if reference is not None and reference.kind == "string" and reference.top_values:
-                reference_values[i] = [value for value, _ in reference.top_values]
-            pairs.append(_pair(i, key=F.col(_quote(name)).cast("string")))
-    if not pairs:
+    strings, reference_values = [i for i, name in enumerate(names) if kinds[name] == "string"], {}
+    if not strings:
         return
-    counted = (frame.select(F.explode(F.array(*pairs)).alias("pair")).select("pair.i", "pair.bin", "pair.key")
-               .where(F.col("bin").isNotNull() | F.col("key").isNotNull()).groupBy("i", "bin", "key").count())
+    for i in strings:
+        reference = edges_from.columns.get(names[i]) if edges_from is not None else None
+        if reference is not None and reference.kind == "string" and reference.top_values:
+            reference_values[i] = [value for value, _ in reference.top_values]
+    pairs = [F.struct(F.lit(i).alias("i"), F.col(_quote(names[i])).cast("string").alias("key")) for i in strings]
+    counted = (frame.select(F.explode(F.array(*pairs)).alias("pair")).select("pair.i", "pair.key")
+               .where(F.col("key").isNotNull()).groupBy("i", "key").count())
     rank = F.row_number().over(Window.partitionBy("i").orderBy(F.desc("count"), F.asc("key")))
     groups = F.count(F.lit(1)).over(Window.partitionBy("i"))
-    keep = F.col("i").isin(list(binned)) | (F.col("rank") <= TOP_VALUES) if binned else F.col("rank") <= TOP_VALUES
+    keep = F.col("rank") <= TOP_VALUES
     for i, wanted in reference_values.items():
         keep = keep | ((F.col("i") == i) & F.col("key").isin(wanted))
-    result = counted.withColumn("rank", rank).withColumn("groups", groups).where(keep).collect()
-
-    by_column: dict[int, list] = {}
+    found: dict[int, list] = {i: [] for i in strings}
     group_counts: dict[int, int] = {}
-    for row in result:
-        by_column.setdefault(row["i"], []).append((row["rank"], row["key"] if row["bin"] is None else row["bin"],
-                                                   row["count"]))
+    for row in counted.withColumn("rank", rank).withColumn("groups", groups).where(keep).collect():
+        found[row["i"]].append((row["rank"], row["key"], int(row["count"])))
         group_counts[row["i"]] = int(row["groups"])
-    for i, edges in binned.items():
-        stats = profiles[names[i]]
-        counts = [0] * BINS
-        if i in by_value:
-            _bin_values(by_column.get(i, []), edges, counts)
-            stats.update(distinct=group_counts.get(i, 0), distinct_exact=True)
-        else:
-            for _, key, count in by_column.get(i, []):
-                counts[int(key)] = int(count)
-        stats["histogram"] = {"edges": edges, "counts": counts}
     for i in strings:
-        found = sorted(by_column.get(i, []))
         stats = profiles[names[i]]
         stats.update(distinct=group_counts.get(i, 0), distinct_exact=True)
-        stats["top_values"] = [[key, int(count)] for rank, key, count in found if rank <= TOP_VALUES]
+        stats["top_values"] = [[key, count] for rank, key, count in sorted(found[i]) if rank <= TOP_VALUES]
         if i in reference_values:
-            counts = {key: int(count) for _, key, count in found}
+            counts = {key: count for _, key, count in found[i]}
             stats["reference_value_counts"] = {value: counts.get(value, 0) for value in reference_values[i]}
-
-
-def _pair(i: int, bin_index=None, key=None):
-    """One (column, bin or value) pair of the histogram scan: a bin as a number (no text to
-    format for every row of a numeric column), a value counted exactly as its text."""
-    from pyspark.sql import functions as F
-
-    return F.struct(F.lit(i).alias("i"), (bin_index if bin_index is not None else F.lit(None).cast("int")).alias("bin"),
-                    (key if key is not None else F.lit(None).cast("string")).alias("key"))
-
-
-def _bin_values(found: list, edges: list[float], counts: list[int]) -> None:
-    """Add each (rank, value as text, count) to its bin, with the arithmetic scan 2 uses in Spark
-    (floor((v - low) / width), clamped to the first and last bin); NaN and infinities are no bin's."""
-    low, width = edges[0], (edges[-1] - edges[0]) / BINS
-    for _, key, count in found:
-        value = float(key)
-        if math.isfinite(value):
-            counts[min(max(math.floor((value - low) / width), 0), BINS - 1)] += int(count)
 
 
 # --- profiles stored beside the table ---------------------------------------------------------
