@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 import warnings
 
 from featurestore.errors import RetrievalError, raised_on_executor
 from featurestore.offline.tables import check_table_name, delta_properties
 
 DEFINITION_PROPERTY = "featurestore.training_set"
+HISTORY_SEARCHED = 20  # newest commits searched for a save's own, to store its profile under its version
 
 
 class RetrievalJob:
@@ -54,24 +56,55 @@ class RetrievalJob:
     def save_as_table(self, name: str, mode: str = "error", profile: bool = True) -> str:
         """Write a Delta table holding the rows and, in its properties, how to rebuild them.
 
-        With profile=True (the default) a profile of every column is stored beside it
-        (featurestore.quality.profile), for `featurestore validate` and drift plots.
+        With profile=True (the default) a profile of every column is stored beside it, under
+        the Delta version this write made (featurestore.quality.profile), for `featurestore
+        validate` and drift plots. It is computed from the rows being written, kept for it in
+        memory (spilling to local disk), rather than by reading the new version back, whose
+        first read costs Delta a pass over its log (docs/performance.md).
         """
+        from pyspark import StorageLevel
+
         check_table_name(name)
         if mode not in ("error", "overwrite"):
             raise RetrievalError(f"mode must be 'error' (fail if the table exists) or 'overwrite', got {mode!r}")
-        writer = self._frame.writeTo(name).using("delta").tableProperty(DEFINITION_PROPERTY,
-                                                                         json.dumps(self.definition))
         spark = self._frame.sparkSession
         if mode == "error" and spark.catalog.tableExists(name):
             raise RetrievalError(f"table {name} already exists; pass mode='overwrite' to replace it")
-        with executor_errors():
-            writer.createOrReplace() if mode == "overwrite" else writer.create()
-        if profile:  # beside the table, by Delta version: a rebuild can be compared with its original
-            from featurestore.quality.profile import store_profile
-
-            store_profile(spark, name)
+        marker = f"featurestore save_as_table {uuid.uuid4().hex}"  # finds a replace's version in the history
+        frame = self._frame.persist(StorageLevel.MEMORY_AND_DISK) if profile else self._frame
+        try:
+            writer = (frame.writeTo(name).using("delta").option("userMetadata", marker)
+                      .tableProperty(DEFINITION_PROPERTY, json.dumps(self.definition)))
+            with executor_errors():
+                writer.createOrReplace() if mode == "overwrite" else writer.create()
+            if profile:  # beside the table, by Delta version: a rebuild can be compared with its original
+                _store_profile_of_write(spark, name, frame, 0 if mode == "error" else _version_marked(spark, name, marker))
+        finally:
+            if profile:
+                frame.unpersist()
         return name
+
+
+def _version_marked(spark, name: str, marker: str) -> int | None:
+    """The version whose commit carries `marker` (a replace records its userMetadata; create()
+    does not, but made version 0), so that a write to the same table in between cannot be
+    mistaken for it; None when it is too far back in the history to find."""
+    from pyspark.sql import functions as F
+
+    found = (spark.sql(f"DESCRIBE HISTORY {name} LIMIT {HISTORY_SEARCHED}")
+             .where(F.col("userMetadata") == marker).select("version").collect())
+    return found[0]["version"] if found else None
+
+
+def _store_profile_of_write(spark, name: str, frame, version: int | None) -> None:
+    """Store the profile of the rows `frame` wrote as version `version`; without a version,
+    the profile of the table as it is now."""
+    from featurestore.quality.profile import profile_dataframe, store_profile
+
+    if version is None:
+        store_profile(spark, name)
+    else:
+        store_profile(spark, name, version, profile_dataframe(frame))
 
 
 @contextlib.contextmanager

@@ -73,6 +73,36 @@ def test_save_as_table_records_the_definition_and_rebuild_uses_time_travel(spark
         job.save_as_table(output, mode="append")
 
 
+def without_time(profile) -> dict:
+    data = profile.to_dict()
+    data.pop("computed_at")
+    return data
+
+
+def test_save_as_table_stores_the_profile_of_its_rows_under_the_version_it_made(spark, store):
+    """The profile comes from the rows being written (not read back) and is stored under the
+    version whose commit carries the save's marker, even after another write to the table."""
+    from featurestore.offline.training_set import _store_profile_of_write, _version_marked
+    from featurestore.quality.profile import load_profile, profile_table, stored_versions
+
+    _table, entities = store.test_tables
+    output = f"training_{uuid.uuid4().hex[:6]}"
+    job = store.get_historical_features(entities, ["stats:rate"])
+    job.save_as_table(output)
+    job.save_as_table(output, mode="overwrite")
+    assert stored_versions(spark, output) == [0, 1]
+    for version in (0, 1):
+        assert without_time(load_profile(spark, output, version)) == without_time(profile_table(spark, output, version))
+    marker = spark.sql(f"DESCRIBE HISTORY {output} LIMIT 1").first()["userMetadata"]
+    assert _version_marked(spark, output, marker) == 1 and marker.startswith("featurestore save_as_table ")
+
+    spark.sql(f"UPDATE {output} SET rate = 5.0")  # version 2; without a version: the table as it is
+    assert _version_marked(spark, output, "featurestore save_as_table no-such-write") is None
+    _store_profile_of_write(spark, output, spark.table(entities), None)
+    assert stored_versions(spark, output) == [0, 1, 2]
+    assert load_profile(spark, output, 2)["rate"].mean == 5.0
+
+
 def test_to_spark_df_is_lazy(spark, store):
     _table, entities = store.test_tables
     frame = store.get_historical_features(entities, ["stats:rate"]).to_spark_df()
