@@ -78,7 +78,8 @@ class RetrievalJob:
             with executor_errors():
                 writer.createOrReplace() if mode == "overwrite" else writer.create()
             if profile:  # beside the table, by Delta version: a rebuild can be compared with its original
-                _store_profile_of_write(spark, name, frame, 0 if mode == "error" else _version_marked(spark, name, marker))
+                version = 0 if mode == "error" else _version_marked(spark, name, marker)
+                _store_profile_of_write(spark, name, frame, version)
         finally:
             if profile:
                 frame.unpersist()
