@@ -58,6 +58,11 @@ class Summary:
         self.values = np.empty(0, dtype=np.int64)  # distinct raw values (int64 stays int64); None past exact_up_to
         self.sample: list = []  # arrays of sampled finite numbers
 
+    @classmethod
+    def of(cls, column: NumericColumn) -> Summary:
+        """An empty summary of `column`: as many bins as its edges make."""
+        return cls(len(column.edges) - 1 if column.edges else 0)
+
     def add(self, raw, numbers, sampled, edges, exact_up_to: int) -> None:
         """Add a batch: `raw` the non-null raw values, `numbers` them as the profile's numbers,
         `sampled` the numbers of the sampled rows."""
@@ -171,11 +176,11 @@ def _tau(x: float) -> float:
             return z / 3
 
 
-def quantiles_of(sorted_values, quantiles) -> list[float | None]:
-    """Each quantile q as the smallest value with at least q * n values at or below it (the
-    rank percentile_approx gives exact data); None without values."""
+def quantiles_of(sorted_values, quantiles) -> list[float]:
+    """Each quantile q of at least one value as the smallest value with at least q * n values
+    at or below it (the rank percentile_approx gives exact data)."""
     n = len(sorted_values)
-    return [float(sorted_values[max(math.ceil(q * n), 1) - 1]) if n else None for q in quantiles]
+    return [float(sorted_values[max(math.ceil(q * n), 1) - 1]) for q in quantiles]
 
 
 def summarize_partition(batches, columns: list[NumericColumn], fraction: float, seed: int, exact_up_to: int):
@@ -187,7 +192,7 @@ def summarize_partition(batches, columns: list[NumericColumn], fraction: float, 
 
     context = TaskContext.get()
     random = np.random.default_rng([seed, context.partitionId() if context else 0])
-    summaries = {c.name: Summary(len(c.edges) - 1 if c.edges else 0) for c in columns}
+    summaries = {c.name: Summary.of(c) for c in columns}
     for batch in batches:
         keep = pa.array(random.random(batch.num_rows) < fraction) if fraction < 1 else None
         for column in columns:
@@ -213,7 +218,7 @@ def summarize(frame, columns: list[NumericColumn], fraction: float, seed: int,
     from functools import partial
 
     run = partial(summarize_partition, columns=columns, fraction=fraction, seed=seed, exact_up_to=exact_up_to)
-    merged = {c.name: Summary(len(c.edges) - 1 if c.edges else 0) for c in columns}
+    merged = {c.name: Summary.of(c) for c in columns}
     for row in frame.mapInArrow(run, "summary binary").collect():
         for name, summary in pickle.loads(row["summary"]).items():
             merged[name].merge(summary, exact_up_to)

@@ -103,7 +103,7 @@ def test_bins_and_quantiles_equal_the_plain_python_reference(seed):
 
 
 def run_partitions(partitions, column, fraction=1.0, exact_up_to=1000) -> Summary:
-    merged = Summary(len(column.edges) - 1 if column.edges else 0)
+    merged = Summary.of(column)
     for batches in partitions:
         for row in summarize_partition(iter(batches), [column], fraction, 7, exact_up_to):
             merged.merge(pickle.loads(row.column("summary")[0].as_py())[column.name], exact_up_to)
