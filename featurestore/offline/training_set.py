@@ -16,6 +16,7 @@ import contextlib
 import json
 import uuid
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from featurestore.errors import RetrievalError, raised_on_executor
 from featurestore.offline.tables import check_table_name, delta_properties
@@ -78,8 +79,7 @@ class RetrievalJob:
             with executor_errors():
                 writer.createOrReplace() if mode == "overwrite" else writer.create()
             if profile:  # beside the table, by Delta version: a rebuild can be compared with its original
-                version = 0 if mode == "error" else _version_marked(spark, name, marker)
-                _store_profile_of_write(spark, name, frame, version)
+                _store_profile_of_write(spark, name, frame, marker if mode == "overwrite" else None)
         finally:
             if profile:
                 frame.unpersist()
@@ -97,15 +97,20 @@ def _version_marked(spark, name: str, marker: str) -> int | None:
     return found[0]["version"] if found else None
 
 
-def _store_profile_of_write(spark, name: str, frame, version: int | None) -> None:
-    """Store the profile of the rows `frame` wrote as version `version`; without a version,
-    the profile of the table as it is now."""
+def _store_profile_of_write(spark, name: str, frame, marker: str | None) -> None:
+    """Store the profile of the rows `frame` wrote under the version the write made: 0 for a
+    create (no marker), else the one `marker` finds, looked up while the profile is computed.
+    Without a version, the profile of the table as it is now."""
     from featurestore.quality.profile import profile_dataframe, store_profile
 
+    with ThreadPoolExecutor(max_workers=1) as lookup:
+        found = lookup.submit(_version_marked, spark, name, marker) if marker else None
+        profile = profile_dataframe(frame)
+    version = found.result() if found else 0
     if version is None:
         store_profile(spark, name)
     else:
-        store_profile(spark, name, version, profile_dataframe(frame))
+        store_profile(spark, name, version, profile)
 
 
 @contextlib.contextmanager

@@ -98,7 +98,7 @@ def test_save_as_table_stores_the_profile_of_its_rows_under_the_version_it_made(
 
     spark.sql(f"UPDATE {output} SET rate = 5.0")  # version 2; without a version: the table as it is
     assert _version_marked(spark, output, "featurestore save_as_table no-such-write") is None
-    _store_profile_of_write(spark, output, spark.table(entities), None)
+    _store_profile_of_write(spark, output, spark.table(entities), "featurestore save_as_table no-such-write")
     assert stored_versions(spark, output) == [0, 1, 2]
     assert load_profile(spark, output, 2)["rate"].mean == 5.0
 
