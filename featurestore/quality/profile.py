@@ -15,7 +15,8 @@ other      rows and nulls (arrays, maps, binary, ...)
 ========== ================================================================================
 
 How it is computed (two Spark jobs over the frame, a third when it has strings; nothing
-cached):
+cached; the frame read in at most one partition per core, as each Python task of pass 2
+costs tens of milliseconds before its first row):
 
 1. one aggregation (whole-stage generated code) computes every column's rows, nulls, NaNs,
    infinities, min, max, mean and stddev (sample, n - 1), and a boolean's trues;
