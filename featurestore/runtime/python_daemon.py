@@ -2,8 +2,8 @@
 
 Spark starts Python workers through a daemon module (`spark.python.daemon.module`,
 `pyspark.daemon` by default). Before each task a worker calls
-`importlib.invalidate_caches()` (pyspark.worker_util.setup_spark_files), and on
-Python 3.10 to 3.12 that makes every `zipimporter` read its whole zip directory again:
+`importlib.invalidate_caches()` (pyspark.worker_util.setup_spark_files), and since
+Python 3.10 that makes every `zipimporter` read its whole zip directory again:
 pyspark.zip, py4j's zip and spark-core's jar are on the workers' path, so each task
 spent about 100 ms of CPU on it (measured with py-spy: nearly all of a short task's
 time). A Python step of 8 tasks (a mapInArrow over a training set's 8 shuffle
@@ -11,9 +11,10 @@ partitions) paid 0.4 to 0.5 s on 2 cores before reading a row (docs/performance.
 
 Those zips never change while a worker lives (Spark refuses to add a file twice under
 one name), so here their importers skip the re-read; new path entries, such as a zip
-added with addPyFile, still get importers of their own when first imported from. The
-session (featurestore.runtime.session) names this module only for local masters, where
-the workers run this very installation.
+added with addPyFile, still get importers of their own when first imported from.
+spark-defaults.conf names this module for every session; the workers need featurestore
+installed, as they already do for its own Python steps (mapInArrow functions are sent
+by reference to their modules).
 """
 from __future__ import annotations
 
