@@ -44,8 +44,9 @@ def plus_one(inputs):  # the on-demand view's function: a module-level def, so i
     return {"rate_plus": [None if r is None else r + v for r, v in zip(inputs["conv_rate"], inputs["val"])]}
 
 
-def registry(text: str = "", views: int = 0) -> RegistryState:
-    """A small registry (text goes into every description, tag, owner) plus `views` generated views."""
+def registry(text: str = "", views: int = 0, now: datetime = NOW) -> RegistryState:
+    """A small registry (text goes into every description, tag, owner) plus `views` generated views;
+    driver_hourly_stats was materialized until 2 hours before `now` (fresh), driver_trips 10 days before (stale)."""
     driver = Entity(name="driver", join_keys=["driver_id"], description=f"a driver {text}", tags={"team": text or "x"})
     source = SparkSource(name="driver_source", table="default.driver_hourly", timestamp_field="event_timestamp",
                          description=f"hourly {text}", tags={text or "k": "v"})
@@ -78,11 +79,11 @@ def registry(text: str = "", views: int = 0) -> RegistryState:
             name=f"generated_{i:03d}", entities=[driver], source=source, description=f"generated view {i}",
             schema=[Field(name="driver_id", dtype=Int64), *(Field(name=f"g{i}_f{j}", dtype=Float64)
                                                             for j in range(20))])
-    stats.materialization_intervals = [(NOW - timedelta(days=3), NOW - timedelta(days=2)),
-                                       (NOW - timedelta(days=2), NOW - timedelta(hours=2))]
-    counts.materialization_intervals = [(NOW - timedelta(days=30), NOW - timedelta(days=10))]
-    stats.last_run = MaterializationRun(NOW - timedelta(days=2), NOW - timedelta(hours=2),
-                                        NOW - timedelta(hours=2) + timedelta(seconds=9), 1_234, 1_200, 8.5)
+    stats.materialization_intervals = [(now - timedelta(days=3), now - timedelta(days=2)),
+                                       (now - timedelta(days=2), now - timedelta(hours=2))]
+    counts.materialization_intervals = [(now - timedelta(days=30), now - timedelta(days=10))]
+    stats.last_run = MaterializationRun(now - timedelta(days=2), now - timedelta(hours=2),
+                                        now - timedelta(hours=2) + timedelta(seconds=9), 1_234, 1_200, 8.5)
     return state
 
 

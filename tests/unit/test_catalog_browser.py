@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+from datetime import UTC, datetime
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
@@ -25,7 +26,8 @@ def catalog_repo(tmp_path, state):
 
 
 def test_search_then_click_through_view_lineage_and_service(browser, tmp_path):
-    process, url = start_ui(catalog_repo(tmp_path, registry(views=100)))
+    # The server judges freshness by its own clock, so the registry's times are relative to it.
+    process, url = start_ui(catalog_repo(tmp_path, registry(views=100, now=datetime.now(UTC))))
     wait = WebDriverWait(browser, 10)
     try:
         text = search_and_open(browser, url, "conv", "driver_hourly_stats:conv_rate", "catalog")
