@@ -13,22 +13,23 @@ collected (a transformation's or udf's file is recorded relative to the repo), e
   (`train_model.py`, `scripts/*.py`, `**/test_*.py`); `#` starts a comment; a pattern
   that matches a folder ignores everything under it.
 
-Imports are isolated: sys.path and sys.modules are restored afterwards, so the same
-process can load another repo (or the same one, changed) without leftovers.
+Files are imported under their Python module names (`features`, `pkg.helpers`), so
+sibling modules, subpackages and dataclasses work as in plain Python; afterwards the
+repo's own modules are forgotten, so the same process can load another repo (or the same
+one, changed), while libraries the repo imported (numpy, pandas) stay imported
+(featurestore.repo_modules says why that matters).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import traceback
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurestore.definitions.kinds import KINDS, kind_of, one_dict_per_kind
 from featurestore.definitions.project import Project
 from featurestore.errors import FeatureStoreError, RepoError
+from featurestore.repo_modules import import_file, repo_imports
 
 SKIPPED_DIRS = {"data", "__pycache__", ".venv", "venv", "node_modules", ".git", ".ipynb_checkpoints", "site-packages"}
 IGNORE_FILES = (".featurestoreignore", ".feastignore")
@@ -134,29 +135,19 @@ def load_repo(repo_path: str | Path) -> RepoContents:
     """Import the repo's .py files in isolation and collect their definitions."""
     repo_path = Path(repo_path).resolve()
     contents = RepoContents()
-    saved_path = list(sys.path)
-    saved_modules = set(sys.modules)
-    sys.path.insert(0, str(repo_path))
-    try:
+    with repo_imports(repo_path):
         for file in repo_python_files(repo_path):
             module = _import_file(file, repo_path)
             for value in list(vars(module).values()):
                 contents.add(value, file)
         contents.add_implicit_sources()
         contents.bind_code(repo_path)
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - saved_modules:
-            del sys.modules[name]
     return contents
 
 
 def _import_file(file: Path, repo_path: Path):
-    name = f"_featurestore_repo_{uuid.uuid4().hex}_{file.stem}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        module = import_file(file, repo_path)
     except KeyboardInterrupt:  # the user's Ctrl-C, not the file's failure
         raise
     except SystemExit as exit_:  # sys.exit() or exit() in a definitions file: never a silent success

@@ -19,16 +19,14 @@ Repo code is trusted exactly as `apply` trusts it when it imports the repo.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import os
-import sys
 import threading
-import uuid
 from pathlib import Path
 
 from featurestore.errors import DefinitionError, ValidationError
 from featurestore.protos import registry_pb2
+from featurestore.repo_modules import import_file, repo_imports
 
 MARK = "__featurestore_transformation__"
 
@@ -158,22 +156,11 @@ def resolve(code: CodeRef, repo_path, owner: str, role: str, unwrap=None):
 
 
 def _import(file: Path, repo_path: Path, owner: str, role: str, code: CodeRef):
-    """Import one repo file in isolation (as load_repo does): sys.path and sys.modules are restored."""
-    saved_path = list(sys.path)
-    saved_modules = set(sys.modules)
-    sys.path.insert(0, str(repo_path))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_featurestore_code_{uuid.uuid4().hex}_{file.stem}", file)
-        module = importlib.util.module_from_spec(spec)
+    """Import one repo file as load_repo does (featurestore.repo_modules): the repo's modules are
+    forgotten afterwards, so Spark pickles its functions by value for the executors."""
+    with repo_imports(repo_path):
         try:
-            spec.loader.exec_module(module)
+            return import_file(file, repo_path)
         except Exception as error:
             raise ValidationError(f"{owner}: importing {code.file} for {role} {code.name} failed: "
                                   f"{type(error).__name__}: {error}") from None
-        return module
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - saved_modules:  # repo modules only: then pickled by value for executors
-            path = getattr(sys.modules[name], "__file__", None) or ""
-            if name.startswith("_featurestore_code_") or Path(path).resolve().is_relative_to(repo_path):
-                del sys.modules[name]

@@ -26,13 +26,70 @@ def test_collects_module_level_definitions_and_implicit_sources(repo_factory):
     assert contents.origin[("feature_views", "stats")] == repo / "features.py"
 
 
-def test_imports_leave_no_trace(repo_factory):
+def test_the_repos_own_modules_leave_no_trace(repo_factory):
     repo = repo_factory(DEFINITIONS)
     (repo / "helpers.py").write_text("VALUE = 1\n")
     (repo / "features2.py").write_text("from helpers import VALUE\n")
     modules, path = set(sys.modules), list(sys.path)
     load_repo(repo)
     assert set(sys.modules) == modules and sys.path == path
+
+
+def test_libraries_a_repo_imports_stay_imported(repo_factory, tmp_path):
+    """numpy refuses to be imported twice in one process, so a library the repo imported is
+    never removed (apply and plan failed with "cannot load module more than once")."""
+    library = tmp_path / "site"
+    (library / "team_lib").mkdir(parents=True)
+    (library / "team_lib" / "__init__.py").write_text("LOADS = []\nLOADS.append(1)\n")
+    sys.path.append(str(library))
+    try:
+        repo = repo_factory(DEFINITIONS + "\nimport team_lib\n")
+        load_repo(repo)
+        import team_lib
+        load_repo(repo)
+        assert team_lib.LOADS == [1] and sys.modules["team_lib"] is team_lib
+    finally:
+        sys.path.remove(str(library))
+        sys.modules.pop("team_lib", None)
+
+
+def test_siblings_subpackages_dataclasses_and_main_blocks_load_as_in_plain_python(repo_factory):
+    repo = repo_factory(DEFINITIONS.replace('join_keys=["driver_id"]', 'join_keys=[KEY]').replace(
+        "from featurestore import", "from helpers import KEY\nfrom team.settings import Settings\n"
+                                    "from featurestore import") + "\nSETTINGS = Settings(ttl_hours=1)\n"
+                                    "if __name__ == '__main__':\n    raise SystemExit('script code ran')\n")
+    (repo / "helpers.py").write_text("KEY = 'driver_id'\n")
+    (repo / "team").mkdir()
+    (repo / "team" / "__init__.py").write_text("")
+    (repo / "team" / "settings.py").write_text(
+        "from __future__ import annotations\nfrom dataclasses import dataclass\nfrom .units import HOUR\n\n\n"
+        "@dataclass\nclass Settings:\n    ttl_hours: int = HOUR\n")
+    (repo / "team" / "units.py").write_text("HOUR = 1\n")
+    contents = load_repo(repo)
+    assert contents.entities["driver"].join_keys == ["driver_id"]
+
+
+def test_a_repo_module_shadows_a_same_named_module_only_while_it_loads(repo_factory):
+    """A notebook's own `features` module is back in place after the repo's `features` loaded."""
+    import types
+
+    mine = types.ModuleType("features")
+    sys.modules["features"] = mine
+    try:
+        repo = repo_factory(DEFINITIONS)
+        assert list(load_repo(repo).feature_views) == ["stats"]
+        assert sys.modules["features"] is mine
+    finally:
+        sys.modules.pop("features", None)
+
+
+def test_files_outside_python_names_load_under_a_private_name(repo_factory):
+    repo = repo_factory(None)
+    (repo / "my-defs").mkdir()
+    (repo / "my-defs" / "views.py").write_text(DEFINITIONS)
+    modules = set(sys.modules)
+    assert list(load_repo(repo).feature_views) == ["stats"]
+    assert set(sys.modules) == modules
 
 
 def test_skips_data_hidden_and_venv_folders(repo_factory):
