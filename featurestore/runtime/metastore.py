@@ -75,7 +75,7 @@ def connection_conf(conf: dict, metastore_dir: Path, mode: str = "shared", confi
         else:
             from featurestore.runtime import metastore_server
 
-            url = metastore_server.ensure_server() if start else (metastore_server.current_url() or "")
+            url = metastore_server.ensure_server(metastore_dir=metastore_dir) if start else (metastore_server.current_url() or "")
     if url.startswith("thrift://"):
         return {URIS_KEY: url}
     settings = {URL_KEY: url.replace("{metastore_dir}", str(metastore_dir))}

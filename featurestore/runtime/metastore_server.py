@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
+from featurestore.runtime import replaced_catalogs
 from featurestore.runtime.processes import alive
 
 HOST = "127.0.0.1"
@@ -113,16 +114,19 @@ def current_url() -> str | None:
     return server_url(found[1]) if found else None
 
 
-def ensure_server(lease_pid: int | None = None) -> str:
+def ensure_server(lease_pid: int | None = None, metastore_dir: Path | None = None) -> str:
     """The shared server's JDBC URL ({metastore_dir} to fill in), started if none runs; the
-    caller's pid (or lease_pid) is leased so that it stays while that process lives."""
+    caller's pid (or lease_pid) is leased so that it stays while that process lives. With
+    metastore_dir, the database of a repo that was since deleted and made again, moved or
+    copied is closed or relocated first (featurestore.runtime.replaced_catalogs)."""
     folder = state_dir()
     with locked(folder):
         add_lease(folder, lease_pid or os.getpid())
         found = _server(folder)
-        if found:
-            return server_url(found[1])
-        return server_url(_start(folder))
+        port = found[1] if found else _start(folder)
+        if metastore_dir is not None:
+            replaced_catalogs.prepare(folder, HOST, port, metastore_dir)
+        return server_url(port)
 
 
 def _start(folder: Path) -> int:
