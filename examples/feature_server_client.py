@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--server", default="http://127.0.0.1:6566")
     parser.add_argument("--features", help="comma-separated view:feature references")
     parser.add_argument("--feature-service")
-    parser.add_argument("--entity", action="append", required=True, help="key=value, one per entity row")
+    parser.add_argument("--entity", "-e", action="append", required=True, help="key=value, one per entity row")
     args = parser.parse_args()
     rows = [dict(item.split("=", 1) for item in entity.split(",")) for entity in args.entity]
     entities = {key: [int(row[key]) if row[key].lstrip("-").isdigit() else row[key] for row in rows]

@@ -79,6 +79,25 @@ def did_you_mean(name: str, candidates) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def unknown_feature(owner: str, name: str, features) -> str:
+    """The message for a reference to a feature the view does not have. The error is raised at
+    the reference, but a field renamed in the view is as likely a cause: both fixes are named.
+
+    >>> unknown_feature("view 's'", "rate", ["rat"])  # doctest: +NORMALIZE_WHITESPACE
+    "view 's' has no feature 'rate' (its features: rat). Did you mean 'rat'? If the view's field 'rat' was
+    renamed by mistake, name it 'rate' again in the view's schema."
+    """
+    import difflib
+
+    features = list(features)
+    message = f"{owner} has no feature {name!r} (its features: {', '.join(features) or 'none'})."
+    close = difflib.get_close_matches(name, features, n=1, cutoff=0.6)
+    if close:
+        message += (f" Did you mean {close[0]!r}? If the view's field {close[0]!r} was renamed by mistake, name it "
+                    f"{name!r} again in the view's schema.")
+    return message
+
+
 class ExpectationError(MaterializationError):
     """Materialization refused: rows break the view's expectations (one line per broken rule)."""
 

@@ -20,7 +20,9 @@ Exit codes:
      re-raises unexpected exceptions with their traceback;
   2  a usage error found by argparse (unknown option, missing argument), printed with the
      usage, following argparse's convention;
-  130 interrupted.
+  130 interrupted;
+  141 stdout was closed early (`featurestore registry dump | head -1`), silently, as
+      a tool killed by SIGPIPE.
 
 JSON output (get-online-features) is strict JSON: a value that is NaN, +inf or -inf is
 printed as the string "NaN", "Infinity" or "-Infinity", as protobuf's JSON mapping does,
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `featurestore registry dump | head -1`: the reader has what it wanted
+        return quiet_on_closed_pipe()
     except Exception as error:  # unexpected: still one line and exit 1, the traceback on request
         if os.environ.get("FEATURESTORE_DEBUG"):
             raise
@@ -88,9 +92,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Error: `featurestore {args.command}` is not supported over Spark Connect: {why}; {RUN_LOCALLY}",
                   file=sys.stderr)
             return 1
-        print(f"Error: unexpected {type(error).__name__}: {error} (set FEATURESTORE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(f"Error: unexpected {type(error).__name__}: {first_line(error)} (set FEATURESTORE_DEBUG=1 for the "
+              f"whole error and its traceback)", file=sys.stderr)
         return 1
+
+
+def first_line(error: Exception, limit: int = 400) -> str:
+    """The first line of an error's message, at most `limit` characters: Spark's errors go on
+    with the logical plan (kilobytes, whole profiles in it) and the JVM's stack."""
+    lines = str(error).strip().splitlines() or [""]
+    line = lines[0].rstrip(";")
+    return line if len(line) <= limit else line[:limit] + " ..."
+
+
+def quiet_on_closed_pipe() -> int:
+    """Exit as a Unix tool killed by SIGPIPE does (128 + 13), silently: stdout is pointed at
+    /dev/null so that the interpreter's final flush does not complain either."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 def show_progress() -> None:
@@ -119,6 +140,10 @@ class _CurrentStdout(logging.StreamHandler):
 def run() -> None:
     """The `featurestore` command: main(), then this process's JVM stopped before exiting."""
     code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = quiet_on_closed_pipe()
     stop_local_spark()
     sys.exit(code)
 

@@ -60,8 +60,9 @@ def _materialized(results) -> None:
     print(f"Materialized {len(results)} view(s), {sum(r.rows_written for r in results):,} rows written.")
 
 
-def parse_entity(text: str) -> tuple[str, object]:
-    """'driver_id=1001' -> ('driver_id', 1001); quoted or non-numeric values stay strings."""
+def parse_entity(text: str) -> tuple[str, tuple[str, bool]]:
+    """'driver_id=1001' -> ('driver_id', ('1001', False)): the value's text, quotes removed, and whether
+    it was quoted; its type comes from the definitions (typed_entity_rows)."""
     if "=" not in text:
         raise CommandLineError(f"--entity {text!r} must look like join_key=value, e.g. driver_id=1001")
     key, value = text.split("=", 1)
@@ -70,24 +71,67 @@ def parse_entity(text: str) -> tuple[str, object]:
         raise CommandLineError(f"--entity {text!r} has no join key before '='; write join_key=value, "
                                f"e.g. driver_id=1001")
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return key, value[1:-1]
-    try:
-        return key, int(value)
-    except ValueError:
-        return key, value
+        return key, (value[1:-1], True)
+    return key, (value, False)
 
 
-def parse_entity_row(text: str) -> dict[str, object]:
-    """'driver_id=1001,trip_id=7' -> {'driver_id': 1001, 'trip_id': 7}; a key given twice is refused."""
-    row: dict[str, object] = {}
+def parse_entity_row(text: str) -> dict[str, tuple[str, bool]]:
+    """'driver_id=1001,city="7"' -> {'driver_id': ('1001', False), 'city': ('7', True)}; a key given
+    twice is refused."""
+    row: dict[str, tuple[str, bool]] = {}
     for item in text.split(","):
         key, value = parse_entity(item)
         if key in row:
             raise CommandLineError(f"--entity {text!r} gives join key {key!r} twice; one entity row takes one "
-                                   f"value per key: repeat -e for more rows, e.g. -e {key}={row[key]} "
-                                   f"-e {key}={value}")
+                                   f"value per key: repeat -e for more rows, e.g. -e {key}={row[key][0]} "
+                                   f"-e {key}={value[0]}")
         row[key] = value
     return row
+
+
+def declared_types(registry, features) -> dict:
+    """The declared type of each entity-row column the features read: join keys (by the column
+    the row holds them in) and on-demand views' request fields."""
+    from featurestore.feature_refs import OnDemandRequest, ViewRequest, resolve_features, with_inputs
+
+    requested = resolve_features(registry, features)
+    types = {}
+    for request in with_inputs(registry, requested):
+        if isinstance(request, ViewRequest):
+            dtypes = {f.name: f.dtype for f in request.view.schema}
+            for key, column in zip(request.view.join_keys, request.key_columns):
+                types.setdefault(column, dtypes[key])
+    for request in requested:
+        if isinstance(request, OnDemandRequest):
+            for field in request.view.request_fields:
+                types.setdefault(field.name, field.dtype)
+    return types
+
+
+def typed_entity_rows(rows: list[dict[str, tuple[str, bool]]], types: dict) -> list[dict[str, object]]:
+    """Each value read as its column's declared type: `007` for a String key is the string '007',
+    for an Int64 key the number 7. A column no definition declares reads an unquoted integer as
+    an int, anything else as a string."""
+    from featurestore import types as t
+
+    def typed(key: str, value: tuple[str, bool]):
+        text, quoted = value
+        dtype = types.get(key)
+        untyped_int = dtype is None and not quoted and text.strip().lstrip("+-").isdigit()
+        try:
+            if dtype in (t.Int32, t.Int64) or untyped_int:
+                return int(text)
+            if dtype in (t.Float32, t.Float64):
+                return float(text)
+            if dtype == t.Bool:
+                return {"true": True, "false": False}[text.strip().lower()]
+        except (ValueError, KeyError):
+            expected = "true or false" if dtype == t.Bool else f"a{'n' if dtype.name[0] == 'I' else ''} {dtype.name}"
+            raise CommandLineError(f"--entity {key}={text}: {key} is declared {dtype.name}, so its value must be "
+                                   f"{expected}") from None
+        return text
+
+    return [{key: typed(key, value) for key, value in row.items()} for row in rows]
 
 
 def cmd_get_online_features(args) -> int:
@@ -106,6 +150,7 @@ def cmd_get_online_features(args) -> int:
     store = open_store(args)
     if args.feature_service:
         features = store.get_feature_service(args.feature_service)
+    rows = typed_entity_rows(rows, declared_types(store.registry, features))
     response = store.get_online_features(features, rows)
     print(dumps({"values": response.to_dict(), "statuses": response.statuses()}))
     return 0
@@ -122,6 +167,7 @@ def cmd_training_set_build(args) -> int:
     features = store.get_feature_service(args.feature_service) if args.feature_service \
         else [ref.strip() for ref in args.features.split(",")]
     job = store.get_historical_features(args.entities, features, full_feature_names=args.full_feature_names)
+    _refuse_existing(store, args.output, args.overwrite)
     job.save_as_table(args.output, mode="overwrite" if args.overwrite else "error")
     table = store.spark.table(args.output)
     print(f"Training set {args.output}: {table.count():,} rows in {time.perf_counter() - started:.1f} s")
@@ -135,9 +181,17 @@ def cmd_training_set_rebuild(args) -> int:
     store = open_store(args)
     job = store.rebuild_training_set(args.table, allow_changed_transformations=args.allow_changed_transformations)
     output = args.output or f"{args.table}_rebuilt"
+    _refuse_existing(store, output, args.overwrite)
     job.save_as_table(output, mode="overwrite" if args.overwrite else "error")
     print(f"Rebuilt {args.table} into {output}: {store.spark.table(output).count():,} rows")
     return 0
+
+
+def _refuse_existing(store, table: str, overwrite: bool) -> None:
+    """The command's own words for a table that exists (the library's name mode='overwrite')."""
+    if not overwrite and store.spark.catalog.tableExists(table):
+        raise CommandLineError(f"table {table} already exists; pass --overwrite to replace it, or --output "
+                               f"another name")
 
 
 def cmd_serve(args) -> int:

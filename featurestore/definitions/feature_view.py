@@ -24,7 +24,7 @@ from featurestore.definitions.field import Field
 from featurestore.definitions.kafka import KafkaSource
 from featurestore.definitions.sources import DataSource, PushSource
 from featurestore.definitions.transformation import CodeRef
-from featurestore.errors import DefinitionError, NotFoundError, did_you_mean
+from featurestore.errors import DefinitionError, NotFoundError, did_you_mean, unknown_feature
 from featurestore.protos import registry_pb2
 
 ON_VIOLATION = ("fail", "warn")
@@ -184,6 +184,7 @@ class FeatureView:
                                       f"give the aggregation another name=")
         used = set(self.join_keys) | {a.column for a in aggregations}
         extra = [f.name for f in self.schema if f.name not in used]
+        _check_join_keys_spelt(kind, self.join_keys, [f.name for f in self.schema])
         if extra:
             raise DefinitionError(
                 f"{kind}: schema field(s) {', '.join(extra)} are neither join keys nor aggregated columns; a view "
@@ -219,8 +220,7 @@ class FeatureView:
         for field in self.features:
             if field.name == name:
                 return field
-        raise NotFoundError(f"feature view {self.name!r} has no feature {name!r}."
-                            f"{did_you_mean(name, [f.name for f in self.features])}")
+        raise NotFoundError(unknown_feature(f"feature view {self.name!r}", name, [f.name for f in self.features]))
 
     def bind_code(self, repo_path) -> None:
         """Record the transformation's file relative to the repo (refused when outside it)."""
@@ -456,8 +456,8 @@ class FeatureViewProjection:
             feature_names = [feature_names]
         for name in feature_names:
             if name not in self.features and not self.all_features:
-                raise NotFoundError(f"projection {self.name!r} of feature view {self.view_name!r} has no feature "
-                                    f"{name!r}.{did_you_mean(name, self.features)}")
+                raise NotFoundError(unknown_feature(f"projection {self.name!r} of feature view {self.view_name!r}",
+                                                    name, self.features))
         return self._copy(features=[check_name("feature", n) for n in feature_names], all_features=False)
 
     def _copy(self, **changes) -> FeatureViewProjection:
@@ -515,3 +515,20 @@ def check_join_key_map(view, join_key_map: dict) -> None:
     if len(set(columns)) != len(columns):
         raise DefinitionError(f"with_join_key_map of feature view {view.name!r} reads two join keys from one entity "
                               f"column ({', '.join(columns)}); map each key to its own column")
+
+
+def _check_join_keys_spelt(kind: str, join_keys: list[str], schema_names: list[str]) -> None:
+    """In an aggregating view, a join key missing from the schema while a schema field is a near
+    spelling of it is a typo in the Entity's join_keys (or the field): said so, rather than as a
+    schema-layout problem. (A lookup view's missing key is inferred from the source, whose check
+    names the table's columns.)"""
+    import difflib
+
+    for key in join_keys:
+        if key in schema_names:
+            continue
+        close = difflib.get_close_matches(key, [n for n in schema_names if n not in join_keys], n=1, cutoff=0.8)
+        if close:
+            raise DefinitionError(f"{kind}: its entity's join key {key!r} is not a field of the schema, which has "
+                                  f"{close[0]!r}; if the Entity's join_keys= is misspelt, write {close[0]!r} there "
+                                  f"(the key must be a column of the source's table), else rename the field")

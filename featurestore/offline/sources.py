@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurestore.definitions import DataSource, FeatureView
-from featurestore.errors import ValidationError
+from featurestore.errors import ValidationError, did_you_mean
 
 TIMESTAMP_TYPES = ("timestamp", "timestamp_ntz")
 
@@ -228,6 +228,10 @@ def infer_schema(spark, view: FeatureView, where: str = "", repo_path: str | Pat
                 column = next((c for c in (f"{name}_id", f"{name}_key") if c in types), "KEY_COLUMN")
                 hint = (f". Entity {name!r} has no join_keys=, so (as in Feast) its join key is its name; name the "
                         f"source's key column: Entity(name={name!r}, join_keys=[{column!r}])")
+            elif name in view.join_keys:
+                owner = " or ".join(f"Entity {e!r}" for e in view.entities)
+                hint = (f". {name!r} is a join key of {owner}: every join key must be a column of the source; "
+                        f"correct the Entity's join_keys=.{did_you_mean(name, types)}")
             raise ValidationError(f"{where}: column {name!r} is not in its source ({view.source.describe_location()}), "
                                   f"so its type cannot be inferred; columns: {', '.join(types)}{hint}")
         dtype = from_spark_type(types[name])

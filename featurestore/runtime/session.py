@@ -160,9 +160,21 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     try:
         session = builder.enableHiveSupport().getOrCreate()
     except Exception as error:
-        raise SparkSetupError(f"Spark failed to start: {error}; check JAVA_HOME points at Java 17 or 21 "
-                              f"(`make` picks one) and {spark_conf_file('spark-defaults.conf')}") from error
+        message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if _java_failed(error):
+            raise SparkSetupError(f"Spark failed to start: {message}; check JAVA_HOME points at Java 17 or 21 "
+                                  f"(`make` picks one) and {spark_conf_file('spark-defaults.conf')}") from error
+        raise SparkSetupError(f"Spark failed to start: {type(error).__name__}: {message}; set FEATURESTORE_DEBUG=1 "
+                              f"for the traceback") from error
     return session
+
+
+def _java_failed(error: Exception) -> bool:
+    """Whether starting the JVM itself failed (the one case where JAVA_HOME is the likely cause),
+    rather than something in this process (a module that cannot be imported again, say)."""
+    text = f"{getattr(error, 'getErrorClass', lambda: '')()} {error}"
+    return any(sign in text for sign in ("JAVA_GATEWAY_EXITED", "Java gateway", "JAVA_HOME", "java: not found",
+                                         "UnsupportedClassVersionError", "No such file or directory: 'java'"))
 
 
 # --- Spark Connect ---------------------------------------------------------------------------

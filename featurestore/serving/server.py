@@ -19,6 +19,7 @@ Loopback by default; binding beyond it without an API key prints a warning.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ import threading
 import time
 
 from featurestore.config import ServeConfig
+from featurestore.errors import ConfigError
 from featurestore.serving.app import MAX_BODY_BYTES, MAX_ROWS, FeatureApp
 from featurestore.serving.metrics import Metrics
 
@@ -41,9 +43,24 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound before any worker starts (port 0: a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=2048)
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as error:
+        raise ConfigError(_cannot_listen(host, port, error)) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    where = f"cannot listen on {host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return (f"{where}: the port is already in use by another process; pass another --port (0 picks a free "
+                f"one), or stop the process holding it (`ss -ltnp 'sport = :{port}'` shows it)")
+    if error.errno == errno.EACCES:
+        return f"{where}: ports below 1024 need root; pass --port 1024 or above (0 picks a free one)"
+    if error.errno in (errno.EADDRNOTAVAIL, socket.EAI_NONAME) or isinstance(error, socket.gaierror):
+        return f"{where}: {host} is not an address of this machine; pass --host 127.0.0.1 (this machine only)"
+    return f"{where}: {error.strerror or error}"
 
 
 def _uvicorn(app):

@@ -160,6 +160,16 @@ CASES = [
                                                                       "column 'rider_id' is not in its source",
                                                                       "so its type cannot be inferred"],
          defs('join_keys=["driver_id"]', 'join_keys=["rider_id"]')),
+    Case("def-join-key-typo", ["apply"], E.ValidationError, ["column 'driverid' is not in its source",
+                                                             "'driverid' is a join key of Entity 'driver': every join "
+                                                             "key must be a column of the source",
+                                                             "Did you mean 'driver_id'?"],
+         defs('join_keys=["driver_id"]', 'join_keys=["driverid"]')),
+    # a field renamed in the view is reported at the reference that now misses it, naming both fixes
+    Case("def-renamed-field", ["apply"], E.NotFoundError, [
+        "features.py:11", "feature view 'driver_stats' has no feature 'conv_rate' (its features: conv_rat, trips)",
+        "If the view's field 'conv_rat' was renamed by mistake, name it 'conv_rate' again in the view's schema"],
+         defs('Field(name="conv_rate"', 'Field(name="conv_rat"')),
     Case("def-negative-ttl", ["apply"], E.DefinitionError, ["features.py:8", "ttl must not be negative"],
          defs("ttl=timedelta(0)", "ttl=timedelta(hours=-1)")),
     Case("def-absurd-ttl", ["apply"], E.DefinitionError, ["features.py:8", "longer than the 10,000 years"],

@@ -96,9 +96,10 @@ def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
 @pytest.mark.parametrize("argv, message", [
     (["entities", "describe", "drivr"], "Error: no entity named 'drivr' in project 'driver_repo'. Did you mean 'driver'?"),
     (["get-online-features", "-f", "driver_hourly_stats:conv", "-e", "driver_id=1"],
-     "Error: feature view 'driver_hourly_stats' has no feature 'conv'."),
+     "Error: feature view 'driver_hourly_stats' has no feature 'conv' (its features: conv_rate, acc_rate, "
+     "avg_daily_trips, trips_per_hour). Did you mean 'conv_rate'?"),
     (["get-online-features", "-f", "driver_hourly_stats:conv_rate", "-e", "driver_id=abc"],
-     "Error: join key 'driver_id' must be Int64"),
+     "Error: --entity driver_id=abc: driver_id is declared Int64, so its value must be an Int64"),
     (["materialize", "yesterday", "now"], "Error: START 'yesterday' is not a time"),
 ])
 def test_errors_are_one_line_and_exit_non_zero(capsys, repo, argv, message):

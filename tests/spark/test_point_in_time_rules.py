@@ -166,7 +166,7 @@ def test_unknown_view_or_feature_suggests_a_name(spark, stats):
     entities = spark.createDataFrame([(1, t(9))], ENTITY_SCHEMA)
     with pytest.raises(NotFoundError, match="no feature view 'stat' .* Did you mean 'stats'"):
         historical(spark, entities, [stats], ["stat:conv_rate"])
-    with pytest.raises(NotFoundError, match="has no feature 'conv_rat'. Did you mean 'conv_rate'"):
+    with pytest.raises(NotFoundError, match=r"has no feature 'conv_rat' \(.*\)\. Did you mean 'conv_rate'"):
         historical(spark, entities, [stats], ["stats:conv_rat"])
 
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from featurestore.testing.repos import write_repo
 
 pytestmark = pytest.mark.spark
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 DEFINITIONS = '''
 import numpy as np

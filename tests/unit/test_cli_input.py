@@ -10,7 +10,7 @@ import pytest
 from featurestore import errors
 from featurestore.cli import CommandLineError, build_parser, json_safe, main
 from featurestore.cli.common import dumps
-from featurestore.cli.job_commands import parse_entity_row, view_names
+from featurestore.cli.job_commands import parse_entity_row, typed_entity_rows, view_names
 from featurestore.cli.timeparse import parse_time
 
 
@@ -65,8 +65,20 @@ def test_a_key_repeated_in_one_entity_row_is_refused(capsys, tmp_path):
                    "row takes one value per key: repeat -e for more rows, e.g. -e driver_id=1001 -e driver_id=1002\n")
 
 
-def test_entity_rows_parse_typed_values():
-    assert parse_entity_row("driver_id=1001,city='7',name=ann") == {"driver_id": 1001, "city": "7", "name": "ann"}
+def test_entity_rows_take_the_declared_types():
+    """`007` for a String key is the string '007' (it was the int 7, refused as "not a string"),
+    `1e3` for a Float64 field the number 1000.0; undeclared columns read unquoted integers as ints."""
+    from featurestore.types import Bool, Float64, Int64, String
+
+    rows = [parse_entity_row("driver_id=1001,code=007,score=1e3,vip=True,city='7',name=ann,n=12")]
+    types = {"driver_id": Int64, "code": String, "score": Float64, "vip": Bool}
+    assert typed_entity_rows(rows, types) == [{"driver_id": 1001, "code": "007", "score": 1000.0, "vip": True,
+                                               "city": "7", "name": "ann", "n": 12}]
+    with pytest.raises(CommandLineError, match=r"^--entity driver_id=x7: driver_id is declared Int64, so its value "
+                                               r"must be an Int64$"):
+        typed_entity_rows([parse_entity_row("driver_id=x7")], types)
+    with pytest.raises(CommandLineError, match=r"vip is declared Bool, so its value must be true or false$"):
+        typed_entity_rows([parse_entity_row("vip=yes")], types)
     with pytest.raises(CommandLineError, match=r"--entity '=5' has no join key before '='"):
         parse_entity_row("=5")
     with pytest.raises(CommandLineError, match=r"--entity 'driver_id' must look like join_key=value"):
@@ -105,8 +117,43 @@ def test_unexpected_errors_exit_1_with_one_line(capsys, tmp_path):
     code, _out, err = run(capsys, "init", str(tmp_path / "afile" / "repo"), "--no-data")
     assert code == 1, err
     assert err.startswith("Error: unexpected NotADirectoryError: ") and len(err.splitlines()) == 1
-    assert err.endswith("(set FEATURESTORE_DEBUG=1 for the traceback)\n")
+    assert err.endswith("(set FEATURESTORE_DEBUG=1 for the whole error and its traceback)\n")
     assert not (tmp_path / "afile").is_dir()
+
+
+def test_an_unexpected_error_prints_its_first_line_only():
+    """Spark's errors carry the logical plan (10 KB with a profile's JSON in it) and the JVM's stack."""
+    from featurestore.cli import first_line
+
+    error = RuntimeError("[DELTA_TABLE_NOT_FOUND] Delta table `featurestore_profiles` doesn't exist.;\n'Project [*]\n"
+                         + "+- 'UnresolvedRelation\n" * 500)
+    assert first_line(error) == "[DELTA_TABLE_NOT_FOUND] Delta table `featurestore_profiles` doesn't exist."
+    assert first_line(RuntimeError("x" * 1000)) == "x" * 400 + " ..."
+
+
+def test_a_closed_pipe_is_quiet(tmp_path):
+    """`featurestore ... | head -1`: no 'Error: unexpected BrokenPipeError', no complaint at exit."""
+    import subprocess
+    import sys
+
+    reader = ("import featurestore\nfeaturestore.__version__ = '0.1\\n' * 200000\n"  # 'version' prints 400 KB
+              "import sys\nfrom featurestore import cli\nsys.argv = ['featurestore', 'version']\ncli.run()\n")
+    result = subprocess.run(f"{sys.executable} -c \"$READER\" | head -1", shell=True, capture_output=True,
+                            text=True, env={"READER": reader, "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert result.stdout == "featurestore 0.1\n" and result.stderr == ""
+
+
+def test_a_busy_port_names_the_fix():
+    import socket
+
+    from featurestore.errors import ConfigError
+    from featurestore.serving.server import listen
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"^cannot listen on 127.0.0.1:{port}: the port is already in use by "
+                                              rf"another process; pass another --port \(0 picks a free one\)"):
+            listen("127.0.0.1", port)
 
 
 def test_usage_errors_keep_argparse_exit_2(capsys):

@@ -76,9 +76,23 @@ def test_bad_arguments_are_rejected_with_a_clear_message(make, message):
         make()
 
 
+def test_a_misspelt_join_key_of_an_aggregating_view_is_named_as_such():
+    from featurestore import Aggregation
+
+    driver = Entity(name="driver", join_keys=["driverid"])
+    with pytest.raises(DefinitionError, match=r"^FeatureView 'trips': its entity's join key 'driverid' is not a field "
+                                              r"of the schema, which has 'driver_id'; if the Entity's join_keys= is "
+                                              r"misspelt, write 'driver_id' there"):
+        FeatureView(name="trips", entities=[driver], source=SparkSource(name="s", table="t", timestamp_field="ts"),
+                    schema=[Field(name="driver_id", dtype=Int64), Field(name="fare", dtype=Float32)],
+                    aggregations=[Aggregation(column="fare", function="sum", time_window=timedelta(hours=1))])
+
+
 def test_selecting_an_unknown_feature_suggests_the_closest():
-    with pytest.raises(NotFoundError, match="feature view 'driver_stats' has no feature 'conv_rat'. Did you mean "
-                                            "'conv_rate'"):
+    with pytest.raises(NotFoundError, match=r"feature view 'driver_stats' has no feature 'conv_rat' \(its features: "
+                                            r"conv_rate\)\. Did "
+                                            r"you mean 'conv_rate'\? If the view's field 'conv_rate' was renamed by "
+                                            r"mistake, name it 'conv_rat' again in the view's schema\."):
         view()[["conv_rat"]]
 
 
