@@ -218,21 +218,43 @@ def feature_service(registry, name: str) -> str:
         kind = "feature_views" if projection.view_name in registry.feature_views else "on_demand_feature_views"
         alias = f" as {esc(projection.name_alias)}" if projection.name_alias else ""
         rows.append([_link(kind, projection.view_name, 1) + alias, esc(", ".join(projection.features))])
-    keys = sorted({key for p in service.projections if p.view_name in registry.feature_views
-                   for key in registry.feature_views[p.view_name].join_keys})
-    entity_rows = ", ".join(f'"{esc(k)}": 1001' for k in keys)
+    row = _example_row(registry, service.projections)
     python = (f"from featurestore import FeatureStore\n\nstore = FeatureStore(\"path/to/repo\")\n"
               f"features = store.get_online_features(\n    features=store.get_feature_service({name!r}),\n"
-              f"    entity_rows=[{{{', '.join(f'{k!r}: 1001' for k in keys)}}}],\n).to_dict()")
-    entities_json = ", ".join(f'"{k}": [1001]' for k in keys)
+              f"    entity_rows=[{{{', '.join(f'{k!r}: {v!r}' for k, v in row.items())}}}],\n).to_dict()")
+    entities_json = ", ".join(f"{json.dumps(k)}: [{json.dumps(v)}]" for k, v in row.items())
     curl = ("curl -s -X POST http://127.0.0.1:6566/get-online-features -H 'Content-Type: application/json' \\\n"
             f"  -d '{{\"entities\": {{{entities_json}}}, \"feature_service\": \"{name}\"}}'")
+    entity_rows = ", ".join(f"{esc(json.dumps(k))}: {esc(json.dumps(v))}" for k, v in row.items())
     body = (_header("feature_services", service)
             + "<h2>Features</h2>" + _table(["view", "features"], rows)
-            + f"<h2>Read it</h2><p>Entity keys: {entity_rows or 'none'}</p>"
+            + f"<h2>Read it</h2><p>Each entity row holds: {entity_rows or 'nothing'}</p>"
             + f"<p>Python, in process:</p><pre>{esc(python)}</pre>"
             + f"<p>Over HTTP, from <code>featurestore serve</code>:</p><pre>{esc(curl)}</pre>")
     return _layout(name, body, 1, registry.project)
+
+
+_EXAMPLES = {"Int32": 1001, "Int64": 1001, "Float32": 1.0, "Float64": 1.0, "String": "1001", "Bool": True,
+             "UnixTimestamp": "2026-01-01T00:00:00Z"}
+
+
+def _example_row(registry, projections) -> dict:
+    """What one entity row of a service needs, with an example value of each column's type: the
+    join keys of its views (those an on-demand view reads too) and on-demand views' request fields."""
+    row = {}
+    for projection in projections:
+        view = registry.feature_views.get(projection.view_name)
+        if view is not None:
+            dtypes = {f.name: f.dtype for f in view.schema}
+            for key in view.join_keys:
+                row.setdefault(projection.join_key_map.get(key, key), _EXAMPLES.get(repr(dtypes.get(key)), "1001"))
+            continue
+        odfv = registry.on_demand_feature_views.get(projection.view_name)
+        if odfv is not None:
+            row.update((k, v) for k, v in _example_row(registry, odfv.source_projections).items() if k not in row)
+            for field in odfv.request_fields:
+                row.setdefault(field.name, _EXAMPLES.get(repr(field.dtype), "1"))
+    return row
 
 
 def entity(registry, name: str) -> str:

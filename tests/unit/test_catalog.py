@@ -200,7 +200,7 @@ def test_pages_show_what_a_colleague_needs():
     service = pages.render(state, "feature-services/driver_ranking.html")
     assert "store.get_feature_service(&#x27;driver_ranking&#x27;)" in service
     assert "curl -s -X POST http://127.0.0.1:6566/get-online-features" in service
-    assert "&quot;entities&quot;: {&quot;driver_id&quot;: [1001]}" in service
+    assert "&quot;entities&quot;: {&quot;driver_id&quot;: [1001], &quot;val&quot;: [1.0]}" in service  # the request field too
     assert pages.render(state, "feature-views/nope.html") is None
     assert pages.render(state, "../etc/passwd") is None
 

@@ -345,3 +345,30 @@ def test_a_deleted_function_file_or_no_repo_folder_is_refused(store):
                                               r"does not exist in the feature repo; restore it, or run `featurestore "
                                               r"plan`"):
         store.get_online_features(refs, rows)
+
+
+def test_the_catalogs_snippets_run_as_pasted(store):
+    """The service page's Python and curl snippets, for a service with an on-demand view, run
+    against the store and a running server: they carry the view's request field."""
+    import html
+    import re
+    import shlex
+
+    from featurestore.catalog import pages
+    from featurestore.serving.server import FeatureServer
+
+    page = pages.feature_service(store.registry, "ranking")
+    python, curl = (html.unescape(block) for block in re.findall(r"<pre>(.*?)</pre>", page, flags=re.S))
+    assert '"val_to_add": [1001]' in curl
+    scope = {}
+    exec(python.replace("path/to/repo", str(store.repo_path)), scope)
+    assert scope["features"] == {"driver_id": [1001], "acc_rate": [0.75], "conv_rate_plus_val": [1001.5]}
+    server = FeatureServer(store, port=0).start()
+    try:
+        command = shlex.split(curl.replace("\\\n", " ").replace("http://127.0.0.1:6566", server.url))
+        answer = json.loads(subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout)
+        names = answer["metadata"]["feature_names"]
+        assert {n: r["values"] for n, r in zip(names, answer["results"])} == {
+            "driver_id": [1001], "acc_rate": [0.75], "conv_rate_plus_val": [1001.5]}
+    finally:
+        server.stop()
