@@ -36,7 +36,7 @@ SPARK_SUBMIT = $(VENV)/bin/spark-submit --properties-file spark_conf/spark-defau
 	--driver-class-path $(JARS_DIR)/derby/derbyclient-$(DERBY_VERSION).jar:$(wildcard $(JARS_DIR)/postgres/postgresql-*.jar) \
 	--conf spark.driver.extraJavaOptions="-Duser.timezone=UTC -Dlog4j.configurationFile=$(abspath spark_conf/log4j2.properties)"
 
-.PHONY: help setup demo test test-unit lint bench bench-tools soak training-set materialize serve proto redis-up redis-down cluster-up \
+.PHONY: help setup demo notebook test test-unit lint bench bench-tools soak training-set materialize serve proto redis-up redis-down cluster-up \
 	cluster-down metastore-up metastore-down metastore-status postgres-up postgres-down kafka-up kafka-down spark-up spark-down clean
 
 help: ## list the targets and the variables they take
@@ -84,6 +84,10 @@ jars/postgres/.fetched: Makefile
 
 demo: setup ## set up, then walk the driver-ranking flow on the embedded default (Spark warehouse + SQLite)
 	REPO=$(REPO) $(PY) scripts/demo.py --work-dir $(dir $(REPO)) --repo-name $(notdir $(REPO))
+
+notebook: setup ## open the notebooks in Jupyter (installed into the venv on first use), on REPO's repo
+	$(PY) -c "import notebook" 2>/dev/null || $(PY) -m pip install -q -e '.[notebook]'
+	FEATURESTORE_REPO=$(abspath $(REPO)) $(VENV)/bin/jupyter notebook --notebook-dir notebooks --ip 127.0.0.1
 
 test: setup ## set up, then run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -13,6 +13,24 @@ LABEL = "label_driver_reported_satisfaction"
 REQUEST_BONUS = 1  # the request value the walkthrough sends to transformed_conv_rate
 
 
+REPO_ENV = "FEATURESTORE_REPO"
+
+
+def notebook_repo() -> Path:
+    """The repo the notebooks use, whatever folder they run from: FEATURESTORE_REPO (what `make
+    notebook` sets: demo_work/driver_repo), else ~/featurestore_notebooks/driver_repo; made with
+    `featurestore init` when it holds no repo yet."""
+    import os
+
+    from featurestore.scaffold import init_repo
+
+    repo = Path(os.environ.get(REPO_ENV) or Path.home() / "featurestore_notebooks" / "driver_repo").expanduser()
+    repo = repo.resolve()
+    if not (repo / "feature_store.yaml").exists():
+        init_repo(repo)
+    return repo
+
+
 def source_overview(spark, table: str, driver_ids=(1001, 1002, 1003)):
     """(row count, pandas frame of the newest row of each driver) of the stats table."""
     from pyspark.sql import Window

@@ -13,17 +13,18 @@ pytestmark = pytest.mark.spark
 README = Path(__file__).resolve().parent.parent.parent / "README.md"
 
 
-def quickstart_blocks() -> tuple[list[str], str]:
+def quickstart_blocks() -> tuple[list[str], str, str]:
+    """The Quickstart's shell commands, its Python block and its own-tables block."""
     text = README.read_text()
     quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    shell, python = re.findall(r"```(\w*)\n(.*?)```", quickstart, flags=re.S)[:2]
-    assert shell[0] == "" and python[0] == "python"
+    shell, python, own_tables = re.findall(r"```(\w*)\n(.*?)```", quickstart, flags=re.S)[:3]
+    assert shell[0] == "" and python[0] == own_tables[0] == "python"
     commands = [line.split("#", 1)[0].strip() for line in shell[1].splitlines()]
-    return [c for c in commands if c], python[1]
+    return [c for c in commands if c], python[1], own_tables[1]
 
 
 def test_the_quickstart_runs_as_written(spark, tmp_path, monkeypatch, capsys):
-    commands, python = quickstart_blocks()
+    commands, python, own_tables = quickstart_blocks()
     monkeypatch.chdir(tmp_path)
     for command in commands:
         words = shlex.split(command)
@@ -37,3 +38,8 @@ def test_the_quickstart_runs_as_written(spark, tmp_path, monkeypatch, capsys):
     for _ in range(2):  # the snippet is re-runnable: save_as_table overwrites
         exec(compile(python, "README.md (Quickstart)", "exec"), {})
     assert "'conv_rate': [" in capsys.readouterr().out
+    exec(compile(own_tables, "README.md (your own tables)", "exec"), {})
+    from featurestore import FeatureStore
+
+    rows = FeatureStore(repo_path=".").spark.table("ratings").collect()
+    assert [tuple(r) for r in rows] == [(1001, 4.5, __import__("datetime").datetime(2026, 1, 1))]

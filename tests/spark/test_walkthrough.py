@@ -86,7 +86,8 @@ def test_registry_is_readable_with_plain_protobuf(demo):
 
 
 @pytest.mark.parametrize("notebook", ["driver_ranking_training.ipynb", "driver_ranking_inference.ipynb"])
-def test_notebooks_execute(demo, notebook, monkeypatch):
+def test_notebooks_execute(demo, notebook, monkeypatch, tmp_path):
+    """Run from a folder of their own (not the repo's): they find the repo through FEATURESTORE_REPO."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -95,8 +96,9 @@ def test_notebooks_execute(demo, notebook, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     document = nbformat.read(ROOT / "notebooks" / notebook, as_version=4)
     NotebookClient(document, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(repo)}}).execute()
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for cell in document.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
-    assert "project 'driver_repo'" in text
+    assert "project 'driver_repo'" in text and f"repo: {repo}" in text
+    assert list(tmp_path.iterdir()) == []  # nothing written into the folder it ran from

@@ -98,3 +98,18 @@ def test_paths_with_spaces_reach_the_jvm_quoted(tmp_path, monkeypatch):
         f"-Dlog4j.configurationFile={CHECKOUT}/spark_conf/log4j2.properties")
     assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == \
         f"jdbc:derby:;databaseName={repo}/data/metastore_db;create=true"
+
+
+def test_the_notebooks_repo_does_not_depend_on_the_current_folder(tmp_path, monkeypatch):
+    from featurestore.scaffold.walkthrough import notebook_repo
+
+    home, chosen = tmp_path / "home", tmp_path / "chosen"
+    for repo in (chosen, home / "featurestore_notebooks" / "driver_repo"):
+        repo.mkdir(parents=True)
+        (repo / "feature_store.yaml").write_text("project: driver_repo\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEATURESTORE_REPO", str(chosen))
+    assert notebook_repo() == chosen
+    monkeypatch.delenv("FEATURESTORE_REPO")
+    assert notebook_repo() == home / "featurestore_notebooks" / "driver_repo"
