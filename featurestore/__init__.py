@@ -6,6 +6,7 @@ are pure Python; Spark starts only where a job needs it.
 from featurestore.definitions import (
     Aggregation,
     BigQuerySource,
+    ConflictPolicy,
     Entity,
     Feature,
     FeatureService,
@@ -14,6 +15,7 @@ from featurestore.definitions import (
     FileLoggingDestination,
     FileSource,
     KafkaSource,
+    LabelView,
     LoggingConfig,
     OnDemandFeatureView,
     Project,
@@ -43,6 +45,7 @@ def __getattr__(name):
 __all__ = [
     "Aggregation",
     "BigQuerySource",
+    "ConflictPolicy",
     "Entity",
     "Feature",
     "FeatureService",
@@ -52,6 +55,7 @@ __all__ = [
     "FileLoggingDestination",
     "FileSource",
     "KafkaSource",
+    "LabelView",
     "LoggingConfig",
     "OnDemandFeatureView",
     "Project",

@@ -312,7 +312,11 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     online_type, online_raw = _pick_type(raw.get("online_store"), "online_store", lines, online.STORE_TYPES,
                                          "sqlite")
     offline_type, offline_raw = _pick_type(raw.get("offline_store"), "offline_store", lines,
-                                           OFFLINE_STORE_CONFIGS, "spark")
+                                           [*OFFLINE_STORE_CONFIGS, *FEAST_OFFLINE_TYPES], "spark")
+    if offline_type in FEAST_OFFLINE_TYPES:
+        offline_type = FEAST_OFFLINE_TYPES[offline_type]
+        offline_raw = {**offline_raw, "type": offline_type}
+    online_raw = _feast_online_settings(online_type, online_raw, lines)
     online_config = _check_section(online.config_class(online_type), online_raw, "online_store", lines)
     offline = _check_section(OFFLINE_STORE_CONFIGS[offline_type], offline_raw, "offline_store", lines)
     for key in offline.spark_conf:
@@ -356,6 +360,56 @@ FEAST_KEYS = {
     # no authentication: featurestore's servers listen on loopback (docs/deployment.md)
     "auth": ({"type": "no_auth"},),
 }
+
+
+# Feast's `offline_store: file` reads parquet files with pandas or Dask; here the same
+# FileSource paths are read by Spark, so it means the Spark offline store.
+FEAST_OFFLINE_TYPES = {"file": "spark"}
+
+
+def _feast_online_settings(online_type: str, raw: dict, lines: _Lines) -> dict:
+    """Feast's spellings of online-store settings, as this store's own keys. Redis:
+    `connection_string: "host:port[,ssl=true][,db=N]"` and `redis_type: redis`; a password in the
+    string is refused (a secret in a file that gets committed): name its variable in password_env."""
+    if online_type != "redis" or not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    redis_type = raw.pop("redis_type", "redis")
+    if redis_type != "redis":
+        raise ConfigError(f"{lines.where('online_store.redis_type')}: 'online_store.redis_type' is {redis_type!r}; "
+                          f"featurestore talks to one Redis server ('redis'), not a cluster or sentinels")
+    text = raw.pop("connection_string", None)
+    if text is None:
+        return raw
+    where = lines.where("online_store.connection_string")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where}: 'online_store.connection_string' must be a string such as localhost:6379")
+    address, *options = [part.strip() for part in text.split(",")]
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{where}: 'online_store.connection_string' {text!r} must start with host:port, "
+                          f"e.g. localhost:6379")
+    parsed = {"host": host, "port": int(port)}
+    for option in options:
+        key, _, value = option.partition("=")
+        key = key.strip().lower()
+        if key == "password":
+            raise ConfigError(f"{where}: the connection string holds a password; remove it and set password_env: "
+                              f"REDIS_PASSWORD (the name of an environment variable holding it), so that no secret "
+                              f"sits in feature_store.yaml")
+        if key == "ssl":
+            parsed["ssl"] = value.strip().lower() in ("true", "1", "yes")
+        elif key == "db" and value.strip().isdigit():
+            parsed["db"] = int(value)
+        else:
+            raise ConfigError(f"{where}: connection string option {option!r} is not understood; featurestore takes "
+                              f"ssl=true and db=N (other settings are keys of online_store: "
+                              f"socket_timeout_seconds, key_ttl_seconds, password_env)")
+    for key in parsed:
+        if key in raw:
+            raise ConfigError(f"{lines.where('online_store.' + key)}: 'online_store.{key}' is given twice, by itself "
+                              f"and in connection_string; keep one")
+    return {**raw, **parsed}
 
 
 def _check_feast_keys(raw: dict, lines: _Lines) -> None:

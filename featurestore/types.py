@@ -130,6 +130,26 @@ class ValueType:
     BOOL_LIST, UNIX_TIMESTAMP_LIST = ArrayType(Bool), ArrayType(UnixTimestamp)
 
 
+class NotStoredType:
+    """Feast's Map, Json and Struct types, named here so that a Feast repo imports unchanged, but
+    not yet stored by featurestore: a Field of one of them is refused, saying so and how to go
+    on (they come with Feast's Value encoding of the online store)."""
+
+    def __init__(self, name: str, spark_hint: str):
+        self.name = name
+        self.spark_hint = spark_hint
+
+    def __call__(self, *args, **kwargs) -> NotStoredType:  # Struct({"name": String, ...})
+        return self
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+Map = NotStoredType("Map", "a map<string,...> or struct column")
+Json = NotStoredType("Json", "a string column of JSON text")
+Struct = NotStoredType("Struct", "a struct column")
+
 __all__ = [
     "Array",
     "Bool",
@@ -139,7 +159,10 @@ __all__ = [
     "Float64",
     "Int32",
     "Int64",
+    "Json",
+    "Map",
     "String",
+    "Struct",
     "UnixTimestamp",
     "ValueType",
 ]

@@ -6,6 +6,7 @@ from featurestore.definitions.feature_view import FeatureView, FeatureViewProjec
 from featurestore.definitions.field import Feature, Field
 from featurestore.definitions.kafka import AvroFormat, JsonFormat, KafkaSource
 from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
+from featurestore.definitions.label_view import ConflictPolicy, LabelView
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
 from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
 from featurestore.definitions.sources import BigQuerySource, DataSource, FileSource, PushSource, SparkSource
@@ -18,6 +19,7 @@ __all__ = [
            "AvroFormat",
            "BigQuerySource",
            "CodeRef",
+           "ConflictPolicy",
            "DataSource",
            "DefinitionKind",
            "Entity",
@@ -30,6 +32,7 @@ __all__ = [
            "FileSource",
            "JsonFormat",
            "KafkaSource",
+           "LabelView",
            "LoggingConfig",
            "OnDemandFeatureView",
            "Project",

@@ -20,6 +20,11 @@ class Field:
     def __init__(self, *, name: str, dtype: types.FeatureType, description: str = "",
                  tags: dict[str, str] | None = None):
         self.name = check_name("Field", name)
+        if isinstance(dtype, types.NotStoredType):
+            raise DefinitionError(
+                f"Field {name!r}: Feast's {dtype!r} type is not stored by featurestore yet (it comes with Feast's "
+                f"online Value encoding); leave the field out of the schema for now ({dtype.spark_hint} stays in "
+                f"the table as it is)")
         if not isinstance(dtype, types.FeatureType):
             raise DefinitionError(
                 f"Field {name!r}: dtype must be a featurestore.types type such as Float32 or Array(Int64), "

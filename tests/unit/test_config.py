@@ -1,4 +1,5 @@
 """feature_store.yaml: defaults, typed sections, and errors with the key's path and line."""
+import re
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,29 @@ def test_serve_section_mistakes_name_the_key_and_line(tmp_path, text, message):
     with pytest.raises(ConfigError) as error:
         load_config(write(tmp_path, "project: demo\n" + text))
     assert str(error.value).startswith(f"{tmp_path}/{message}")
+
+
+def test_feast_online_and_offline_spellings(tmp_path):
+    """Feast's `offline_store: file` is the Spark store reading the same files; Redis's
+    `connection_string` and `redis_type: redis` are its host, port, ssl and db."""
+    write(tmp_path, "project: p\noffline_store:\n    type: file\nonline_store:\n    type: redis\n    redis_type: redis\n"
+                    "    connection_string: \"redis.internal:6380,ssl=true,db=3\"\n")
+    config = load_config(tmp_path)
+    assert config.offline_store.type == "spark"
+    assert config.online_store == RedisOnlineStoreConfig(host="redis.internal", port=6380, ssl=True, db=3)
+    write(tmp_path, "project: p\noffline_store: file\n")
+    assert load_config(tmp_path).offline_store.type == "spark"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("connection_string: \"localhost:6379,password=hunter2\"",
+     "feature_store.yaml:5: the connection string holds a password; remove it and set password_env: REDIS_PASSWORD"),
+    ("connection_string: localhost", "'online_store.connection_string' 'localhost' must start with host:port"),
+    ("connection_string: \"localhost:6379,retries=3\"", "connection string option 'retries=3' is not understood"),
+    ("redis_type: redis_cluster", "'online_store.redis_type' is 'redis_cluster'; featurestore talks to one Redis"),
+    ("connection_string: \"h:1\"\n    port: 2", "'online_store.port' is given twice, by itself and in connection_string"),
+])
+def test_feast_redis_settings_that_cannot_be_honoured_are_refused(tmp_path, setting, message):
+    write(tmp_path, f"project: p\nregistry: data/registry.db\nonline_store:\n    type: redis\n    {setting}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(tmp_path)

@@ -1,0 +1,1 @@
+"""Feast's Spark offline store's import paths (see featurestore.infra)."""
