@@ -43,3 +43,35 @@ def test_the_quickstart_runs_as_written(spark, tmp_path, monkeypatch, capsys):
 
     rows = FeatureStore(repo_path=".").spark.table("ratings").collect()
     assert [tuple(r) for r in rows] == [(1001, 4.5, __import__("datetime").datetime(2026, 1, 1))]
+
+
+def test_the_readmes_curl_lines_answer(spark, tmp_path, monkeypatch, capsys):
+    """The README's `Serving over HTTP` commands, run against `featurestore serve` on the Quickstart's repo."""
+    import json
+    import subprocess
+
+    from featurestore.serving.server import FeatureServer
+    from featurestore.store import FeatureStore
+
+    text = README.read_text().split("## Serving over HTTP", 1)[1]
+    block = re.findall(r"```\n(.*?)```", text, flags=re.S)[0].replace("\\\n", " ")
+    monkeypatch.chdir(tmp_path)
+    for command in quickstart_blocks()[0]:
+        words = shlex.split(command)
+        if words[0] == "cd":
+            monkeypatch.chdir(Path.cwd() / words[1])
+        else:
+            assert main(words[1:]) == 0, (command, capsys.readouterr().err)
+    server = FeatureServer(FeatureStore(repo_path="."), port=0).start()
+    try:
+        for line in block.splitlines():
+            for command in line.split(";"):
+                words = shlex.split(command.replace("http://127.0.0.1:6566", server.url))
+                answer = subprocess.run(["curl", "-w", "\n%{http_code}", *words[1:]], capture_output=True, text=True,
+                                        timeout=30, check=True).stdout
+                body, status = answer.rsplit("\n", 1)
+                assert status == "200", (command, body)
+                if "get-online-features" in command:
+                    assert all(s == "PRESENT" for r in json.loads(body)["results"] for s in r["statuses"]), body
+    finally:
+        server.stop()
