@@ -26,14 +26,20 @@ from __future__ import annotations
 import sys
 
 from featurestore.errors import RetrievalError
+from featurestore.protos.value_pb2 import STRUCT
 from featurestore.types import FeatureType
 from featurestore.values import Mismatch, normalizer
 
 
 def arrow_type(dtype: FeatureType):
-    """The Arrow type Spark uses for a column of this feature type."""
+    """The Arrow type Spark uses for a column of this feature type; None for Feast's Map and
+    Struct, whose columns reach the function as Python dicts (as online reads return them)."""
     import pyarrow as pa
 
+    if dtype.name == "Json":
+        return pa.string()
+    if dtype.name == "Map" or dtype.value_type == STRUCT:
+        return None
     scalars = {"Int32": pa.int32(), "Int64": pa.int64(), "Float32": pa.float32(), "Float64": pa.float64(),
                "String": pa.string(), "Bool": pa.bool_(), "Bytes": pa.binary(),
                "UnixTimestamp": pa.timestamp("us", tz="UTC")}
@@ -43,16 +49,19 @@ def arrow_type(dtype: FeatureType):
 
 
 def pandas_frame(columns: dict, types: dict[str, FeatureType], count: int):
-    """A pandas DataFrame from Python-value columns, converted through Arrow as Spark converts them."""
+    """A pandas DataFrame from Python-value columns, converted through Arrow as Spark converts them
+    (maps and structs: one dict per row, as online reads give them)."""
+    import pandas as pd
     import pyarrow as pa
 
-    if not columns:
-        import pandas as pd
-
-        return pd.DataFrame(index=range(count))
+    as_objects = {name for name in columns if arrow_type(types[name]) is None}
     arrays = {name: values if isinstance(values, (pa.Array, pa.ChunkedArray))
-              else pa.array(values, type=arrow_type(types[name])) for name, values in columns.items()}
-    return pa.table(arrays).to_pandas()
+              else pa.array(values, type=arrow_type(types[name])) for name, values in columns.items()
+              if name not in as_objects}
+    frame = pa.table(arrays).to_pandas() if arrays else pd.DataFrame(index=range(count))
+    for name in as_objects:
+        frame[name] = pd.Series(list(columns[name]), dtype=object, index=frame.index)
+    return frame[list(columns)] if columns else frame
 
 
 def run_on_demand(odfv, fn, columns: dict[str, list], types: dict[str, FeatureType], count: int, row_of,

@@ -84,7 +84,7 @@ def Array(element: FeatureType) -> ArrayType:
     Traceback (most recent call last):
     TypeError: Array() takes a scalar type such as Int64, got Array(Int64)
     """
-    if not isinstance(element, FeatureType) or element.is_list:
+    if not isinstance(element, FeatureType) or element.is_list or element not in SCALAR_TYPES:
         raise TypeError(f"Array() takes a scalar type such as Int64, got {element!r}")
     return ArrayType(element)
 
@@ -105,8 +105,15 @@ def from_spark_type(spark_simple_string: str) -> FeatureType | None:
     return None
 
 
-def from_value_type(value_type: int) -> FeatureType:
-    """The FeatureType for a protobuf ValueType number (used when reading the registry)."""
+def from_value_type(value_type: int, struct_fields: dict | None = None) -> FeatureType:
+    """The FeatureType for a protobuf ValueType number (used when reading the registry); a
+    STRUCT's fields come from the registry's Field.struct_fields."""
+    if value_type == value_pb2.MAP:
+        return Map
+    if value_type == value_pb2.JSON:
+        return Json
+    if value_type == value_pb2.STRUCT:
+        return Struct(struct_fields or {})
     for scalar in SCALAR_TYPES:
         if scalar.value_type == value_type:
             return scalar
@@ -130,25 +137,80 @@ class ValueType:
     BOOL_LIST, UNIX_TIMESTAMP_LIST = ArrayType(Bool), ArrayType(UnixTimestamp)
 
 
-class NotStoredType:
-    """Feast's Map, Json and Struct types, named here so that a Feast repo imports unchanged, but
-    not yet stored by featurestore: a Field of one of them is refused, saying so and how to go
-    on (they come with Feast's Value encoding of the online store)."""
+class MapType(FeatureType):
+    """Feast's Map: string keys, values of any type (a dict). Read from a Spark map with string
+    keys or a struct column; stored online as Feast's Map message."""
 
-    def __init__(self, name: str, spark_hint: str):
-        self.name = name
-        self.spark_hint = spark_hint
+    def __init__(self):
+        super().__init__("Map", value_pb2.MAP, ())
 
-    def __call__(self, *args, **kwargs) -> NotStoredType:  # Struct({"name": String, ...})
-        return self
+    @property
+    def spark_type(self) -> str:
+        return "map<string,string>"
 
-    def __repr__(self) -> str:
-        return self.name
+    def accepts_spark_type(self, spark_simple_string: str) -> bool:
+        return spark_simple_string.startswith(("map<string,", "struct<"))
 
 
-Map = NotStoredType("Map", "a map<string,...> or struct column")
-Json = NotStoredType("Json", "a string column of JSON text")
-Struct = NotStoredType("Struct", "a struct column")
+class StructType(FeatureType):
+    """Feast's Struct({"name": String, "age": Int64}): a dict of declared fields, each of a
+    feature type; read from a Spark struct column with those fields, in that order."""
+
+    def __init__(self, fields: dict[str, FeatureType]):
+        self.fields = dict(fields)
+        inner = ", ".join(f"{name!r}: {dtype!r}" for name, dtype in self.fields.items())
+        super().__init__(f"Struct({{{inner}}})", value_pb2.STRUCT, ())
+
+    @property
+    def spark_type(self) -> str:
+        return "struct<" + ",".join(f"{name}:{dtype.spark_type}" for name, dtype in self.fields.items()) + ">"
+
+    def accepts_spark_type(self, spark_simple_string: str) -> bool:
+        if not (spark_simple_string.startswith("struct<") and spark_simple_string.endswith(">")):
+            return False
+        members = [part.split(":", 1) for part in _top_level_parts(spark_simple_string[len("struct<"):-1])]
+        return [m[0] for m in members] == list(self.fields) and all(
+            len(m) == 2 and self.fields[m[0]].accepts_spark_type(m[1]) for m in members)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StructType) and other.fields == self.fields
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def Struct(fields: dict) -> StructType:
+    """A struct of named fields of feature types (Feast's `Struct({"name": String})`).
+
+    >>> Struct({"name": String, "age": Int64}).accepts_spark_type("struct<name:string,age:bigint>")
+    True
+    >>> Struct({"name": String}).spark_type
+    'struct<name:string>'
+    """
+    if not isinstance(fields, dict) or not fields:
+        raise TypeError(f"Struct() takes a non-empty dict of field name to type, got {fields!r}")
+    for name, dtype in fields.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"Struct() field names are plain identifiers, got {name!r}")
+        if not isinstance(dtype, FeatureType):
+            raise TypeError(f"Struct() field {name!r} must have a featurestore.types type, got {dtype!r}")
+    return StructType(fields)
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """'a:int,b:map<string,int>' -> ['a:int', 'b:map<string,int>'] (commas inside <> kept)."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+Map = MapType()
+Json = FeatureType("Json", value_pb2.JSON, ("string",))  # JSON text in a string column
 
 __all__ = [
     "Array",

@@ -133,6 +133,68 @@ def to_bytes(value) -> bytes:
     raise Mismatch(f"{describe(value)} is not bytes")
 
 
+def to_json(value) -> str:
+    """JSON text: a string that parses as JSON, or a dict, list or number written as JSON."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError as error:
+            raise Mismatch(f"{describe(value)} is not JSON text ({error})") from None
+        return value if type(value) is str else str(value)
+    try:
+        return json.dumps(_plain(value), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise Mismatch(f"{describe(value)} cannot be written as JSON ({error})") from None
+
+
+def to_map(value) -> dict:
+    """A dict with string keys: a dict, a Spark Row (a struct column) or the (key, value) pairs Arrow
+    gives for a map column; nested structs become dicts."""
+    value = _plain(value)
+    if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        value = dict(value)
+    if not isinstance(value, dict):
+        raise Mismatch(f"{describe(value)} is not a map (a dict of string keys)")
+    for key in value:
+        if not isinstance(key, str):
+            raise Mismatch(f"map key {key!r} is not a string")
+    return value
+
+
+def struct_converter(fields: dict[str, FeatureType]) -> Callable:
+    """value -> a dict of exactly the declared fields, each converted to its type, or Mismatch."""
+    converters = {name: normalizer(dtype) for name, dtype in fields.items()}
+
+    def to_struct(value) -> dict:
+        value = to_map(value)
+        if set(value) != set(converters):
+            raise Mismatch(f"{describe(value)} does not have the struct's fields {', '.join(converters)}")
+        converted = {}
+        for name, convert in converters.items():
+            try:
+                converted[name] = convert(value[name])
+            except Mismatch as mismatch:
+                raise Mismatch(f"struct field {name!r}: {mismatch}") from None
+        return converted
+
+    return to_struct
+
+
+def _plain(value):
+    """Spark Rows as dicts, numpy scalars and arrays as Python values, recursively."""
+    if hasattr(value, "asDict"):
+        return {k: _plain(v) for k, v in value.asDict(recursive=False).items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _plain(value.tolist())
+    if isinstance(value, (list, tuple)) and not isinstance(value, str):
+        return [_plain(v) for v in value] if not isinstance(value, tuple) else tuple(_plain(v) for v in value)
+    return value
+
+
 def to_micros(value) -> int:
     """A datetime (naive = UTC), pandas Timestamp or numpy datetime64 -> microseconds, UTC."""
     numpy = sys.modules.get("numpy")
@@ -194,6 +256,12 @@ _SCALAR: dict[str, Callable] = {"Int32": to_int32, "Int64": to_int64, "Float32":
 def normalizer(dtype: FeatureType) -> Callable:
     """value -> the value as `dtype` holds it in Python (None for null; timestamps as aware UTC
     datetimes), or Mismatch. On-demand functions' inputs and outputs go through it."""
+    complex_convert = _complex_converter(dtype)
+    if complex_convert is not None:
+        def convert_complex(value):
+            return None if value is None or (not hasattr(value, "__iter__") and is_missing(value)) \
+                else complex_convert(value)
+        return convert_complex
     if dtype.is_list:
         element = _SCALAR[dtype.element.name]
 
@@ -214,3 +282,16 @@ def normalizer(dtype: FeatureType) -> Callable:
     def convert_scalar(value):
         return None if is_null(value) else convert(value)
     return convert_scalar
+
+
+def _complex_converter(dtype: FeatureType) -> Callable | None:
+    """The converter of Feast's Json, Map and Struct types; None for the others."""
+    from featurestore.types import Json, Map, StructType
+
+    if dtype == Json:
+        return to_json
+    if dtype == Map:
+        return to_map
+    if isinstance(dtype, StructType):
+        return struct_converter(dtype.fields)
+    return None

@@ -20,11 +20,6 @@ class Field:
     def __init__(self, *, name: str, dtype: types.FeatureType, description: str = "",
                  tags: dict[str, str] | None = None):
         self.name = check_name("Field", name)
-        if isinstance(dtype, types.NotStoredType):
-            raise DefinitionError(
-                f"Field {name!r}: Feast's {dtype!r} type is not stored by featurestore yet (it comes with Feast's "
-                f"online Value encoding); leave the field out of the schema for now ({dtype.spark_hint} stays in "
-                f"the table as it is)")
         if not isinstance(dtype, types.FeatureType):
             raise DefinitionError(
                 f"Field {name!r}: dtype must be a featurestore.types type such as Float32 or Array(Int64), "
@@ -34,12 +29,16 @@ class Field:
         self.tags = check_tags(f"Field {name!r}", tags)
 
     def to_proto(self) -> registry_pb2.Field:
-        return registry_pb2.Field(name=self.name, dtype=self.dtype.value_type, description=self.description,
-                                  tags=self.tags)
+        proto = registry_pb2.Field(name=self.name, dtype=self.dtype.value_type, description=self.description,
+                                   tags=self.tags)
+        if isinstance(self.dtype, types.StructType):
+            proto.struct_fields.extend(Field(name=n, dtype=t).to_proto() for n, t in self.dtype.fields.items())
+        return proto
 
     @classmethod
     def from_proto(cls, proto: registry_pb2.Field) -> Field:
-        return cls(name=proto.name, dtype=types.from_value_type(proto.dtype), description=proto.description,
+        members = {member.name: cls.from_proto(member).dtype for member in proto.struct_fields}
+        return cls(name=proto.name, dtype=types.from_value_type(proto.dtype, members), description=proto.description,
                    tags=dict(proto.tags))
 
     def __eq__(self, other) -> bool:

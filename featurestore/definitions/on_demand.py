@@ -97,6 +97,9 @@ class OnDemandFeatureView:
         self.schema = list(schema)
         check_unique(kind, "schema field", [f.name for f in self.schema])
         for field in self.schema:
+            if field.dtype.name == "Map" or field.dtype.name.startswith("Struct("):
+                raise DefinitionError(f"{kind}: feature {field.name!r} is declared {field.dtype!r}; an on-demand "
+                                      f"view returns scalars, lists or Json (a map or struct can be returned as Json)")
             if field.name.startswith("__fs_"):
                 raise DefinitionError(f"{kind}: feature name {field.name!r} starts with '__fs_', which featurestore "
                                       f"reserves for its own columns; rename it")

@@ -46,6 +46,7 @@ def _batch_runner(odfv, fn, inputs, types, features, output_names, describe):
         import pyarrow as pa
 
         from featurestore.on_demand_runner import arrow_type, run_on_demand
+        from featurestore.values import normalizer
 
         arrow_types = {name: arrow_type(dtype) for name, dtype in types.items()}
         out_types = [arrow_type(dtype) for _, dtype in features]
@@ -59,6 +60,10 @@ def _batch_runner(odfv, fn, inputs, types, features, output_names, describe):
             names = batch.schema.names
             columns = {}
             for name, column in inputs.items():
+                if arrow_types[name] is None:  # a map or a struct: dicts, as online reads give them
+                    normalize = normalizer(types[name])
+                    columns[name] = [normalize(v) for v in batch.column(names.index(column)).to_pylist()]
+                    continue
                 array = batch.column(names.index(column)).cast(arrow_types[name])
                 columns[name] = array.to_pylist() if odfv.mode == "python" else array
 

@@ -176,10 +176,14 @@ _ENCODERS: dict[int, Callable[[Any], bytes]] = {
 
 
 def _encoder(dtype: FeatureType) -> Callable[[Any], bytes]:
-    try:
-        return _ENCODERS[dtype.value_type]
-    except (KeyError, AttributeError):
-        raise ValidationError(f"{dtype!r} is not a feature type; use one of featurestore.types") from None
+    encoder = _ENCODERS.get(getattr(dtype, "value_type", None))
+    if encoder is None and isinstance(dtype, FeatureType):  # Feast's Json, Map, Struct
+        from featurestore.online.complex_values import complex_encoder
+
+        encoder = complex_encoder(dtype, python_to_value)
+    if encoder is None:
+        raise ValidationError(f"{dtype!r} is not a feature type; use one of featurestore.types")
+    return encoder
 
 
 def value_encoder(dtype: FeatureType, what: str = "value") -> Callable[[Any], bytes]:
@@ -227,7 +231,15 @@ _DECODERS: dict[str, Callable[[Value], Any]] = {
     "unix_timestamp_val": lambda message: micros_to_datetime(message.unix_timestamp_val),
     "unix_timestamp_list_val":
         lambda message: [micros_to_datetime(m) for m in message.unix_timestamp_list_val.val],
+    "json_val": lambda message: message.json_val,
+    "map_val": lambda message: _map_to_python(message.map_val),
+    "struct_val": lambda message: _map_to_python(message.struct_val),
 }
+
+
+def _map_to_python(map_message) -> dict:
+    """A Map message (a map's or a struct's entries) as a dict, in key order: protobuf keeps none."""
+    return {key: value_to_python(map_message.val[key]) for key in sorted(map_message.val)}
 
 
 def value_to_python(message: Value):

@@ -2,15 +2,12 @@
 `feast` renamed to `featurestore` in its imports (tests/feast_release.py).
 
 Its data is written as Feast's bootstrap writes it: plain pandas `to_parquet` with the
-Map, Json and Struct columns and a created time, and an empty label table. The template
-is applied as Feast ships it first: its Map, Json and Struct fields are refused in one
-line naming the fix (featurestore stores them with Feast's online encoding, not yet);
-with those three fields left out, as the message says, it runs Feast's test_workflow:
-apply, a training set, materialize_incremental, online reads by service, a push.
+Map, Json and Struct columns and a created time, and an empty label table. It runs Feast's
+test_workflow: apply, a training set (with the pandas on-demand view, and the Map, Json and
+Struct features), materialize_incremental, online reads by service and of the same complex
+features, a push to the push source read back through the fresh view.
 """
-import ast
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -72,30 +69,7 @@ def template_repo(tmp_path):
     return repo
 
 
-def test_as_feast_ships_it_the_complex_fields_are_refused_naming_the_fix(spark, template_repo, capsys):
-    assert cli(["apply", "--repo", str(template_repo)]) == 1
-    error = capsys.readouterr().err
-    assert re.fullmatch(r"Error: .*feature_definitions\.py:\d+: Field 'driver_metadata': Feast's Map type is not "
-                        r"stored by featurestore yet \(it comes with Feast's online Value encoding\); leave the field "
-                        r"out of the schema for now \(a map<string,\.\.\.> or struct column stays in the table as it "
-                        r"is\)\n", error), error
-    assert not (template_repo / "data" / "registry.db").exists()
-
-
-def without_complex_fields(text: str) -> str:
-    """The template with its Map, Json and Struct fields left out (the fix the error names)."""
-    tree = ast.parse(text)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.List):
-            node.elts = [e for e in node.elts if not (
-                isinstance(e, ast.Call) and getattr(e.func, "id", "") == "Field"
-                and any(k.arg == "name" and getattr(k.value, "value", None) in COMPLEX_FIELDS for k in e.keywords))]
-    return ast.unparse(tree) + "\n"
-
-
 def test_the_template_runs_feasts_workflow(spark, template_repo, capsys):
-    definitions = template_repo / "feature_definitions.py"
-    definitions.write_text(without_complex_fields(definitions.read_text()))
     assert cli(["apply", "--repo", str(template_repo)]) == 0, capsys.readouterr().err
     store = FeatureStore(repo_path=template_repo)
     assert sorted(v.name for v in store.list_feature_views()) == [
@@ -111,6 +85,13 @@ def test_the_template_runs_feasts_workflow(spark, template_repo, capsys):
     assert training["conv_rate"].tolist() == pytest.approx([conv_rate(1001, 6), conv_rate(1002, 6)])
     assert training["conv_rate_plus_val1"].tolist() == pytest.approx([conv_rate(1001, 6) + 1, conv_rate(1002, 6) + 2])
     assert training["avg_daily_trips"].tolist() == [1 + 5, 2 + 5]
+    complex_features = [f"driver_hourly_stats:{name}" for name in COMPLEX_FIELDS]
+    offline = store.get_historical_features(entity_df=entity_df[["driver_id", "event_timestamp"]],
+                                            features=complex_features).to_df().sort_values("driver_id")
+    assert offline["driver_metadata"].tolist() == [{"rating": "4.5", "vehicle_type": "sedan"}] * 2
+    assert offline["driver_config"].tolist() == ['{"max_distance_km": 50}'] * 2
+    assert offline["driver_profile"].tolist() == [{"name": "driver_1001", "age": "40"},
+                                                  {"name": "driver_1002", "age": "40"}]
 
     store.materialize_incremental(end_date=datetime.now(UTC))
     online = store.get_online_features(
@@ -119,12 +100,27 @@ def test_the_template_runs_feasts_workflow(spark, template_repo, capsys):
     assert online["conv_rate"] == pytest.approx([conv_rate(1001, 1)])
     assert online["conv_rate_plus_val1"] == pytest.approx([conv_rate(1001, 1) + 1000])
     assert online["conv_rate_plus_val2"] == pytest.approx([conv_rate(1001, 1) + 2000])
+    served = store.get_online_features(features=complex_features, entity_rows=[{"driver_id": 1001}]).to_dict()
+    assert served == {"driver_id": [1001], "driver_metadata": [{"rating": "4.5", "vehicle_type": "sedan"}],
+                      "driver_config": ['{"max_distance_km": 50}'], "driver_profile": [{"name": "driver_1001",
+                                                                                          "age": "40"}]}
 
     from featurestore import PushMode
 
-    pushed = pd.DataFrame({"driver_id": [1001], "event_timestamp": [datetime.now(UTC)], "created": [datetime.now(UTC)],
-                           "conv_rate": [1.0], "acc_rate": [1.0], "avg_daily_trips": [1000]})
-    store.push("driver_stats_push_source", pushed, to=PushMode.ONLINE)
+    now = datetime.now(UTC).replace(microsecond=0)
+    pushed = pd.DataFrame({"driver_id": [1001], "event_timestamp": [now], "created": [now], "conv_rate": [1.0],
+                           "acc_rate": [1.0], "avg_daily_trips": [1000],
+                           "driver_metadata": [{"vehicle_type": "truck", "rating": "5.0"}],
+                           "driver_config": [json.dumps({"max_distance_km": 500, "preferred_zones": ["north"]})],
+                           "driver_profile": [{"name": "driver_1001", "age": "30"}]})
+    store.push("driver_stats_push_source", pushed, to=PushMode.ONLINE_AND_OFFLINE)  # as Feast's test_workflow
     fresh = store.get_online_features(features=store.get_feature_service("driver_activity_v3"),
                                       entity_rows=[{"driver_id": 1001, "val_to_add": 1, "val_to_add_2": 2}]).to_dict()
     assert fresh["conv_rate"] == [1.0] and fresh["conv_rate_plus_val1"] == [2.0]
+    assert fresh["driver_metadata"] == [{"rating": "5.0", "vehicle_type": "truck"}]
+    assert fresh["driver_profile"] == [{"name": "driver_1001", "age": "30"}]
+    later = pd.DataFrame({"driver_id": [1001], "event_timestamp": [(now + timedelta(seconds=1)).replace(tzinfo=None)]})
+    trained = store.get_historical_features(entity_df=later, features=[
+        "driver_hourly_stats_fresh:conv_rate", "driver_hourly_stats_fresh:driver_profile"]).to_df()
+    assert trained["conv_rate"].tolist() == [1.0] and trained["driver_profile"].tolist() == [
+        {"name": "driver_1001", "age": "30"}]
