@@ -101,6 +101,9 @@ def test_online_json_is_strict_for_nan_and_infinity(capsys, repo):
     (["get-online-features", "-f", "driver_hourly_stats:conv_rate", "-e", "driver_id=abc"],
      "Error: --entity driver_id=abc: driver_id is declared Int64, so its value must be an Int64"),
     (["materialize", "yesterday", "now"], "Error: START 'yesterday' is not a time"),
+    (["training-set", "build", "--entities", "driver_entities", "--feature-service", "driver_ranking", "--output",
+      "driver_entities"], "Error: table driver_entities already exists; pass --overwrite to replace it, or --output "
+                          "another name"),
 ])
 def test_errors_are_one_line_and_exit_non_zero(capsys, repo, argv, message):
     code, _out, err = run(capsys, "--repo", str(repo), *argv)
