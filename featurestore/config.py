@@ -22,7 +22,7 @@ from featurestore import online
 from featurestore.errors import ConfigError, did_you_mean
 
 CONFIG_FILE = "feature_store.yaml"
-_PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # Feast's `registry:` mapping; cache_ttl_seconds: a SQL registry asks for its newest version at
 # most once per that many seconds (0: on every access; a file is checked by one stat each time).
@@ -270,6 +270,26 @@ def _pick_type(raw, path: str, lines: _Lines, choices, default: str) -> tuple[st
     return kind, raw
 
 
+# A feature_store.yaml holds a few dozen values. YAML's aliases let 840 bytes stand for
+# billions of them (each anchor repeating the previous one nine times), which the loader
+# shares but anything walking the settings would expand: such a file is refused.
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_size(value, budget: int = MAX_YAML_NODES + 1) -> int:
+    """How many values `value` holds once aliases are expanded, counting no further than budget."""
+    count, stack = 0, [value]
+    while stack and count < budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return count
+
+
 def load_config(repo_path: str | Path) -> RepoConfig:
     """Read and check <repo_path>/feature_store.yaml."""
     repo_path = Path(repo_path).expanduser().resolve()
@@ -296,6 +316,9 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         started = f" ({context} started at line {context_mark.line + 1})" if context and context_mark else ""
         raise ConfigError(f"{where}: malformed YAML: {problem}{started}; fix the indentation or quoting "
                           f"there") from None
+    if _expanded_size(raw) > MAX_YAML_NODES:
+        raise ConfigError(f"{file}: expands to more than {MAX_YAML_NODES:,} values (YAML aliases repeating "
+                          f"aliases); write the settings out instead of nesting anchors")
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: must be a mapping with at least 'project:', got {type(raw).__name__}")
     allowed = ("project", "registry", "online_store", "offline_store", "quality", "serve") + tuple(FEAST_KEYS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from featurestore.cli.common import CommandLineError, dumps, open_store
+from featurestore.cli.common import CommandLineError, dumps, open_store, whole_number
 from featurestore.cli.timeparse import parse_time
 
 
@@ -275,10 +275,10 @@ def add_commands(commands, common) -> None:
                                 help="serve online features over HTTP (Feast's endpoints), no JVM; options "
                                      "default to feature_store.yaml's serve: section")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", "-p", type=int, help="port (default 6566, Feast's; 0: any free)")
-    serve.add_argument("--workers", "-w", type=int, help="worker processes (default 1; one per core for production)")
-    serve.add_argument("--max-rows", type=int, help="entity rows per request at most (default 10,000)")
-    serve.add_argument("--max-body-bytes", type=int, help="request body size at most (default 10 MiB)")
+    serve.add_argument("--port", "-p", type=whole_number(0, 65535), help="port (default 6566, Feast's; 0: any free)")
+    serve.add_argument("--workers", "-w", type=whole_number(1, 1024), help="worker processes (default 1; one per core for production)")
+    serve.add_argument("--max-rows", type=whole_number(1, 10**9), help="entity rows per request at most (default 10,000)")
+    serve.add_argument("--max-body-bytes", type=whole_number(1, 2**40), help="request body size at most (default 10 MiB)")
     serve.add_argument("--access-log", action="store_true", help="one line per request on stderr (no bodies)")
     serve.add_argument("--api-key-env", metavar="VARIABLE",
                        help="require 'Authorization: Bearer <key>', the key read from this environment variable")
@@ -287,7 +287,7 @@ def add_commands(commands, common) -> None:
     ui = commands.add_parser("ui", parents=[common],
                              help="the feature catalog in a browser: search, lineage, freshness (read-only, no JVM)")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    ui.add_argument("--port", "-p", type=int, default=8888, help="port (default 8888; 0: any free)")
+    ui.add_argument("--port", "-p", type=whole_number(0, 65535), default=8888, help="port (default 8888; 0: any free)")
     ui.add_argument("--export", metavar="DIR", help="write the catalog as static HTML into DIR instead of serving it")
     ui.set_defaults(run=cmd_ui)
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from featurestore.cli.common import whole_number
 from featurestore.errors import ValidationError
 from featurestore.quality.drift import Thresholds, compare, overall_status
 from featurestore.quality.report import dumps, profile_text, verdicts_json, verdicts_text, write_html
 
 FORMATS = ("text", "json")
-REFERENCE = re.compile(r"^(?P<table>[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?)?(@(?P<version>\d+))?$")
+REFERENCE = re.compile(r"^(?P<table>[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?)?(@(?P<version>\d+))?\Z")
 
 
 def parse_reference(table: str, text: str) -> tuple[str, int | None]:
@@ -149,7 +150,7 @@ def add_commands(commands, common=None) -> None:
     profile = commands.add_parser("profile", parents=parents,
                                   help="profile a table (stored beside it) or a feature view's source")
     profile.add_argument("table", nargs="?", help="table or database.table")
-    profile.add_argument("--version", type=int, help="Delta version to profile (default: the current one)")
+    profile.add_argument("--version", type=whole_number(0), help="Delta version to profile (default: the current one)")
     profile.add_argument("--columns", help="comma-separated columns (default: all)")
     profile.add_argument("--no-store", action="store_true", help="print the profile without storing it")
     profile.add_argument("--view", help="profile this feature view's source instead of a table")
@@ -163,7 +164,7 @@ def add_commands(commands, common=None) -> None:
     validate.add_argument("table", help="table to check, profiled now")
     validate.add_argument("--reference", required=True,
                           help="a version of TABLE (3), another table (db.other) or db.other@3, with a stored profile")
-    validate.add_argument("--version", type=int, help="Delta version of TABLE to check (default: the current one)")
+    validate.add_argument("--version", type=whole_number(0), help="Delta version of TABLE to check (default: the current one)")
     validate.add_argument("--threshold", action="append", metavar="NAME=VALUE",
                           help="override a threshold, e.g. psi_fail=0.3; repeatable")
     validate.add_argument("--format", default="text", help="text (default) or json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from featurestore.cli.common import CommandLineError, open_store
+from featurestore.cli.common import CommandLineError, open_store, whole_number
 from featurestore.definitions.kinds import KINDS
 
 # `<command> list|describe`, one per definition kind, in the order `featurestore --help` lists them
@@ -133,7 +133,7 @@ def add_commands(commands, common) -> None:
     init.set_defaults(run=cmd_init)
 
     plan = commands.add_parser("plan", parents=[common], help="show what apply would change; writes nothing")
-    plan.add_argument("--against", type=int, metavar="VERSION",
+    plan.add_argument("--against", type=whole_number(1), metavar="VERSION",
                       help="compare with this version of a SQL registry instead of the newest")
     plan.set_defaults(run=cmd_plan)
     commands.add_parser("apply", parents=[common],
@@ -147,11 +147,11 @@ def add_commands(commands, common) -> None:
         run=cmd_registry_dump)
     history = registry_commands.add_parser("history", parents=[common],
                                            help="list a SQL registry's versions, newest first")
-    history.add_argument("--limit", type=int, default=None, help="at most this many versions")
+    history.add_argument("--limit", type=whole_number(1), default=None, help="at most this many versions")
     history.add_argument("--json", action="store_true", help="print JSON")
     history.set_defaults(run=cmd_registry_history)
     show = registry_commands.add_parser("show", parents=[common], help="print one version of the registry as JSON")
-    show.add_argument("--version", type=int, default=None, help="the version (default: the newest)")
+    show.add_argument("--version", type=whole_number(1), default=None, help="the version (default: the newest)")
     show.set_defaults(run=cmd_registry_show)
     migrate = registry_commands.add_parser("migrate", parents=[common],
                                            help="copy this repo's registry into a SQL registry, content unchanged")

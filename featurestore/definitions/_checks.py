@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from featurestore.errors import DefinitionError
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z, not $: "stats\n" is no name
 # The longest duration the registry (a protobuf Duration) can hold: 10,000 years. Feast
 # repos use ttl=timedelta(days=36500) for "never expire"; that and anything up to this fits.
 MAX_TTL = timedelta(seconds=315_576_000_000)

@@ -11,7 +11,7 @@ import re
 
 from featurestore.errors import RetrievalError
 
-TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
 
 
 def check_table_name(name, what: str = "training-set table") -> str:

@@ -78,6 +78,9 @@ class RegistryFile:
                                                                                          self.project)
 
     def _unreadable(self, error: OSError) -> RegistryError:
+        if isinstance(error, IsADirectoryError):
+            return RegistryError(f"registry {self.path} is a folder, not a file; point feature_store.yaml's "
+                                 f"registry: at a file such as data/registry.db")
         return RegistryError(f"cannot read registry {self.path}: {error.strerror}; check the file's permissions")
 
     def history(self, limit: int | None = None) -> list:

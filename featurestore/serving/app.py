@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -88,7 +89,7 @@ class FeatureApp:
                 endpoint = self._post_endpoint(path)
                 body = await self._body(headers, receive)
                 status, payload = 200, endpoint(self.context, body, self.max_rows)
-            elif method == "GET":
+            elif method in ("GET", "HEAD"):  # HEAD: GET's status and headers, no body
                 status, payload = self._get(path)
             else:
                 raise api.RequestError(405, f"{method} is not served; {path} takes "
@@ -102,8 +103,8 @@ class FeatureApp:
             status, payload = 422, _error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
             status, payload = 500, _error(500, f"unexpected {type(error).__name__}; see the server's log")
-            print(f"featurestore serve: unexpected {type(error).__name__} on {method} {path}: {error}",
-                  file=sys.stderr)
+            print(f"featurestore serve: unexpected {type(error).__name__} on {printable(method)} {printable(path)}: "
+                  f"{printable(str(error))}", file=sys.stderr)
         if isinstance(payload, str):
             data, kind = payload.encode(), b"text/plain; version=0.0.4"
         else:
@@ -112,11 +113,12 @@ class FeatureApp:
         if close:
             response_headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
-        await send({"type": "http.response.body", "body": data})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else data})
         seconds = time.perf_counter() - started
         self.metrics.request(path if path in POST or path in GET else "other", status, seconds)
         if self.access_log is not None:
-            print(f"{method} {path} {status} {seconds * 1000:.2f} ms", file=self.access_log, flush=True)
+            print(f"{printable(method)} {printable(path)} {status} {seconds * 1000:.2f} ms", file=self.access_log,
+                  flush=True)
 
     def _get(self, path: str):
         if path == "/health":
@@ -146,8 +148,8 @@ class FeatureApp:
     def _authorize(self, path: str, headers: dict) -> None:
         if self.api_key is None or path == "/health":
             return
-        given = headers.get(b"authorization", b"")
-        if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
+        scheme, _, token = headers.get(b"authorization", b"").strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.api_key.encode()):
             raise api.RequestError(401, "this server needs the header 'Authorization: Bearer <key>' with the key "
                                         "its serve.api_key_env variable holds")
 
@@ -171,10 +173,35 @@ class FeatureApp:
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         try:
-            return json.loads(b"".join(chunks))
+            parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise api.RequestError(400, f"the body is not JSON: {error}") from None
+        except RecursionError:
+            raise api.RequestError(400, "the body nests arrays or objects too deeply to be a request") from None
+        if b"\\u" in body and _LONE_SURROGATE.search(body):
+            raise api.RequestError(400, "the body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff not in a "
+                                        "pair), which is no character; send valid Unicode")
+        return parsed
+
+
+# \\uD800-\\uDBFF not followed by \\uDC00-\\uDFFF, or the latter not preceded by the former
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def printable(text: str) -> str:
+    """Client-sent text as it may appear in a log line: control characters, non-ASCII and lone
+    surrogates written as escapes, so that a path holding "\\n" cannot forge a line."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if c.isascii() and c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _json_value(value):

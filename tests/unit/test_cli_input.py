@@ -185,3 +185,16 @@ def test_json_safe_replaces_non_finite_floats_as_protobuf_json_does():
 def test_command_line_error_is_a_featurestore_error():
     assert issubclass(CommandLineError, errors.FeatureStoreError) and issubclass(CommandLineError, ValueError)
     assert not issubclass(CommandLineError, errors.DefinitionError)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["registry", "history", "--limit", "-1"], "argument --limit: -1 is out of range: give at least 1"),
+    (["registry", "show", "--version", "99999999999999999999"], "argument --version: 99999999999999999999 is out of "
+                                                                "range: give at least 1"),
+    (["plan", "--against", "x"], "argument --against: 'x' is not a whole number"),
+    (["serve", "--port", "70000"], "argument --port/-p: 70000 is out of range: give at least 0 and at most 65,535"),
+    (["profile", "t", "--version", "-3"], "argument --version: -3 is out of range: give at least 0"),
+])
+def test_numbers_out_of_range_are_usage_errors(capsys, argv, message):
+    code, _out, err = run(capsys, *argv)
+    assert code == 2 and message in err, err

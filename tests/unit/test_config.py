@@ -219,3 +219,18 @@ def test_feast_redis_settings_that_cannot_be_honoured_are_refused(tmp_path, sett
     write(tmp_path, f"project: p\nregistry: data/registry.db\nonline_store:\n    type: redis\n    {setting}\n")
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(tmp_path)
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_line(tmp_path):
+    """840 bytes of nested anchors stand for 9^9 values: refused before anything walks them."""
+    lines = ['project: p', 'a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"feature_store.yaml: expands to more than 100,000 values \(YAML aliases"):
+        load_config(tmp_path)
+
+
+def test_a_project_name_with_a_trailing_newline_is_no_name(tmp_path):
+    write(tmp_path, 'project: "stats\\n"\n')
+    with pytest.raises(ConfigError, match=r"'project' must be a plain identifier"):
+        load_config(tmp_path)

@@ -170,3 +170,12 @@ def test_feast_view_options_are_accepted_and_the_owner_is_kept():
 def test_feast_view_options_asking_for_what_is_not_built_are_refused(options, message):
     with pytest.raises(DefinitionError, match=message.replace("(", r"\(")):
         view(**options)
+
+
+@pytest.mark.parametrize("name", ["stats\n", "stats\r\n", "sta\nts"])
+def test_names_are_matched_whole(name):
+    """`stats` and `stats\\n` look the same in the catalog; the second is not a name."""
+    with pytest.raises(DefinitionError, match="is not a plain identifier"):
+        Entity(name=name, join_keys=["driver_id"])
+    with pytest.raises(DefinitionError, match="not a valid table name"):
+        SparkSource(name="s", table="db.t\n", timestamp_field="ts")

@@ -426,11 +426,13 @@ def test_an_api_key_is_required_when_configured_and_never_logged(served, monkeyp
         assert status == 401 and "Authorization: Bearer <key>" in body["error"]["message"]
         assert ask({"Authorization": "Bearer wrong"})[0] == 401
         assert ask({"Authorization": "Bearer s3cret-key"})[0] == 200
+        assert ask({"Authorization": "bearer s3cret-key"})[0] == 200  # the scheme is case-insensitive
+        assert ask({"Authorization": "Basic s3cret-key"})[0] == 401
     finally:
         process.send_signal(signal.SIGTERM)
         _, errors = process.communicate(timeout=15)
     assert "s3cret-key" not in errors
-    assert errors.count("POST /get-online-features") == 3  # the access log: method, path, status, time
+    assert errors.count("POST /get-online-features") == 5  # the access log: method, path, status, time
     assert "warning: serving on 0.0.0.0" not in errors  # a key is configured
 
 
@@ -477,3 +479,32 @@ def test_the_plain_urllib_example_client_reads_what_the_server_serves(served):
     assert remote.get_online_features(remote.get_feature_service("ranking"), [{"driver_id": 1}]).to_dict() == local
     with pytest.raises(RuntimeError, match="no feature view 'nope'"):
         client_module.get_online_features(url, {"driver_id": [1]}, ["nope:x"])
+
+
+def test_client_mistakes_that_used_to_be_500s_are_400s(served):
+    _, server = served
+    deep = b'{"entities": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"  # within the fixture's 20,000 bytes
+    status, body = call(server, "POST", "/get-online-features", raw=deep)
+    assert status == 400 and body["error"]["message"] == "the body nests arrays or objects too deeply to be a request"
+    lone = b'{"entities": {"driver_id": ["\\ud800"]}, "features": ["stats:rate"]}'
+    status, body = call(server, "POST", "/get-online-features", raw=lone)
+    assert status == 400 and "lone UTF-16 surrogate" in body["error"]["message"]
+    pair = '{"entities": {"driver_id": [1]}, "features": ["stats:rate"], "x": "\\ud83d\\ude00"}'.encode()
+    assert call(server, "POST", "/get-online-features", raw=pair)[0] == 200  # a pair is a character
+
+
+def test_head_answers_as_get_without_a_body(served):
+    _, server = served
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    connection.request("HEAD", "/health")
+    response = connection.getresponse()
+    assert response.status == 200 and response.read() == b"" and int(response.getheader("Content-Length")) > 0
+    connection.close()
+
+
+def test_the_access_log_escapes_what_the_client_sent():
+    from featurestore.serving.app import printable
+
+    assert printable("/x\nPOST /push 200 0.12 ms") == "/x\\x0aPOST /push 200 0.12 ms"
+    assert printable("/a\x00b\u00e9\ud800") == "/a\\x00b\\xe9\\ud800"
+    assert printable("/get-online-features") == "/get-online-features"

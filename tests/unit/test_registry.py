@@ -104,3 +104,10 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert worker.exitcode == 0
     state = RegistryFile(path, "demo").load()
     assert len(state.entities) == 100 and state.version == 100
+
+
+def test_a_registry_path_that_is_a_folder_says_so(tmp_path):
+    (tmp_path / "registry.db").mkdir()
+    with pytest.raises(RegistryError, match=r"registry .*registry.db is a folder, not a file; point "
+                                            r"feature_store.yaml's registry: at a file such as data/registry.db"):
+        RegistryFile(tmp_path / "registry.db", "demo").load()
