@@ -5,7 +5,6 @@ from __future__ import annotations
 from featurestore.errors import FeatureStoreError
 from featurestore.jsonio import dumps, json_safe  # noqa: F401 - the commands' JSON output
 
-
 INT64_MAX = 2**63 - 1
 
 

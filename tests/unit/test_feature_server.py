@@ -489,7 +489,7 @@ def test_client_mistakes_that_used_to_be_500s_are_400s(served):
     lone = b'{"entities": {"driver_id": ["\\ud800"]}, "features": ["stats:rate"]}'
     status, body = call(server, "POST", "/get-online-features", raw=lone)
     assert status == 400 and "lone UTF-16 surrogate" in body["error"]["message"]
-    pair = '{"entities": {"driver_id": [1]}, "features": ["stats:rate"], "x": "\\ud83d\\ude00"}'.encode()
+    pair = b'{"entities": {"driver_id": [1]}, "features": ["stats:rate"], "x": "\\ud83d\\ude00"}'
     assert call(server, "POST", "/get-online-features", raw=pair)[0] == 200  # a pair is a character
 
 
