@@ -276,7 +276,8 @@ def add_commands(commands, common) -> None:
                                      "default to feature_store.yaml's serve: section")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", "-p", type=whole_number(0, 65535), help="port (default 6566, Feast's; 0: any free)")
-    serve.add_argument("--workers", "-w", type=whole_number(1, 1024), help="worker processes (default 1; one per core for production)")
+    serve.add_argument("--workers", "-w", type=whole_number(1, 1024),
+                       help="worker processes (default 1; one per core for production)")
     serve.add_argument("--max-rows", type=whole_number(1, 10**9), help="entity rows per request at most (default 10,000)")
     serve.add_argument("--max-body-bytes", type=whole_number(1, 2**40), help="request body size at most (default 10 MiB)")
     serve.add_argument("--access-log", action="store_true", help="one line per request on stderr (no bodies)")
