@@ -220,7 +220,7 @@ def cmd_serve(args) -> int:
 def cmd_ui(args) -> int:
     store = open_store(args)
     registry = store.registry  # a missing or broken registry fails now
-    if args.export:
+    if args.export is not None:  # "" is a mistake to name, not a request to serve
         from featurestore.catalog.export import export
         from featurestore.catalog.warehouse import Warehouse
 

@@ -238,10 +238,35 @@ def test_export_writes_every_page_and_replaces_only_a_previous_export(tmp_path):
     assert export(registry(), tmp_path / "site") == 10  # again, over the previous export
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(FeatureStoreError, match="not a catalog export; give a new or empty folder"):
+    with pytest.raises(FeatureStoreError, match="holds files no export wrote .*; give a new or empty folder"):
         export(registry(), tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "site"]  # no staging folder left
+
+
+def test_export_never_deletes_a_file_it_did_not_write(tmp_path):
+    """A folder with any index.html used to be emptied; through a symlink too."""
+    site = tmp_path / "site"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "index.html").write_text("my own page")
+    with pytest.raises(FeatureStoreError, match="holds files no export wrote"):
+        export(registry(), tmp_path / "mine")
+    assert (tmp_path / "mine" / "index.html").read_text() == "my own page"
+    (tmp_path / "link").symlink_to(tmp_path / "mine", target_is_directory=True)
+    with pytest.raises(FeatureStoreError, match="is a symbolic link"):
+        export(registry(), tmp_path / "link")
+    export(registry(), site)
+    (site / "notes.txt").write_text("added after the export")
+    with pytest.raises(FeatureStoreError, match="holds notes.txt, which the previous export did not write"):
+        export(registry(), site)
+    assert (site / "notes.txt").read_text() == "added after the export"
+    (site / "notes.txt").unlink()
+    assert export(registry(), site) == 10
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FeatureStoreError, match="afile is a file, not a folder"):
+        export(registry(), tmp_path / "afile")
+    with pytest.raises(FeatureStoreError, match="--export needs a folder name"):
+        export(registry(), "")
 
 
 def test_ui_serves_the_pages_read_only_and_sees_an_apply(tmp_path):
