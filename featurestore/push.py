@@ -146,12 +146,7 @@ def push(ctx: Context, push_source: str, frame, to=PushMode.ONLINE) -> dict[str,
     """
     mode = push_mode(to)
     frame = _as_pandas(frame, push_source)
-    views = views_of(ctx.registry, push_source)
-    online_views = [v for v in views if v.online] if mode != PushMode.OFFLINE else []
-    encoded = {view.name: encoded_rows(view, frame, f"push to {push_source!r}") for view in views}  # checks every view first
-    if mode == PushMode.ONLINE and views and not online_views:
-        raise ValidationError(f"push to {push_source!r}: its feature views {', '.join(v.name for v in views)} are "
-                              f"offline (online=False); push to='offline'")
+    views, online_views, encoded = checked(ctx.registry, push_source, frame, mode)
     written: dict[str, int] = {}
     if mode != PushMode.ONLINE:
         from featurestore.offline.append import append_rows
@@ -162,6 +157,20 @@ def push(ctx: Context, push_source: str, frame, to=PushMode.ONLINE) -> dict[str,
         for view in online_views:
             written[view.name] = store.online_write_flat(ctx.project, view, encoded[view.name])
     return written
+
+
+def checked(registry: RegistryState, push_source: str, frame, mode: PushMode):
+    """Every check a push makes before it writes anything, for the Python API and the feature
+    server alike: (the views reading push_source, those written online, {view: encoded rows}).
+    Rows are checked against every view, online or not; an online push to views that are all
+    offline (online=False) is refused rather than writing nothing."""
+    views = views_of(registry, push_source)
+    online_views = [v for v in views if v.online] if mode != PushMode.OFFLINE else []
+    encoded = {view.name: encoded_rows(view, frame, f"push to {push_source!r}") for view in views}
+    if mode == PushMode.ONLINE and not online_views:
+        raise ValidationError(f"push to {push_source!r}: its feature views {', '.join(v.name for v in views)} are "
+                              f"offline (online=False); push to='offline'")
+    return views, online_views, encoded
 
 
 def _as_pandas(frame, push_source: str):

@@ -131,7 +131,7 @@ def _read(store, registry, features, entity_rows, full_feature_names):
 
 def push(store, body: dict, max_rows: int) -> dict:
     """POST /push: rows to the views of a push source, online (Feast's shape)."""
-    from featurestore.push import encoded_rows, push_mode, views_of
+    from featurestore.push import PushMode, checked, push_mode, views_of
 
     name = _field(body, "push_source_name", str)
     columns, rows = _columns(body, "df", max_rows)
@@ -140,8 +140,8 @@ def push(store, body: dict, max_rows: int) -> dict:
         if push_mode(to).value != "online":
             raise RequestError(422, f"this server writes online only, got to={to!r}; push rows for the offline "
                                     f"store with FeatureStore.push(..., to={to!r}) from Python or a Spark job")
-        views = [v for v in views_of(store.registry, name) if v.online]
-        encoded = {v.name: encoded_rows(v, _parsed_times(v, columns), f"push to {name!r}") for v in views}
+        source = views_of(store.registry, name)[0].source  # one batch source: its time columns parsed once
+        _, views, encoded = checked(store.registry, name, _parsed_times(source, columns), PushMode.ONLINE)
     except RequestError:
         raise
     except FeatureStoreError as error:
@@ -162,7 +162,7 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
         if not view.online:
             raise RequestError(422, f"feature view {name!r} is offline only (online=False); nothing is served "
                                     f"from it")
-        encoded = encoded_rows(view, _parsed_times(view, columns), f"write to feature view {name!r}")
+        encoded = encoded_rows(view, _parsed_times(view.source, columns), f"write to feature view {name!r}")
     except RequestError:
         raise
     except FeatureStoreError as error:
@@ -170,10 +170,10 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
     return {"rows": rows, "written": {name: store.online_store.online_write_flat(store.project, view, encoded)}}
 
 
-def _parsed_times(view, columns: dict) -> dict:
-    """The event and created time columns with ISO-8601 strings read as datetimes (naive is UTC)."""
+def _parsed_times(source, columns: dict) -> dict:
+    """The source's event and created time columns with ISO-8601 strings read as datetimes (naive is UTC)."""
     parsed = dict(columns)
-    for column in (view.source.timestamp_field, view.source.created_timestamp_column):
+    for column in (source.timestamp_field, source.created_timestamp_column):
         if column and column in parsed:
             parsed[column] = [_datetime(value, column, i) for i, value in enumerate(parsed[column])]
     return parsed

@@ -8,6 +8,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from featurestore import FeatureService, FeatureView, Field, PushSource
+from featurestore.errors import ValidationError
 from featurestore.online.read import get_online_features
 from featurestore.registry import RegistryState
 from featurestore.serving.server import FeatureServer
@@ -508,3 +510,17 @@ def test_the_access_log_escapes_what_the_client_sent():
     assert printable("/x\nPOST /push 200 0.12 ms") == "/x\\x0aPOST /push 200 0.12 ms"
     assert printable("/a\x00b\u00e9\ud800") == "/a\\x00b\\xe9\\ud800"
     assert printable("/get-online-features") == "/get-online-features"
+
+
+def test_a_push_to_offline_only_views_is_refused_as_the_python_api_refuses_it(served):
+    """It answered 200 {"written": {}}; the Python API refused it: one rule (featurestore.push.checked)."""
+    store, server = served
+    offline_only = FeatureView(name="stats_archive", entities=[DRIVER], source=PushSource(
+        name="archive_push", batch_source=SOURCE), online=False, ttl=timedelta(days=1), schema=STATS.schema)
+    store.registry_store.update(lambda state: state.feature_views.__setitem__("stats_archive", offline_only))
+    rows = {"driver_id": [1], "event_timestamp": [iso(NOW_US)], "rate": [0.9], "trips": [9]}
+    status, body = call(server, "POST", "/push", {"push_source_name": "archive_push", "df": rows})
+    message = "push to 'archive_push': its feature views stats_archive are offline (online=False); push to='offline'"
+    assert (status, body["error"]["message"]) == (422, message)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        store.push("archive_push", {**rows, "event_timestamp": [NOW]})
