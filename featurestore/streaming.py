@@ -153,6 +153,23 @@ def write_micro_batch(ctx: Context, view: FeatureView, batch, at: datetime | Non
     return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True)
 
 
+class StopStream(BaseException):
+    """Raised in the main thread by stop_on_signals' handler: the stream stops as after Ctrl-C."""
+
+
+def stop_on_signals():
+    """SIGTERM (and SIGINT) stop a running stream the way Ctrl-C does: the query is stopped and
+    run_stream returns its counts (`featurestore stream` prints them and exits 0), instead of
+    the process dying with -15 and no summary. Returns a function restoring the old handlers."""
+    import signal
+
+    def stop(signum, _frame):
+        raise StopStream(signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(number, handler) for number, handler in previous.items()]
+
+
 def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = None,
                available_now: bool = False, timeout_seconds: float | None = None) -> dict:
     """Run the view's streaming query until it is stopped (SIGTERM, Ctrl-C), or, with
@@ -198,6 +215,8 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     query = writer.start()
     try:
         query.awaitTermination(timeout_seconds) if timeout_seconds else query.awaitTermination()
+    except (StopStream, KeyboardInterrupt) as stop:  # SIGTERM (stop_on_signals) or Ctrl-C: stop, and count
+        totals["stopped_by"] = str(stop) or "SIGINT"
     finally:
         if query.isActive:
             query.stop()

@@ -48,11 +48,18 @@ def cmd_materialize_incremental(args) -> int:
 
 
 def cmd_stream(args) -> int:
+    from featurestore.streaming import stop_on_signals
+
     store = open_store(args)
-    totals = store.stream(args.view, args.checkpoint, args.available_now)
+    restore = stop_on_signals()
+    try:
+        totals = store.stream(args.view, args.checkpoint, args.available_now)
+    finally:
+        restore()
     counted = "".join(f", {totals[kind]:,} {kind} message(s)" for kind in ("malformed", "late") if totals[kind])
+    stopped = f" Stopped by {totals['stopped_by']}." if totals.get("stopped_by") else ""
     print(f"Streamed {args.view}: {totals['batches']} micro-batch(es), {totals['rows_selected']:,} rows selected, "
-          f"{totals['rows_written']:,} written{counted}.")
+          f"{totals['rows_written']:,} written{counted}.{stopped}", flush=True)
     return 0
 
 

@@ -103,3 +103,27 @@ def test_a_job_killed_mid_batch_and_restarted_ends_as_an_uninterrupted_run(spark
     expected = {d: ((d / 10, 10 * d) if d % 2 else (d / 100, d)) for d in range(1, 201)} | {201: (None, None)}
     assert online == expected  # the newest row of every driver, as if nothing had been killed
     assert online == offline
+
+
+def test_sigterm_stops_the_stream_with_its_summary(spark, repo_factory):
+    """It died with -15 and printed nothing; now it stops the query and says what it wrote."""
+    repo = repo_factory(DEFINITIONS.format(where='path="data/events", file_format="delta"'),
+                        project=f"t_{uuid.uuid4().hex[:6]}")
+    append(spark, [(d, d / 100, d, NOW - timedelta(hours=3)) for d in range(1, 4)], path=repo / "data" / "events")
+    store = FeatureStore(repo)
+    store.apply(store.load_repo(), partial=False)
+    job = subprocess.Popen([sys.executable, "-m", "featurestore.cli", "stream", "--view", "stream_stats", "--repo",
+                            str(repo)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not any("micro-batch 0:" in line for line in seen):
+            seen.append(job.stdout.readline())
+        job.send_signal(signal.SIGTERM)
+        out, _ = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 0, "".join(seen) + out
+    assert "Streamed stream_stats: 1 micro-batch(es), 3 rows selected, 3 written. Stopped by SIGTERM." in out
