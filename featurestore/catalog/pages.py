@@ -16,6 +16,7 @@ from importlib import resources
 
 from featurestore.catalog import model
 from featurestore.catalog.lineage_svg import lineage_svg
+from featurestore.errors import FeatureStoreError
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2330;background:#fafbfc}
@@ -84,6 +85,10 @@ def index(registry, training_sets=()) -> str:
     lists += "<h2>Training sets</h2>" + _table(["table", "Delta version", "features"], [
         [f'<a href="{esc(model.training_set_page(t.table))}">{esc(t.table)}</a>', esc(t.version),
          esc(len(t.definition.get("features", [])))] for t in training_sets])
+    unreadable = getattr(training_sets, "unreadable", {})
+    if unreadable:
+        lists += ("<h2>Tables the catalog could not read</h2>" + _table(["table", "why"], [
+            [esc(table), esc(reason)] for table, reason in sorted(unreadable.items())]))
     data = json.dumps([item.as_json() for item in items]).replace("<", "\\u003c")
     script = resources.files("featurestore.catalog").joinpath("catalog.js").read_text()
     body = (f"<h1>Feature catalog</h1><p class=\"muted\">{counts}</p>"
@@ -98,7 +103,10 @@ def _profiles(table: str, warehouse, columns: list[str] | None = None) -> str:
     of quality.drift with its default thresholds), and a plot per column (of `columns`, or all)."""
     import base64
 
-    stored = warehouse.profiles(table) if warehouse is not None else []
+    try:
+        stored = warehouse.profiles(table) if warehouse is not None else []
+    except (FeatureStoreError, ValueError, OSError) as error:
+        return f'<p class="muted">the stored profiles cannot be read here: {esc(str(error))}</p>'
     if not stored:
         return (f'<p class="muted">none stored; <code>featurestore profile {esc(table)}</code> stores one</p>')
     from featurestore.quality.drift import compare
@@ -125,7 +133,10 @@ def _profiles(table: str, warehouse, columns: list[str] | None = None) -> str:
 
 
 def _history(table: str, warehouse) -> str:
-    history = warehouse.history(table) if warehouse is not None else None
+    try:
+        history = warehouse.history(table) if warehouse is not None else None
+    except (FeatureStoreError, ValueError, OSError) as error:
+        return f'<p class="muted">the history of {esc(table)} cannot be read here: {esc(str(error))}</p>'
     if history is None:
         return f'<p class="muted">{esc(table)} is not a Delta table in this repo\'s warehouse folder</p>'
     rows = [[esc(v), esc(_time(moment)), esc(operation)] for v, moment, operation in history[:10]]

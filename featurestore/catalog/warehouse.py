@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.catalog.delta_log import is_delta_table, read_state
+from featurestore.errors import FeatureStoreError
 from featurestore.offline.training_set import DEFINITION_PROPERTY
 from featurestore.quality.profile import PROFILES_TABLE, Profile
 
@@ -21,6 +22,15 @@ class SavedTrainingSet:
     table: str  # db.table
     version: int  # the Delta version now
     definition: dict  # what get_historical_features recorded (features, entity source, source versions...)
+
+
+class TrainingSets(list):
+    """The saved training sets found (SavedTrainingSet, by name), and `unreadable`: the tables
+    the scan could not read, each with the reason, for the pages to name (never a failed page)."""
+
+    def __init__(self, found=(), unreadable: dict[str, str] | None = None):
+        super().__init__(found)
+        self.unreadable = dict(unreadable or {})
 
 
 def qualified(table: str) -> str:
@@ -61,19 +71,26 @@ class Warehouse:
                     newest[version] = (row["computed_at"], row["profile"])
         return [Profile.from_json(newest[v][1]) for v in sorted(newest)]
 
-    def training_sets(self) -> list[SavedTrainingSet]:
-        """The saved training sets of the warehouse's databases, by name."""
-        found = []
+    def training_sets(self) -> TrainingSets:
+        """The saved training sets of the warehouse's databases, by name; a table whose Delta log
+        or training-set property cannot be read is named in `.unreadable`, and the scan goes on."""
+        found, unreadable = [], {}
         if not self.folder.is_dir():
-            return found
+            return TrainingSets()
         candidates = [("default", d) for d in self.folder.iterdir() if d.is_dir() and not d.name.endswith(".db")]
         for database in self.folder.glob("*.db"):
             candidates += [(database.name[:-3], d) for d in database.iterdir() if d.is_dir()]
         for database, folder in candidates:
-            if not is_delta_table(folder):
-                continue
-            state = read_state(folder)
-            if DEFINITION_PROPERTY in state.properties:
-                found.append(SavedTrainingSet(f"{database}.{folder.name}", state.version,
-                                              json.loads(state.properties[DEFINITION_PROPERTY])))
-        return sorted(found, key=lambda t: t.table)
+            name = f"{database}.{folder.name}"
+            try:
+                if not is_delta_table(folder):
+                    continue
+                state = read_state(folder)
+                if DEFINITION_PROPERTY in state.properties:
+                    definition = json.loads(state.properties[DEFINITION_PROPERTY])
+                    if not isinstance(definition, dict):
+                        raise ValueError(f"its {DEFINITION_PROPERTY} property is not a JSON object")
+                    found.append(SavedTrainingSet(name, state.version, definition))
+            except (FeatureStoreError, ValueError, OSError) as error:
+                unreadable[name] = str(error)
+        return TrainingSets(sorted(found, key=lambda t: t.table), unreadable)

@@ -334,3 +334,28 @@ def test_a_view_page_says_where_fresh_values_come_from():
             "--view driver_live</code>.") in live
     assert "Rows pushed to <code>fares_push</code>" in pages.render(state, "feature-views/driver_pushed.html")
     assert "Fresh values" not in pages.render(state, "feature-views/driver_hourly_stats.html")
+
+
+def test_tables_the_catalog_cannot_read_are_named_not_a_failed_page(tmp_path):
+    """A Delta table with deletion vectors anywhere in the warehouse, or a training-set property
+    that is not JSON, made the home and lineage pages answer 500."""
+    import json as jsonlib
+
+    from featurestore.catalog.warehouse import Warehouse
+
+    def delta(name, *actions):
+        log = tmp_path / "warehouse" / name / "_delta_log"
+        log.mkdir(parents=True)
+        (log / "00000000000000000000.json").write_text("\n".join(jsonlib.dumps(a) for a in actions) + "\n")
+
+    delta("with_dv", {"metaData": {"configuration": {}}},
+          {"add": {"path": "part-0.parquet", "deletionVector": {"storageType": "u", "pathOrInlineDv": "x"}}})
+    delta("bad_set", {"metaData": {"configuration": {"featurestore.training_set": "{not json"}}})
+    warehouse = Warehouse(tmp_path / "warehouse")
+    sets = warehouse.training_sets()
+    assert list(sets) == [] and sorted(sets.unreadable) == ["default.bad_set", "default.with_dv"]
+    for path in ("index.html", "lineage.html"):
+        assert pages.render(registry(), path, warehouse) is not None
+    home = pages.render(registry(), "index.html", warehouse)
+    assert "Tables the catalog could not read" in home and "has a deletion vector" in home
+    assert "default.bad_set" in home
