@@ -151,6 +151,10 @@ class _Plan:
 
 _PLANS: dict[tuple, tuple[object, _Plan]] = {}
 _MAX_PLANS = 256
+# A plan's size grows with its references, which a client chooses: a 700,000-reference list
+# kept about 48 MB. Plans of more references are resolved each time, never kept, so the
+# cache holds at most _MAX_PLANS x _MAX_CACHED_REFERENCES references.
+_MAX_CACHED_REFERENCES = 1_000
 
 
 def _plan(registry, features, full_feature_names: bool) -> _Plan:
@@ -161,6 +165,8 @@ def _plan(registry, features, full_feature_names: bool) -> _Plan:
         refs = tuple(features)
     else:
         return _Plan(registry, features, full_feature_names)  # odd input: resolve_features explains
+    if len(refs) > _MAX_CACHED_REFERENCES:
+        return _Plan(registry, features, full_feature_names)
     cache_key = (id(registry), refs, full_feature_names)
     cached = _PLANS.get(cache_key)
     if cached is not None and cached[0] is registry and cached[1].holds_for(registry):

@@ -73,6 +73,8 @@ class FeatureApp:
         self.context = Context(feature_store.config, feature_store.registry_store, lambda: online,
                                feature_store.context.spark_of)
         self.max_rows, self.max_body_bytes = max_rows, max_body_bytes
+        # arrays and objects a body may hold: a list-valued column per row for up to 64 columns
+        self.max_brackets = 64 * (max_rows + 1) + 1024
         self.api_key = api_key  # None: no check; else every request but /health needs "Bearer <key>"
         self.access_log = access_log
 
@@ -174,6 +176,10 @@ class FeatureApp:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        brackets = body.count(b"[") + body.count(b"{")
+        if brackets > self.max_brackets:  # counted before parsing: a body of `[[],[],...]` parsed to 240 MB
+            raise api.RequestError(413, f"the body holds {brackets:,} arrays and objects, more than a request of "
+                                        f"{self.max_rows:,} rows (serve.max_rows) needs ({self.max_brackets:,})")
         try:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:

@@ -66,7 +66,10 @@ def _cannot_listen(host: str, port: int, error: OSError) -> str:
 def _uvicorn(app):
     import uvicorn
 
-    config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off", access_log=False,
+    from featurestore.serving.protocol import GuardedHttpProtocol, allow_connections
+
+    allow_connections()
+    config = uvicorn.Config(app, http=GuardedHttpProtocol, loop="uvloop", lifespan="off", access_log=False,
                             log_config=None, log_level="warning", server_header=False,
                             timeout_keep_alive=IDLE_SECONDS, timeout_graceful_shutdown=GRACE_SECONDS)
     return uvicorn.Server(config)

@@ -485,7 +485,7 @@ def test_the_plain_urllib_example_client_reads_what_the_server_serves(served):
 
 def test_client_mistakes_that_used_to_be_500s_are_400s(served):
     _, server = served
-    deep = b'{"entities": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"  # within the fixture's 20,000 bytes
+    deep = b'{"entities": ' + b"[" * 3_000 + b"]" * 3_000 + b"}"  # within the fixture's limits
     status, body = call(server, "POST", "/get-online-features", raw=deep)
     assert status == 400 and body["error"]["message"] == "the body nests arrays or objects too deeply to be a request"
     lone = b'{"entities": {"driver_id": ["\\ud800"]}, "features": ["stats:rate"]}'
@@ -524,3 +524,9 @@ def test_a_push_to_offline_only_views_is_refused_as_the_python_api_refuses_it(se
     assert (status, body["error"]["message"]) == (422, message)
     with pytest.raises(ValidationError, match=re.escape(message)):
         store.push("archive_push", {**rows, "event_timestamp": [NOW]})
+
+
+def test_a_body_of_many_small_arrays_is_refused_before_it_is_parsed(served):
+    _, server = served
+    status, body = call(server, "POST", "/push", raw=b"[" + b"[]," * 5_000 + b"[]]")
+    assert status == 413 and "arrays and objects, more than a request of 50 rows" in body["error"]["message"]
