@@ -28,6 +28,7 @@ RUN = [
     "featurestore.values",
     "featurestore.types",
     "featurestore.quality.drift",
+    "featurestore.online.sqlite",
 ]
 NOT_RUNNABLE: dict[str, str] = {}
 
