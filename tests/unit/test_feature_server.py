@@ -530,3 +530,42 @@ def test_a_body_of_many_small_arrays_is_refused_before_it_is_parsed(served):
     _, server = served
     status, body = call(server, "POST", "/push", raw=b"[" + b"[]," * 5_000 + b"[]]")
     assert status == 413 and "arrays and objects, more than a request of 50 rows" in body["error"]["message"]
+
+
+def test_sigterm_under_keep_alive_load_resets_nothing(served):
+    """Clients on kept-alive connections, reading as fast as they can, while the server is
+    told to stop: every request sent on an open connection is answered (the last ones with
+    Connection: close); none is reset. 9 of 13,500 were before the drain."""
+    import threading
+
+    store, _ = served
+    process, port = start_serving(store.repo_path, "--workers", "2")
+    body = json.dumps({"entities": {"driver_id": [1]}, "features": ["stats:rate"]}).encode()
+    answered, resets, stop = [0], [], threading.Event()
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set():
+            try:
+                connection.request("POST", "/get-online-features", body=body,
+                                   headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+            except (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError) as error:
+                resets.append(repr(error))
+                return
+            answered[0] += 1
+            if response.getheader("Connection") == "close":
+                return  # the server is stopping: this client would go elsewhere
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert answered[0] > 100 and resets == [], (answered[0], resets)
