@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from featurestore.errors import FeatureStoreError, OnlineStoreError
+from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError
 from featurestore.times import micros_to_datetime
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
@@ -100,6 +100,8 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
         response = _read(store, registry, requested, entity_rows, full_feature_names)
     except OnlineStoreError:
         raise
+    except RegistryError:
+        raise  # the server's fault (503), not the request's
     except FeatureStoreError as error:
         raise RequestError(422, str(error)) from None
     values, statuses, times = response.to_dict(), response.statuses(), response.event_micros()
@@ -144,6 +146,8 @@ def push(store, body: dict, max_rows: int) -> dict:
         _, views, encoded = checked(store.registry, name, _parsed_times(source, columns), PushMode.ONLINE)
     except RequestError:
         raise
+    except RegistryError:
+        raise  # the server's fault (503), not the request's
     except FeatureStoreError as error:
         raise RequestError(422, str(error)) from None
     written = {view.name: store.online_store.online_write_flat(store.project, view, encoded[view.name])
@@ -165,6 +169,8 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
         encoded = encoded_rows(view, _parsed_times(view.source, columns), f"write to feature view {name!r}")
     except RequestError:
         raise
+    except RegistryError:
+        raise  # the server's fault (503), not the request's
     except FeatureStoreError as error:
         raise RequestError(422, str(error)) from None
     return {"rows": rows, "written": {name: store.online_store.online_write_flat(store.project, view, encoded)}}

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from featurestore.config import ServeConfig
 from featurestore.context import Context
-from featurestore.errors import FeatureStoreError, OnlineStoreError
+from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError
 from featurestore.jsonio import encode
 from featurestore.serving import api
 from featurestore.serving.metrics import Metrics
@@ -63,6 +63,24 @@ class TimedStore:
         return getattr(self._store, name)
 
 
+class ServedRegistry:
+    """The registry store as the server reads it: one that existed when serving began and is
+    gone now (deleted, moved) is a fault of the server's, not an empty registry. A registry that
+    cannot be read is answered 503 and flips /ready, so a load balancer stops sending traffic."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def load(self):
+        if not self._store.exists():
+            raise RegistryError(f"the registry {getattr(self._store, 'path', self._store)} no longer exists (deleted "
+                                f"or moved while serving); restore it, or run `featurestore apply`")
+        return self._store.load()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
 class FeatureApp:
     """One worker's application over a FeatureStore; `metrics` may be shared with other workers."""
 
@@ -70,7 +88,7 @@ class FeatureApp:
                  max_body_bytes: int = MAX_BODY_BYTES, api_key: str | None = None, access_log=None):
         self.metrics = metrics or Metrics()
         online = TimedStore(feature_store.online_store, self.metrics)
-        self.context = Context(feature_store.config, feature_store.registry_store, lambda: online,
+        self.context = Context(feature_store.config, ServedRegistry(feature_store.registry_store), lambda: online,
                                feature_store.context.spark_of)
         self.max_rows, self.max_body_bytes = max_rows, max_body_bytes
         # arrays and objects a body may hold: a list-valued column per row for up to 64 columns
@@ -101,6 +119,8 @@ class FeatureApp:
             close = error.status in (401, 413)  # an unread body, or a client without the key
         except OnlineStoreError as error:
             status, payload = 503, _error(503, f"the online store failed: {error}")
+        except RegistryError as error:  # the server's registry, not the request, is at fault
+            status, payload = 503, _error(503, f"the registry cannot be read: {error}")
         except FeatureStoreError as error:
             status, payload = 422, _error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
@@ -127,8 +147,9 @@ class FeatureApp:
             return 200, {"status": "ok"}
         if path == "/ready":
             try:
+                self.context.registry  # noqa: B018 - read (cached by the file's identity): it must parse
                 self.context.online_store.ping()
-            except OnlineStoreError as error:
+            except (OnlineStoreError, RegistryError) as error:
                 return 503, {"status": "unavailable", "error": {"status": 503, "message": str(error)}}
             return 200, {"status": "ready"}
         if path == "/metrics":

@@ -569,3 +569,24 @@ def test_sigterm_under_keep_alive_load_resets_nothing(served):
     for thread in threads:
         thread.join(timeout=30)
     assert answered[0] > 100 and resets == [], (answered[0], resets)
+
+
+def test_a_corrupt_or_deleted_registry_is_the_servers_fault_and_flips_ready(served):
+    """It was answered 422 (the client's fault) while /ready stayed 200."""
+    store, server = served
+    registry = store.repo_path / "data" / "registry.db"
+    good = registry.read_bytes()
+    request = {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}
+    try:
+        registry.write_bytes(b"not a registry")
+        status, body = call(server, "POST", "/get-online-features", request)
+        assert status == 503 and body["error"]["message"].startswith("the registry cannot be read")
+        assert call(server, "GET", "/ready")[0] == 503
+        registry.unlink()
+        status, body = call(server, "POST", "/get-online-features", request)
+        assert status == 503 and "no longer exists (deleted or moved while serving)" in body["error"]["message"]
+        assert call(server, "GET", "/ready")[0] == 503
+    finally:
+        registry.write_bytes(good)
+    assert call(server, "GET", "/ready")[0] == 200
+    assert call(server, "POST", "/get-online-features", request)[0] == 200
