@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.definitions.feature_view import MaterializationRun
-from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, raised_on_executor
+from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, OnlineStoreError, raised_on_executor
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryState
 
@@ -455,6 +455,26 @@ def incremental_start(view: FeatureView, end: datetime) -> datetime:
     return _minus(end, view.ttl)
 
 
+def lost_data(ctx: Context, views: list[FeatureView]) -> bool:
+    """Whether the online store lost what the registry says was materialized into it (a Redis
+    restarted without persistence): some view has intervals, and the store's mark is gone."""
+    return any(view.materialization_intervals for view in views) and not ctx.online_store.holds_mark(ctx.project)
+
+
+def forget_intervals(registry_store, why: str) -> list[str]:
+    """Remove every view's materialized intervals (and source read time) from the registry, in one
+    update: what they described is no longer in the online store. Returns the views' names."""
+    forgotten = []
+
+    def forget(state: RegistryState) -> None:
+        for view in state.feature_views.values():
+            if view.materialization_intervals:
+                view.materialization_intervals, view.source_read_at = [], None
+                forgotten.append(view.name)
+    registry_store.update(forget, command="materialize", summary=f"intervals forgotten: {why}")
+    return forgotten
+
+
 def check_end(end: datetime, now: datetime | None = None) -> datetime:
     """Refuse an end in the future: its interval would be recorded as done, and every later
     incremental run would start after it, never writing the values that arrive meanwhile."""
@@ -481,6 +501,12 @@ def materialize(ctx: Context, views: list[FeatureView],
         log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(ctx.online_store).__name__}")
         began = time.perf_counter()
         read_at = datetime.now(UTC)
+        try:
+            ctx.online_store.mark_holding(ctx.project)  # before the values: a store wiped after this loses it too
+        except OnlineStoreError as error:  # the words a write on an executor would have
+            raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
+                                       f"failed: OnlineStoreError: {error}; no interval was recorded, rerun it") \
+                from None
         try:
             selected, written = write_view(ctx, view, start, end, view.source_read_at)
         except FeatureStoreError:

@@ -210,11 +210,16 @@ class FeatureStore:
         Parameters are those of materialize, without start_date (the first run starts at
         end_date - ttl, or the epoch when the ttl is 0).
         """
-        from featurestore.materialize import check_end, incremental_start, materialize
+        from featurestore.materialize import check_end, forget_intervals, incremental_start, lost_data, materialize
         from featurestore.times import as_utc
 
         end = check_end(as_utc(end_date))
-        return materialize(self.context.with_log(log), self.views_to_materialize(feature_views),
+        context = self.context.with_log(log)
+        if lost_data(context, self.list_feature_views()):  # the registry must not claim what the store lost
+            forgotten = forget_intervals(self.registry_store, "the online store lost its data")
+            context.log(f"the online store lost what was materialized into it (a Redis restarted without "
+                        f"persistence?): {', '.join(forgotten)} start again from their beginning")
+        return materialize(context, self.views_to_materialize(feature_views),
                            lambda view: (incremental_start(view, end), end))
 
     def stream(self, feature_view: str, checkpoint=None, available_now: bool = False,

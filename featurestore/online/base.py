@@ -119,6 +119,17 @@ class OnlineStore(ABC):
     def ping(self) -> None:
         """Raise OnlineStoreError unless the store answers now (a server's readiness check)."""
 
+    def mark_holding(self, project: str) -> None:
+        """Record in the store itself that it holds the project's materialized values; written
+        before each materialization writes. A store that can lose everything without an error
+        (a Redis restarted without persistence) loses this mark with it."""
+
+    def holds_mark(self, project: str) -> bool:
+        """Whether the mark of mark_holding is there. False after a store lost its data: the
+        registry's materialized intervals no longer describe what it holds. A store whose loss
+        is loud anyway (a SQLite file deleted: no such table) keeps this default."""
+        return True
+
     def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
         """online_write_flat for OnlineRows, whose values are named: for tests and hand-written rows.
 

@@ -71,6 +71,11 @@ def key_prefix(project: str) -> bytes:
     return b"fs:" + project.encode() + b":"
 
 
+def _mark_key(project: str) -> bytes:
+    """The mark that the project's values are here (OnlineStore.mark_holding); '#' begins no entity key."""
+    return key_prefix(project) + b"#materialized"
+
+
 def _view_prefix(view_name: str) -> bytes:
     return view_name.encode() + b":"
 
@@ -299,6 +304,18 @@ class RedisOnlineStore(OnlineStore):
             keys = client.scan_iter(match=pattern, count=1000)
             while batch := list(islice(keys, _SCAN_BATCH)):
                 redis_scripts.run(client, DELETE_FIELDS, [(len(batch), *batch, *prefixes)])
+
+    def mark_holding(self, project: str) -> None:
+        """A hash without expiry beside the project's hashes (key_ttl_seconds never applies to it; a
+        hash, so that deleting a view's fields from every project key passes over it)."""
+        client = self._connect()
+        with self._errors("marking the store as holding the project's values"):
+            client.hset(_mark_key(project), b"materialized", b"1")
+
+    def holds_mark(self, project: str) -> bool:
+        client = self._connect()
+        with self._errors("checking the store's mark"):
+            return bool(client.exists(_mark_key(project)))
 
     def ping(self) -> None:
         """Redis answers PING."""

@@ -146,9 +146,15 @@ class FeatureApp:
         if path == "/health":
             return 200, {"status": "ok"}
         if path == "/ready":
+            from featurestore.materialize import lost_data
+
             try:
-                self.context.registry  # noqa: B018 - read (cached by the file's identity): it must parse
+                registry = self.context.registry  # read (cached by the file's identity): it must parse
                 self.context.online_store.ping()
+                if lost_data(self.context, list(registry.feature_views.values())):
+                    raise OnlineStoreError("it lost what was materialized into it (a Redis restarted without "
+                                           "persistence?); run `featurestore materialize-incremental` to write it "
+                                           "again")
             except (OnlineStoreError, RegistryError) as error:
                 return 503, {"status": "unavailable", "error": {"status": 503, "message": str(error)}}
             return 200, {"status": "ready"}

@@ -182,7 +182,8 @@ def test_unreachable_redis_fails_clearly_and_records_nothing(spark, repo_factory
     with pytest.raises(MaterializationError) as error:  # raised on the executors, wrapped by the driver
         store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
     assert type(error.value) is MaterializationError
-    prefix = f"{FAILED}OnlineStoreError: cannot connect to Redis at 127.0.0.1:{port} while writing feature view 'stats' ("
+    prefix = (f"{FAILED}OnlineStoreError: cannot connect to Redis at 127.0.0.1:{port} while marking the store as "
+              f"holding the project's values (")  # the first thing materialization writes
     suffix = ("); check that the server is running and that online_store.host, port and ssl in feature_store.yaml "
               "point at it; no interval was recorded, rerun it")
     message = str(error.value)  # between the two: redis-py's own words
@@ -202,8 +203,8 @@ def test_wrong_redis_password_fails_clearly(spark, repo_factory, source_tables, 
     with pytest.raises(MaterializationError) as error:  # raised on the executors, wrapped by the driver
         store.materialize(at(0), at(24), ["stats"], log=lambda m: None)
     assert type(error.value) is MaterializationError
-    prefix = (f"{FAILED}OnlineStoreError: Redis at {server.host}:{server.port} refused the credentials while writing "
-              f"feature view 'stats' (")
+    prefix = (f"{FAILED}OnlineStoreError: Redis at {server.host}:{server.port} refused the credentials while marking "
+              f"the store as holding the project's values (")
     suffix = ("); the password comes from the environment variable 'FEATURESTORE_TEST_WRONG_REDIS_PASSWORD'; set it to "
               "the server's password; no interval was recorded, rerun it")
     message = str(error.value)

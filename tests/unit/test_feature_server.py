@@ -590,3 +590,33 @@ def test_a_corrupt_or_deleted_registry_is_the_servers_fault_and_flips_ready(serv
         registry.write_bytes(good)
     assert call(server, "GET", "/ready")[0] == 200
     assert call(server, "POST", "/get-online-features", request)[0] == 200
+
+
+def test_a_redis_that_lost_its_data_is_not_ready_and_the_registry_forgets_what_it_claimed(clean_redis, tmp_path):
+    """After a Redis restart without persistence, /ready said 200, values were NOT_FOUND, and
+    materialize-incremental wrote nothing (the registry still recorded the intervals)."""
+    from featurestore.materialize import forget_intervals, lost_data, record_interval
+    from featurestore.testing.repos import redis_online_store
+
+    repo = write_repo(tmp_path / "repo", project=PROJECT,
+                      online_store=redis_online_store(clean_redis.host, clean_redis.port))
+    store = FeatureStore(repo)
+    store.registry_store.update(lambda state: (state.entities.__setitem__(DRIVER.name, DRIVER),
+                                               state.data_sources.__setitem__(SOURCE.name, SOURCE),
+                                               state.feature_views.__setitem__(STATS.name, STATS)))
+    store.online_store.mark_holding(PROJECT)  # as materialization does before it writes
+    store.online_store.online_write_flat(PROJECT, STATS, [row(STATS, 1, {"rate": 0.5, "trips": 5}, NOW_US)])
+    record_interval(store.registry_store, "stats", NOW - timedelta(days=1), NOW)
+    server = FeatureServer(store, port=0).start()
+    try:
+        assert call(server, "GET", "/ready") == (200, {"status": "ready"})
+        clean_redis.flushall()  # what a restart without persistence leaves
+        status, body = call(server, "GET", "/ready")
+        assert status == 503 and "lost what was materialized into it" in body["error"]["message"]
+        assert lost_data(store.context, store.list_feature_views())
+        assert forget_intervals(store.registry_store, "test") == ["stats"]
+        assert store.get_feature_view("stats").materialization_intervals == []
+        assert not lost_data(store.context, store.list_feature_views())  # the registry claims nothing now
+        assert call(server, "GET", "/ready")[0] == 200
+    finally:
+        server.stop()
