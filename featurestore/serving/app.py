@@ -97,7 +97,10 @@ class FeatureApp:
         self.access_log = access_log
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":  # lifespan is off; websockets are not served
+        if scope["type"] == "websocket":
+            await _refuse_websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":  # lifespan is off
             return
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
@@ -235,6 +238,20 @@ def printable(text: str) -> str:
 def _escape(char: str) -> str:
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+async def _refuse_websocket(scope, receive, send) -> None:
+    """A WebSocket upgrade is not served: a 400 JSON answer (ASGI's denial response), where uvicorn
+    answered a plain-text 500 when the application returned without a handshake."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        data = encode(_error(400, "this server answers HTTP requests, not WebSocket upgrades; send the request "
+                                  "without 'Upgrade: websocket'"))
+        await send({"type": "websocket.http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": data})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
 
 
 def _json_value(value):

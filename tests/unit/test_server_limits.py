@@ -76,3 +76,11 @@ def test_a_well_formed_request_still_answers(server):
         time.sleep(1.0)  # kept alive past the header deadline: the next request's clock starts with its bytes
         connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_a_websocket_upgrade_is_a_json_400(server):
+    """It was a plain-text 500 ("ASGI callable returned without completing handshake")."""
+    status, message = exchange(server, b"GET /health HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade"
+                                       b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+                                       b"\r\n\r\n")
+    assert status == 400 and message.startswith("this server answers HTTP requests, not WebSocket upgrades")
