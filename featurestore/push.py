@@ -170,7 +170,22 @@ def checked(registry: RegistryState, push_source: str, frame, mode: PushMode):
     if mode == PushMode.ONLINE and not online_views:
         raise ValidationError(f"push to {push_source!r}: its feature views {', '.join(v.name for v in views)} are "
                               f"offline (online=False); push to='offline'")
+    if mode == PushMode.ONLINE:  # offline, the batch table's own columns are the check (offline.append)
+        read = {column for view in views for column in _columns_read(view)}
+        unread = [c for c in (frame.columns if hasattr(frame, "columns") else frame) if c not in read]
+        if unread:
+            raise ValidationError(f"push to {push_source!r}: no feature view reads the column(s) "
+                                  f"{', '.join(map(str, unread))} (they read {', '.join(sorted(read))}); a misspelt "
+                                  f"column would be dropped silently: rename or remove it")
     return views, online_views, encoded
+
+
+def _columns_read(view: FeatureView) -> list[str]:
+    """The batch-source columns a push to the view's push source may carry: keys, times, features."""
+    source = view.source
+    return [*(source.source_column(k) for k in view.join_keys), source.timestamp_field,
+            *([source.created_timestamp_column] if source.created_timestamp_column else []),
+            *(source.source_column(f.name) for f in view.features)]
 
 
 def _as_pandas(frame, push_source: str):

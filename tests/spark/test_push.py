@@ -134,6 +134,17 @@ def test_a_column_the_batch_source_lacks_is_refused_before_anything_is_written(p
     assert online(store) == [None, None]
 
 
+def test_an_online_push_with_a_column_no_view_reads_is_refused(pushed):
+    """Online only, nothing checks the batch table (no JVM): a column no view of the push source
+    reads was dropped silently; a misspelt feature column is refused as offline it is."""
+    _, store, _ = pushed
+    with pytest.raises(ValidationError, match=r"^push to 'stats_push': no feature view reads the column\(s\) conv_rat "
+                                              r"\(they read conv_rate, created, driver_id, event_ts, trips\); a "
+                                              r"misspelt column would be dropped silently"):
+        store.push("stats_push", rows((1001, 1, 0.5, 5)).assign(conv_rat=1.0), to="online")
+    assert online(store) == [None, None]
+
+
 def test_an_unknown_push_source_and_mode_are_named(pushed):
     _, store, _ = pushed
     with pytest.raises(DefinitionError, match="^no feature view reads push source 'stat_push'; push sources in use: "
