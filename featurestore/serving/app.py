@@ -95,10 +95,11 @@ class FeatureApp:
         self.max_brackets = 64 * (max_rows + 1) + 1024
         self.api_key = api_key  # None: no check; else every request but /health needs "Bearer <key>"
         self.access_log = access_log
+        self.fault = None  # the last unexpected error, until a request succeeds again: /ready says 503
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket":
-            await _refuse_websocket(scope, receive, send)
+            await refuse_websocket(scope, receive, send)
             return
         if scope["type"] != "http":  # lifespan is off
             return
@@ -128,8 +129,11 @@ class FeatureApp:
             status, payload = 422, _error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
             status, payload = 500, _error(500, f"unexpected {type(error).__name__}; see the server's log")
+            self.fault = f"the last request failed on the server: unexpected {type(error).__name__}"
             print(f"featurestore serve: unexpected {type(error).__name__} on {printable(method)} {printable(path)}: "
                   f"{printable(str(error))}", file=sys.stderr)
+        if status == 200 and method == "POST":
+            self.fault = None  # the server does its work again
         if isinstance(payload, str):
             data, kind = payload.encode(), b"text/plain; version=0.0.4"
         else:
@@ -151,6 +155,8 @@ class FeatureApp:
         if path == "/ready":
             from featurestore.materialize import lost_data
 
+            if self.fault is not None:
+                return 503, {"status": "unavailable", "error": {"status": 503, "message": self.fault}}
             try:
                 registry = self.context.registry  # read (cached by the file's identity): it must parse
                 self.context.online_store.ping()
@@ -240,7 +246,7 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-async def _refuse_websocket(scope, receive, send) -> None:
+async def refuse_websocket(scope, receive, send) -> None:
     """A WebSocket upgrade is not served: a 400 JSON answer (ASGI's denial response), where uvicorn
     answered a plain-text 500 when the application returned without a handshake."""
     await receive()  # websocket.connect

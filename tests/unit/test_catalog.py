@@ -359,3 +359,25 @@ def test_tables_the_catalog_cannot_read_are_named_not_a_failed_page(tmp_path):
     home = pages.render(registry(), "index.html", warehouse)
     assert "Tables the catalog could not read" in home and "has a deletion vector" in home
     assert "default.bad_set" in home
+
+
+def test_the_catalog_answers_a_broken_registry_with_a_page_not_a_plain_500(tmp_path):
+    import asyncio
+
+    from featurestore.catalog.app import CatalogApp
+    from featurestore.store import FeatureStore
+    from featurestore.testing.repos import write_repo
+
+    repo = write_repo(tmp_path / "repo")
+    (repo / "data").mkdir(exist_ok=True)
+    (repo / "data" / "registry.db").write_bytes(b"not a registry")
+    sent = []
+
+    async def receive():
+        return {"type": "http.request"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(CatalogApp(FeatureStore(repo))({"type": "http", "method": "GET", "path": "/index.html"}, receive, send))
+    assert sent[0]["status"] == 503 and b"the registry cannot be read" in sent[1]["body"]

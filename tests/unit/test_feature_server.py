@@ -620,3 +620,24 @@ def test_a_redis_that_lost_its_data_is_not_ready_and_the_registry_forgets_what_i
         assert call(server, "GET", "/ready")[0] == 200
     finally:
         server.stop()
+
+
+def test_an_unexpected_server_fault_is_a_json_500_and_flips_ready_until_a_request_succeeds(served, monkeypatch):
+    from featurestore.serving import api
+
+    store, server = served
+    request = {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}
+    real = api._read
+
+    def broken(*args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(api, "_read", broken)
+    status, body = call(server, "POST", "/get-online-features", request)
+    assert (status, body["error"]["message"]) == (500, "unexpected ZeroDivisionError; see the server's log")
+    status, body = call(server, "GET", "/ready")
+    assert status == 503 and body["error"]["message"] == ("the last request failed on the server: unexpected "
+                                                          "ZeroDivisionError")
+    monkeypatch.setattr(api, "_read", real)
+    assert call(server, "POST", "/get-online-features", request)[0] == 200
+    assert call(server, "GET", "/ready")[0] == 200
