@@ -625,7 +625,7 @@ def test_a_redis_that_lost_its_data_is_not_ready_and_the_registry_forgets_what_i
 def test_an_unexpected_server_fault_is_a_json_500_and_flips_ready_until_a_request_succeeds(served, monkeypatch):
     from featurestore.serving import api
 
-    store, server = served
+    _, server = served
     request = {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}
     real = api._read
 
