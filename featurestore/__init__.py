@@ -3,7 +3,15 @@
 Importing this package never imports pyspark: definitions, the registry and online reads
 are pure Python; Spark starts only where a job needs it.
 """
-from featurestore.definitions import (
+import importlib
+
+# Feast's module path featurestore.on_demand_feature_view shares its name with the decorator
+# exported below. Loaded first, so that the decorator's binding wins: a submodule loaded later
+# (by a repo importing from that path) would replace the package's attribute with itself, and
+# `from featurestore import on_demand_feature_view` would then give a module.
+importlib.import_module("featurestore.on_demand_feature_view")
+
+from featurestore.definitions import (  # noqa: E402 - after the module of the same name
     Aggregation,
     BigQuerySource,
     ConflictPolicy,
@@ -26,7 +34,7 @@ from featurestore.definitions import (
     on_demand_feature_view,
     spark_transformation,
 )
-from featurestore.types import ValueType
+from featurestore.types import ValueType  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -216,3 +216,17 @@ def test_apply_exits_1_when_a_file_calls_sys_exit_0(repo_factory):
     assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert "the file ended the interpreter while being imported (SystemExit(0))" in result.stderr
     assert not (repo / "data" / "registry.db").exists()
+
+
+def test_feasts_module_path_does_not_replace_the_decorator_of_the_same_name():
+    """A repo importing `featurestore.on_demand_feature_view` (Feast's 0.67 template does) made
+    every later `from featurestore import on_demand_feature_view` give the module, so the init
+    template failed with "'module' object is not callable" in the same process."""
+    import subprocess
+
+    code = ("from featurestore.on_demand_feature_view import on_demand_feature_view as a\n"
+            "import featurestore.on_demand_feature_view\n"
+            "from featurestore import on_demand_feature_view as b\n"
+            "print(callable(a), callable(b), a is b)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "True True True\n", result.stderr
