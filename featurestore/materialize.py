@@ -40,12 +40,12 @@ from featurestore.definitions.feature_view import MaterializationRun
 from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, OnlineStoreError, raised_on_executor
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryState
+from featurestore.times import CLOCK_SKEW
 
 LOG = logging.getLogger("featurestore.materialize")  # progress: the CLI prints it, a notebook may
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-CLOCK_SKEW = timedelta(minutes=5)  # how far past this machine's clock an end may be (other clocks differ)
 PROGRESS_EVERY = 100_000
 
 

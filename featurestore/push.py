@@ -16,12 +16,14 @@ Online pushes are pure Python: no JVM starts unless `to` includes offline.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import Enum
 
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.errors import DefinitionError, ValidationError
 from featurestore.registry import RegistryState
+from featurestore.times import CLOCK_SKEW, EPOCH, MICROSECOND, micros_to_datetime
 from featurestore.values import is_missing
 
 
@@ -84,6 +86,7 @@ def encoded_rows(view: FeatureView, frame, where: str) -> list[tuple]:
     columns = [frame[c].tolist() for c in needed]
     created = frame[created_column].tolist() if created_column and created_column in frame.columns else None
     keys, events, values = columns[:len(key_columns)], columns[len(key_columns)], columns[len(key_columns) + 1:]
+    latest_us = (datetime.now(UTC) + CLOCK_SKEW - EPOCH) // MICROSECOND  # materialization's bound for its end
     rows = []
     for position in range(len(frame)):
         column = ""
@@ -91,7 +94,7 @@ def encoded_rows(view: FeatureView, frame, where: str) -> list[tuple]:
             column = "join key"
             key = serialize_key([values_of[position] for values_of in keys])
             column = source.timestamp_field
-            event = _micros(events[position], datetime_to_micros)
+            event = _micros(events[position], datetime_to_micros, latest_us)
             column = created_column
             created_us = 0 if created is None or is_missing(created[position]) else \
                 datetime_to_micros(created[position])
@@ -128,10 +131,16 @@ class _List(list):
         return self
 
 
-def _micros(value, to_micros: Callable) -> int:
+def _micros(value, to_micros: Callable, latest_us: int) -> int:
     if is_missing(value):
         raise ValidationError("the event time is null; every pushed row needs one")
-    return to_micros(value)
+    micros = to_micros(value)
+    if micros > latest_us:
+        raise ValidationError(f"the event time {micros_to_datetime(micros).isoformat()} is more than "
+                              f"{CLOCK_SKEW.total_seconds() / 60:g} minutes past this machine's clock; a future time "
+                              f"would pin the value online (no real later row could replace it): send the time the "
+                              f"event happened")
+    return micros
 
 
 def _column_note(column: str) -> str:

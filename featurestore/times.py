@@ -18,6 +18,12 @@ from featurestore.errors import ValidationError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# How far past this machine's clock a time may be (other machines' clocks differ): the bound
+# for a materialization's end and for a pushed row's event time alike. A later time would be
+# recorded as done, or pin a value online that no real later row could replace.
+CLOCK_SKEW = timedelta(minutes=5)
+_EARLIEST_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
+_LATEST_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICROSECOND
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -28,5 +34,8 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def micros_to_datetime(micros: int) -> datetime:
-    """Microseconds since the epoch -> an aware UTC datetime."""
+    """Microseconds since the epoch -> an aware UTC datetime; a time beyond what a datetime holds
+    (years 1 to 9999) is read as the nearest one it holds, so no stored time makes a read fail."""
+    if not _EARLIEST_MICROS <= micros <= _LATEST_MICROS:
+        micros = min(max(micros, _EARLIEST_MICROS), _LATEST_MICROS)
     return EPOCH + timedelta(microseconds=micros)

@@ -641,3 +641,23 @@ def test_an_unexpected_server_fault_is_a_json_500_and_flips_ready_until_a_reques
     monkeypatch.setattr(api, "_read", real)
     assert call(server, "POST", "/get-online-features", request)[0] == 200
     assert call(server, "GET", "/ready")[0] == 200
+
+
+def test_a_push_dated_in_the_future_is_refused_and_no_stored_time_fails_a_read(served):
+    """A row dated 9999-01-01 pinned its value forever (later real pushes were older); a stored
+    time past the year 9999 made every HTTP read of that entity answer 500."""
+    store, server = served
+    rows = {"driver_id": [7], "event_timestamp": ["9999-01-01T00:00:00Z"], "rate": [0.9], "trips": [9]}
+    status, body = call(server, "POST", "/push", {"push_source_name": "stats_push", "df": rows})
+    assert status == 422 and body["error"]["message"] == (
+        "push to 'stats_push': row 0 (column 'event_timestamp'): the event time 9999-01-01T00:00:00+00:00 is more "
+        "than 5 minutes past this machine's clock; a future time would pin the value online (no real later row "
+        "could replace it): send the time the event happened; nothing was written")
+    with pytest.raises(ValidationError, match="is more than 5 minutes past this machine's clock"):
+        store.push("stats_push", {**rows, "event_timestamp": [datetime(9999, 1, 1, tzinfo=UTC)]})
+    beyond = 100_000 * 365 * 24 * HOUR_US  # about the year 101,900: no datetime holds it
+    store.online_store.online_write_flat(PROJECT, STATS, [row(STATS, 8, {"rate": 0.8, "trips": 8}, beyond)])
+    status, body = call(server, "POST", "/get-online-features", {"entities": {"driver_id": [8]},
+                                                                 "features": ["stats:rate"]})
+    assert status == 200 and body["results"][1]["values"] == [0.8]
+    assert body["results"][1]["event_timestamps"] == ["9999-12-31T23:59:59.999999Z"]
