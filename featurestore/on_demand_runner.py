@@ -26,7 +26,6 @@ from __future__ import annotations
 import sys
 
 from featurestore.errors import RetrievalError
-from featurestore.protos.value_pb2 import STRUCT
 from featurestore.types import FeatureType
 from featurestore.values import Mismatch, normalizer
 
@@ -36,12 +35,10 @@ def arrow_type(dtype: FeatureType):
     Struct, whose columns reach the function as Python dicts (as online reads return them)."""
     import pyarrow as pa
 
-    if dtype.name == "Json":
-        return pa.string()
-    if dtype.name == "Map" or dtype.value_type == STRUCT:
+    if dtype.holds_dicts:
         return None
     scalars = {"Int32": pa.int32(), "Int64": pa.int64(), "Float32": pa.float32(), "Float64": pa.float64(),
-               "String": pa.string(), "Bool": pa.bool_(), "Bytes": pa.binary(),
+               "String": pa.string(), "Json": pa.string(), "Bool": pa.bool_(), "Bytes": pa.binary(),
                "UnixTimestamp": pa.timestamp("us", tz="UTC")}
     if dtype.is_list:
         return pa.list_(scalars[dtype.element.name])

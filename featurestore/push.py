@@ -67,8 +67,7 @@ def encoded_rows(view: FeatureView, frame, where: str) -> list[tuple]:
     from featurestore.online.codec import datetime_to_micros, entity_key_serializer, value_encoder
 
     source = view.source
-    key_columns = [source.source_column(k) for k in view.join_keys]
-    feature_columns = [source.source_column(f.name) for f in view.features]
+    key_columns, feature_columns = _key_and_feature_columns(view)
     needed = [*key_columns, source.timestamp_field, *feature_columns]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -189,12 +188,17 @@ def checked(registry: RegistryState, push_source: str, frame, mode: PushMode):
     return views, online_views, encoded
 
 
+def _key_and_feature_columns(view: FeatureView) -> tuple[list[str], list[str]]:
+    """The batch-source columns holding the view's join keys and its features (field_mapping applied)."""
+    source = view.source
+    return [source.source_column(k) for k in view.join_keys], [source.source_column(f.name) for f in view.features]
+
+
 def _columns_read(view: FeatureView) -> list[str]:
     """The batch-source columns a push to the view's push source may carry: keys, times, features."""
-    source = view.source
-    return [*(source.source_column(k) for k in view.join_keys), source.timestamp_field,
-            *([source.created_timestamp_column] if source.created_timestamp_column else []),
-            *(source.source_column(f.name) for f in view.features)]
+    keys, features = _key_and_feature_columns(view)
+    created = [view.source.created_timestamp_column] if view.source.created_timestamp_column else []
+    return [*keys, view.source.timestamp_field, *created, *features]
 
 
 def _as_pandas(frame, push_source: str):

@@ -32,6 +32,11 @@ class FeatureType:
         return False
 
     @property
+    def holds_dicts(self) -> bool:
+        """Whether values are dicts (Feast's Map and Struct): Python objects, not Arrow scalars."""
+        return False
+
+    @property
     def spark_type(self) -> str:
         """The Spark type values of this type are cast to (e.g. join keys before a join)."""
         return self.spark_types[0]
@@ -145,6 +150,10 @@ class MapType(FeatureType):
         super().__init__("Map", value_pb2.MAP, ())
 
     @property
+    def holds_dicts(self) -> bool:
+        return True
+
+    @property
     def spark_type(self) -> str:
         return "map<string,string>"
 
@@ -162,13 +171,17 @@ class StructType(FeatureType):
         super().__init__(f"Struct({{{inner}}})", value_pb2.STRUCT, ())
 
     @property
+    def holds_dicts(self) -> bool:
+        return True
+
+    @property
     def spark_type(self) -> str:
         return "struct<" + ",".join(f"{name}:{dtype.spark_type}" for name, dtype in self.fields.items()) + ">"
 
     def accepts_spark_type(self, spark_simple_string: str) -> bool:
         if not (spark_simple_string.startswith("struct<") and spark_simple_string.endswith(">")):
             return False
-        members = [part.split(":", 1) for part in _top_level_parts(spark_simple_string[len("struct<"):-1])]
+        members = [part.split(":", 1) for part in split_top_level(spark_simple_string[len("struct<"):-1])]
         return [m[0] for m in members] == list(self.fields) and all(
             len(m) == 2 and self.fields[m[0]].accepts_spark_type(m[1]) for m in members)
 
@@ -197,12 +210,20 @@ def Struct(fields: dict) -> StructType:
     return StructType(fields)
 
 
-def _top_level_parts(text: str) -> list[str]:
-    """'a:int,b:map<string,int>' -> ['a:int', 'b:map<string,int>'] (commas inside <> kept)."""
+def split_top_level(text: str) -> list[str]:
+    """A Spark type or DDL list split at its top-level commas: commas inside <> or () separate
+    nested fields, not items.
+
+    >>> split_top_level("a:int,b:map<string,int>,c decimal(10,2)")
+    ['a:int', 'b:map<string,int>', 'c decimal(10,2)']
+    """
     parts, depth, start = [], 0, 0
     for index, char in enumerate(text):
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        if char == "," and depth == 0:
+        if char in "<(":
+            depth += 1
+        elif char in ">)":
+            depth -= 1
+        elif char == "," and depth == 0:
             parts.append(text[start:index])
             start = index + 1
     parts.append(text[start:])

@@ -21,24 +21,15 @@ from featurestore.definitions._checks import check_name, check_str, check_tags
 from featurestore.definitions.sources import DataSource
 from featurestore.errors import DefinitionError
 from featurestore.protos import registry_pb2
+from featurestore.types import split_top_level
 
 
 def ddl_column_names(ddl: str) -> list[str]:
     """The column names of a Spark DDL schema ("a long, b struct<x: int, y: string>").
     Commas inside <> or () separate nested fields, not columns."""
-    names, depth, start = [], 0, 0
-    for position, char in enumerate(ddl + ","):
-        if char in "<(":
-            depth += 1
-        elif char in ">)":
-            depth -= 1
-        elif char == "," and depth == 0:
-            column = ddl[start:position].strip()
-            start = position + 1
-            if column:
-                name = column.split("`")[1] if column.startswith("`") else column.replace(":", " ").split()[0]
-                names.append(name)
-    return names
+    columns = [column.strip() for column in split_top_level(ddl)]
+    return [column.split("`")[1] if column.startswith("`") else column.replace(":", " ").split()[0]
+            for column in columns if column]
 
 
 class JsonFormat:

@@ -97,7 +97,7 @@ class OnDemandFeatureView:
         self.schema = list(schema)
         check_unique(kind, "schema field", [f.name for f in self.schema])
         for field in self.schema:
-            if field.dtype.name == "Map" or field.dtype.name.startswith("Struct("):
+            if field.dtype.holds_dicts:
                 raise DefinitionError(f"{kind}: feature {field.name!r} is declared {field.dtype!r}; an on-demand "
                                       f"view returns scalars, lists or Json (a map or struct can be returned as Json)")
             if field.name.startswith("__fs_"):

@@ -142,8 +142,9 @@ def push(store, body: dict, max_rows: int) -> dict:
         if push_mode(to).value != "online":
             raise RequestError(422, f"this server writes online only, got to={to!r}; push rows for the offline "
                                     f"store with FeatureStore.push(..., to={to!r}) from Python or a Spark job")
-        source = views_of(store.registry, name)[0].source  # one batch source: its time columns parsed once
-        _, views, encoded = checked(store.registry, name, _parsed_times(source, columns), PushMode.ONLINE)
+        registry = store.registry
+        source = views_of(registry, name)[0].source  # one batch source: its time columns parsed once
+        _, views, encoded = checked(registry, name, _parsed_times(source, columns), PushMode.ONLINE)
     except RequestError:
         raise
     except RegistryError:

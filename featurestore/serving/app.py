@@ -72,10 +72,11 @@ class ServedRegistry:
         self._store = store
 
     def load(self):
-        if not self._store.exists():
+        state = self._store.load()
+        if state.version == 0 and not self._store.exists():  # asked only when nothing was found: off the hot path
             raise RegistryError(f"the registry {getattr(self._store, 'path', self._store)} no longer exists (deleted "
                                 f"or moved while serving); restore it, or run `featurestore apply`")
-        return self._store.load()
+        return state
 
     def __getattr__(self, name):
         return getattr(self._store, name)

@@ -71,6 +71,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._reading_headers = True
         self._deadline = None
         self._refused = False
+        self._draining = False
         if len(self.connections) > _connection_limit:
             self._refuse(503, f"this worker holds its limit of {_connection_limit:,} connections; retry shortly")
             return
@@ -106,7 +107,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         self._arm(BODY_SECONDS, 408, f"the request's body did not arrive within {BODY_SECONDS:g} s")
         super().on_headers_complete()
-        if getattr(self, "_draining", False) and self.cycle is not None:
+        if self._draining and self.cycle is not None:
             self.cycle.keep_alive = False  # stopping: this answer says Connection: close
 
     def on_body(self, body: bytes) -> None:
