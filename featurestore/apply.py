@@ -5,18 +5,23 @@ view matches its real source. `apply` does the same checks and then changes, in 
 order, so that a failure at any step never leaves the online store serving values the
 registry's definitions would not give:
 
-1. online values of views whose materialization restarts (source, keys or features
-   changed, or taken offline) are removed: a read now says NOT_FOUND, never a stale value;
-2. the online tables of online views are created (idempotent);
-3. the registry is updated in one atomic write, the changes applied kind by kind in the
-   order of featurestore.definitions.kinds.KINDS (restarted views lose their intervals)
-   onto the registry as it is at that moment. When another process wrote a version
-   meanwhile, its changes are kept; but if it changed an object this apply changes too,
-   nothing is written and apply fails in one line (run plan and apply again): neither
-   process silently overwrites the other's definition;
-4. online values of deleted views are removed (nobody reads them any more).
+1. the online store is asked whether every online view's storage is free (a SQLite table
+   name another project's view owns is refused here, before anything is written);
+2. the registry is updated in one atomic write, the changes applied kind by kind in the
+   order of featurestore.definitions.kinds.KINDS onto the registry as it is at that
+   moment. A view whose values change (its fingerprint, featurestore.identity) loses its
+   intervals and is marked `online_reset_pending`: reads answer NOT_FOUND for it from
+   now. When another process wrote a version meanwhile, its changes are kept; but if it
+   changed an object this apply changes too, nothing is written and apply fails in one
+   line (run plan and apply again): neither process silently overwrites the other's
+   definition, and the online store is untouched;
+3. only then the online store: deleted views and views taken offline lose their storage;
+   every online view's generation is brought to the registry's (featurestore.identity.
+   ensure_current): a changed view's old values are removed and writers of the old
+   definition refused from then, and its pending mark is cleared.
 
-A crash between 1 and 3 leaves the registry unchanged, so rerunning apply redoes it.
+A crash after 2 leaves views marked pending (NOT_FOUND, never a stale value); the next
+apply or materialization does step 3.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from pathlib import Path
 
 from featurestore.context import Context
 from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
-from featurestore.errors import DefinitionError, RegistryConflictError
+from featurestore.errors import DefinitionError, NotFoundError, RegistryConflictError
+from featurestore.identity import ensure_current, registry_with_id
 from featurestore.plan import RegistryDiff, check_references, compute_diff
 from featurestore.registry import RegistryState, changed_between
 from featurestore.repo import RepoContents
@@ -120,23 +126,34 @@ def plan(ctx: Context, desired: RepoContents, delete_missing: bool, validate: bo
 
 def apply(ctx: Context, desired: RepoContents, delete_missing: bool, to_delete: list | None,
           validate: bool) -> RegistryDiff:
-    """Check, then change the online store and the registry in the order the module docstring gives."""
+    """Check, then change the registry and the online store in the order the module docstring gives."""
     registry_store, online_store, project = ctx.registry_store, ctx.online_store, ctx.project
     current = registry_store.load()
     desired = with_inferred_schemas(ctx, desired, validate)
     diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
     check(ctx, current, diff, desired, validate)
     final = preview(current, diff)
-    restarted = [current.feature_views[c.name] for c in diff.restarted() if current.feature_views[c.name].online]
-    deleted = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]
-    if restarted:
-        online_store.update(project, [], restarted)
-    online_store.update(project, [v for v in final.feature_views.values() if v.online], [])
+    online_store.check_table_names(project, [v for v in final.feature_views.values() if v.online])
     if not diff.is_empty():
         registry_store.update(applied_onto(current, diff), command="apply", summary=diff.render())
-    if deleted:
-        online_store.update(project, [], deleted)
+    deleted = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]
+    offline = [current.feature_views[c.name] for c in diff.of("feature_views", "change")
+               if current.feature_views[c.name].online and not c.new.online]
+    bring_online_store_to_registry(registry_store, online_store, project, deleted + offline)
     return diff
+
+
+def bring_online_store_to_registry(registry_store, online_store, project: str, removed: list) -> None:
+    """Step 3 of the module docstring: `removed` views lose their storage, and every online view
+    of the registry as it is now holds its current generation's values only."""
+    if removed:
+        online_store.update(project, [], removed)
+    for view in list(registry_with_id(registry_store).feature_views.values()):
+        if view.online:
+            try:
+                ensure_current(registry_store, online_store, project, view.name)
+            except NotFoundError:
+                continue  # deleted meanwhile by another apply, which removes its storage
 
 
 def applied_onto(base: RegistryState, diff: RegistryDiff):
@@ -145,7 +162,7 @@ def applied_onto(base: RegistryState, diff: RegistryDiff):
     diff changes into something else (the other writer's definition would otherwise be
     overwritten unseen)."""
     def mutate(state: RegistryState) -> None:
-        if state.version != base.version:
+        if state.version != base.version or state.registry_id != base.registry_id:
             # the same change made by the other writer (both added the same entity) is no conflict
             touched = [(c.kind, c.name) for c in diff.changes if state.collection(c.kind).get(c.name) != c.new]
             changed = changed_between(base, state, touched)

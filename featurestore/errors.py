@@ -61,6 +61,11 @@ class MaterializationError(FeatureStoreError, RuntimeError):
     """Materialization of a view failed; no interval was recorded."""
 
 
+class DefinitionChangedError(MaterializationError):
+    """A writer's definition was changed by an apply while it ran: it wrote nothing more and
+    recorded nothing (featurestore.identity). Running it again uses the new definition."""
+
+
 class SparkSetupError(FeatureStoreError, RuntimeError):
     """Spark cannot start as configured, e.g. the Delta jars are missing."""
 

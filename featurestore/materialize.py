@@ -37,7 +37,15 @@ from datetime import UTC, datetime, timedelta
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.definitions.feature_view import MaterializationRun
-from featurestore.errors import ExpectationError, FeatureStoreError, MaterializationError, OnlineStoreError, raised_on_executor
+from featurestore.errors import (
+    DefinitionChangedError,
+    ExpectationError,
+    FeatureStoreError,
+    MaterializationError,
+    OnlineStoreError,
+    raised_on_executor,
+)
+from featurestore.identity import changed_while, ensure_current, online_generation
 from featurestore.online.base import OnlineStore
 from featurestore.registry import RegistryState
 from featurestore.times import CLOCK_SKEW
@@ -237,10 +245,10 @@ def _encoded_sorted(view: FeatureView, rows: Iterable) -> list[tuple]:
     return sorted(_encode_partition(view)(rows), key=lambda row: row[0])
 
 
-def _write_partition(store: OnlineStore, project: str, view: FeatureView, written):
+def _write_partition(store: OnlineStore, project: str, view: FeatureView, written, generation: str | None):
     """Runs on an executor: encode and write one partition, pipelined."""
     def write(rows: Iterable) -> None:
-        count = store.online_write_flat(project, view, _encode_partition(view)(rows))
+        count = store.online_write_flat(project, view, _encode_partition(view)(rows), generation)
         written.add(count)
         store.close()
     return write
@@ -283,7 +291,8 @@ def _encoded_sorted_over_connect(view: FeatureView, frame):
     return frame.mapInArrow(encode_sorted, ", ".join(f"`{name}` {kind}" for name, kind in columns))
 
 
-def _write_from_executors_over_connect(store: OnlineStore, project: str, view: FeatureView, frame) -> tuple[int, int]:
+def _write_from_executors_over_connect(store: OnlineStore, project: str, view: FeatureView, frame,
+                                       generation: str | None) -> tuple[int, int]:
     """Write each partition from the executor that computes it (as the RDD path's
     foreachPartition does); each partition's (selected, written) counts come back as one row,
     where the RDD path adds them to accumulators."""
@@ -297,7 +306,8 @@ def _write_from_executors_over_connect(store: OnlineStore, project: str, view: F
                 selected[0] += 1
                 yield row
 
-        written = store.online_write_flat(project, view, _encode_partition(view)(counted(_arrow_rows(batches))))
+        written = store.online_write_flat(project, view, _encode_partition(view)(counted(_arrow_rows(batches))),
+                                          generation)
         store.close()
         yield pa.RecordBatch.from_arrays([pa.array([selected[0]], pa.int64()), pa.array([written], pa.int64())],
                                          names=["selected", "written"])
@@ -307,7 +317,7 @@ def _write_from_executors_over_connect(store: OnlineStore, project: str, view: F
 
 
 def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
-               written_since: datetime | None = None) -> tuple[int, int]:
+               written_since: datetime | None = None, generation: str | None = None) -> tuple[int, int]:
     """Select and write one view's newest rows; returns (rows selected, rows written).
 
     The source is read (and checked against the view: a changed source fails with one
@@ -321,27 +331,30 @@ def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
         latest_rows(view, source_rows, start, end, written_since)
     if view.expectations:
         gate_on_expectations(view, frame, source_rows, start, end, log)
-    return write_rows(ctx, view, frame)
+    return write_rows(ctx, view, frame, generation=generation)
 
 
-def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False) -> tuple[int, int]:
+def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False,
+               generation: str | None = None) -> tuple[int, int]:
     """Write a frame of newest rows per key (latest_rows' or aggregate_rows' columns) online,
     only where newer than stored; returns (rows selected, rows written). Materialization and
     each micro-batch of a stream (featurestore.streaming) write through here.
 
     small: the rows are few (a stream's micro-batch): collected in one Spark job and written
     from the driver, where streaming them partition by partition would cost a job each.
+    generation: the view's online generation the rows belong to (featurestore.identity); the
+    store refuses them once it records another.
     """
     spark, store, project, log = ctx.spark, ctx.online_store, ctx.project, ctx.log
     if small:
         rows = frame.collect()
-        return len(rows), store.online_write_flat(project, view, _encoded_sorted(view, rows))
+        return len(rows), store.online_write_flat(project, view, _encoded_sorted(view, rows), generation)
     from featurestore.runtime.session import is_remote
 
     remote = is_remote(spark)
     if store.writes_from_executors and remote:
         log(f"  {view.name}: writing from the executors, one pipeline per partition")
-        return _write_from_executors_over_connect(store, project, view, frame)
+        return _write_from_executors_over_connect(store, project, view, frame, generation)
     if store.writes_from_executors:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
@@ -351,7 +364,7 @@ def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False) -> t
                 selected.add(1)
                 yield row
 
-        writer = _write_partition(store, project, view, written)
+        writer = _write_partition(store, project, view, written, generation)
         log(f"  {view.name}: writing from the executors, one pipeline per partition")
         frame.rdd.foreachPartition(lambda rows: writer(counted(rows)))
         return selected.value, written.value
@@ -374,7 +387,7 @@ def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False) -> t
                 log(f"  {view.name}: {selected[0]:,} rows streamed to the online store ({rate:,.0f} rows/s)")
             yield row
 
-    written = store.online_write_flat(project, view, progress(rows))  # consumes rows, counting them
+    written = store.online_write_flat(project, view, progress(rows), generation)  # consumes rows, counting them
     return selected[0], written
 
 
@@ -424,15 +437,20 @@ def merge_intervals(intervals: list[tuple[datetime, datetime]]) -> list[tuple[da
 
 
 def record_interval(registry_store, view_name: str, start: datetime, end: datetime,
-                    read_at: datetime | None = None, run: MaterializationRun | None = None) -> None:
+                    read_at: datetime | None = None, run: MaterializationRun | None = None,
+                    generation: str | None = None) -> None:
     """Record [start, end) as written; and `read_at` (when the source was read) when the run
     reached the newest recorded end: the next run selects the rows written since then. A
-    backfill of an older interval leaves it, since later event times were not selected."""
+    backfill of an older interval leaves it, since later event times were not selected.
+    generation: the one the values were written under; refused (nothing recorded) when the
+    registry's definition of the view is no longer that one."""
     def add(state: RegistryState) -> None:
         view = state.feature_views.get(view_name)
         if view is None:
             raise MaterializationError(f"feature view {view_name!r} was deleted while it was being materialized; "
                                        f"its values were written but no interval is recorded")
+        if generation is not None and online_generation(state, view) != generation:
+            raise changed_while(view_name, "materializing")
         frontier = max((e for _, e in view.materialization_intervals), default=None)
         if read_at is not None and (frontier is None or end >= frontier) and \
                 (view.source_read_at is None or read_at > view.source_read_at):
@@ -492,6 +510,8 @@ def materialize(ctx: Context, views: list[FeatureView],
     log = ctx.log
     results = []
     for view in views:
+        # the definition as the registry holds it now, its generation the store's: the fence of every write below
+        _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
         start, end = interval_of(view)
         if start >= end:
             log(f"{view.name}: nothing to do, already materialized up to {start.isoformat()}")
@@ -508,16 +528,20 @@ def materialize(ctx: Context, views: list[FeatureView],
                                        f"failed: OnlineStoreError: {error}; no interval was recorded, rerun it") \
                 from None
         try:
-            selected, written = write_view(ctx, view, start, end, view.source_read_at)
+            selected, written = write_view(ctx, view, start, end, view.source_read_at, generation)
+        except DefinitionChangedError:
+            raise changed_while(view.name, "materializing") from None
         except FeatureStoreError:
             raise
         except Exception as error:
+            if raised_on_executor(error, "DefinitionChangedError"):
+                raise changed_while(view.name, "materializing") from None
             cause = _root_cause(error)
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: {cause}; no interval was recorded, rerun it") from error
         seconds = time.perf_counter() - began
         record_interval(ctx.registry_store, view.name, start, end, read_at,
-                        MaterializationRun(start, end, datetime.now(UTC), selected, written, seconds))
+                        MaterializationRun(start, end, datetime.now(UTC), selected, written, seconds), generation)
         result = ViewResult(view.name, start, end, selected, written, seconds)
         log(result.summary())
         results.append(result)

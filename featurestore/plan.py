@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from featurestore.definitions import FeatureView
 from featurestore.definitions.kinds import BY_FIELD, KINDS
 from featurestore.errors import DefinitionError, did_you_mean
+from featurestore.identity import view_fingerprint
 from featurestore.registry import RegistryState
 from featurestore.repo import RepoContents
 
@@ -34,11 +35,14 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
     keys or the features (names or types) change, those values are not what the new
     definition would give offline, and a new feature would have no value at all; a view
     taken offline loses its values. Then apply removes the view's online values and its
-    recorded intervals, so the next materialization starts from scratch. Description,
-    tags, ttl and field descriptions change nothing stored, so history is kept.
+    recorded intervals, so the next materialization starts from scratch. These are the
+    changes of the view's fingerprint (featurestore.identity). Description, tags, ttl and
+    field descriptions change nothing stored, so history is kept.
     """
     if old.online and not new.online:
         return "the view is no longer online"
+    if view_fingerprint(old) == view_fingerprint(new):
+        return ""
     if old.source != new.source:
         return "its source changed"
     if old.join_keys != new.join_keys:
@@ -49,7 +53,7 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
         return "its aggregations changed"
     if old.transformation_code != new.transformation_code:
         return "its transformation changed"
-    return ""
+    return "its stream source changed" if old.stream_source != new.stream_source else "its definition changed"
 
 
 def code_change(attribute: str, old, new) -> str:
@@ -108,10 +112,15 @@ class RegistryDiff:
             if change.action == "delete":
                 items.pop(change.name, None)
                 continue
-            if change.kind == "feature_views" and change.name in items and not change.restart:
-                change.new.materialization_intervals = list(items[change.name].materialization_intervals)
-                change.new.source_read_at = items[change.name].source_read_at
-                change.new.last_run = items[change.name].last_run
+            if change.kind == "feature_views" and change.name in items:
+                old = items[change.name]
+                if change.restart:
+                    change.new.online_reset_pending = old.online or old.online_reset_pending
+                else:
+                    change.new.materialization_intervals = list(old.materialization_intervals)
+                    change.new.source_read_at = old.source_read_at
+                    change.new.last_run = old.last_run
+                    change.new.online_reset_pending = old.online_reset_pending
             items[change.name] = change.new
 
 

@@ -22,6 +22,7 @@ from enum import Enum
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
 from featurestore.errors import DefinitionError, ValidationError
+from featurestore.identity import write_under
 from featurestore.registry import RegistryState
 from featurestore.times import CLOCK_SKEW, EPOCH, MICROSECOND, micros_to_datetime
 from featurestore.values import is_missing
@@ -154,7 +155,8 @@ def push(ctx: Context, push_source: str, frame, to=PushMode.ONLINE) -> dict[str,
     """
     mode = push_mode(to)
     frame = _as_pandas(frame, push_source)
-    views, online_views, encoded = checked(ctx.registry, push_source, frame, mode)
+    registry = ctx.registry
+    views, online_views, encoded = checked(registry, push_source, frame, mode)
     written: dict[str, int] = {}
     if mode != PushMode.ONLINE:
         from featurestore.offline.append import append_rows
@@ -163,7 +165,8 @@ def push(ctx: Context, push_source: str, frame, to=PushMode.ONLINE) -> dict[str,
     if online_views:
         store = ctx.online_store
         for view in online_views:
-            written[view.name] = store.online_write_flat(ctx.project, view, encoded[view.name])
+            written[view.name] = write_under(ctx.registry_store, store, ctx.project, registry, view,
+                                             encoded[view.name], "pushing")
     return written
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from featurestore.context import Context
 from featurestore.definitions.feature_view import FeatureView
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import DefinitionChangedError, FeatureStoreError
+from featurestore.identity import ensure_current, online_generation
 from featurestore.offline.append import append_micro_batch
 from featurestore.times import micros_to_datetime
 
@@ -126,7 +127,8 @@ def check_kafka_stream(spark, view: FeatureView, repo_path):
     return schema
 
 
-def write_micro_batch(ctx: Context, view: FeatureView, batch, at: datetime | None = None) -> tuple[int, int]:
+def write_micro_batch(ctx: Context, view: FeatureView, batch, at: datetime | None = None,
+                      generation: str | None = None) -> tuple[int, int]:
     """One micro-batch online: transformed as training transforms it, newest row per key,
     written only where newer. Returns (rows selected, rows written).
 
@@ -149,8 +151,10 @@ def write_micro_batch(ctx: Context, view: FeatureView, batch, at: datetime | Non
     if view.is_aggregating:
         at = at or datetime.now(UTC)
         source_rows = validate_feature_view(ctx.spark, view, "stream", ctx.repo_path)
-        return write_rows(ctx, view, aggregate_rows(view, source_rows, at, at, entities=batch), small=True)
-    return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True)
+        return write_rows(ctx, view, aggregate_rows(view, source_rows, at, at, entities=batch), small=True,
+                          generation=generation)
+    return write_rows(ctx, view, latest_rows(view, batch.coalesce(1), EPOCH, FAR_FUTURE), small=True,
+                      generation=generation)
 
 
 class StopStream(BaseException):
@@ -185,15 +189,21 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     kafka = view.stream_source is not None
     offline_schema = check_kafka_stream(spark, view, ctx.repo_path) if kafka else None
     totals = {"batches": 0, "rows_selected": 0, "rows_written": 0, "malformed": 0, "late": 0, "newest_event": None}
+    _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
 
     def each_batch(batch, batch_id: int) -> None:
         ctx.log(f"{view.name}: writing micro-batch {batch_id}")
         began = time.perf_counter()
-        if kafka:
-            selected, written = write_kafka_micro_batch(ctx, view, batch, batch_id, query_id(folder),
-                                                        offline_schema, totals)
-        else:
-            selected, written = write_micro_batch(ctx, view, batch)
+        still_current(ctx, view.name, generation, totals)  # an apply changed the view: stop before writing
+        try:
+            if kafka:
+                selected, written = write_kafka_micro_batch(ctx, view, batch, batch_id, query_id(folder),
+                                                            offline_schema, totals, generation)
+            else:
+                selected, written = write_micro_batch(ctx, view, batch, generation=generation)
+        except DefinitionChangedError:
+            totals["changed"] = STREAM_CHANGED.format(view=view.name)
+            raise
         totals["batches"] += 1
         totals["rows_selected"] += selected
         totals["rows_written"] += written
@@ -217,6 +227,10 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
         query.awaitTermination(timeout_seconds) if timeout_seconds else query.awaitTermination()
     except (StopStream, KeyboardInterrupt) as stop:  # SIGTERM (stop_on_signals) or Ctrl-C: stop, and count
         totals["stopped_by"] = str(stop) or "SIGINT"
+    except Exception:
+        if "changed" in totals:  # raised by each_batch: the query failed on purpose
+            raise DefinitionChangedError(totals["changed"]) from None
+        raise
     finally:
         if query.isActive:
             query.stop()
@@ -225,8 +239,23 @@ def run_stream(ctx: Context, view: FeatureView, checkpoint: str | Path | None = 
     return totals
 
 
+STREAM_CHANGED = ("{view} changed while streaming (an apply changed what its values are); this stream stopped and "
+                  "wrote nothing more; start it again to follow the new definition")
+
+
+def still_current(ctx: Context, view_name: str, generation: str, totals: dict) -> None:
+    """Raise DefinitionChangedError (and note it in totals) when the registry's definition of the
+    view is no longer the one of `generation`: checked at each micro-batch, so a stream stops
+    within one trigger interval of an apply that changed it."""
+    state = ctx.registry_store.load()
+    view = state.feature_views.get(view_name)
+    if view is None or not state.registry_id or online_generation(state, view) != generation:
+        totals["changed"] = STREAM_CHANGED.format(view=view_name)
+        raise DefinitionChangedError(totals["changed"])
+
+
 def write_kafka_micro_batch(ctx: Context, view: FeatureView, batch, batch_id: int, app_id: str, offline_schema,
-                            totals: dict) -> tuple[int, int]:
+                            totals: dict, generation: str | None = None) -> tuple[int, int]:
     """A Kafka micro-batch's valid messages written online and appended to the batch source once
     (online first, but for an aggregating view, whose windows read the appended events);
     malformed and late messages counted. The batch is read three times: cached."""
@@ -243,7 +272,7 @@ def write_kafka_micro_batch(ctx: Context, view: FeatureView, batch, batch_id: in
 
         if view.is_aggregating:
             append()
-        written = write_micro_batch(ctx, view, messages)
+        written = write_micro_batch(ctx, view, messages, generation=generation)
         if not view.is_aggregating:
             append()
         count_messages(ctx, view, counts.get, batch_id, totals)

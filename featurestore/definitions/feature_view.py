@@ -110,6 +110,7 @@ class FeatureView:
         self.materialization_intervals: list[tuple[datetime, datetime]] = []
         self.source_read_at: datetime | None = None  # state: see materialize.latest_rows
         self.last_run: MaterializationRun | None = None  # state: the last materialization (the catalog shows it)
+        self.online_reset_pending = False  # state: old values still online (featurestore.identity)
         self.stream_trigger: timedelta | None = None  # set by StreamFeatureView (featurestore.streaming)
 
     def _init_expectations(self, kind, expectations, on_violation):
@@ -293,6 +294,7 @@ class FeatureView:
                 proto.source_read_at.FromDatetime(self.source_read_at)
             if self.last_run is not None:
                 self.last_run.fill(proto.last_run)
+            proto.online_reset_pending = self.online_reset_pending
         return proto
 
     @classmethod
@@ -320,6 +322,7 @@ class FeatureView:
         view.source_read_at = proto.source_read_at.ToDatetime(tzinfo=UTC) if proto.HasField("source_read_at") \
             else None
         view.last_run = MaterializationRun.from_proto(proto.last_run) if proto.HasField("last_run") else None
+        view.online_reset_pending = proto.online_reset_pending
         view.stream_trigger = proto.stream_trigger.ToTimedelta() if proto.HasField("stream_trigger") else None
         view.stream_source = KafkaSource.from_proto(proto.stream_source, view.source) \
             if proto.HasField("stream_source") else None

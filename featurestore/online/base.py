@@ -80,10 +80,17 @@ class OnlineStore(ABC):
         """Create the storage of views_to_keep (idempotent) and drop that of views_to_delete."""
 
     @abstractmethod
-    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
+    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple],
+                          generation: str | None = None) -> int:
         """Write rows as materialization makes them: (entity key, event_ts, created_ts, then the
         encoded value of each of view.features, in order). Returns the number of rows that
         replaced or added stored values.
+
+        generation: the online generation (featurestore.identity) the rows were computed under.
+        Each chunk is written only while the store records that generation for the view, checked
+        in the chunk's own transaction (script); otherwise DefinitionChangedError, and the chunks
+        before stay (the reset that changed the generation removes them). None: not checked
+        (tests and hand-written rows).
 
         Each row is written only where it is newer than what is stored for its key: a greater
         (event_ts, created_ts). At equal timestamps the row replaces the stored one only where its
@@ -93,6 +100,17 @@ class OnlineStore(ABC):
         a generator of any length: the store holds a bounded chunk at a time and writes (and
         commits) chunk by chunk, so when rows raises, the chunks before are stored.
         """
+
+    @abstractmethod
+    def claim_generation(self, project: str, view: FeatureView, generation: str) -> str:
+        """Record `generation` as the view's when the store records none yet (a new view, a store
+        written before generations existed), atomically; return the generation recorded now."""
+
+    @abstractmethod
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+        """Remove the view's values and record `generation` as its own, so that no writer of
+        another generation writes again; when `expected` is given, only while the store records
+        that one (False, and nothing done, otherwise). Idempotent."""
 
     @abstractmethod
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
@@ -129,6 +147,10 @@ class OnlineStore(ABC):
         registry's materialized intervals no longer describe what it holds. A store whose loss
         is loud anyway (a SQLite file deleted: no such table) keeps this default."""
         return True
+
+    def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
+        """Raise OnlineStoreError, before apply writes anything, when a view's storage would be
+        another project's (a store whose names could collide checks them here)."""
 
     def online_write_batch(self, project: str, view: FeatureView, rows: Iterable[OnlineRow]) -> int:
         """online_write_flat for OnlineRows, whose values are named: for tests and hand-written rows.

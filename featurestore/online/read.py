@@ -222,7 +222,10 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
         if view_keys is None:
             view_keys = computed_keys[id(keys)] = keys.of(request, entity_rows)
         keys_per_view.append(view_keys)
-    reads = [(request.view, [k for k in keys if k is not None] if None in keys else keys, request.features)
+    # A view whose old values apply has not removed yet (featurestore.identity) is read as holding
+    # nothing: NOT_FOUND, never a value of a definition the registry no longer has.
+    reads = [(request.view, [] if request.view.online_reset_pending else
+              [k for k in keys if k is not None] if None in keys else keys, request.features)
              for request, keys in zip(plan.requests, keys_per_view)]
     found_per_view = store.online_read_many(project, reads) if reads else []
     now_us = int(time.time() * 1_000_000)
@@ -321,4 +324,4 @@ def _with_nulls(keys: list[bytes | None], found: list) -> list:
     if len(found) == len(keys):
         return found
     results = iter(found)
-    return [None if key is None else next(results) for key in keys]
+    return [None if key is None else next(results, None) for key in keys]

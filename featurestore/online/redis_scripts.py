@@ -29,15 +29,23 @@ class LuaScript:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
 
-# KEYS: the rows' hash keys. ARGV: ttl seconds, timestamp field, n = number of feature fields,
-# the n field names, then per row: its packed timestamps and its n values. Returns the number
-# of rows written: newer than what was stored, or at equal timestamps with other values.
+# KEYS: the rows' hash keys. ARGV: the fence (the generations hash, or '' for none; the view;
+# the generation the rows belong to; the view's resetting counter), ttl seconds, timestamp
+# field, n = number of feature fields, the n field names, then per row: its packed timestamps
+# and its n values. Returns the number of rows written: newer than what was stored, or at
+# equal timestamps with other values; -1, writing nothing, when the fence does not hold (the
+# hash records another generation for the view, or a reset of it is under way).
 WRITE_IF_NEWER = LuaScript("""
-local ttl = tonumber(ARGV[1])
-local ts_field = ARGV[2]
-local n = tonumber(ARGV[3])
+if ARGV[1] ~= '' then
+  if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return -1 end
+  local resetting = redis.call('GET', ARGV[4])
+  if resetting and tonumber(resetting) > 0 then return -1 end
+end
+local ttl = tonumber(ARGV[5])
+local ts_field = ARGV[6]
+local n = tonumber(ARGV[7])
 local changed = 0
-local at = 4 + n
+local at = 8 + n
 for _, key in ipairs(KEYS) do
   local new_ts = ARGV[at]
   local stored_ts = redis.call('HGET', key, ts_field)
@@ -53,7 +61,7 @@ for _, key in ipairs(KEYS) do
     else
       -- equal timestamps: the row was rewritten in place when any value differs
       local fields = {}
-      for i = 1, n do fields[i] = ARGV[3 + i] end
+      for i = 1, n do fields[i] = ARGV[7 + i] end
       local stored = redis.call('HMGET', key, unpack(fields))
       newer = false
       for i = 1, n do
@@ -64,7 +72,7 @@ for _, key in ipairs(KEYS) do
   if newer then
     local hset_args = {ts_field, new_ts}
     for i = 1, n do
-      hset_args[2 * i + 1] = ARGV[3 + i]
+      hset_args[2 * i + 1] = ARGV[7 + i]
       hset_args[2 * i + 2] = ARGV[at + i]
     end
     redis.call('HSET', key, unpack(hset_args))

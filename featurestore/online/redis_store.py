@@ -37,6 +37,7 @@ from itertools import islice
 from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
+from featurestore.identity import changed_while
 from featurestore.online import redis_scripts
 from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
 from featurestore.online.redis_scripts import DELETE_FIELDS, READ, WRITE_IF_NEWER, parse_read_reply
@@ -74,6 +75,22 @@ def key_prefix(project: str) -> bytes:
 def _mark_key(project: str) -> bytes:
     """The mark that the project's values are here (OnlineStore.mark_holding); '#' begins no entity key."""
     return key_prefix(project) + b"#materialized"
+
+
+def _generations_key(project: str) -> bytes:
+    """The hash of the project's views' online generations (featurestore.identity), field = view name.
+    A view's own fields are "<view>:...", so deleting them from every project key leaves these."""
+    return key_prefix(project) + b"#generations"
+
+
+def _resetting_key(project: str, view_name: str) -> bytes:
+    """How many resets of the view are under way (writes are refused meanwhile); outside the
+    project's key space, which resets scan. Expires, so a reset killed midway blocks no writer
+    for longer than RESET_SECONDS."""
+    return b"fs#resetting:" + project.encode() + b":" + view_name.encode()
+
+
+RESET_SECONDS = 600
 
 
 def _view_prefix(view_name: str) -> bytes:
@@ -135,11 +152,50 @@ class RedisOnlineStore(OnlineStore):
 
     def update(self, project: str, views_to_keep: Sequence[FeatureView],
                views_to_delete: Sequence[FeatureView]) -> None:
-        """Nothing to create (hashes appear on write); deleted views lose their fields."""
-        if views_to_delete:
-            self._delete_views(project, views_to_delete)
+        """Nothing to create (hashes appear on write); deleted views lose their fields and generations."""
+        self.teardown(project, views_to_delete)
 
-    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
+    def claim_generation(self, project: str, view: FeatureView, generation: str) -> str:
+        client = self._connect()
+        key = _generations_key(project)
+        with self._errors(f"recording the generation of feature view {view.name!r}"):
+            client.hsetnx(key, view.name, generation)
+            return (client.hget(key, view.name) or b"").decode()
+
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+        """The new generation is recorded first (writers of the old one are refused from then),
+        with the resetting counter up (so are the new one's, until the old values are gone); then
+        the view's fields are deleted from every key of the project (SCAN: Redis is never blocked
+        long), and the counter goes down."""
+        client = self._connect()
+        key, resetting = _generations_key(project), _resetting_key(project, view.name)
+        with self._errors(f"removing the values of feature view {view.name!r}"):
+            if expected is not None:
+                pipeline = client.pipeline(transaction=True)
+                pipeline.watch(key)
+                if (pipeline.hget(key, view.name) or b"").decode() != expected:
+                    pipeline.reset()
+                    return False
+                pipeline.multi()
+                pipeline.incr(resetting)
+                pipeline.expire(resetting, RESET_SECONDS)
+                pipeline.hset(key, view.name, generation)
+                try:
+                    pipeline.execute()
+                except self._redis_errors.WatchError:
+                    return False
+            else:
+                client.pipeline(transaction=True).incr(resetting).expire(resetting, RESET_SECONDS) \
+                    .hset(key, view.name, generation).execute()
+        try:
+            self._delete_views(project, [view])
+        finally:
+            with self._errors(f"removing the values of feature view {view.name!r}"):
+                client.decr(resetting)
+        return True
+
+    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple],
+                          generation: str | None = None) -> int:
         """Write rows, one pipeline per rows_per_pipeline rows; returns how many rows were newer.
 
         Each script call writes ROWS_PER_SCRIPT_CALL rows (Redis is blocked while a script runs);
@@ -149,7 +205,9 @@ class RedisOnlineStore(OnlineStore):
         prefix = key_prefix(project)
         view_prefix = _view_prefix(view.name)
         fields = [view_prefix + f.name.encode() for f in view.features]
-        header = [self.config.key_ttl_seconds, _timestamp_field(view.name), len(fields), *fields]
+        fence = [b"", b"", b"", b""] if generation is None else \
+            [_generations_key(project), view.name, generation, _resetting_key(project, view.name)]
+        header = [*fence, self.config.key_ttl_seconds, _timestamp_field(view.name), len(fields), *fields]
         pack_timestamps = _TIMESTAMPS.pack
         rows = iter(rows)
         changed = 0
@@ -163,7 +221,10 @@ class RedisOnlineStore(OnlineStore):
                     args += row[3:]
                 calls.append((len(part), *[prefix + row[0] for row in part], *args))
             with self._errors(f"writing feature view {view.name!r}"):
-                changed += sum(redis_scripts.run(client, WRITE_IF_NEWER, calls))
+                counts = redis_scripts.run(client, WRITE_IF_NEWER, calls)
+            if -1 in counts:
+                raise changed_while(view.name, "this write ran")
+            changed += sum(counts)
         return changed
 
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],
@@ -287,6 +348,8 @@ class RedisOnlineStore(OnlineStore):
     def teardown(self, project: str, views: Sequence[FeatureView]) -> None:
         if views:
             self._delete_views(project, views)
+            with self._errors("forgetting the views' generations"):
+                self._connect().hdel(_generations_key(project), *[view.name for view in views])
 
     def close(self) -> None:
         if self._client is not None:

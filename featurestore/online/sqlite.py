@@ -28,6 +28,7 @@ from pathlib import Path
 from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
+from featurestore.identity import changed_while
 from featurestore.online.base import OnlineStore, StoredFeatures, set_event_ts, stored_features
 from featurestore.sqlite_retry import retry_while_busy
 
@@ -75,6 +76,13 @@ def _upsert_sql(table: str, feature_names: Sequence[str]) -> str:
             f"event_ts = excluded.event_ts, created_ts = excluded.created_ts "
             f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts) "
             f"OR ((excluded.event_ts, excluded.created_ts) = (event_ts, created_ts) AND excluded.value IS NOT value)")
+
+
+# Which project and view own each table, and the online generation of its values
+# (featurestore.identity). Its name holds a ':', which no "<project>_<view>" table name can.
+OWNERS = "featurestore:tables"
+_CREATE_OWNERS = (f'CREATE TABLE IF NOT EXISTS "{OWNERS}" (table_name TEXT PRIMARY KEY, project TEXT NOT NULL, '
+                  f"view TEXT NOT NULL, generation TEXT)")
 
 
 def _create_table_sql(table: str) -> str:
@@ -135,20 +143,77 @@ class SqliteOnlineStore(OnlineStore):
                views_to_delete: Sequence[FeatureView]) -> None:
         if not views_to_keep and not self.path.exists():
             return  # only deletions, and there is nothing to delete from
+        with self._transaction("updating tables") as connection:
+            for view in views_to_keep:
+                self._claim_table(connection, project, view)
+                connection.execute(_create_table_sql(table_name(project, view.name)))
+            self._drop_tables(connection, project, views_to_delete)
+
+    def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
+        if not self.path.exists():
+            return
         connection = self._connection(create=True)
-        statements = [_create_table_sql(table_name(project, view.name)) for view in views_to_keep]
-        statements += [f'DROP TABLE IF EXISTS "{table_name(project, view.name)}"' for view in views_to_delete]
-        with self._errors("updating tables"):
+        with self._errors("reading the tables' owners"):
+            connection.execute(_CREATE_OWNERS)
+            for view in views:
+                _check_owner(self.path, _owner(connection, table_name(project, view.name)), project, view.name)
+
+    def _claim_table(self, connection: sqlite3.Connection, project: str, view: FeatureView) -> None:
+        """Record that project's view owns its table, refusing a table another project's view owns
+        (`team` + `a_stats` and `team_a` + `stats` are both "team_a_stats"). A table written
+        before owners were recorded is claimed by the first project that applies it."""
+        table = table_name(project, view.name)
+        _check_owner(self.path, _owner(connection, table), project, view.name)
+        connection.execute(f'INSERT INTO "{OWNERS}" (table_name, project, view) VALUES (?, ?, ?) '
+                           f"ON CONFLICT (table_name) DO NOTHING", (table, project, view.name))
+
+    def _drop_tables(self, connection: sqlite3.Connection, project: str, views: Sequence[FeatureView]) -> None:
+        """Drop the views' tables, never one another project's view owns."""
+        for view in views:
+            table = table_name(project, view.name)
+            owner = _owner(connection, table)
+            if owner is not None and owner[:2] != (project, view.name):
+                continue
+            connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+            connection.execute(f'DELETE FROM "{OWNERS}" WHERE table_name = ?', (table,))
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE) on the owners' table and the views' tables."""
+        connection = self._connection(create=True)
+        with self._errors(action):
+            connection.execute(_CREATE_OWNERS)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                for statement in statements:
-                    connection.execute(statement)
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 self._rollback(connection)
                 raise
 
-    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple]) -> int:
+    def claim_generation(self, project: str, view: FeatureView, generation: str) -> str:
+        table = table_name(project, view.name)
+        with self._transaction(f"recording the generation of feature view {view.name!r}") as connection:
+            self._claim_table(connection, project, view)
+            connection.execute(_create_table_sql(table))
+            connection.execute(f'UPDATE "{OWNERS}" SET generation = ? WHERE table_name = ? AND generation IS NULL',
+                               (generation, table))
+            return _owner(connection, table)[2]
+
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+        table = table_name(project, view.name)
+        with self._transaction(f"removing the values of feature view {view.name!r}") as connection:
+            self._claim_table(connection, project, view)
+            stored = _owner(connection, table)[2]
+            if expected is not None and stored != expected:
+                return False
+            connection.execute(_create_table_sql(table))
+            connection.execute(f'DELETE FROM "{table}"')
+            connection.execute(f'UPDATE "{OWNERS}" SET generation = ? WHERE table_name = ?', (generation, table))
+            return True
+
+    def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple],
+                          generation: str | None = None) -> int:
         """Rows bound as they arrive into one executemany per transaction of rows_per_transaction.
 
         rows is consumed one chunk at a time, and a chunk is collected before its transaction
@@ -171,7 +236,8 @@ class SqliteOnlineStore(OnlineStore):
             changed_values = 0
             while chunk := list(islice(rows, self.rows_per_transaction)):
                 with self._errors(f"writing feature view {view.name!r}"):
-                    changed_values += self._write_chunk(connection, statements, chunk)
+                    changed_values += self._write_chunk(connection, statements, chunk, table,
+                                                        None if generation is None else (view.name, generation))
             with self._errors("checkpointing the write-ahead log"):
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # never waits for readers
         finally:
@@ -182,12 +248,17 @@ class SqliteOnlineStore(OnlineStore):
         return -(-changed_values // len(names))
 
     def _write_chunk(self, connection: sqlite3.Connection, statements: list[tuple[str, int, int]],
-                     chunk: list[tuple]) -> int:
-        """One transaction; returns the number of values inserted or replaced."""
+                     chunk: list[tuple], table: str, fence: tuple[str, str] | None) -> int:
+        """One transaction, refused unless the table still holds the generation of fence (view
+        name, generation) when given; returns the number of values inserted or replaced."""
         cursor = connection.cursor()
         changed_values = 0
         cursor.execute("BEGIN IMMEDIATE")
         try:
+            if fence is not None:
+                owner = _owner(connection, table)
+                if owner is None or owner[2] != fence[1]:
+                    raise changed_while(fence[0], "this write ran")
             if len(statements) == 1:
                 cursor.executemany(statements[0][0], chunk)
                 changed_values = cursor.rowcount
@@ -248,12 +319,10 @@ class SqliteOnlineStore(OnlineStore):
         """Drop the views' tables; delete the file (with its -wal and -shm) once no table is left."""
         if not self.path.exists():
             return
-        connection = self._connection(create=True)
-        with self._errors("dropping tables"):
-            for view in views:
-                connection.execute(f'DROP TABLE IF EXISTS "{table_name(project, view.name)}"')
+        with self._transaction("dropping tables") as connection:
+            self._drop_tables(connection, project, views)
             (remaining,) = connection.execute(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+                f"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != '{OWNERS}'").fetchone()
         if remaining == 0:
             self.close()
             for suffix in ("", "-wal", "-shm"):
@@ -385,6 +454,20 @@ class SqliteOnlineStore(OnlineStore):
                 f"cannot open online store {self.path} ({error}) while {action}; check that the file and its "
                 f"folder exist and are readable and writable by this user")
         return OnlineStoreError(f"online store {self.path}: SQLite failed while {action}: {error} ({code})")
+
+
+def _owner(connection: sqlite3.Connection, table: str) -> tuple[str, str, str | None] | None:
+    """(project, view, generation) recorded for a table; None when nothing is."""
+    return connection.execute(f'SELECT project, view, generation FROM "{OWNERS}" WHERE table_name = ?',
+                              (table,)).fetchone()
+
+
+def _check_owner(path: Path, owner, project: str, view_name: str) -> None:
+    if owner is not None and owner[:2] != (project, view_name):
+        raise OnlineStoreError(
+            f"online store {path}: feature view {view_name!r} of project {project!r} would be stored in table "
+            f"{table_name(project, view_name)!r}, which holds feature view {owner[1]!r} of project {owner[0]!r}; "
+            f"rename the view, or give one of the projects its own online_store.path")
 
 
 _SELECTS: dict[tuple[str, int, int], str] = {}

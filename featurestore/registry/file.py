@@ -13,11 +13,10 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from featurestore.errors import RegistryError
-from featurestore.registry.state import RegistryState, parse_registry
+from featurestore.registry.state import RegistryState, parse_registry, stamp_write
 
 NO_HISTORY = ("a file registry keeps only its newest version; for every version with its time, user and diff "
               "use a SQL registry (registry: {registry_type: sql, path: sqlite:///data/registry.sqlite}, or a "
@@ -114,8 +113,7 @@ class RegistryFile:
             self._remove_crash_leftovers()
             state = self._load_fresh()
             mutate(state)
-            state.version += 1
-            state.last_updated = datetime.now(UTC)
+            stamp_write(state, state.version + 1)
             self._write(state.to_proto().SerializeToString())
             return state
 

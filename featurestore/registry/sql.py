@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from featurestore.errors import NotFoundError, RegistryError
-from featurestore.registry.state import RegistryState, copy_state, parse_registry
+from featurestore.registry.state import RegistryState, copy_state, parse_registry, stamp_write
 
 TABLE = "featurestore_registry"
 SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -177,7 +177,7 @@ class SqlRegistry:
         else:
             raise RegistryError(f"registry path {redact(url)!r}: a SQL registry is a sqlite:/// or postgresql:// URL")
         self._local = threading.local()
-        self._cached: tuple[float, RegistryState] | None = None
+        self._cached: tuple[float, RegistryState, tuple] | None = None  # (when, state, (version, committed_at))
 
     # --- connections ---------------------------------------------------------------------
     def _connection(self):
@@ -237,12 +237,16 @@ class SqlRegistry:
         now = time.monotonic()
         if self._cached is not None and now - self._cached[0] < self.cache_ttl_seconds:
             return self._cached[1]
-        head = self._head_version()
-        if self._cached is not None and self._cached[1].version == head:
-            self._cached = (now, self._cached[1])
+        rows = self._query(f"SELECT version, committed_at FROM {TABLE} WHERE project = ? ORDER BY version DESC "
+                           f"LIMIT 1", (self.project,))
+        head = rows[0] if rows else (0, "")
+        # keyed by the version's number and commit time: after teardown and a new apply, version
+        # 1 is another registry (registry_id), and a cache keyed by the number alone served the old
+        if self._cached is not None and self._cached[2] == head:
+            self._cached = (now, self._cached[1], head)
             return self._cached[1]
-        state = self.load_version(head) if head else RegistryState(project=self.project)
-        self._cached = (now, state)
+        state = self.load_version(int(head[0])) if head[0] else RegistryState(project=self.project)
+        self._cached = (now, state, head)
         return state
 
     def load_bytes(self, version: int | None = None) -> bytes | None:
@@ -283,8 +287,7 @@ class SqlRegistry:
             base = self.load_version(head) if head else RegistryState(project=self.project)
             state = copy_state(base)
             mutate(state)
-            state.version = head + 1
-            state.last_updated = datetime.now(UTC)
+            stamp_write(state, head + 1)
             try:
                 self.insert(state.to_proto().SerializeToString(), state.version, state.last_updated, user, host,
                             command, summary)

@@ -6,6 +6,7 @@ featurestore/registry/sql.py) keep the same bytes: one serialized `Registry` mes
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ class RegistryState:
     project: str
     version: int = 0
     last_updated: datetime | None = None
+    registry_id: str = ""  # given at the first write, kept by every later one (registry.proto)
 
     def collection(self, kind: str) -> dict:
         """The dict of a kind, named by its field ('entities', 'feature_views', ...)."""
@@ -52,6 +54,7 @@ class RegistryState:
     def to_proto(self) -> registry_pb2.Registry:
         proto = registry_pb2.Registry(
             format_version=FORMAT_VERSION, project=self.project, version=self.version, complete=True,
+            registry_id=self.registry_id,
             **{kind.field: [obj.to_proto() for _, obj in sorted(self.collection(kind.field).items())]
                for kind in KINDS})
         if self.last_updated:
@@ -61,7 +64,7 @@ class RegistryState:
     @classmethod
     def from_proto(cls, proto: registry_pb2.Registry) -> RegistryState:
         return cls(
-            project=proto.project, version=proto.version,
+            project=proto.project, version=proto.version, registry_id=proto.registry_id,
             last_updated=proto.last_updated.ToDatetime(tzinfo=UTC) if proto.HasField("last_updated")
             else None,
             **{kind.field: {p.name: kind.cls.from_proto(p) for p in getattr(proto, kind.field)} for kind in KINDS})
@@ -96,7 +99,16 @@ def parse_registry(data: bytes, where: str, project: str) -> RegistryState:
 def copy_state(state: RegistryState) -> RegistryState:
     """A state whose collections can be changed without touching `state`'s (definitions shared)."""
     return RegistryState(project=state.project, version=state.version, last_updated=state.last_updated,
+                         registry_id=state.registry_id,
                          **{kind.field: dict(state.collection(kind.field)) for kind in KINDS})
+
+
+def stamp_write(state: RegistryState, version: int) -> None:
+    """Number, date and (at the registry's first write) identify a state about to be written."""
+    state.version = version
+    state.last_updated = datetime.now(UTC)
+    if not state.registry_id:
+        state.registry_id = uuid.uuid4().hex
 
 
 def changed_between(before: RegistryState, after: RegistryState, names: list[tuple[str, str]]) -> list[str]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError
+from featurestore.identity import write_under
 from featurestore.times import micros_to_datetime
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
@@ -151,8 +152,8 @@ def push(store, body: dict, max_rows: int) -> dict:
         raise  # the server's fault (503), not the request's
     except FeatureStoreError as error:
         raise RequestError(422, str(error)) from None
-    written = {view.name: store.online_store.online_write_flat(store.project, view, encoded[view.name])
-               for view in views}
+    written = {view.name: write_under(store.registry_store, store.online_store, store.project, registry, view,
+                                      encoded[view.name], "pushing") for view in views}
     return {"rows": rows, "written": written}
 
 
@@ -163,7 +164,8 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
     name = _field(body, "feature_view_name", str)
     columns, rows = _columns(body, "df", max_rows)
     try:
-        view = store.registry.feature_view(name)
+        registry = store.registry
+        view = registry.feature_view(name)
         if not view.online:
             raise RequestError(422, f"feature view {name!r} is offline only (online=False); nothing is served "
                                     f"from it")
@@ -174,7 +176,8 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
         raise  # the server's fault (503), not the request's
     except FeatureStoreError as error:
         raise RequestError(422, str(error)) from None
-    return {"rows": rows, "written": {name: store.online_store.online_write_flat(store.project, view, encoded)}}
+    return {"rows": rows, "written": {name: write_under(store.registry_store, store.online_store, store.project,
+                                                        registry, view, encoded, "writing")}}
 
 
 def _parsed_times(source, columns: dict) -> dict:

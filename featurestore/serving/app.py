@@ -26,7 +26,7 @@ from datetime import datetime
 
 from featurestore.config import ServeConfig
 from featurestore.context import Context
-from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError
+from featurestore.errors import DefinitionChangedError, FeatureStoreError, OnlineStoreError, RegistryError
 from featurestore.jsonio import encode
 from featurestore.serving import api
 from featurestore.serving.metrics import Metrics
@@ -52,10 +52,10 @@ class TimedStore:
         finally:
             self._metrics.store("read", time.perf_counter() - started)
 
-    def online_write_flat(self, project, view, rows):
+    def online_write_flat(self, project, view, rows, generation=None):
         started = time.perf_counter()
         try:
-            return self._store.online_write_flat(project, view, rows)
+            return self._store.online_write_flat(project, view, rows, generation)
         finally:
             self._metrics.store("write", time.perf_counter() - started)
 
@@ -126,6 +126,8 @@ class FeatureApp:
             status, payload = 503, _error(503, f"the online store failed: {error}")
         except RegistryError as error:  # the server's registry, not the request, is at fault
             status, payload = 503, _error(503, f"the registry cannot be read: {error}")
+        except DefinitionChangedError as error:  # an apply changed the view while the rows were written
+            status, payload = 409, _error(409, str(error))
         except FeatureStoreError as error:
             status, payload = 422, _error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
