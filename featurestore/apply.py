@@ -17,8 +17,8 @@ registry's definitions would not give:
    definition, and the online store is untouched;
 3. only then the online store: deleted views and views taken offline lose their storage;
    every online view's generation is brought to the registry's (featurestore.identity.
-   ensure_current): a changed view's old values are removed and writers of the old
-   definition refused from then, and its pending mark is cleared.
+   bring_to_registry): a changed or added view's old values are removed and writers of
+   the old definition refused from then, and the pending marks are cleared in one write.
 
 A crash after 2 leaves views marked pending (NOT_FOUND, never a stale value); the next
 apply or materialization does step 3.
@@ -29,8 +29,8 @@ from pathlib import Path
 
 from featurestore.context import Context
 from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
-from featurestore.errors import DefinitionError, NotFoundError, RegistryConflictError
-from featurestore.identity import ensure_current, registry_with_id
+from featurestore.errors import DefinitionError, OnlineStoreError, RegistryConflictError
+from featurestore.identity import bring_to_registry
 from featurestore.plan import RegistryDiff, check_references, compute_diff
 from featurestore.registry import RegistryState, changed_between
 from featurestore.repo import RepoContents
@@ -139,21 +139,25 @@ def apply(ctx: Context, desired: RepoContents, delete_missing: bool, to_delete: 
     deleted = [current.feature_views[c.name] for c in diff.of("feature_views", "delete")]
     offline = [current.feature_views[c.name] for c in diff.of("feature_views", "change")
                if current.feature_views[c.name].online and not c.new.online]
-    bring_online_store_to_registry(registry_store, online_store, project, deleted + offline)
+    added = [c.name for c in diff.of("feature_views", "add")] + \
+        [c.name for c in diff.of("feature_views", "change") if c.new.online and not current.feature_views[c.name].online]
+    bring_online_store_to_registry(ctx, deleted + offline, added)
     return diff
 
 
-def bring_online_store_to_registry(registry_store, online_store, project: str, removed: list) -> None:
+def bring_online_store_to_registry(ctx: Context, removed: list, added: list[str]) -> None:
     """Step 3 of the module docstring: `removed` views lose their storage, and every online view
-    of the registry as it is now holds its current generation's values only."""
-    if removed:
-        online_store.update(project, [], removed)
-    for view in list(registry_with_id(registry_store).feature_views.values()):
-        if view.online:
-            try:
-                ensure_current(registry_store, online_store, project, view.name)
-            except NotFoundError:
-                continue  # deleted meanwhile by another apply, which removes its storage
+    of the registry as it is now holds its current generation's values only. An online store
+    that cannot be reached fails nothing: the registry is written, the views still to reset
+    read as NOT_FOUND, and the next apply or materialization resets them."""
+    try:
+        if removed:
+            ctx.online_store.update(ctx.project, [], removed)
+        bring_to_registry(ctx.registry_store, ctx.online_store, ctx.project, list(ctx.registry_store.load().feature_views),
+                          tuple(added))
+    except OnlineStoreError as error:
+        ctx.log(f"warning: the registry is written, but the online store was not updated ({error}); views whose "
+                f"values changed read NOT_FOUND until the next `featurestore apply` or materialization updates it")
 
 
 def applied_onto(base: RegistryState, diff: RegistryDiff):

@@ -88,33 +88,51 @@ def registry_with_id(registry_store):
 
 def ensure_current(registry_store, online_store, project: str, view_name: str):
     """(state, view, generation) of `view_name` as the registry holds it now, with the online
-    store holding that generation's values only: a generation left by a definition the registry
-    no longer has (an apply that crashed before its reset, a store written before generations
-    existed and holding another's) is reset here. Raises NotFoundError when the view is gone."""
-    state = registry_with_id(registry_store)
+    store holding that generation's values only (see bring_to_registry). NotFoundError when the
+    view is gone."""
+    state = bring_to_registry(registry_store, online_store, project, [view_name])
     view = state.feature_view(view_name)
-    generation = online_generation(state, view)
-    stored = online_store.claim_generation(project, view, generation)
-    if stored == generation and not view.online_reset_pending:
-        return state, view, generation
-    if stored != generation:
-        online_store.reset_view(project, view, generation, expected=stored)
-    finish_reset(registry_store, view_name, generation, forget_intervals=stored != generation)
-    state = registry_store.load()
-    return state, state.feature_view(view_name), generation
+    return state, view, online_generation(state, view)
 
 
-def finish_reset(registry_store, view_name: str, generation: str, forget_intervals: bool) -> None:
-    """Clear a reset view's pending flag, if the registry still holds the generation that was reset;
-    forget_intervals: the store lost values the registry counted (they belonged to another generation)."""
-    def clear(state) -> None:
-        view = state.feature_views.get(view_name)
-        if view is None or online_generation(state, view) != generation:
-            return  # changed again meanwhile: that change's own reset follows
-        view.online_reset_pending = False
-        if forget_intervals:
-            view.materialization_intervals, view.source_read_at = [], None
-    registry_store.update(clear, command="reset", summary=f"{view_name}: online values of the old definition removed")
+def bring_to_registry(registry_store, online_store, project: str, view_names: list[str], added: tuple = ()):
+    """The registry as it is now, once the online store holds, for each of these views still in
+    it, its current generation's values only. A view marked `online_reset_pending` (an apply
+    changed it) and a view whose store records another generation (a crash before a reset, a
+    store that another registry wrote) have their stored values removed; then one registry
+    write clears their marks (and forgets the intervals of the latter: what they described is
+    gone). Views just `added` have whatever a store holds under their names removed too."""
+    state = registry_with_id(registry_store)
+    reset: dict[str, tuple[str, bool]] = {}  # view -> (generation reset to, whether intervals are forgotten)
+    for name in view_names:
+        view = state.feature_views.get(name)
+        if view is None or not view.online:
+            continue
+        generation = online_generation(state, view)
+        stored = online_store.claim_generation(project, view, generation)
+        if stored != generation:
+            if not online_store.reset_view(project, view, generation, expected=stored):
+                raise changed_while(name, "its online values were being replaced")
+            reset[name] = (generation, True)
+        elif view.online_reset_pending:  # a store may hold values under the new generation's name: none are its
+            if not online_store.reset_view(project, view, generation, expected=generation):
+                raise changed_while(name, "its online values were being replaced")
+            reset[name] = (generation, False)
+        elif name in added and not online_store.reset_view(project, view, generation, expected=generation):
+            raise changed_while(name, "its online values were being replaced")
+    if not reset:
+        return state
+
+    def clear(current) -> None:
+        for name, (generation, forget) in reset.items():
+            view = current.feature_views.get(name)
+            if view is None or online_generation(current, view) != generation:
+                continue  # changed again meanwhile: that change's own reset follows
+            view.online_reset_pending = False
+            if forget:
+                view.materialization_intervals, view.source_read_at = [], None
+    return registry_store.update(clear, command="reset",
+                                 summary=f"online values of an old definition removed: {', '.join(sorted(reset))}")
 
 
 def write_under(registry_store, online_store, project: str, state, view, rows: list, doing: str) -> int:

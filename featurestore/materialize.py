@@ -462,6 +462,18 @@ def record_interval(registry_store, view_name: str, start: datetime, end: dateti
                           summary=f"{view_name}: materialized [{start.isoformat()}, {end.isoformat()})")
 
 
+def incremental_intervals(view: FeatureView, end: datetime) -> list[tuple[datetime, datetime]]:
+    """What materialize_incremental writes: from incremental_start to end and, when the ttl now
+    reaches further back than the first recorded interval (a ttl raised), that earlier span
+    too, first, so online holds every value a training set at `end` would read."""
+    start = incremental_start(view, end)
+    if not view.materialization_intervals or view.is_aggregating:
+        return [(start, end)]
+    first = min(interval_start for interval_start, _ in view.materialization_intervals)
+    reach = EPOCH if view.ttl <= timedelta(0) else _minus(end, view.ttl)
+    return [(reach, first), (start, end)] if reach < first else [(start, end)]
+
+
 def incremental_start(view: FeatureView, end: datetime) -> datetime:
     """Where materialize_incremental starts: the end of the last recorded interval; the first time,
     end - ttl (no earlier than year 1, so a 100-year ttl works), or the Unix epoch (all
@@ -505,47 +517,55 @@ def check_end(end: datetime, now: datetime | None = None) -> datetime:
 
 
 def materialize(ctx: Context, views: list[FeatureView],
-                interval_of: Callable[[FeatureView], tuple[datetime, datetime]]) -> list[ViewResult]:
-    """Materialize each view over its interval; stop at the first failure (nothing recorded for it)."""
-    log = ctx.log
+                intervals_of: Callable[[FeatureView], list[tuple[datetime, datetime]]]) -> list[ViewResult]:
+    """Materialize each view over its intervals; stop at the first failure (nothing recorded for it)."""
     results = []
     for view in views:
-        # the definition as the registry holds it now, its generation the store's: the fence of every write below
-        _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
-        start, end = interval_of(view)
-        if start >= end:
-            log(f"{view.name}: nothing to do, already materialized up to {start.isoformat()}")
-            results.append(ViewResult(view.name, start, end, 0, 0, 0.0))
-            continue
-        late = f" and the rows written since {view.source_read_at.isoformat()}" if view.source_read_at else ""
-        log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(ctx.online_store).__name__}")
-        began = time.perf_counter()
-        read_at = datetime.now(UTC)
         try:
             ctx.online_store.mark_holding(ctx.project)  # before the values: a store wiped after this loses it too
         except OnlineStoreError as error:  # the words a write on an executor would have
+            start, end = intervals_of(view)[-1]
             raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
                                        f"failed: OnlineStoreError: {error}; no interval was recorded, rerun it") \
                 from None
-        try:
-            selected, written = write_view(ctx, view, start, end, view.source_read_at, generation)
-        except DefinitionChangedError:
-            raise changed_while(view.name, "materializing") from None
-        except FeatureStoreError:
-            raise
-        except Exception as error:
-            if raised_on_executor(error, "DefinitionChangedError"):
-                raise changed_while(view.name, "materializing") from None
-            cause = _root_cause(error)
-            raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
-                                       f"failed: {cause}; no interval was recorded, rerun it") from error
-        seconds = time.perf_counter() - began
-        record_interval(ctx.registry_store, view.name, start, end, read_at,
-                        MaterializationRun(start, end, datetime.now(UTC), selected, written, seconds), generation)
-        result = ViewResult(view.name, start, end, selected, written, seconds)
-        log(result.summary())
-        results.append(result)
+        # the definition as the registry holds it now, its generation the store's: the fence of every write below
+        _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
+        intervals = intervals_of(view)
+        for index, (start, end) in enumerate(intervals):
+            late_since = view.source_read_at if index == len(intervals) - 1 else None  # late rows: the newest run
+            results.append(materialize_interval(ctx, view, generation, start, end, late_since))
     return results
+
+
+def materialize_interval(ctx: Context, view: FeatureView, generation: str, start: datetime, end: datetime,
+                         late_since: datetime | None) -> ViewResult:
+    """Write one view's newest values of [start, end) (and the rows written since late_since) under
+    `generation`, then record the interval, unless the view changed meanwhile."""
+    log = ctx.log
+    if start >= end:
+        log(f"{view.name}: nothing to do, already materialized up to {start.isoformat()}")
+        return ViewResult(view.name, start, end, 0, 0, 0.0)
+    late = f" and the rows written since {late_since.isoformat()}" if late_since else ""
+    log(f"{view.name}: materializing [{start.isoformat()}, {end.isoformat()}){late} into {type(ctx.online_store).__name__}")
+    began = time.perf_counter()
+    read_at = datetime.now(UTC)
+    try:
+        selected, written = write_view(ctx, view, start, end, late_since, generation)
+    except DefinitionChangedError:
+        raise changed_while(view.name, "materializing") from None
+    except FeatureStoreError:
+        raise
+    except Exception as error:
+        if raised_on_executor(error, "DefinitionChangedError"):
+            raise changed_while(view.name, "materializing") from None
+        raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
+                                   f"failed: {_root_cause(error)}; no interval was recorded, rerun it") from error
+    seconds = time.perf_counter() - began
+    record_interval(ctx.registry_store, view.name, start, end, read_at,
+                    MaterializationRun(start, end, datetime.now(UTC), selected, written, seconds), generation)
+    result = ViewResult(view.name, start, end, selected, written, seconds)
+    log(result.summary())
+    return result
 
 
 def _root_cause(error: BaseException) -> str:

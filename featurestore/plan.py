@@ -7,6 +7,7 @@ registry as it is on disk at write time, so a concurrent writer's unrelated chan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from featurestore.definitions import FeatureView
 from featurestore.definitions.kinds import BY_FIELD, KINDS
@@ -54,6 +55,35 @@ def restart_reason(old: FeatureView, new: FeatureView) -> str:
     if old.transformation_code != new.transformation_code:
         return "its transformation changed"
     return "its stream source changed" if old.stream_source != new.stream_source else "its definition changed"
+
+
+def ttl_change(old: FeatureView, new: FeatureView) -> str:
+    """What a ttl change does to an online view that keeps its values ('' when the ttl is the same)."""
+    if old.ttl == new.ttl or not new.online:
+        return ""
+    before, after = duration_text(old.ttl), duration_text(new.ttl)
+    if new.ttl <= timedelta(0) or (old.ttl > timedelta(0) and new.ttl > old.ttl):
+        if new.is_aggregating:
+            return f"ttl {before} -> {after}: reads serve older windows; the stored ones are kept"
+        reloaded = "all the history before it" if new.ttl <= timedelta(0) else f"{duration_text(new.ttl - old.ttl)}"
+        return (f"ttl {before} -> {after}: the next materialization reloads {reloaded} (events older than what "
+                f"is online, now within the ttl)")
+    return f"ttl {before} -> {after}: values older than {after} are no longer served (reads say OUTSIDE_MAX_AGE)"
+
+
+def duration_text(duration: timedelta) -> str:
+    """A ttl as plan shows it.
+
+    >>> duration_text(timedelta(days=30)), duration_text(timedelta(hours=36)), duration_text(timedelta(0))
+    ('30d', '36h', '0 (no limit)')
+    """
+    seconds = int(duration.total_seconds())
+    if seconds <= 0:
+        return "0 (no limit)"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def code_change(attribute: str, old, new) -> str:
@@ -138,7 +168,8 @@ def compute_diff(current: RegistryState, desired: RepoContents, delete_missing: 
             elif have[name] != obj:
                 restart = restart_reason(have[name], obj) if kind.field == "feature_views" else ""
                 detail = code_change(kind.code, have[name], obj) if kind.code else ""
-                detail = "; ".join(part for part in (detail, f"schema {inferred}" if inferred else "") if part)
+                ttl = ttl_change(have[name], obj) if kind.field == "feature_views" and not restart else ""
+                detail = "; ".join(part for part in (detail, ttl, f"schema {inferred}" if inferred else "") if part)
                 changes.append(Change(kind.field, name, "change", obj, restart, detail))
         deleted = set(have) - set(want) if delete_missing else set()
         deleted |= {obj.name for obj in (to_delete or []) if isinstance(obj, kind.cls) and obj.name in have}

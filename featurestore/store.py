@@ -168,8 +168,16 @@ class FeatureStore:
             return rebuild_training_set(self.spark, registry, table, self.repo_path)
 
     def registry_as_built(self, definition: dict) -> RegistryState:
-        """The registry a saved training set was built from: that version when the registry
-        keeps its history (SQL) and the set recorded it, else the newest."""
+        """The definitions a saved training set was built from: those saved with it (every set
+        saved since they are); for an older set, its registry version when the registry keeps
+        its history (SQL), else the newest."""
+        saved = definition.get("definitions")
+        if saved:
+            import base64
+
+            from featurestore.registry import parse_registry
+
+            return parse_registry(base64.b64decode(saved), "saved with the training set", self.project)
         version = definition.get("registry_version")
         if self.registry_store.keeps_history and version:
             return self.registry_store.load_version(int(version))
@@ -201,7 +209,7 @@ class FeatureStore:
         if start >= end:
             raise DefinitionError(f"materialize: start {start.isoformat()} must be before end {end.isoformat()}")
         return materialize(self.context.with_log(log), self.views_to_materialize(feature_views),
-                           lambda view: (start, end))
+                           lambda view: [(start, end)])
 
     def materialize_incremental(self, end_date, feature_views: list[str] | None = None, log=None):
         """Materialize from where each view's last recorded interval ended up to end_date, and the
@@ -210,7 +218,7 @@ class FeatureStore:
         Parameters are those of materialize, without start_date (the first run starts at
         end_date - ttl, or the epoch when the ttl is 0).
         """
-        from featurestore.materialize import check_end, forget_intervals, incremental_start, lost_data, materialize
+        from featurestore.materialize import check_end, forget_intervals, incremental_intervals, lost_data, materialize
         from featurestore.times import as_utc
 
         end = check_end(as_utc(end_date))
@@ -220,7 +228,7 @@ class FeatureStore:
             context.log(f"the online store lost what was materialized into it (a Redis restarted without "
                         f"persistence?): {', '.join(forgotten)} start again from their beginning")
         return materialize(context, self.views_to_materialize(feature_views),
-                           lambda view: (incremental_start(view, end), end))
+                           lambda view: incremental_intervals(view, end))
 
     def stream(self, feature_view: str, checkpoint=None, available_now: bool = False,
                timeout_seconds: float | None = None, log=None) -> dict:
@@ -273,7 +281,7 @@ class FeatureStore:
         -------
         OnlineResponse
             `.to_dict()` ({column: [value per row]}, keys first) and `.statuses()`
-            (PRESENT, NOT_FOUND or OUTSIDE_MAX_AGE per value).
+            (PRESENT, NULL_VALUE for a stored null, NOT_FOUND or OUTSIDE_MAX_AGE per value).
         """
         from featurestore.online.read import get_online_features
 

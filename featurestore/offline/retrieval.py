@@ -314,12 +314,33 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
                   "full_feature_names": full_feature_names,
                   "entity_source": entity_origin, "source_versions": source_versions,
                   "feature_service": features.name if isinstance(features, FeatureService) else None,
-                  "transformations": transformation_hashes(requests, on_demand)}
+                  "transformations": transformation_hashes(requests, on_demand),
+                  "definitions": definitions_used(registry, requests, on_demand, features)}
     if any(getattr(r, "is_projected", False) for r in requested):  # refs alone cannot say how to rebuild it
         definition["projections"] = [projection_of(r).to_dict() for r in requested]
     if validate:
         check_training_expectations(frame, requested, full_feature_names)
     return RetrievalJob(frame, definition)
+
+
+def definitions_used(registry: RegistryState, requests, on_demand, features) -> str:
+    """The definitions a training set reads (its views with their sources and entities, its on-demand
+    views, its feature service), as a Registry message in base64: saved with the set, they rebuild
+    it whatever the registry holds later (featurestore.store.FeatureStore.registry_as_built)."""
+    import base64
+
+    views = {r.view.name: r.view for r in requests if not isinstance(r, OnDemandRequest)}
+    entities = {name: registry.entities[name] for view in views.values() for name in view.entities
+                if name in registry.entities}
+    used = RegistryState(project=registry.project, version=registry.version, registry_id=registry.registry_id,
+                         last_updated=registry.last_updated, entities=entities, feature_views=views,
+                         on_demand_feature_views={r.view.name: r.view for r in on_demand},
+                         feature_services={features.name: features} if isinstance(features, FeatureService) else {})
+    proto = used.to_proto()
+    for view in proto.feature_views:  # definitions only: the registry's materialization state is no part of them
+        for state in ("materialization_intervals", "source_read_at", "last_run", "online_reset_pending"):
+            view.ClearField(state)
+    return base64.b64encode(proto.SerializeToString()).decode()
 
 
 def check_training_expectations(frame, requested, full_feature_names: bool) -> None:

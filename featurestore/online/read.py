@@ -44,7 +44,9 @@ from featurestore.feature_refs import OnDemandRequest, ViewRequest, check_output
 from featurestore.online.base import OnlineStore
 from featurestore.online.codec import decode_value, decode_values, entity_key_column_serializer, entity_key_serializer
 
-PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+# Feast's FieldStatus names, one vocabulary for the Python API, the CLI and HTTP: a stored null
+# (or an on-demand feature computed as null) is NULL_VALUE, never PRESENT.
+PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE = "PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"
 _MICROSECOND = timedelta(microseconds=1)
 _ABSENT = object()
 
@@ -63,7 +65,7 @@ class OnlineResponse:
         return {column: list(values) for column, values in self._values.items()}
 
     def statuses(self) -> dict[str, list[str]]:
-        """{column: [PRESENT | NOT_FOUND | OUTSIDE_MAX_AGE per entity row]}."""
+        """{column: [PRESENT | NULL_VALUE | NOT_FOUND | OUTSIDE_MAX_AGE per entity row]}."""
         return {column: list(values) for column, values in self._statuses.items()}
 
     def event_micros(self) -> dict[str, list[int | None]]:
@@ -237,8 +239,13 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
         event_times = [found.event_ts for found in stored if found is not None]
         complete = len(event_times) == len(stored) and (oldest_us is None or min(event_times, default=0) >= oldest_us)
         times = [None if found is None else found.event_ts for found in stored]
+        counts = _counts(request.view)
         for feature in request.features:
-            read[(request.name, feature)] = (*_column(stored, feature, oldest_us, complete), times)
+            values, statuses = _column(stored, feature, oldest_us, complete)
+            if feature in counts and NOT_FOUND in statuses:  # no event: the count is 0, as a training set has it
+                values = [0 if status == NOT_FOUND else value for value, status in zip(values, statuses)]
+                statuses = [PRESENT if status == NOT_FOUND else status for status in statuses]
+            read[(request.name, feature)] = (values, statuses, times)
     computed = {}
     for request, fn in zip(plan.on_demand, functions):
         computed[request.view.name] = _run_on_demand(registry, request, fn, read, entity_rows)
@@ -248,7 +255,7 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     for column, on_demand, view_name, feature in plan.columns:
         if on_demand:
             values[column] = computed[view_name][feature]
-            statuses[column] = [PRESENT] * len(entity_rows)
+            statuses[column] = _present_or_null(values[column])
         else:
             values[column], statuses[column], times = read[(view_name, feature)]
             event_micros[column] = times  # shared by the view's features; masked when asked for
@@ -257,7 +264,8 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
 
 def _column(stored: list, feature: str, oldest_us: int | None, complete: bool) -> tuple[list, list[str]]:
     """One feature's (values, statuses) over the rows: NOT_FOUND without a stored value,
-    OUTSIDE_MAX_AGE (None) when older than oldest_us, else the decoded value, PRESENT.
+    OUTSIDE_MAX_AGE (None) when older than oldest_us, else the decoded value, PRESENT (NULL_VALUE
+    when it is a stored null).
 
     complete: every row has a stored entry within the ttl; then, when each holds the feature
     too (the usual case), the column is decoded in one pass.
@@ -268,7 +276,8 @@ def _column(stored: list, feature: str, oldest_us: int | None, complete: bool) -
         except KeyError:
             pass
         else:
-            return decode_values(column), [PRESENT] * len(column)
+            values = decode_values(column)
+            return values, _present_or_null(values)
     values: list = []
     statuses: list[str] = []
     add_value, add_status = values.append, statuses.append
@@ -281,9 +290,27 @@ def _column(stored: list, feature: str, oldest_us: int | None, complete: bool) -
             add_value(None)
             add_status(OUTSIDE_MAX_AGE)
         else:
-            add_value(decode(data))
-            add_status(PRESENT)
+            value = decode(data)
+            add_value(value)
+            add_status(NULL_VALUE if value is None else PRESENT)
     return values, statuses
+
+
+COUNTS = ("count", "approx_count_distinct")
+
+
+def _counts(view) -> set[str]:
+    """An aggregating view's features that count events: over no event they are 0, not null."""
+    if not view.is_aggregating or view.online_reset_pending:  # pending: what is stored is unknown, not empty
+        return set()
+    return {aggregation.name for aggregation in view.aggregations if aggregation.function in COUNTS}
+
+
+def _present_or_null(values: list) -> list[str]:
+    """PRESENT per value, NULL_VALUE where it is None."""
+    if None not in values:
+        return [PRESENT] * len(values)
+    return [NULL_VALUE if value is None else PRESENT for value in values]
 
 
 def _run_on_demand(registry, request: OnDemandRequest, fn, read: dict, entity_rows: list[dict]) -> dict[str, list]:

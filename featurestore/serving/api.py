@@ -110,8 +110,7 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
     results = []
     texts = {None: EPOCH_TEXT}  # the features of one view share their rows' times: each is written once
     for name in names:
-        column_statuses = [NULL_VALUE if status == "PRESENT" and value is None else status
-                           for value, status in zip(values[name], statuses[name])]
+        column_statuses = statuses[name]
         column_times = []
         for micros in times[name]:
             text = texts.get(micros)
@@ -120,9 +119,6 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
             column_times.append(text)
         results.append({"values": values[name], "statuses": column_statuses, "event_timestamps": column_times})
     return {"metadata": {"feature_names": names}, "results": results}
-
-
-NULL_VALUE = "NULL_VALUE"
 
 
 def _read(store, registry, features, entity_rows, full_feature_names):

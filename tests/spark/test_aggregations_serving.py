@@ -72,8 +72,22 @@ def test_online_equals_offline_at_the_materialization_end(spark, repo_factory, t
     for index, driver in enumerate(drivers):
         for feature in FEATURES:
             assert values[feature][index] == offline[driver][feature], (driver, feature)
-            assert statuses[feature][index] == "PRESENT"
+            assert statuses[feature][index] == ("NULL_VALUE" if values[feature][index] is None else "PRESENT")
     assert [values[f][12] for f in FEATURES] == [0, 0, None, None, None, None, None, None, 0]  # driver 13: reset
+
+
+def test_an_entity_without_events_counts_0_online_as_offline(spark, repo_factory, trips_table, online_config):
+    """Never seen, so never materialized: its counts are 0 online (as the training set has them), the rest null."""
+    store = FeatureStore(repo_factory(DEFINITIONS.format(table=trips_table, delay=0), online_store=online_config,
+                                      project=f"p_{uuid.uuid4().hex[:6]}"))
+    store.apply(store.load_repo(), partial=False)
+    store.materialize(END - timedelta(days=30), END, log=lambda _: None)
+    online = store.get_online_features([f"trips:{f}" for f in FEATURES], [{"driver_id": 99}])
+    entity = spark.createDataFrame([(99, END)], "driver_id bigint, event_timestamp timestamp")
+    offline = store.get_historical_features(entity, [f"trips:{f}" for f in FEATURES]).to_spark_df().collect()[0]
+    assert [online.to_dict()[f][0] for f in FEATURES] == [offline[f] for f in FEATURES] == \
+        [0, 0, None, None, None, None, None, None, 0]
+    assert [online.statuses()[f][0] for f in FEATURES] == ["PRESENT", "PRESENT"] + ["NOT_FOUND"] * 6 + ["PRESENT"]
 
 
 def test_incremental_runs_reset_emptied_windows(spark, repo_factory, online_config):

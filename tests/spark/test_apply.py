@@ -56,7 +56,8 @@ def online_tables(repo):
     if not path.exists():
         return []
     with sqlite3.connect(path) as db:
-        return sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'featurestore:tables'")
+        return sorted(r[0] for r in tables)
 
 
 @pytest.mark.parametrize("kind", ["hive", "delta", "delta_path", "parquet_path", "query"])

@@ -90,7 +90,7 @@ def test_newest_row_per_key_within_the_interval(store):
     assert [(r.view, r.rows_selected, r.rows_written) for r in results] == [("stats", 2, 2)]
     response = online(store, ["stats:rate", "stats:trips"], [{"driver_id": 1}, {"driver_id": 2}, {"driver_id": 3}])
     assert response.to_dict() == {"driver_id": [1, 2, 3], "rate": [0.25, None, None], "trips": [25, 30, None]}
-    assert response.statuses() == {"driver_id": ["PRESENT"] * 3, "rate": ["PRESENT", "PRESENT", "NOT_FOUND"],
+    assert response.statuses() == {"driver_id": ["PRESENT"] * 3, "rate": ["PRESENT", "NULL_VALUE", "NOT_FOUND"],
                                    "trips": ["PRESENT", "PRESENT", "NOT_FOUND"]}
     assert store.get_feature_view("stats").materialization_intervals == [(at(0), at(24))]
 
@@ -229,8 +229,8 @@ def test_locked_sqlite_fails_clearly_and_records_nothing(spark, repo_factory, so
     assert type(error.value) is OnlineStoreError
     assert str(error.value) == (
         f"online store {repo}/data/online_store.db is locked: another process holds a lock on it (waited 5 s while "
-        f"creating the table of feature view 'stats'); wait for it to finish, e.g. a running `featurestore materialize`, "
-        f"or stop it, then retry")
+        f"recording the generation of feature view 'stats'); wait for it to finish, e.g. a running `featurestore "
+        f"materialize`, or stop it, then retry")
     assert store.get_feature_view("stats").materialization_intervals == []
     store.materialize(at(0), at(24), ["stats"], log=lambda m: None)  # rerun completes
     assert online(store, ["stats:rate"], [{"driver_id": 1}]).to_dict()["rate"] == [0.25]

@@ -127,3 +127,32 @@ def test_sigterm_stops_the_stream_with_its_summary(spark, repo_factory):
             os.killpg(job.pid, signal.SIGKILL)
     assert job.returncode == 0, "".join(seen) + out
     assert "Streamed stream_stats: 1 micro-batch(es), 3 rows selected, 3 written. Stopped by SIGTERM." in out
+
+
+def test_a_stream_stops_at_its_next_micro_batch_once_an_apply_changed_its_view(spark, repo_factory, online_config):
+    """The apply re-points the view at another table while the stream runs: the stream writes nothing
+    more and stops in one line; the old table's values are never served."""
+    import pytest
+
+    from featurestore.errors import DefinitionChangedError
+
+    old, new = (f"stream_events_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    append(spark, [(1, 0.5, 5, NOW - timedelta(hours=2))], table=old)
+    append(spark, [(1, 0.75, 7, NOW - timedelta(hours=2))], table=new)
+    repo = repo_factory(DEFINITIONS.format(where=f'table="{old}"'), online_store=online_config,
+                        project=f"c_{uuid.uuid4().hex[:6]}")
+    store = FeatureStore(repo)
+    store.apply(store.load_repo(), partial=False)
+
+    def apply_meanwhile(line: str) -> None:  # another process would do this; the stream has started
+        if line.endswith("writing micro-batch 0"):
+            (repo / "features.py").write_text(DEFINITIONS.format(where=f'table="{new}"'))
+            changed = FeatureStore(repo)
+            changed.apply(changed.load_repo(), partial=False, validate=False)
+
+    with pytest.raises(DefinitionChangedError) as stopped:
+        store.stream("stream_stats", available_now=True, log=apply_meanwhile)
+    assert str(stopped.value) == ("stream_stats changed while streaming (an apply changed what its values are); this "
+                                  "stream stopped and wrote nothing more; start it again to follow the new definition")
+    online, offline = served_and_trained(spark, store, [1])
+    assert (online, offline) == ({1: (None, None)}, {1: (0.75, 7)})

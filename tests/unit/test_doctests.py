@@ -29,6 +29,7 @@ RUN = [
     "featurestore.types",
     "featurestore.quality.drift",
     "featurestore.online.sqlite",
+    "featurestore.plan",
 ]
 NOT_RUNNABLE: dict[str, str] = {}
 

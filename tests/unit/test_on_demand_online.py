@@ -84,7 +84,7 @@ def test_python_mode_adds_request_values_to_stored_features(store):
                                          [{"driver_id": 1001, "val_to_add": 2}, {"driver_id": 1002, "val_to_add": 10},
                                           {"driver_id": 9999, "val_to_add": 1}])
     assert response.to_dict() == {"driver_id": [1001, 1002, 9999], "conv_rate_plus_val": [2.5, 10.25, None]}
-    assert response.statuses()["conv_rate_plus_val"] == ["PRESENT"] * 3
+    assert response.statuses()["conv_rate_plus_val"] == ["PRESENT", "PRESENT", "NULL_VALUE"]  # computed as null
 
 
 def test_pandas_mode_and_mixed_requests_keep_the_requested_order(store):
