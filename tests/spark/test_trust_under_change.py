@@ -50,12 +50,13 @@ def make_store(online_config, repo_factory):
     return make
 
 
-def online_and_offline(store, drivers=(1, 2)):
+def online_and_offline(store, drivers=(1, 2), view="stats"):
     """[(online value, status, offline value)] per driver, now."""
-    response = store.get_online_features(["stats:rate"], [{"driver_id": d} for d in drivers])
+    response = store.get_online_features([f"{view}:rate"], [{"driver_id": d} for d in drivers])
     entity = store.spark.createDataFrame([(d, datetime.now(UTC)) for d in drivers],
                                          "driver_id bigint, event_timestamp timestamp")
-    offline = {r.driver_id: r.rate for r in store.get_historical_features(entity, ["stats:rate"]).to_spark_df().collect()}
+    offline = {r.driver_id: r.rate for r in
+               store.get_historical_features(entity, [f"{view}:rate"]).to_spark_df().collect()}
     return [(v, s, offline[d]) for d, v, s in zip(drivers, response.to_dict()["rate"], response.statuses()["rate"])]
 
 
@@ -113,55 +114,82 @@ def test_a_training_set_rebuilds_from_its_own_definitions_after_the_registry_cha
 APPLIER = """
 import random, sys, time
 from datetime import timedelta
-from featurestore import Entity, FeatureStore, FeatureView, Field, SparkSource
+from featurestore import Entity, FeatureStore, FeatureView, Field, PushSource, SparkSource
 from featurestore.errors import RegistryConflictError
 from featurestore.types import Float64, Int64
-repo, tables, seed, rounds = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4])
+repo, tables, pushed_tables, seed, rounds = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), \\
+    int(sys.argv[4]), int(sys.argv[5])
 rng = random.Random(seed)
 store = FeatureStore(repo)
 driver = Entity(name="driver", join_keys=["driver_id"])
+schema = [Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)]
 for _ in range(rounds):
-    view = FeatureView(name="stats", entities=[driver], ttl=timedelta(days=rng.choice([1, 3])),
-                       source=SparkSource(name="src", table=rng.choice(tables), timestamp_field="event_ts"),
-                       schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)])
+    stats = FeatureView(name="stats", entities=[driver], ttl=timedelta(days=rng.choice([1, 3])), schema=schema,
+                        source=SparkSource(name="src", table=rng.choice(tables), timestamp_field="event_ts"))
+    batch = SparkSource(name="pushed_src", table=rng.choice(pushed_tables), timestamp_field="event_ts")
+    pushed = FeatureView(name="pushed", entities=[driver], ttl=timedelta(days=1), schema=schema,
+                         source=PushSource(name="pushed_push", batch_source=batch))
     try:
-        store.apply([driver, view], validate=False)
+        store.apply([driver, stats, pushed], validate=False)
     except RegistryConflictError:
         pass
     time.sleep(rng.uniform(0, 0.4))
 """
+RANDOM_REPO = VIEW + """
+from featurestore import PushSource
+pushed = FeatureView(name="pushed", entities=[driver], ttl=timedelta(days=1),
+    source=PushSource(name="pushed_push", batch_source=SparkSource(name="pushed_src", table="{pushed_table}",
+                                                                   timestamp_field="event_ts")),
+    schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64)])
+"""
 
 
 @pytest.mark.parametrize("seed", [36])
-def test_random_applies_kills_and_materializations_end_with_online_equal_to_training(make_store, tables, seed):
-    """Two processes apply random definitions (source table, ttl) while this one materializes
-    again and again; one applier is killed at a random moment (mid-apply, possibly between the
-    registry write and the online reset). After the appliers stop, one materialize-incremental
-    makes every online value equal the training set under the registered definition."""
+def test_random_applies_pushes_kills_and_materializations_end_with_online_equal_to_training(
+        spark, online_config, repo_factory, tables, seed):
+    """Two processes apply random definitions (source tables, ttl) while this one materializes and
+    pushes again and again; one applier is killed at a random moment (mid-apply, possibly between
+    the registry write and the online reset). After the appliers stop, one materialize-incremental
+    makes every online value equal the training set under the registered definitions."""
     import random
     import subprocess
     import sys
     import time
 
+    import pandas as pd
+
     rng = random.Random(seed)
-    store = make_store(tables[0])
+    pushed_tables = [f"tp_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for name in pushed_tables:
+        spark.createDataFrame([], "driver_id bigint, event_ts timestamp, rate double").write.format("delta") \
+            .saveAsTable(name)
+    store = FeatureStore(repo_factory(RANDOM_REPO.format(table=tables[0], ttl_days=1, pushed_table=pushed_tables[0]),
+                                      project=f"p_{uuid.uuid4().hex[:6]}", online_store=online_config))
     store.apply(store.load_repo(), partial=False)
     appliers = [subprocess.Popen([sys.executable, "-c", APPLIER, str(store.repo_path), ",".join(tables),
-                                  str(seed + n), "40"], stderr=subprocess.PIPE, text=True) for n in range(2)]
+                                  ",".join(pushed_tables), str(seed + n), "40"], stderr=subprocess.PIPE, text=True)
+                for n in range(2)]
     kill_at = time.monotonic() + rng.uniform(2, 6)
-    stopped = 0
+    stopped = {"materialize": 0, "push": 0}
     while any(p.poll() is None for p in appliers):
         if appliers[0].poll() is None and time.monotonic() > kill_at:
             appliers[0].kill()
         try:
             store.materialize_incremental(datetime.now(UTC), log=lambda _: None)
         except DefinitionChangedError:
-            stopped += 1
+            stopped["materialize"] += 1
+        row = {"driver_id": [rng.randint(1, 3)], "rate": [rng.randint(0, 99) / 4],
+               "event_ts": [pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=rng.randint(1, 600))]}
+        try:
+            store.push("pushed_push", pd.DataFrame(row), to="online_and_offline")
+        except DefinitionChangedError:
+            stopped["push"] += 1
         values = store.get_online_features(["stats:rate"], [{"driver_id": 1}]).to_dict()["rate"]
         assert values[0] in (None, 1.0, 100.0)  # never anything no definition gives
     assert appliers[0].returncode == -9 and appliers[1].returncode == 0, appliers[1].stderr.read()
     store.materialize_incremental(datetime.now(UTC), log=lambda _: None)
-    found = online_and_offline(store)
-    assert [(value, offline) for value, _, offline in found] == [(offline, offline) for _, _, offline in found]
-    assert found[0][2] in (1.0, 100.0)
-    print(f"materializations stopped by an apply: {stopped}")
+    for view, drivers in (("stats", (1, 2)), ("pushed", (1, 2, 3))):
+        found = online_and_offline(store, drivers, view)
+        assert [(value, offline) for value, _, offline in found] == [(offline, offline) for _, _, offline in found]
+    assert online_and_offline(store, (1,))[0][2] in (1.0, 100.0)
+    print(f"stopped by an apply: {stopped}")
