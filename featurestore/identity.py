@@ -17,7 +17,7 @@ writer that read a definition which was changed meanwhile writes nothing more an
 records nothing (DefinitionChangedError). Apply changes the registry first, then resets
 the store (values removed and the new generation recorded in one step), then clears the
 view's `online_reset_pending` flag; reads answer NOT_FOUND while the flag is set, and the
-next apply or materialization finishes a reset that a crash interrupted (`ensure_current`).
+next apply or materialization finishes a reset that a crash interrupted (bring_to_registry).
 """
 from __future__ import annotations
 
@@ -47,6 +47,30 @@ def view_fingerprint(view) -> str:
     return hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()[:FINGERPRINT_HEX]
 
 
+def service_fingerprint(state, service) -> str:
+    """The hex fingerprint of what a FeatureService serves: its projections (views, features,
+    names, join-key maps) and the fingerprints of the feature views they read, as the registry
+    `state` holds them; an on-demand view counts by its code's sha256, schema and inputs.
+    Equal fingerprints serve equal values for equal requests."""
+    parts = []
+    for projection in service.projections:
+        parts.append(projection.to_proto().SerializeToString(deterministic=True))
+        view = state.feature_views.get(projection.view_name)
+        if view is not None:
+            parts.append(view_fingerprint(view).encode())
+            continue
+        odfv = state.on_demand_feature_views.get(projection.view_name)
+        if odfv is not None:
+            proto = odfv.to_proto()
+            proto.udf.ClearField("source")
+            for name in ("description", "tags"):
+                proto.ClearField(name)
+            parts.append(proto.SerializeToString(deterministic=True))
+            parts += [view_fingerprint(state.feature_views[p.view_name]).encode()
+                      for p in odfv.source_projections if p.view_name in state.feature_views]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:FINGERPRINT_HEX]
+
+
 def _clear_descriptions(field) -> None:
     field.ClearField("description")
     field.ClearField("tags")
@@ -63,13 +87,14 @@ def online_generation(state, view) -> str:
     if not state.registry_id:
         raise ValueError("a registry that was never written has no generations")
     key = (state.registry_id, state.version, view.name)
-    generation = _GENERATIONS.get(key)
-    if generation is None or state.feature_views.get(view.name) is not view:
-        generation = f"{state.registry_id}:{view_fingerprint(view)}"
-        if state.feature_views.get(view.name) is view:
-            if len(_GENERATIONS) > 10_000:
-                _GENERATIONS.clear()
-            _GENERATIONS[key] = generation
+    as_written = state.feature_views.get(view.name) is view  # not a definition being changed in memory
+    if as_written and key in _GENERATIONS:
+        return _GENERATIONS[key]
+    generation = f"{state.registry_id}:{view_fingerprint(view)}"
+    if as_written:
+        if len(_GENERATIONS) > 10_000:
+            _GENERATIONS.clear()
+        _GENERATIONS[key] = generation
     return generation
 
 

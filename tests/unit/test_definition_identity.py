@@ -13,7 +13,7 @@ import pytest
 
 from featurestore import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
 from featurestore.errors import DefinitionChangedError, OnlineStoreError, RegistryConflictError
-from featurestore.identity import online_generation, view_fingerprint
+from featurestore.identity import online_generation, service_fingerprint, view_fingerprint
 from featurestore.online.codec import encode_value, serialize_entity_key
 from featurestore.testing.repos import sqlite_online_store, write_repo
 from featurestore.types import Float64, Int64, String
@@ -63,6 +63,19 @@ def test_a_fingerprint_changes_with_what_decides_values_and_only_with_that():
     changed = [view(features=("rate", "city")), view(path="data/other.parquet"), view(dtype=String)]
     fingerprints = [view_fingerprint(v) for v in changed]
     assert base not in fingerprints and len(set(fingerprints)) == len(changed)
+
+
+def test_a_service_fingerprint_follows_the_views_it_serves(tmp_path):
+    store = FeatureStore(write_repo(tmp_path / "repo"))
+    service = FeatureService(name="svc", features=[view()])
+    store.apply([DRIVER, view(), service], validate=False)
+    before = service_fingerprint(store.registry, service)
+    store.apply([view(description="words")], validate=False)
+    assert service_fingerprint(store.registry, service) == before
+    store.apply([view(path="data/other.parquet")], validate=False)
+    assert service_fingerprint(store.registry, service) != before
+    narrower = FeatureService(name="svc", features=[view()[["rate"]].with_name("renamed")])
+    assert service_fingerprint(store.registry, narrower) != service_fingerprint(store.registry, service)
 
 
 def test_a_registry_keeps_its_id_and_a_registry_made_again_gets_another(tmp_path):
