@@ -11,6 +11,7 @@ and materialization into SQLite and Redis read back online.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -255,8 +256,9 @@ def test_training_sets_saved_and_rebuilt_through_the_server(server, spark):
     run("-c", SAVE_TRAINING_SET, str(repo), json.dumps(FEATURES), "connect_training_set",
         env=dict(os.environ, SPARK_REMOTE=url))
     rebuilt = cli(repo, "training-set", "rebuild", "connect_training_set", remote=url)
-    assert rebuilt.stdout.strip().splitlines()[-1] == (
-        "Rebuilt connect_training_set into connect_training_set_rebuilt: 200 rows")
+    assert re.fullmatch(r"Rebuilt connect_training_set into connect_training_set_rebuilt: 200 rows, with the "
+                        r"definitions saved with it \(registry version \d+ of project '\w+'\)",
+                        rebuilt.stdout.strip().splitlines()[-1])
 
     saved = delta_table(spark, repo, "connect_training_set")
     assert saved.count() == 200
