@@ -84,6 +84,14 @@ end
 return changed
 """)
 
+# KEYS: a view's resetting counter (featurestore.online.redis_store). One reset of the view is
+# done: the counter goes down, and the key goes once it reaches 0, so no key outlives the resets.
+RESET_DONE = LuaScript("""
+local left = redis.call('DECR', KEYS[1])
+if left <= 0 then redis.call('DEL', KEYS[1]) end
+return left
+""")
+
 # KEYS: hash keys. ARGV: field prefixes ("<view>:") whose fields to delete. Redis removes a
 # hash once its last field is gone.
 DELETE_FIELDS = LuaScript("""

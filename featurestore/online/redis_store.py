@@ -40,7 +40,7 @@ from featurestore.errors import OnlineStoreError
 from featurestore.identity import changed_while
 from featurestore.online import redis_scripts
 from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
-from featurestore.online.redis_scripts import DELETE_FIELDS, READ, WRITE_IF_NEWER, parse_read_reply
+from featurestore.online.redis_scripts import DELETE_FIELDS, READ, RESET_DONE, WRITE_IF_NEWER, parse_read_reply
 
 ROWS_PER_PIPELINE = 10_000
 # A script call blocks Redis while it runs, so big batches are split into calls of ~1 ms or less.
@@ -191,7 +191,7 @@ class RedisOnlineStore(OnlineStore):
             self._delete_views(project, [view])
         finally:
             with self._errors(f"removing the values of feature view {view.name!r}"):
-                client.decr(resetting)
+                redis_scripts.run(client, RESET_DONE, [(1, resetting)])
         return True
 
     def online_write_flat(self, project: str, view: FeatureView, rows: Iterable[tuple],

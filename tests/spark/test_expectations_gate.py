@@ -64,8 +64,8 @@ def snapshot(store, online):
         store.online_store.close()
         with sqlite3.connect(store.online_store.path) as db:
             rows = sorted(db.execute("SELECT * FROM sqlite_master").fetchall()) + \
-                sorted(row for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                       for row in db.execute(f'SELECT * FROM "{name}"'))
+                sorted(((name, row) for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                        for row in db.execute(f'SELECT * FROM "{name}"')), key=repr)
         return registry, rows
     import redis
 
