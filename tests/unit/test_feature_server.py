@@ -661,3 +661,26 @@ def test_a_push_dated_in_the_future_is_refused_and_no_stored_time_fails_a_read(s
                                                                  "features": ["stats:rate"]})
     assert status == 200 and body["results"][1]["values"] == [0.8]
     assert body["results"][1]["event_timestamps"] == ["9999-12-31T23:59:59.999999Z"]
+
+
+def test_a_push_that_an_apply_overtook_is_refused_with_409(served, monkeypatch):
+    """The rows were checked against the view as it was; an apply changes it before they are written:
+    they are refused (409, one line), never written under the new definition."""
+    import featurestore.push
+
+    store, server = served
+    real_checked = featurestore.push.checked
+    wider = FeatureView(name="stats", entities=[DRIVER], source=PUSH, ttl=timedelta(days=1),
+                        schema=[*STATS.schema, Field(name="extra", dtype=Float64)])
+
+    def checked_then_overtaken(*args):
+        checked = real_checked(*args)
+        store.apply([DRIVER, wider], validate=False)  # another process, between the check and the write
+        return checked
+
+    monkeypatch.setattr(featurestore.push, "checked", checked_then_overtaken)
+    status, body = call(server, "POST", "/push", {"push_source_name": "stats_push", "df": {
+        "driver_id": [1], "event_timestamp": [iso(NOW_US)], "rate": [0.9], "trips": [9]}})
+    assert (status, body["error"]["message"]) == (409, "stats changed while pushing; nothing recorded; run it again")
+    answer = get_online_features(store.registry, store.online_store, PROJECT, ["stats:rate"], [{"driver_id": 1}])
+    assert (answer.to_dict()["rate"], answer.statuses()["rate"]) == ([None], ["NOT_FOUND"])  # reset, nothing new
