@@ -152,20 +152,28 @@ class FeatureStore:
 
     def rebuild_training_set(self, table: str, allow_changed_transformations: bool = False):
         """Recompute a training set saved with save_as_table, reading the same Delta versions
-        with the definitions of the registry version it was built from (SQL registries keep
-        every version; a file registry has only its newest).
+        with the definitions saved with it (registry_as_built).
 
-        Refused when a batch transformation or on-demand function it used has changed since
-        (its sha256 differs), unless allow_changed_transformations=True.
+        Refused when a batch transformation or on-demand function it used has changed in the
+        repo since (its sha256 differs from the registry's now): featurestore never stores code
+        to run, so the old function is gone. With allow_changed_transformations=True it is
+        rebuilt with the registry's current definitions instead. The returned job's
+        `rebuilt_with` says, in words, which definitions were used.
         """
-        from featurestore.offline.retrieval import check_rebuild_transformations, rebuild_training_set
+        from featurestore.offline.retrieval import changed_transformations, check_rebuild_transformations, rebuild_training_set
         from featurestore.offline.training_set import read_definition
 
         with _over_connect("rebuild_training_set"):
             definition = read_definition(self.spark, table)
-            registry = self.registry_as_built(definition)
-            check_rebuild_transformations(registry, definition, table, allow_changed_transformations)
-            return rebuild_training_set(self.spark, registry, table, self.repo_path)
+            current = self.registry
+            check_rebuild_transformations(current, definition, table, allow_changed_transformations)
+            if changed_transformations(current, definition):
+                registry, used = current, f"the registry's current definitions (version {current.version})"
+            else:
+                registry, used = self.registry_as_built(definition), built_with(definition)
+            job = rebuild_training_set(self.spark, registry, table, self.repo_path)
+            job.rebuilt_with = used
+            return job
 
     def registry_as_built(self, definition: dict) -> RegistryState:
         """The definitions a saved training set was built from: those saved with it (every set
@@ -333,6 +341,14 @@ class FeatureStore:
 
             self._online_store = get_online_store(self.config)
         return self._online_store
+
+
+def built_with(definition: dict) -> str:
+    """Which definitions registry_as_built gives for a saved training set's definition, in words."""
+    version = f"registry version {definition.get('registry_version')}"
+    if definition.get("definitions"):
+        return f"the definitions saved with it ({version} of project {definition.get('project')!r})"
+    return f"the registry's definitions (the set is older than saved definitions; built from {version})"
 
 
 def _older_feature_refs(call: str, features, feature_refs):

@@ -190,17 +190,8 @@ def cmd_training_set_rebuild(args) -> int:
     output = args.output or f"{args.table}_rebuilt"
     _refuse_existing(store, output, args.overwrite)
     job.save_as_table(output, mode="overwrite" if args.overwrite else "error")
-    print(f"Rebuilt {args.table} into {output}: {store.spark.table(output).count():,} rows, with "
-          f"{built_with(job.definition)}")
+    print(f"Rebuilt {args.table} into {output}: {store.spark.table(output).count():,} rows, with {job.rebuilt_with}")
     return 0
-
-
-def built_with(definition: dict) -> str:
-    """Which definitions a rebuild used, in words."""
-    version = f"registry version {definition.get('registry_version')}"
-    if definition.get("definitions"):
-        return f"the definitions saved with it ({version} of project {definition.get('project')!r})"
-    return f"the registry's definitions (the set is older than saved definitions; built from {version})"
 
 
 def _refuse_existing(store, table: str, overwrite: bool) -> None:

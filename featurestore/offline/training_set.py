@@ -31,6 +31,7 @@ class RetrievalJob:
     def __init__(self, frame, definition: dict):
         self._frame = frame
         self.definition = definition
+        self.rebuilt_with = ""  # a rebuild: which definitions it used, in words (FeatureStore.rebuild_training_set)
 
     def to_spark_df(self):
         """The lazy Spark DataFrame: nothing is computed or collected."""
