@@ -8,7 +8,10 @@ key), encoding happens on the executors, and the write is only-if-newer in the s
 intervals run twice or out of order change nothing. SQLite is one file on the driver:
 rows stream to it partition by partition (bounded memory). Redis is written from the
 executors, each partition pipelined, so the write scales with the cluster. The interval
-is recorded in the registry only after the write succeeded.
+is recorded in the registry only after the write succeeded, and only while the registry
+still holds the definition the rows were computed under: every write is fenced by the
+view's online generation (featurestore.identity), so an apply that lands meanwhile stops
+the run in one line with nothing recorded.
 
 Over Spark Connect (no RDDs, no SparkContext, so no accumulators) the same work runs
 through DataFrame.mapInArrow, which the server runs on its executors: each partition is
