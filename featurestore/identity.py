@@ -135,16 +135,13 @@ def bring_to_registry(registry_store, online_store, project: str, view_names: li
             continue
         generation = online_generation(state, view)
         stored = online_store.claim_generation(project, view, generation)
-        if stored != generation:
-            if not online_store.reset_view(project, view, generation, expected=stored):
-                raise changed_while(name, "its online values were being replaced")
-            reset[name] = (generation, True)
-        elif view.online_reset_pending:  # a store may hold values under the new generation's name: none are its
-            if not online_store.reset_view(project, view, generation, expected=generation):
-                raise changed_while(name, "its online values were being replaced")
-            reset[name] = (generation, False)
-        elif name in added and not online_store.reset_view(project, view, generation, expected=generation):
+        # pending or added: a store may hold values under the new generation's name, and none are its
+        if stored == generation and not view.online_reset_pending and name not in added:
+            continue
+        if not online_store.reset_view(project, view, generation, expected=stored):
             raise changed_while(name, "its online values were being replaced")
+        if stored != generation or view.online_reset_pending:  # the registry's mark to clear
+            reset[name] = (generation, stored != generation)
     if not reset:
         return state
 

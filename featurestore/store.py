@@ -170,26 +170,28 @@ class FeatureStore:
             if changed_transformations(current, definition):
                 registry, used = current, f"the registry's current definitions (version {current.version})"
             else:
-                registry, used = self.registry_as_built(definition), built_with(definition)
+                registry, used = self.registry_as_built(definition)
             job = rebuild_training_set(self.spark, registry, table, self.repo_path)
             job.rebuilt_with = used
             return job
 
-    def registry_as_built(self, definition: dict) -> RegistryState:
-        """The definitions a saved training set was built from: those saved with it (every set
-        saved since they are); for an older set, its registry version when the registry keeps
-        its history (SQL), else the newest."""
-        saved = definition.get("definitions")
+    def registry_as_built(self, definition: dict) -> tuple[RegistryState, str]:
+        """The definitions a saved training set was built from, and which they are in words: those
+        saved with it (every set saved since they are); for an older set, its registry version
+        when the registry keeps its history (SQL), else the newest."""
+        saved, version = definition.get("definitions"), definition.get("registry_version")
         if saved:
             import base64
 
             from featurestore.registry import parse_registry
 
-            return parse_registry(base64.b64decode(saved), "saved with the training set", self.project)
-        version = definition.get("registry_version")
+            return (parse_registry(base64.b64decode(saved), "saved with the training set", self.project),
+                    f"the definitions saved with it (registry version {version} of project {definition.get('project')!r})")
         if self.registry_store.keeps_history and version:
-            return self.registry_store.load_version(int(version))
-        return self.registry
+            return (self.registry_store.load_version(int(version)),
+                    f"registry version {version} (the set is older than saved definitions)")
+        return (self.registry, "the registry's newest definitions (the set is older than saved definitions, and a "
+                               "file registry keeps no older version)")
 
     # --- materialization and online reads ---------------------------------------------------
     def materialize(self, start_date, end_date, feature_views: list[str] | None = None, log=None):
@@ -341,14 +343,6 @@ class FeatureStore:
 
             self._online_store = get_online_store(self.config)
         return self._online_store
-
-
-def built_with(definition: dict) -> str:
-    """Which definitions registry_as_built gives for a saved training set's definition, in words."""
-    version = f"registry version {definition.get('registry_version')}"
-    if definition.get("definitions"):
-        return f"the definitions saved with it ({version} of project {definition.get('project')!r})"
-    return f"the registry's definitions (the set is older than saved definitions; built from {version})"
 
 
 def _older_feature_refs(call: str, features, feature_refs):

@@ -337,9 +337,8 @@ def definitions_used(registry: RegistryState, requests, on_demand, features) -> 
                          on_demand_feature_views={r.view.name: r.view for r in on_demand},
                          feature_services={features.name: features} if isinstance(features, FeatureService) else {})
     proto = used.to_proto()
-    for view in proto.feature_views:  # definitions only: the registry's materialization state is no part of them
-        for state in ("materialization_intervals", "source_read_at", "last_run", "online_reset_pending"):
-            view.ClearField(state)
+    del proto.feature_views[:]  # definitions only: the registry's materialization state is no part of them
+    proto.feature_views.extend(view.to_proto(with_intervals=False) for _, view in sorted(views.items()))
     return base64.b64encode(proto.SerializeToString()).decode()
 
 

@@ -107,10 +107,10 @@ class OnlineStore(ABC):
         written before generations existed), atomically; return the generation recorded now."""
 
     @abstractmethod
-    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str) -> bool:
         """Remove the view's values and record `generation` as its own, so that no writer of
-        another generation writes again; when `expected` is given, only while the store records
-        that one (False, and nothing done, otherwise). Idempotent."""
+        another generation writes again; only while the store records `expected` (False, and
+        nothing done, otherwise). Idempotent."""
 
     @abstractmethod
     def online_read(self, project: str, view: FeatureView, entity_keys: Sequence[bytes],

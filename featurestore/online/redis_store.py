@@ -162,7 +162,7 @@ class RedisOnlineStore(OnlineStore):
             client.hsetnx(key, view.name, generation)
             return (client.hget(key, view.name) or b"").decode()
 
-    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str) -> bool:
         """The new generation is recorded first (writers of the old one are refused from then),
         with the resetting counter up (so are the new one's, until the old values are gone); then
         the view's fields are deleted from every key of the project (SCAN: Redis is never blocked
@@ -170,23 +170,19 @@ class RedisOnlineStore(OnlineStore):
         client = self._connect()
         key, resetting = _generations_key(project), _resetting_key(project, view.name)
         with self._errors(f"removing the values of feature view {view.name!r}"):
-            if expected is not None:
-                pipeline = client.pipeline(transaction=True)
-                pipeline.watch(key)
-                if (pipeline.hget(key, view.name) or b"").decode() != expected:
-                    pipeline.reset()
-                    return False
-                pipeline.multi()
-                pipeline.incr(resetting)
-                pipeline.expire(resetting, RESET_SECONDS)
-                pipeline.hset(key, view.name, generation)
-                try:
-                    pipeline.execute()
-                except self._redis_errors.WatchError:
-                    return False
-            else:
-                client.pipeline(transaction=True).incr(resetting).expire(resetting, RESET_SECONDS) \
-                    .hset(key, view.name, generation).execute()
+            pipeline = client.pipeline(transaction=True)
+            pipeline.watch(key)
+            if (pipeline.hget(key, view.name) or b"").decode() != expected:
+                pipeline.reset()
+                return False
+            pipeline.multi()
+            pipeline.incr(resetting)
+            pipeline.expire(resetting, RESET_SECONDS)
+            pipeline.hset(key, view.name, generation)
+            try:
+                pipeline.execute()
+            except self._redis_errors.WatchError:
+                return False
         try:
             self._delete_views(project, [view])
         finally:

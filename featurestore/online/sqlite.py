@@ -200,12 +200,12 @@ class SqliteOnlineStore(OnlineStore):
                                (generation, table))
             return _owner(connection, table)[2]
 
-    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str | None = None) -> bool:
+    def reset_view(self, project: str, view: FeatureView, generation: str, expected: str) -> bool:
         table = table_name(project, view.name)
         with self._transaction(f"removing the values of feature view {view.name!r}") as connection:
             self._claim_table(connection, project, view)
             stored = _owner(connection, table)[2]
-            if expected is not None and stored != expected:
+            if stored != expected:
                 return False
             connection.execute(_create_table_sql(table))
             connection.execute(f'DELETE FROM "{table}"')
