@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -35,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from featurestore.runtime.processes import free_port, stop_group
+from featurestore.testing.feast import FEAST_VERSION, feast_env, feast_python
 
-FEAST_VERSION = "0.67.0"
 FEATURES = [f"f{i:02d}" for i in range(50)]
 VIEW = "driver_stats"
 SHAPES = ((1, 3), (1, 50), (50, 10), (100, 50))
@@ -56,21 +55,6 @@ entity_key_serialization_version: 3
 def value(driver: int, feature: int) -> float:
     """The value every store holds for a driver's feature: readable back exactly."""
     return driver + feature / 100
-
-
-def feast_python() -> Path:
-    """Feast's virtualenv's python, created and filled from PyPI once (the per-user cache)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurestore" / "bench"
-    venv = base / f"feast-{FEAST_VERSION}"
-    python = venv / "bin" / "python"
-    if not (venv / ".installed-redis").exists():
-        print(f"installing feast[redis]=={FEAST_VERSION} into {venv} (once)", file=sys.stderr)
-        base.mkdir(parents=True, exist_ok=True)
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"feast[redis]=={FEAST_VERSION}"], check=True)
-        (venv / ".installed-redis").touch()
-    return python
 
 
 def write_ours(folder: Path, entities: int, online_section: str) -> Path:
@@ -127,10 +111,6 @@ def write_feast(folder: Path, entities: int, python: Path, online_section: str) 
     for command in (["apply"], ["materialize-incremental", datetime.now(UTC).isoformat(timespec="seconds")]):
         subprocess.run([*feast, *command], cwd=folder, env=feast_env(), check=True, capture_output=True, text=True)
     return folder
-
-
-def feast_env() -> dict:
-    return dict(os.environ, FEAST_USAGE="False", PYTHONPATH="")
 
 
 def body(entity_ids: list[int], features: int) -> dict:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ["featurestore/protos/value.proto", "featurestore/protos/registry.proto"]
+PROTOS = ["featurestore/protos/value.proto", "featurestore/protos/registry.proto", "featurestore/protos/feast_registry.proto"]
 
 
 def main() -> int:

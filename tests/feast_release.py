@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-FEAST_VERSION = "0.67.0"
+from featurestore.testing.feast import FEAST_VERSION
 
 
 def feast_wheel() -> Path:

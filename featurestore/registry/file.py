@@ -114,7 +114,7 @@ class RegistryFile:
             state = self._load_fresh()
             mutate(state)
             stamp_write(state, state.version + 1)
-            self._write(state.to_proto().SerializeToString())
+            self._write(state.to_bytes())
             return state
 
     def _remove_crash_leftovers(self) -> None:

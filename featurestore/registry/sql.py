@@ -289,7 +289,7 @@ class SqlRegistry:
             mutate(state)
             stamp_write(state, head + 1)
             try:
-                self.insert(state.to_proto().SerializeToString(), state.version, state.last_updated, user, host,
+                self.insert(state.to_bytes(), state.version, state.last_updated, user, host,
                             command, summary)
             except Exception as error:
                 if not self._backend.is_duplicate(error):

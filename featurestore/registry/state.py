@@ -1,8 +1,9 @@
 """RegistryState: the registry's content as definition objects, and its protobuf form.
 
 Both registry stores (a file, featurestore/registry/file.py; a SQL database,
-featurestore/registry/sql.py) keep the same bytes: one serialized `Registry` message
-(featurestore/protos/registry.proto) per version, parsed and checked by parse_registry.
+featurestore/registry/sql.py) keep the same bytes per version: Feast's `Registry` message
+(featurestore/protos/feast_registry.proto), made by `to_bytes` and parsed and checked by
+parse_registry; featurestore/registry/feast_format.py maps the definitions both ways.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from featurestore.definitions import FeatureView, OnDemandFeatureView
 from featurestore.definitions.kinds import BY_FIELD, KINDS, one_dict_per_kind
 from featurestore.errors import NotFoundError, RegistryError, did_you_mean
 from featurestore.protos import registry_pb2
+from featurestore.registry import feast_format
 
 FORMAT_VERSION = 1
 HOW_TO_FIX = ("restore it from a backup, or delete it and run `featurestore apply` to rebuild it "
@@ -69,6 +71,11 @@ class RegistryState:
             else None,
             **{kind.field: {p.name: kind.cls.from_proto(p) for p in getattr(proto, kind.field)} for kind in KINDS})
 
+    def to_bytes(self) -> bytes:
+        """What a registry store keeps: Feast's Registry message (feast_format)."""
+        return feast_format.encode(self.to_proto(), {name: [f.to_proto() for f in view.features]
+                                                     for name, view in self.feature_views.items()})
+
     def to_json(self) -> str:
         return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)
 
@@ -76,11 +83,12 @@ class RegistryState:
 def parse_registry(data: bytes, where: str, project: str) -> RegistryState:
     """The state in `data` (one serialized Registry message), refused in one line when it is
     torn, from a newer featurestore, or of another project. `where` names it in messages."""
-    proto = registry_pb2.Registry()
     try:
-        proto.ParseFromString(data)
+        proto = feast_format.decode(data, project)
     except DecodeError as error:
         raise RegistryError(f"registry {where} is corrupt ({error}); {HOW_TO_FIX}") from None
+    except RegistryError as error:  # a Feast-written definition featurestore cannot take
+        raise RegistryError(f"registry {where}: {error}") from None
     if proto.format_version > FORMAT_VERSION:
         raise RegistryError(f"registry {where} has format version {proto.format_version}, newer than "
                             f"this featurestore understands ({FORMAT_VERSION}); upgrade featurestore")

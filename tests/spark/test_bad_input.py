@@ -299,10 +299,10 @@ def _truncate(path: Path):
 
 
 def _newer(path: Path):
-    from featurestore.protos import registry_pb2
+    from featurestore.protos import feast_registry_pb2
 
-    proto = registry_pb2.Registry.FromString(path.read_bytes())
-    proto.format_version = 7
+    proto = feast_registry_pb2.Registry.FromString(path.read_bytes())
+    proto.featurestore.format_version = 7
     path.write_bytes(proto.SerializeToString())
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from featurestore import Entity, FeatureService, FeatureView, Field, SparkSource
 from featurestore.errors import RegistryError
-from featurestore.protos import registry_pb2
+from featurestore.protos import feast_registry_pb2, registry_pb2
 from featurestore.registry import RegistryFile
 from featurestore.types import Float32, Int64
 
@@ -38,11 +38,31 @@ def test_round_trip_keeps_every_definition_and_state(tmp_path):
     assert '"project": "demo"' in loaded.to_json()
 
 
-def test_file_is_plain_protobuf(tmp_path):
+def test_file_is_feasts_registry_message(tmp_path):
     registry = RegistryFile(tmp_path / "registry.db", "demo")
     registry.update(fill)
-    proto = registry_pb2.Registry.FromString((tmp_path / "registry.db").read_bytes())
-    assert [e.name for e in proto.entities] == ["driver"] and proto.feature_views[0].join_keys == ["driver_id"]
+    proto = feast_registry_pb2.Registry.FromString((tmp_path / "registry.db").read_bytes())
+    assert [(e.spec.name, e.spec.join_key, e.spec.project) for e in proto.entities] == [("driver", "driver_id", "demo")]
+    spec = proto.feature_views[0].spec
+    assert [(f.name, f.value_type) for f in spec.entity_columns] == [("driver_id", 4)]  # Feast's INT64
+    assert [(f.name, f.value_type) for f in spec.features] == [("rate", 6)]  # Feast's FLOAT
+    assert spec.batch_source.spark_options.table == "t" and spec.batch_source.type == 11  # BATCH_SPARK
+    assert [p.spec.name for p in proto.projects] == ["demo"]
+    assert proto.feature_services[0].spec.features[0].feature_columns[0].name == "rate"
+    # Feast's fields say all of it: nothing of the entity, source or service is kept beside them
+    assert not proto.entities[0].spec.HasField("featurestore") and not proto.data_sources[0].HasField("featurestore")
+    assert not proto.feature_services[0].spec.HasField("featurestore")
+
+
+def test_a_registry_in_the_earlier_layout_is_read_and_converted_by_the_next_write(tmp_path):
+    path = tmp_path / "registry.db"
+    state = RegistryFile(tmp_path / "scratch.db", "demo").update(fill)
+    path.write_bytes(state.to_proto().SerializeToString())  # featurestore's layout before Feast's
+    registry = RegistryFile(path, "demo")
+    assert registry.load().feature_views == {"stats": VIEW} and registry.load().version == 1
+    registry.update(lambda state: None)
+    assert feast_registry_pb2.Registry.FromString(path.read_bytes()).feature_views[0].spec.name == "stats"
+    assert registry.load().version == 2 and registry.load().feature_views == {"stats": VIEW}
 
 
 @pytest.mark.parametrize("damage, message", [
