@@ -162,7 +162,7 @@ spark-down: ## stop the Spark Connect server started by spark-up
 	$(PY) -m featurestore.runtime.spark_server down --state-dir .spark-connect --port $(SPARK_CONNECT_PORT)
 
 proto: ## regenerate the protobuf classes from the .proto files
-	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto featurestore/protos/feast_registry.proto
+	$(PY) -m grpc_tools.protoc -I . --python_out=. featurestore/protos/value.proto featurestore/protos/registry.proto featurestore/protos/feast_registry.proto featurestore/protos/legacy_value.proto
 
 clean: ## remove generated files (venv, jars, demo work folder, caches)
 	rm -rf $(VENV) $(JARS_DIR) demo_work .pytest_cache build *.egg-info spark-warehouse metastore_db derby.log \

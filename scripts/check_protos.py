@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ["featurestore/protos/value.proto", "featurestore/protos/registry.proto", "featurestore/protos/feast_registry.proto"]
+PROTOS = ["featurestore/protos/value.proto", "featurestore/protos/registry.proto", "featurestore/protos/feast_registry.proto",
+          "featurestore/protos/legacy_value.proto"]
 
 
 def main() -> int:

@@ -10,12 +10,16 @@ Which Python values fit which type (nulls, ranges, Float32 rounding, timestamps 
 microseconds since the epoch, UTC) is featurestore.values' rule; decoding returns aware UTC
 datetimes.
 
+The bytes are Feast's (issue #38): a value is Feast's Value message (featurestore/protos/value.proto,
+timestamps as seconds with the microseconds beside them: online/feast_time.py), an entity key
+Feast's serialization version 3 (below), so Feast's online stores and featurestore's read each
+other's rows.
+
 Speed (issue #15): online reads serialize a key per entity row and decode every value they
-return. Building an EntityKey message per key cost ~1 us and parsing a Value message ~0.5
-us; plain ints, strings and bools are now written, and plain scalars read, straight on the
-wire (entity_key_serializer, entity_key_column_serializer, decode_value, decode_values),
-byte for byte as protobuf does (tests/unit/test_online_speed_codec.py), ~0.1-0.2 us each;
-everything else keeps going through the generated classes.
+return. Plain ints, strings and bools are written, and plain scalars read, straight on the
+wire (value_encoder's fast path, decode_value, decode_values), byte for byte as protobuf does
+(tests/unit/test_online_speed_codec.py), ~0.1-0.2 us each; everything else keeps going through
+the generated classes. Keys of plain ints and strings are packed directly.
 """
 from __future__ import annotations
 
@@ -25,8 +29,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from featurestore.errors import RetrievalError, ValidationError
+from featurestore.online.feast_time import (
+    MICROS_PER_SECOND,
+    fill_timestamp,
+    fill_timestamp_list,
+    timestamp_list_micros,
+    timestamp_micros,
+)
 from featurestore.protos import value_pb2
-from featurestore.protos.value_pb2 import EntityKey, Value
+from featurestore.protos.value_pb2 import Value
 from featurestore.types import FeatureType
 from featurestore.values import (  # noqa: F401 - datetime_to_micros: named here too, where callers look for it
     FLOAT32_MAX,
@@ -139,7 +150,10 @@ def _scalar_encoder(value_type: int) -> Callable[[Any], bytes]:
         if is_null(value):
             return b""
         message = Value()
-        setattr(message, field, convert(value))
+        if value_type == value_pb2.UNIX_TIMESTAMP:
+            fill_timestamp(message, convert(value))
+        else:
+            setattr(message, field, convert(value))
         return message.SerializeToString()
 
     if fast is None:
@@ -163,7 +177,10 @@ def _list_encoder(value_type: int) -> Callable[[Any], bytes]:
         if value is None or (not hasattr(value, "__iter__") and is_missing(value)):
             return b""
         message = Value()
-        getattr(message, field).val.extend(convert_list(value, convert))
+        if value_type == value_pb2.UNIX_TIMESTAMP_LIST:
+            fill_timestamp_list(message, convert_list(value, convert))
+        else:
+            getattr(message, field).val.extend(convert_list(value, convert))
         return message.SerializeToString()
 
     return encode
@@ -228,9 +245,8 @@ def _list_decoder(field: str) -> Callable[[Value], Any]:
 _DECODERS: dict[str, Callable[[Value], Any]] = {
     **{field: _scalar_decoder(field) for field, _ in _SCALARS.values()},
     **{field: _list_decoder(field) for field, _ in _LISTS.values()},
-    "unix_timestamp_val": lambda message: micros_to_datetime(message.unix_timestamp_val),
-    "unix_timestamp_list_val":
-        lambda message: [micros_to_datetime(m) for m in message.unix_timestamp_list_val.val],
+    "unix_timestamp_val": lambda message: micros_to_datetime(timestamp_micros(message)),
+    "unix_timestamp_list_val": lambda message: [micros_to_datetime(m) for m in timestamp_list_micros(message)],
     "json_val": lambda message: message.json_val,
     "map_val": lambda message: _map_to_python(message.map_val),
     "struct_val": lambda message: _map_to_python(message.struct_val),
@@ -307,8 +323,8 @@ def _decode_wire_bool(data: bytes):
 
 
 def _decode_wire_timestamp(data: bytes):
-    micros = _wire_int(data)
-    return None if micros is None else micros_to_datetime(micros)
+    seconds = _wire_int(data)  # whole seconds: a sub-second part is a second field, left to protobuf
+    return None if seconds is None else micros_to_datetime(seconds * MICROS_PER_SECOND)
 
 
 _UNPACK_DOUBLE, _UNPACK_FLOAT = struct.Struct("<d").unpack_from, struct.Struct("<f").unpack_from
@@ -363,131 +379,145 @@ def decode_values(column: Sequence[bytes]) -> list:
 
 
 # --- entity keys -------------------------------------------------------------------------------
+#
+# Feast's entity key serialization, version 3 (its feast/infra/key_encoding_utils.py), so that
+# Feast's stores and featurestore's find the same rows by the same bytes:
+#
+#   <I number of join keys>
+#   per join key (sorted by name when there are several): <I 2 (STRING)> <I length> name (UTF-8)
+#   per value, in the same order: <I Feast value type> <I length> payload
+#
+# payloads: INT64 (type 4) <q, INT32 (3) <i, STRING (2) UTF-8, BYTES (1) as is, UNIX_TIMESTAMP
+# (8) <q seconds. Feast refuses other key types; featurestore also keys by BOOL (7, one byte),
+# FLOAT (6, <f) and DOUBLE (5, <d), and a timestamp with a sub-second part as <q seconds then
+# <i microseconds (12 bytes), so that two keys never collide where Feast would have no key.
 
-def entity_key_serializer(join_keys: Sequence[str],
-                          dtypes: Sequence[FeatureType]) -> Callable[[Sequence], bytes]:
-    """A function turning one row of join-key values (in join_keys order) into entity key bytes.
+_U32 = struct.Struct("<I").pack
+_PACK_INT64, _PACK_INT32 = struct.Struct("<q").pack, struct.Struct("<i").pack
+_FEAST_STRING, _FEAST_BYTES, _FEAST_INT32, _FEAST_INT64 = 2, 1, 3, 4
+_FEAST_DOUBLE, _FEAST_FLOAT, _FEAST_BOOL, _FEAST_UNIX_TIMESTAMP = 5, 6, 7, 8
 
-    The key is an EntityKey message with the join keys sorted by name, serialized
-    deterministically, so the same entity always gives the same bytes whatever order the
-    keys were listed in. Build it once per view for bulk work; serialize_entity_key is
-    the one-off form.
 
-    Plain Python ints, strings and bools are written straight to the wire (the message's
-    fields in field order: each join-key name, then each value as a length-delimited Value
-    of _fast_path's bytes), ~10x cheaper than building the message; anything else (numpy
-    scalars, nulls, values that do not fit) goes through the message and its checks.
-    """
-    join_keys = list(join_keys)
-    dtypes = list(dtypes)
+def _timestamp_payload(micros: int) -> bytes:
+    seconds, within = divmod(micros, MICROS_PER_SECOND)
+    return _PACK_INT64(seconds) + (_PACK_INT32(within) if within else b"")
+
+
+# our scalar type -> (Feast's type number, the payload of one converted value)
+_KEY_PAYLOADS: dict[int, tuple[int, Callable[[Any], bytes]]] = {
+    value_pb2.INT64: (_FEAST_INT64, _PACK_INT64),
+    value_pb2.INT32: (_FEAST_INT32, _PACK_INT32),
+    value_pb2.STRING: (_FEAST_STRING, lambda v: v.encode("utf-8")),
+    value_pb2.BYTES: (_FEAST_BYTES, bytes),
+    value_pb2.BOOL: (_FEAST_BOOL, lambda v: b"\x01" if v else b"\x00"),
+    value_pb2.FLOAT32: (_FEAST_FLOAT, _PACK_FLOAT),
+    value_pb2.FLOAT64: (_FEAST_DOUBLE, _PACK_DOUBLE),
+    value_pb2.UNIX_TIMESTAMP: (_FEAST_UNIX_TIMESTAMP, _timestamp_payload),
+}
+_INT_RANGES = {value_pb2.INT64: (INT64_MIN, INT64_MAX), value_pb2.INT32: (INT32_MIN, INT32_MAX)}
+
+
+def _names_prefix(sorted_names: Sequence[str]) -> bytes:
+    """The key's count and join-key names: the same bytes for every entity of a view."""
+    parts = [_U32(len(sorted_names))]
+    for name in sorted_names:
+        data = name.encode("utf-8")
+        parts += (_U32(_FEAST_STRING), _U32(len(data)), data)
+    return b"".join(parts)
+
+
+def _check_key_types(join_keys: list[str], dtypes: list) -> None:
     if len(join_keys) != len(dtypes) or not join_keys:
         raise RetrievalError(f"entity key needs one declared type per join key, got join keys {join_keys!r} "
                              f"and types {dtypes!r}")
     for name, dtype in zip(join_keys, dtypes):
-        if not isinstance(dtype, FeatureType) or dtype.is_list:
+        if not isinstance(dtype, FeatureType) or dtype.is_list or dtype.value_type not in _KEY_PAYLOADS:
             raise RetrievalError(f"join key {name!r} is declared as {dtype!r}; a join key must have a "
                                  f"scalar type such as Int64 or String")
+
+
+def _key_value_encoder(name: str, dtype: FeatureType) -> Callable[[Any], bytes]:
+    """One join-key value -> its type, length and payload, checked against the declared type."""
+    feast_type, payload = _KEY_PAYLOADS[dtype.value_type]
+    convert = _SCALARS[dtype.value_type][1]
+    is_null = is_null_for_float if dtype.value_type in _FLOAT_TYPES else is_missing
+    type_bytes = _U32(feast_type)
+
+    def encode(value) -> bytes:
+        if is_null(value):
+            raise RetrievalError(f"join key {name!r} is null; a null key identifies no entity: drop the "
+                                 f"row or fill in the key")
+        try:
+            data = payload(convert(value))
+        except Mismatch as mismatch:
+            raise RetrievalError(f"join key {name!r} must be {dtype!r}: {mismatch}; pass keys of the "
+                                 f"type declared in the feature view") from None
+        return type_bytes + _U32(len(data)) + data
+
+    return encode
+
+
+def _plain_key_value(dtype: FeatureType) -> tuple[type, Callable[[Any], bytes | None]] | None:
+    """For an Int64, Int32 or String key: (the plain Python type, its type + length + payload
+    written directly, or None when out of range); the checked encoder handles anything else."""
+    value_type = dtype.value_type
+    if value_type in _INT_RANGES:
+        low, high = _INT_RANGES[value_type]
+        feast_type, pack = (_FEAST_INT64, _PACK_INT64) if value_type == value_pb2.INT64 else (_FEAST_INT32, _PACK_INT32)
+        header = _U32(feast_type) + _U32(8 if value_type == value_pb2.INT64 else 4)
+        return int, lambda v: header + pack(v) if low <= v <= high else None
+    if value_type == value_pb2.STRING:
+        header = _U32(_FEAST_STRING)
+
+        def string(v):
+            data = v.encode("utf-8")
+            return header + _U32(len(data)) + data
+        return str, string
+    return None
+
+
+def entity_key_serializer(join_keys: Sequence[str],
+                          dtypes: Sequence[FeatureType]) -> Callable[[Sequence], bytes]:
+    """A function turning one row of join-key values (in join_keys order) into entity key bytes
+    (Feast's serialization, above). The join keys are sorted by name, so the same entity always
+    gives the same bytes whatever order the keys were listed in. Build it once per view for
+    bulk work; serialize_entity_key is the one-off form.
+
+    Plain Python ints and strings are packed directly; anything else (numpy scalars, nulls,
+    values that do not fit) goes through the declared type's checks.
+    """
+    join_keys, dtypes = list(join_keys), list(dtypes)
+    _check_key_types(join_keys, dtypes)
     order = sorted(range(len(join_keys)), key=join_keys.__getitem__)
-    sorted_names = [join_keys[i] for i in order]
-    steps = [(i, join_keys[i], dtypes[i], _SCALARS[dtypes[i].value_type]) for i in order]
+    prefix = _names_prefix([join_keys[i] for i in order])
+    steps = [(i, _key_value_encoder(join_keys[i], dtypes[i]), _plain_key_value(dtypes[i])) for i in order]
     count = len(join_keys)
 
-    def serialize_message(values: Sequence) -> bytes:
+    def serialize(values: Sequence) -> bytes:
         if len(values) != count:
             raise RetrievalError(f"entity key has {len(values)} value(s) {list(values)!r} for the "
                                  f"{count} join key(s) {join_keys!r}")
-        key = EntityKey(join_keys=sorted_names)
-        for index, name, dtype, (field, convert) in steps:
+        parts = [prefix]
+        for index, encode, plain in steps:
             value = values[index]
-            if is_missing(value):
-                raise RetrievalError(f"join key {name!r} is null; a null key identifies no entity: drop the "
-                                     f"row or fill in the key")
-            try:
-                setattr(key.entity_values.add(), field, convert(value))
-            except Mismatch as mismatch:
-                raise RetrievalError(f"join key {name!r} must be {dtype!r}: {mismatch}; pass keys of the "
-                                     f"type declared in the feature view") from None
-        return key.SerializeToString(deterministic=True)
+            data = plain[1](value) if plain is not None and type(value) is plain[0] else None
+            parts.append(data if data is not None else encode(value))
+        return b"".join(parts)
 
-    wire = _key_wire_steps(sorted_names, [dtypes[i] for i in order])
-    if wire is None:
-        return serialize_message
-    names_prefix, value_steps = wire
-    wire_order = [(order[position], plain_type, encode) for position, (plain_type, encode) in enumerate(value_steps)]
     if count == 1:
-        (_, plain_type, encode), = wire_order
+        (_, _, plain), = steps
+        if plain is not None:
+            plain_type, encode_plain = plain
 
-        def serialize_one(values: Sequence) -> bytes:
-            if len(values) == 1:
-                value = values[0]
-                if type(value) is plain_type:
-                    data = encode(value)
+            def serialize_one(values: Sequence) -> bytes:
+                if len(values) == 1 and type(values[0]) is plain_type:
+                    data = encode_plain(values[0])
                     if data is not None:
-                        return names_prefix + _ENTITY_VALUE_TAG + _varint(len(data)) + data
-            return serialize_message(values)
+                        return prefix + data
+                return serialize(values)
 
-        return serialize_one
-
-    def serialize(values: Sequence) -> bytes:
-        if len(values) == count:
-            parts = [names_prefix]
-            for index, plain_type, encode in wire_order:
-                value = values[index]
-                if type(value) is not plain_type:
-                    break
-                data = encode(value)
-                if data is None:
-                    break
-                parts += (_ENTITY_VALUE_TAG, _varint(len(data)), data)
-            else:
-                return b"".join(parts)
-        return serialize_message(values)
-
+            return serialize_one
     return serialize
-
-
-_ENTITY_VALUE_TAG = _varint((EntityKey.DESCRIPTOR.fields_by_name["entity_values"].number << 3) | 2)
-_JOIN_KEY_TAG = _varint((EntityKey.DESCRIPTOR.fields_by_name["join_keys"].number << 3) | 2)
-# Float keys are left to the message: for them NaN is a null key, which the fast path would not see.
-_WIRE_KEY_TYPES = {value_pb2.INT32, value_pb2.INT64, value_pb2.STRING, value_pb2.BOOL}
-
-
-def _key_wire_steps(sorted_names: list[str], sorted_dtypes: list[FeatureType]):
-    """(the bytes of the join-key names, [(plain Python type, fast encoder) per key]) in sorted
-    order, or None when a key's type has no fast path."""
-    if any(dtype.value_type not in _WIRE_KEY_TYPES for dtype in sorted_dtypes):
-        return None
-    names_prefix = b""
-    for name in sorted_names:
-        data = name.encode("utf-8")
-        names_prefix += _JOIN_KEY_TAG + _varint(len(data)) + data
-    return names_prefix, [_fast_path(dtype.value_type) for dtype in sorted_dtypes]
-
-
-_INT_RANGES = {value_pb2.INT64: (INT64_MIN, INT64_MAX), value_pb2.INT32: (INT32_MIN, INT32_MAX)}
-
-
-def _int_key_column(names_prefix: bytes, value_type: int, serialize) -> Callable[[Sequence], list[bytes | None]]:
-    """entity_key_column_serializer for an integer key, the commonest: a plain int's key is a
-    prefix chosen by the varint's length (the Value's length byte and tag) and the varint."""
-    low, high = _INT_RANGES[value_type]
-    tag = _tag(_SCALARS[value_type][0], 0)
-    # a Value of a varint of n bytes is 1 + n bytes long, so its length is one byte
-    prefixes = [names_prefix + _ENTITY_VALUE_TAG + _varint(len(tag) + n) + tag for n in range(11)]
-    varint = _varint
-
-    def serialize_column(column: Sequence) -> list[bytes | None]:
-        keys = []
-        append = keys.append
-        for value in column:
-            if type(value) is int and low <= value <= high:
-                data = varint(value)
-                append(prefixes[len(data)] + data)
-            else:
-                append(None if value is None else serialize((value,)))
-        return keys
-
-    return serialize_column
 
 
 def entity_key_column_serializer(join_key: str, dtype: FeatureType) -> Callable[[Sequence], list[bytes | None]]:
@@ -495,20 +525,18 @@ def entity_key_column_serializer(join_key: str, dtype: FeatureType) -> Callable[
     None where a value is None (a row that identifies no entity); any other value as
     entity_key_serializer([join_key], [dtype]) turns it, with the same errors."""
     serialize = entity_key_serializer([join_key], [dtype])
-    wire = _key_wire_steps([join_key], [dtype])
-    if wire is None:
+    plain = _plain_key_value(dtype)
+    if plain is None:
         return lambda column: [None if value is None else serialize((value,)) for value in column]
-    names_prefix, ((plain_type, encode),) = wire
-    prefix = names_prefix + _ENTITY_VALUE_TAG
-    if dtype.value_type in _INT_RANGES:
-        return _int_key_column(names_prefix, dtype.value_type, serialize)
+    plain_type, encode = plain
+    prefix = _names_prefix([join_key])
 
     def serialize_column(column: Sequence) -> list[bytes | None]:
         keys = []
         append = keys.append
         for value in column:
             if type(value) is plain_type and (data := encode(value)) is not None:
-                append(prefix + _varint(len(data)) + data)
+                append(prefix + data)
             else:
                 append(None if value is None else serialize((value,)))
         return keys
@@ -521,7 +549,29 @@ def serialize_entity_key(join_keys: Sequence[str], values: Sequence, dtypes: Seq
     return entity_key_serializer(join_keys, dtypes)(values)
 
 
+_UNPACK_U32, _UNPACK_INT64, _UNPACK_INT32 = (struct.Struct(f).unpack_from for f in ("<I", "<q", "<i"))
+_KEY_VALUE_READERS: dict[int, Callable[[bytes], Any]] = {
+    _FEAST_INT64: lambda data: _UNPACK_INT64(data)[0],
+    _FEAST_INT32: lambda data: _UNPACK_INT32(data)[0],
+    _FEAST_STRING: lambda data: data.decode("utf-8"),
+    _FEAST_BYTES: bytes,
+    _FEAST_BOOL: lambda data: data == b"\x01",
+    _FEAST_FLOAT: lambda data: _UNPACK_FLOAT(data)[0],
+    _FEAST_DOUBLE: lambda data: _UNPACK_DOUBLE(data)[0],
+    _FEAST_UNIX_TIMESTAMP: lambda data: micros_to_datetime(
+        _UNPACK_INT64(data)[0] * MICROS_PER_SECOND + (_UNPACK_INT32(data, 8)[0] if len(data) == 12 else 0)),
+}
+
+
 def deserialize_entity_key(data: bytes) -> dict[str, Any]:
-    """Entity key bytes -> {join key: Python value}, for error messages and debugging."""
-    key = EntityKey.FromString(data)
-    return {name: value_to_python(value) for name, value in zip(key.join_keys, key.entity_values)}
+    """Entity key bytes -> {join key: Python value}, for listing a store and error messages."""
+    (count,), position, names, values = _UNPACK_U32(data), 4, [], []
+    for _ in range(count):
+        (_, length), position = struct.unpack_from("<II", data, position), position + 8
+        names.append(data[position:position + length].decode("utf-8"))
+        position += length
+    for _ in range(count):
+        (feast_type, length), position = struct.unpack_from("<II", data, position), position + 8
+        values.append(_KEY_VALUE_READERS[feast_type](data[position:position + length]))
+        position += length
+    return dict(zip(names, values))

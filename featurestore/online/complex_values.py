@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from featurestore.online.feast_time import fill_timestamp
 from featurestore.protos.value_pb2 import Value
 from featurestore.types import FeatureType, Json, Map, StructType
 from featurestore.values import Mismatch, describe, normalizer, to_micros
@@ -74,7 +75,7 @@ def _untyped_value(value) -> Value:
     if isinstance(value, (bytes, bytearray)):
         return Value(bytes_val=bytes(value))
     if isinstance(value, datetime):
-        return Value(unix_timestamp_val=to_micros(value))
+        return fill_timestamp(Value(), to_micros(value))
     if isinstance(value, dict):
         message = Value()
         _fill(message.map_val, {str(k): _untyped_value(v) for k, v in value.items()})

@@ -1,9 +1,18 @@
 """The embedded online store: one SQLite file, one table per feature view.
 
-Layout of table "<project>_<view>" (timestamps are integer microseconds, UTC):
+Layout of table "<project>_<view>": Feast's SQLite online store's (issue #38), so that Feast's
+SDK and `feast serve` read what featurestore materializes and the other way round, plus two
+columns of featurestore's:
 
-    entity_key BLOB, feature_name TEXT, value BLOB, event_ts, created_ts,
+    entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, vector_value BLOB,
+    event_ts timestamp, created_ts timestamp,    -- Feast's: integer seconds since the epoch, UTC
+    event_micros INTEGER, created_micros INTEGER, -- featurestore's: the same times in microseconds
     PRIMARY KEY (entity_key, feature_name)
+
+entity_key is Feast's serialization of the key, value Feast's Value message (both:
+online/codec.py). Feast keeps times in whole seconds; a training set's are microseconds, so
+featurestore decides "newer" and the ttl by the *_micros columns (or, in a row Feast wrote,
+its seconds). value_text and vector_value are Feast's (search, vectors) and stay NULL here.
 
 The database runs in WAL mode, so readers (a model server) never wait for a writer
 (materialization) and see each write transaction whole or not at all. A write keeps a
@@ -66,16 +75,25 @@ def _upsert_sql(table: str, feature_names: Sequence[str]) -> str:
     """One statement writing one flat row's values of feature_names, each only where newer than stored
     (or at equal timestamps, where the value differs: a row rewritten in place).
 
-    Parameters: ?1 entity key, ?2 event_ts, ?3 created_ts, then one value per feature. Feature
-    names are plain identifiers (checked by the definitions), so they are written into the
-    statement as literals, and a row from Spark binds as it arrives.
+    Parameters: ?1 entity key, ?2 event time, ?3 created time (microseconds), then one value per
+    feature. Feature names are plain identifiers (checked by the definitions), so they are
+    written into the statement as literals, and a row from Spark binds as it arrives. Feast's
+    second columns get the times divided as Feast's int(datetime.timestamp()) does.
     """
-    rows = ", ".join(f"(?1, '{name}', ?{4 + i}, ?2, ?3)" for i, name in enumerate(feature_names))
-    return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts) VALUES {rows} '
+    rows = ", ".join(f"(?1, '{name}', ?{4 + i}, ?2 / 1000000, ?3 / 1000000, ?2, ?3)"
+                     for i, name in enumerate(feature_names))
+    new, stored = "(excluded.event_micros, excluded.created_micros)", f"({_EVENT_MICROS}, {_CREATED_MICROS})"
+    return (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts, event_micros, '
+            f"created_micros) VALUES {rows} "
             f"ON CONFLICT (entity_key, feature_name) DO UPDATE SET value = excluded.value, "
-            f"event_ts = excluded.event_ts, created_ts = excluded.created_ts "
-            f"WHERE (excluded.event_ts, excluded.created_ts) > (event_ts, created_ts) "
-            f"OR ((excluded.event_ts, excluded.created_ts) = (event_ts, created_ts) AND excluded.value IS NOT value)")
+            f"event_ts = excluded.event_ts, created_ts = excluded.created_ts, event_micros = excluded.event_micros, "
+            f"created_micros = excluded.created_micros "
+            f"WHERE {new} > {stored} OR ({new} = {stored} AND excluded.value IS NOT value)")
+
+
+# A stored row's times in microseconds: featurestore's columns, or the seconds of a row Feast wrote.
+_EVENT_MICROS = "coalesce(event_micros, event_ts * 1000000)"
+_CREATED_MICROS = "coalesce(created_micros, created_ts * 1000000, 0)"
 
 
 # Which project and view own each table, and the online generation of its values
@@ -85,10 +103,19 @@ _CREATE_OWNERS = (f'CREATE TABLE IF NOT EXISTS "{OWNERS}" (table_name TEXT PRIMA
                   f"view TEXT NOT NULL, generation TEXT)")
 
 
-def _create_table_sql(table: str) -> str:
-    return (f'CREATE TABLE IF NOT EXISTS "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
-            f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
-            f"WITHOUT ROWID")
+_COLUMNS = {"entity_key": "BLOB", "feature_name": "TEXT", "value": "BLOB", "value_text": "TEXT", "vector_value": "BLOB",
+            "event_ts": "timestamp", "created_ts": "timestamp", "event_micros": "INTEGER", "created_micros": "INTEGER"}
+
+
+def _create_table(connection: sqlite3.Connection, table: str) -> None:
+    """A view's table, or the columns featurestore adds to one Feast made."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
+    connection.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}, PRIMARY KEY (entity_key, feature_name)) '
+                       f"WITHOUT ROWID")
+    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+    for name, kind in _COLUMNS.items():
+        if name not in present:
+            connection.execute(f'ALTER TABLE "{table}" ADD COLUMN {name} {kind}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +146,7 @@ class SqliteOnlineStore(OnlineStore):
         self._lock = threading.Lock()
         self._open_connections: list[sqlite3.Connection] = []
         self._generation = 0  # bumped by close(): threads then reopen their connection
+        self._seconds_only: set[str] = set()  # tables Feast made, without featurestore's *_micros columns
 
     # --- pickling: ship the settings, never a connection ---
 
@@ -146,7 +174,7 @@ class SqliteOnlineStore(OnlineStore):
         with self._transaction("updating tables") as connection:
             for view in views_to_keep:
                 self._claim_table(connection, project, view)
-                connection.execute(_create_table_sql(table_name(project, view.name)))
+                _create_table(connection, table_name(project, view.name))
             self._drop_tables(connection, project, views_to_delete)
 
     def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
@@ -195,7 +223,7 @@ class SqliteOnlineStore(OnlineStore):
         table = table_name(project, view.name)
         with self._transaction(f"recording the generation of feature view {view.name!r}") as connection:
             self._claim_table(connection, project, view)
-            connection.execute(_create_table_sql(table))
+            _create_table(connection, table)
             connection.execute(f'UPDATE "{OWNERS}" SET generation = ? WHERE table_name = ? AND generation IS NULL',
                                (generation, table))
             return _owner(connection, table)[2]
@@ -207,7 +235,7 @@ class SqliteOnlineStore(OnlineStore):
             stored = _owner(connection, table)[2]
             if stored != expected:
                 return False
-            connection.execute(_create_table_sql(table))
+            _create_table(connection, table)
             connection.execute(f'DELETE FROM "{table}"')
             connection.execute(f'UPDATE "{OWNERS}" SET generation = ? WHERE table_name = ?', (generation, table))
             return True
@@ -228,7 +256,8 @@ class SqliteOnlineStore(OnlineStore):
         statements = [(_upsert_sql(table, names[start:end]), start, end) for start, end in parts]
         connection = self._connection(create=True)
         with self._errors(f"creating the table of feature view {view.name!r}"):
-            connection.execute(_create_table_sql(table))
+            _create_table(connection, table)
+            self._seconds_only.discard(table)
             (cache_size,) = connection.execute("PRAGMA cache_size").fetchone()
             connection.execute(f"PRAGMA cache_size = {_WRITE_CACHE_SIZE}")
         try:
@@ -291,13 +320,17 @@ class SqliteOnlineStore(OnlineStore):
             keys = entity_keys[start:start + _MAX_KEYS_PER_QUERY]
             listed = _listed_count(len(keys))
             keys = (*keys, *[_NO_KEY] * (listed - len(keys)))  # padding that matches no stored key
+            micros = table not in self._seconds_only
             if whole_rows:
-                sql, params = _select_sql(table, listed, 0), keys
+                sql, params = _select_sql(table, listed, 0, micros), keys
             else:
-                sql, params = _select_sql(table, listed, len(feature_names)), (*keys, *feature_names)
+                sql, params = _select_sql(table, listed, len(feature_names), micros), (*keys, *feature_names)
             try:
                 result = connection.execute(sql, params).fetchall()
             except sqlite3.Error as error:
+                if micros and "no such column: stored.event_micros" in str(error):  # a table Feast made
+                    self._seconds_only.add(table)
+                    return self.online_read(project, view, entity_keys, feature_names)
                 if "no such table" in str(error):
                     raise OnlineStoreError(
                         f"online store {self.path} has no table for feature view {view.name!r} of project "
@@ -470,7 +503,7 @@ def _check_owner(path: Path, owner, project: str, view_name: str) -> None:
             f"rename the view, or give one of the projects its own online_store.path")
 
 
-_SELECTS: dict[tuple[str, int, int], str] = {}
+_SELECTS: dict[tuple[str, int, int, bool], str] = {}
 _NO_KEY = b""  # an entity key is never empty: a padding key that matches nothing
 
 
@@ -488,24 +521,27 @@ def _listed_count(key_count: int) -> int:
     return min(1 << (key_count - 1).bit_length(), _MAX_KEYS_PER_QUERY)
 
 
-def _select_sql(table: str, key_count: int, feature_count: int) -> str:
-    """SELECT by primary key a view's values of key_count keys and feature_count features (0: all).
+def _select_sql(table: str, key_count: int, feature_count: int, micros: bool = True) -> str:
+    """SELECT by primary key a view's values of key_count keys and feature_count features (0: all),
+    with each row's event time in microseconds (from event_ts's seconds where `micros` is false:
+    a table Feast made, without featurestore's columns).
 
     The keys come in as a VALUES list numbered by position, and each row comes out with its
     key's position instead of the key: an int per row instead of a copy of the key blob, and
     no lookup by key to place it (~10% less time than `WHERE entity_key IN (...)` for 100 keys
     of 3 features). CROSS JOIN makes SQLite probe the primary key once per listed key.
     """
-    sql = _SELECTS.get((table, key_count, feature_count))
+    sql = _SELECTS.get((table, key_count, feature_count, micros))
     if sql is None:
         keys = ", ".join(f"({position}, ?)" for position in range(key_count))
+        event = "coalesce(stored.event_micros, stored.event_ts * 1000000)" if micros else "stored.event_ts * 1000000"
         sql = (f"WITH listed (position, entity_key) AS (VALUES {keys}) "
-               f'SELECT listed.position, stored.feature_name, stored.value, stored.event_ts FROM listed '
+               f"SELECT listed.position, stored.feature_name, stored.value, {event} FROM listed "
                f'CROSS JOIN "{table}" AS stored ON stored.entity_key = listed.entity_key')
         if feature_count:
             sql += f" AND stored.feature_name IN ({', '.join(['?'] * feature_count)})"
         if len(_SELECTS) < 10_000:  # bounded: key counts vary with the callers' batch sizes
-            _SELECTS[(table, key_count, feature_count)] = sql
+            _SELECTS[(table, key_count, feature_count, micros)] = sql
     return sql
 
 

@@ -22,6 +22,8 @@ converts it.
 """
 from __future__ import annotations
 
+import re
+
 from featurestore.errors import RegistryError
 from featurestore.protos import feast_registry_pb2 as feast
 from featurestore.protos import registry_pb2 as ours
@@ -172,8 +174,15 @@ def source_to_feast(source: ours.DataSource, project: str) -> feast.DataSource:
     return wire
 
 
+def _source_name(name: str) -> str:
+    """A source name as featurestore requires it (a plain identifier): Feast names a FileSource
+    given no name by its path ("data/stats.parquet" reads as "data_stats_parquet")."""
+    plain = re.sub(r"\W", "_", name, flags=re.ASCII)
+    return plain if plain[:1].isalpha() or plain[:1] == "_" else f"_{plain}"
+
+
 def source_from_feast(wire: feast.DataSource) -> ours.DataSource:
-    source = ours.DataSource(name=wire.name, timestamp_field=wire.timestamp_field,
+    source = ours.DataSource(name=_source_name(wire.name), timestamp_field=wire.timestamp_field,
                              created_timestamp_column=wire.created_timestamp_column,
                              field_mapping=wire.field_mapping, description=wire.description, tags=wire.tags)
     options = wire.WhichOneof("options")

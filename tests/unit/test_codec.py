@@ -84,17 +84,30 @@ def test_numpy_and_pandas_scalars_encode_like_python_values():
     assert encode_value(3.0, Int64) == encode_value(3, Int64)  # pandas' int column with nulls holds floats
 
 
-def test_timestamps_are_utc_microseconds():
+def test_timestamps_are_feasts_utc_seconds_with_the_microseconds_beside():
+    def stored(value):
+        message = python_to_value(value, UnixTimestamp)
+        return message.unix_timestamp_val, message.unix_timestamp_micros
+
     aware = datetime(2024, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))
-    assert python_to_value(aware, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    assert stored(aware) == (1_704_067_200, 0)
     naive = datetime(2024, 1, 1)  # read as UTC
-    assert python_to_value(naive, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    assert stored(naive) == (1_704_067_200, 0)
     pandas_ns = pd.Timestamp("2024-01-01 00:00:00.000001999", tz="UTC")  # nanoseconds are floored
-    assert python_to_value(pandas_ns, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_001
+    assert stored(pandas_ns) == (1_704_067_200, 1)
     naive_pandas = pd.Timestamp("2024-01-01")
-    assert python_to_value(naive_pandas, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_000
+    assert stored(naive_pandas) == (1_704_067_200, 0)
     numpy_ts = np.datetime64("2024-01-01T00:00:00.000002")
-    assert python_to_value(numpy_ts, UnixTimestamp).unix_timestamp_val == 1_704_067_200_000_002
+    assert stored(numpy_ts) == (1_704_067_200, 2)
+    before_1970 = datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)  # floored: -1 s + 500,000 us
+    assert stored(before_1970) == (-1, 500_000) and decode_value(encode_value(before_1970, UnixTimestamp)) == before_1970
+    # a whole second is Feast's bytes exactly: field 8 alone
+    assert encode_value(naive, UnixTimestamp) == b"\x40\x80\x81\xc8\xac\x06"  # tag 8, varint 1704067200
+    listed = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, 0, 0, 0, 7, tzinfo=UTC)]
+    message = python_to_value(listed, Array(UnixTimestamp))
+    assert (list(message.unix_timestamp_list_val.val), list(message.unix_timestamp_list_micros)) == (
+        [1_704_067_200, 1_704_067_200], [0, 7])
+    assert decode_value(message.SerializeToString()) == listed
     decoded = decode_value(encode_value(aware, UnixTimestamp))
     assert decoded == datetime(2024, 1, 1, tzinfo=UTC) and decoded.tzinfo is UTC
 
@@ -135,9 +148,29 @@ def test_value_encoder_names_the_value_in_errors():
         encode("x")
 
 
-def test_entity_key_bytes_are_pinned():
-    """The stored key format: changing it would orphan every materialized value."""
-    assert serialize_entity_key(["driver_id"], [1001], [Int64]) == b"\n\tdriver_id\x12\x03\x10\xe9\x07"
+def test_entity_key_bytes_are_pinned_to_feasts_version_3():
+    """The stored key format, Feast's (Feast itself checks it: tests/feast/test_feast_online.py);
+    changing it would orphan every materialized value."""
+    assert serialize_entity_key(["driver_id"], [1001], [Int64]) == (
+        b"\x01\x00\x00\x00" b"\x02\x00\x00\x00\x09\x00\x00\x00driver_id" b"\x04\x00\x00\x00\x08\x00\x00\x00"
+        + (1001).to_bytes(8, "little"))
+    assert serialize_entity_key(["b", "a"], ["x", 1], [String, Int32]) == (
+        b"\x02\x00\x00\x00" b"\x02\x00\x00\x00\x01\x00\x00\x00a" b"\x02\x00\x00\x00\x01\x00\x00\x00b"
+        b"\x03\x00\x00\x00\x04\x00\x00\x00\x01\x00\x00\x00" b"\x02\x00\x00\x00\x01\x00\x00\x00x")
+
+
+@pytest.mark.parametrize("value, dtype", [
+    (True, Bool), (False, Bool), (0.5, Float32), (-2.25, Float64), (b"\x00\xff", Bytes), ("", String),
+    (datetime(2024, 1, 1, tzinfo=UTC), UnixTimestamp), (datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC), UnixTimestamp),
+    (-(2 ** 31), Int32), (INT64_MIN, Int64)])
+def test_every_key_type_reads_back(value, dtype):
+    assert deserialize_entity_key(serialize_entity_key(["k"], [value], [dtype])) == {"k": value}
+
+
+def test_timestamp_keys_differing_below_a_second_do_not_collide():
+    whole = serialize_entity_key(["k"], [datetime(2024, 1, 1, tzinfo=UTC)], [UnixTimestamp])
+    later = serialize_entity_key(["k"], [datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC)], [UnixTimestamp])
+    assert whole != later and len(later) == len(whole) + 4  # Feast's 8 bytes of seconds, then the microseconds
 
 
 def test_entity_key_is_independent_of_join_key_order():

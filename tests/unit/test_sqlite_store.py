@@ -44,10 +44,13 @@ def test_sqlite_creates_an_owner_only_wal_file_with_the_documented_layout(sqlite
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert other.execute('PRAGMA table_info("proj_driver_stats")').fetchall() == [
         (0, "entity_key", "BLOB", 1, None, 1), (1, "feature_name", "TEXT", 1, None, 2),
-        (2, "value", "BLOB", 0, None, 0), (3, "event_ts", "timestamp", 0, None, 0),
-        (4, "created_ts", "timestamp", 0, None, 0)]
-    stored = other.execute('SELECT feature_name, event_ts, created_ts FROM "proj_driver_stats" ORDER BY 1')
-    assert stored.fetchall() == [("conv_rate", 100, 7), ("trips", 100, 7)]
+        (2, "value", "BLOB", 0, None, 0), (3, "value_text", "TEXT", 0, None, 0),
+        (4, "vector_value", "BLOB", 0, None, 0), (5, "event_ts", "timestamp", 0, None, 0),
+        (6, "created_ts", "timestamp", 0, None, 0), (7, "event_micros", "INTEGER", 0, None, 0),
+        (8, "created_micros", "INTEGER", 0, None, 0)]
+    stored = other.execute('SELECT feature_name, event_ts, created_ts, event_micros, created_micros '
+                           'FROM "proj_driver_stats" ORDER BY 1')
+    assert stored.fetchall() == [("conv_rate", 0, 0, 100, 7), ("trips", 0, 0, 100, 7)]
     other.close()
     store.close()
 
