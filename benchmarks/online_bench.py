@@ -33,7 +33,8 @@ from pathlib import Path
 
 from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.online.codec import entity_key_serializer, value_encoder
-from featurestore.online.redis_store import RedisOnlineStore, key_prefix
+from featurestore.online.murmur3 import feature_field
+from featurestore.online.redis_store import RedisOnlineStore, feast_timestamp_field, hash_key, timestamp_field
 from featurestore.online.sqlite import table_name
 from featurestore.registry import RegistryFile
 from featurestore.store import FeatureStore
@@ -230,18 +231,18 @@ def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
     server = start_redis_server(directory / "redis")
     try:
         client = redis.Redis(host=server.host, port=server.port)
-        prefix = key_prefix(PROJECT)
         names = [f.name for f in view.features]
-        fields = [f"{view.name}:{name}".encode() for name in names]
-        timestamp_field = f"{view.name}:#ts".encode()
+        fields = [feature_field(view.name, name) for name in names]
+        ts_fields = [timestamp_field(view.name), feast_timestamp_field(view.name)]
 
         start = time.perf_counter()
         for chunk_start in range(0, len(rows), 10_000):
             pipeline = client.pipeline(transaction=False)
             for row in rows[chunk_start:chunk_start + 10_000]:
                 mapping = dict(zip(fields, row[3:]))
-                mapping[timestamp_field] = row[1].to_bytes(8, "big") + row[2].to_bytes(8, "big")
-                pipeline.hset(prefix + row[0], mapping=mapping)
+                mapping[ts_fields[0]] = row[1].to_bytes(8, "big") + row[2].to_bytes(8, "big")
+                mapping[ts_fields[1]] = b""  # Feast's Timestamp, as long as an empty one: a lower bound
+                pipeline.hset(hash_key(PROJECT, row[0]), mapping=mapping)
             pipeline.execute()
         raw_seconds = time.perf_counter() - start
         server.flushall()
@@ -258,15 +259,15 @@ def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
         def raw_hmget(read_fields: list[bytes]) -> Callable[[list[bytes]], list]:
             def raw_read(keys: list[bytes]):
                 if len(keys) == 1:
-                    return client.hmget(prefix + keys[0], read_fields)
+                    return client.hmget(hash_key(PROJECT, keys[0]), read_fields)
                 pipeline = client.pipeline(transaction=False)
                 for key in keys:
-                    pipeline.hmget(prefix + key, read_fields)
+                    pipeline.hmget(hash_key(PROJECT, key), read_fields)
                 return pipeline.execute()
             return raw_read
 
         results += _read_results("redis", lambda keys: store.online_read_many(PROJECT, [(view, keys, names)]),
-                                 raw_hmget([timestamp_field, *fields]), len(rows), samples)
+                                 raw_hmget([*ts_fields, *fields]), len(rows), samples)
         store.close()
 
         config = server.config()
@@ -275,8 +276,8 @@ def bench_redis(rows: list[tuple], directory: Path, samples: int) -> list[dict]:
         get_count = min(len(rows), GET_ENTITIES)
         feature_store.online_store.online_write_flat(PROJECT, get_view,
                                                      make_rows(get_count, GET_FEATURES, int(time.time() * 1e6)))
-        get_fields = [f"{get_view.name}:#ts".encode()] + [f"{get_view.name}:{f.name}".encode()
-                                                          for f in get_view.features]
+        get_fields = [timestamp_field(get_view.name), feast_timestamp_field(get_view.name)] + [
+            feature_field(get_view.name, f.name) for f in get_view.features]
         results += _get_results("redis", feature_store, get_view, raw_hmget(get_fields), get_count, samples)
         feature_store.online_store.close()
         client.close()

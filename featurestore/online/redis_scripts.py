@@ -5,8 +5,9 @@ NOSCRIPT: on first use, after a restart or a SCRIPT FLUSH. redis-py's register_s
 ask SCRIPT EXISTS before every pipeline, one more round trip per write chunk or read.
 
 Hash layout (see featurestore.online.redis_store): one hash per entity key; a view's fields
-are "<view>:<feature>" (a serialized Value) and "<view>:#ts" (event_ts and created_ts as two
-big-endian int64).
+are Feast's (each feature's murmur3 field holding a serialized Value, and "_ts:<view>", a
+protobuf Timestamp) and featurestore's "<view>:#ts" (event_ts and created_ts in
+microseconds as two big-endian int64), by which a write decides what is newer.
 
 redis-py is not imported here: the store imports it on first connect, with an install hint.
 """
@@ -16,6 +17,8 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.online.base import StoredFeatures, stored_features
 
@@ -30,11 +33,12 @@ class LuaScript:
 
 
 # KEYS: the rows' hash keys. ARGV: the fence (the generations hash, or '' for none; the view;
-# the generation the rows belong to; the view's resetting counter), ttl seconds, timestamp
-# field, n = number of feature fields, the n field names, then per row: its packed timestamps
-# and its n values. Returns the number of rows written: newer than what was stored, or at
-# equal timestamps with other values; -1, writing nothing, when the fence does not hold (the
-# hash records another generation for the view, or a reset of it is under way).
+# the generation the rows belong to; the view's resetting counter), ttl seconds, featurestore's
+# timestamp field, Feast's timestamp field, n = number of feature fields, the n field names,
+# then per row: its packed timestamps, its Feast timestamp and its n values. Returns the number
+# of rows written: newer than what was stored, or at equal timestamps with other values; -1,
+# writing nothing, when the fence does not hold (the hash records another generation for the
+# view, or a reset of it is under way).
 WRITE_IF_NEWER = LuaScript("""
 if ARGV[1] ~= '' then
   if redis.call('HGET', ARGV[1], ARGV[2]) ~= ARGV[3] then return -1 end
@@ -43,9 +47,10 @@ if ARGV[1] ~= '' then
 end
 local ttl = tonumber(ARGV[5])
 local ts_field = ARGV[6]
-local n = tonumber(ARGV[7])
+local feast_ts_field = ARGV[7]
+local n = tonumber(ARGV[8])
 local changed = 0
-local at = 8 + n
+local at = 9 + n
 for _, key in ipairs(KEYS) do
   local new_ts = ARGV[at]
   local stored_ts = redis.call('HGET', key, ts_field)
@@ -61,25 +66,25 @@ for _, key in ipairs(KEYS) do
     else
       -- equal timestamps: the row was rewritten in place when any value differs
       local fields = {}
-      for i = 1, n do fields[i] = ARGV[7 + i] end
+      for i = 1, n do fields[i] = ARGV[8 + i] end
       local stored = redis.call('HMGET', key, unpack(fields))
       newer = false
       for i = 1, n do
-        if stored[i] ~= ARGV[at + i] then newer = true break end
+        if stored[i] ~= ARGV[at + 1 + i] then newer = true break end
       end
     end
   end
   if newer then
-    local hset_args = {ts_field, new_ts}
+    local hset_args = {ts_field, new_ts, feast_ts_field, ARGV[at + 1]}
     for i = 1, n do
-      hset_args[2 * i + 1] = ARGV[7 + i]
-      hset_args[2 * i + 2] = ARGV[at + i]
+      hset_args[2 * i + 3] = ARGV[8 + i]
+      hset_args[2 * i + 4] = ARGV[at + 1 + i]
     end
     redis.call('HSET', key, unpack(hset_args))
     if ttl > 0 then redis.call('EXPIRE', key, ttl) end
     changed = changed + 1
   end
-  at = at + 1 + n
+  at = at + 2 + n
 end
 return changed
 """)
@@ -92,37 +97,20 @@ if left <= 0 then redis.call('DEL', KEYS[1]) end
 return left
 """)
 
-# KEYS: hash keys. ARGV: field prefixes ("<view>:") whose fields to delete. Redis removes a
-# hash once its last field is gone.
-DELETE_FIELDS = LuaScript("""
-for _, key in ipairs(KEYS) do
-  local doomed = {}
-  for _, field in ipairs(redis.call('HKEYS', key)) do
-    for _, prefix in ipairs(ARGV) do
-      if string.sub(field, 1, #prefix) == prefix then
-        doomed[#doomed + 1] = field
-        break
-      end
-    end
-  end
-  if #doomed > 0 then redis.call('HDEL', key, unpack(doomed)) end
-end
-return 0
-""")
-
-# KEYS: hash keys. ARGV: the view's timestamp field, then the feature fields. Returns one
-# string holding, per key, the lengths of all the fields (big-endian int32, -1 for a
-# missing field) followed by the fields' bytes; a key without the timestamp field (nothing
-# stored for the view) is a single -1. One string instead of a reply per value, because
-# parsing many small replies is what costs most in a Python client. parse_read_reply reads it.
+# KEYS: hash keys. ARGV: the view's two timestamp fields (featurestore's, Feast's), then the
+# feature fields. Returns one string holding, per key, the lengths of all the fields
+# (big-endian int32, -1 for a missing field) followed by the fields' bytes; a key with neither
+# timestamp field (nothing stored for the view) is a single -2. One string instead of a reply
+# per value, because parsing many small replies is what costs most in a Python client.
+# parse_read_reply reads it.
 READ = LuaScript("""
 local n = #ARGV
 local lengths_format = '>' .. string.rep('i4', n)
-local nothing = struct.pack('>i4', -1)
+local nothing = struct.pack('>i4', -2)
 local out = {}
 for k, key in ipairs(KEYS) do
   local values = redis.call('HMGET', key, unpack(ARGV))
-  if values[1] then
+  if values[1] or values[2] then
     local lengths = {}
     for i = 1, n do
       if values[i] then
@@ -183,26 +171,36 @@ def _redis_exceptions():
     return redis.exceptions
 
 
+def event_micros(ours: bytes | None, feasts: bytes | None) -> int:
+    """A view's event time in a hash: featurestore's field, or (a hash Feast wrote) Feast's Timestamp."""
+    if ours is not None:
+        return _EVENT_TS.unpack_from(ours)[0]
+    stamp = Timestamp.FromString(feasts)
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1_000
+
+
 def parse_read_reply(blob: bytes, key_count: int, feature_names: Sequence[str]) -> list[StoredFeatures | None]:
     """READ's string -> one StoredFeatures (or None) per key."""
-    lengths_struct = struct.Struct(f">{1 + len(feature_names)}i")
+    lengths_struct = struct.Struct(f">{2 + len(feature_names)}i")
     unpack_lengths = lengths_struct.unpack_from
     unpack_first = _LENGTH.unpack_from
     results: list[StoredFeatures | None] = []
     position = 0
     for _ in range(key_count):
-        if unpack_first(blob, position)[0] < 0:
+        if unpack_first(blob, position)[0] == -2:
             results.append(None)
             position += 4
             continue
-        timestamp_length, *lengths = unpack_lengths(blob, position)
+        ours_length, feasts_length, *lengths = unpack_lengths(blob, position)
         position += lengths_struct.size
-        (event_ts,) = _EVENT_TS.unpack_from(blob, position)
-        position += timestamp_length
+        ours = blob[position:position + ours_length] if ours_length >= 0 else None
+        position += max(ours_length, 0)
+        feasts = blob[position:position + feasts_length] if feasts_length >= 0 else None
+        position += max(feasts_length, 0)
         values = {}
         for name, length in zip(feature_names, lengths):
             if length >= 0:
                 values[name] = blob[position:position + length]
                 position += length
-        results.append(stored_features(values, event_ts))
+        results.append(stored_features(values, event_micros(ours, feasts)))
     return results

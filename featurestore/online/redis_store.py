@@ -1,10 +1,17 @@
 """The Redis online store, for serving from several machines and writing from Spark executors.
 
-Layout: one hash per entity key, at b"fs:<project>:" + entity key bytes. A feature view
-owns the hash fields that start with "<view>:": one per feature ("<view>:<feature>", a
-serialized Value) and its timestamp field "<view>:#ts" (event_ts and created_ts as two
-big-endian int64). View and feature names are plain identifiers, so no view's fields
-can be mistaken for another's, and '#' never starts a feature name.
+Layout: Feast's Redis online store's (issue #38), so that Feast's SDK and `feast serve` read
+what featurestore materializes and the other way round. One hash per entity key, at the
+entity key's bytes (Feast's serialization, online/codec.py) followed by the project's name.
+A view's fields in it:
+- per feature, Feast's murmur3 field of "<view>:<feature>" (online/murmur3.py), holding a
+  serialized Value;
+- "_ts:<view>", Feast's: the event time as a protobuf Timestamp;
+- "<view>:#ts", featurestore's: event_ts and created_ts in microseconds as two big-endian
+  int64, by which writes decide what is newer (a hash Feast wrote lacks it; its event
+  time is then read from "_ts:<view>").
+featurestore's bookkeeping keys begin with "fs:" or "fs#" (the generations, the mark), which
+no entity key's bytes do (they begin with the join-key count as a 4-byte integer).
 
 Writes go through a Lua script (featurestore.online.redis_scripts) that compares
 timestamps and writes in one step, so the newer-wins rule holds even with several
@@ -34,13 +41,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.identity import changed_while
 from featurestore.online import redis_scripts
 from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
-from featurestore.online.redis_scripts import DELETE_FIELDS, READ, RESET_DONE, WRITE_IF_NEWER, parse_read_reply
+from featurestore.online.murmur3 import feature_field
+from featurestore.online.redis_scripts import READ, RESET_DONE, WRITE_IF_NEWER, event_micros, parse_read_reply
 
 ROWS_PER_PIPELINE = 10_000
 # A script call blocks Redis while it runs, so big batches are split into calls of ~1 ms or less.
@@ -50,7 +60,6 @@ KEYS_PER_READ_CALL = 200
 # hashes (HGETALL) instead of running the READ script's HMGETs (_read_whole_hashes).
 WIDE_READ_FEATURES = 16
 _TIMESTAMPS = struct.Struct(">qq")  # event_ts, created_ts
-_EVENT_TS = struct.Struct(">q")
 _SCAN_BATCH = 500
 
 
@@ -69,7 +78,13 @@ def _single_key(requests: Sequence[ReadRequest]) -> bytes | None:
 
 
 def key_prefix(project: str) -> bytes:
+    """The beginning of the project's bookkeeping keys."""
     return b"fs:" + project.encode() + b":"
+
+
+def _glob_escaped(text: bytes) -> bytes:
+    """text matched literally by a SCAN pattern."""
+    return b"".join(b"\\" + bytes([c]) if c in b"*?[]\\" else bytes([c]) for c in text)
 
 
 def _mark_key(project: str) -> bytes:
@@ -78,8 +93,7 @@ def _mark_key(project: str) -> bytes:
 
 
 def _generations_key(project: str) -> bytes:
-    """The hash of the project's views' online generations (featurestore.identity), field = view name.
-    A view's own fields are "<view>:...", so deleting them from every project key leaves these."""
+    """The hash of the project's views' online generations (featurestore.identity), field = view name."""
     return key_prefix(project) + b"#generations"
 
 
@@ -93,12 +107,44 @@ def _resetting_key(project: str, view_name: str) -> bytes:
 RESET_SECONDS = 600
 
 
-def _view_prefix(view_name: str) -> bytes:
-    return view_name.encode() + b":"
+def hash_key(project: str, entity_key: bytes) -> bytes:
+    """The hash holding an entity's values: its key's bytes, then the project's name (Feast's)."""
+    return entity_key + project.encode()
 
 
-def _timestamp_field(view_name: str) -> bytes:
-    return _view_prefix(view_name) + b"#ts"
+def timestamp_field(view_name: str) -> bytes:
+    """featurestore's field of a view's event and created times."""
+    return view_name.encode() + b":#ts"
+
+
+def feast_timestamp_field(view_name: str) -> bytes:
+    """Feast's field of a view's event time."""
+    return b"_ts:" + view_name.encode()
+
+
+def _view_fields(view: FeatureView) -> list[bytes]:
+    """Every field a view owns in a hash: its two timestamp fields and its features'."""
+    return [timestamp_field(view.name), feast_timestamp_field(view.name),
+            *(feature_field(view.name, f.name) for f in view.features)]
+
+
+def _feast_timestamp(micros: int) -> bytes:
+    """The protobuf Timestamp Feast stores in "_ts:<view>"."""
+    seconds, within = divmod(micros, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=within * 1_000).SerializeToString()
+
+
+def is_project_hash(key: bytes, suffix: bytes) -> bool:
+    """Whether a key is an entity's hash of the project whose name is `suffix`: Feast's entity
+    key (count, then each name and value with its length) followed by exactly the name."""
+    try:
+        (count,), position = struct.unpack_from("<I", key), 4
+        for _ in range(2 * count):
+            (_, length), position = struct.unpack_from("<II", key, position), position + 8
+            position += length
+    except struct.error:
+        return False
+    return key[position:] == suffix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,12 +244,12 @@ class RedisOnlineStore(OnlineStore):
         at most one pipeline's rows are held at once.
         """
         client = self._connect()
-        prefix = key_prefix(project)
-        view_prefix = _view_prefix(view.name)
-        fields = [view_prefix + f.name.encode() for f in view.features]
+        suffix = project.encode()
+        fields = [feature_field(view.name, f.name) for f in view.features]
         fence = [b"", b"", b"", b""] if generation is None else \
             [_generations_key(project), view.name, generation, _resetting_key(project, view.name)]
-        header = [*fence, self.config.key_ttl_seconds, _timestamp_field(view.name), len(fields), *fields]
+        header = [*fence, self.config.key_ttl_seconds, timestamp_field(view.name), feast_timestamp_field(view.name),
+                  len(fields), *fields]
         pack_timestamps = _TIMESTAMPS.pack
         rows = iter(rows)
         changed = 0
@@ -213,9 +259,9 @@ class RedisOnlineStore(OnlineStore):
                 part = chunk[start:start + ROWS_PER_SCRIPT_CALL]
                 args = list(header)
                 for row in part:
-                    args.append(pack_timestamps(row[1], row[2]))
+                    args += (pack_timestamps(row[1], row[2]), _feast_timestamp(row[1]))
                     args += row[3:]
-                calls.append((len(part), *[prefix + row[0] for row in part], *args))
+                calls.append((len(part), *[row[0] + suffix for row in part], *args))
             with self._errors(f"writing feature view {view.name!r}"):
                 counts = redis_scripts.run(client, WRITE_IF_NEWER, calls)
             if -1 in counts:
@@ -240,25 +286,25 @@ class RedisOnlineStore(OnlineStore):
         """
         single = _single_key(requests)
         if single is not None:
-            return self._read_one_hash(self._connect(), key_prefix(project) + single, requests)
+            return self._read_one_hash(self._connect(), single + project.encode(), requests)
         return self._read_scripted(project, requests)
 
     def _read_scripted(self, project: str,
                        requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
         client = self._connect()
-        prefix = key_prefix(project)
+        suffix = project.encode()
         calls = []  # (request index, key count, EVALSHA arguments)
         results: list[list[StoredFeatures | None]] = [[] for _ in requests]
         wide = [index for index, (_, entity_keys, names) in enumerate(requests)
                 if len(names) >= WIDE_READ_FEATURES and len(entity_keys) > 1]
         if wide:
-            self._read_whole_hashes(client, prefix, requests, wide, results)
+            self._read_whole_hashes(client, suffix, requests, wide, results)
         for index, (view, entity_keys, feature_names) in enumerate(requests):
             if index in wide:
                 continue
             fields = self._read_fields(view.name, feature_names)
             for start in range(0, len(entity_keys), KEYS_PER_READ_CALL):
-                keys = [prefix + key for key in entity_keys[start:start + KEYS_PER_READ_CALL]]
+                keys = [key + suffix for key in entity_keys[start:start + KEYS_PER_READ_CALL]]
                 calls.append((index, len(keys), (len(keys), *keys, *fields)))
         if not calls:
             return results
@@ -270,7 +316,7 @@ class RedisOnlineStore(OnlineStore):
             results[index].extend(parse_read_reply(blob, key_count, requests[index][2]))
         return results
 
-    def _read_whole_hashes(self, client, prefix: bytes, requests: Sequence[ReadRequest], wide: list[int],
+    def _read_whole_hashes(self, client, suffix: bytes, requests: Sequence[ReadRequest], wide: list[int],
                            results: list[list[StoredFeatures | None]]) -> None:
         """Many features of many keys: one HGETALL per key, all in one pipeline, the wanted
         fields picked here. Redis keeps a small hash as a listpack, where HMGET finds each field
@@ -278,20 +324,20 @@ class RedisOnlineStore(OnlineStore):
         pipeline = client.pipeline(transaction=False)
         for index in wide:
             for key in requests[index][1]:
-                pipeline.execute_command("HGETALL", prefix + key)
+                pipeline.execute_command("HGETALL", key + suffix)
         try:
             hashes = iter(pipeline.execute())
         except self._redis_errors.RedisError as error:
             raise self._error(error, "reading features") from error
         for index in wide:
             view, entity_keys, feature_names = requests[index]
-            timestamp_field, *fields = self._read_fields(view.name, feature_names)
+            timestamp_field, feast_timestamp_field, *fields = self._read_fields(view.name, feature_names)
             pairs = list(zip(feature_names, fields))
             out = results[index]
             for _ in entity_keys:
                 stored = next(hashes)
-                timestamps = stored.get(timestamp_field)
-                if timestamps is None:
+                timestamps, feasts = stored.get(timestamp_field), stored.get(feast_timestamp_field)
+                if timestamps is None and feasts is None:
                     out.append(None)
                     continue
                 values = {}
@@ -299,7 +345,7 @@ class RedisOnlineStore(OnlineStore):
                     value = stored.get(field)
                     if value is not None:
                         values[name] = value
-                out.append(stored_features(values, _EVENT_TS.unpack_from(timestamps)[0]))
+                out.append(stored_features(values, event_micros(timestamps, feasts)))
 
     def _read_one_hash(self, client, hash_key: bytes,
                        requests: Sequence[ReadRequest]) -> list[list[StoredFeatures | None]]:
@@ -320,23 +366,23 @@ class RedisOnlineStore(OnlineStore):
             if not entity_keys:
                 results.append([])
                 continue
-            timestamps = reply[position]
-            if timestamps is None:  # nothing stored for the view (as READ's -1)
+            timestamps, feasts = reply[position], reply[position + 1]
+            if timestamps is None and feasts is None:  # nothing stored for the view (as READ's -2)
                 results.append([None])
             else:
-                values = {name: value for name, value in zip(feature_names, reply[position + 1:])
+                values = {name: value for name, value in zip(feature_names, reply[position + 2:])
                           if value is not None}
-                results.append([stored_features(values, _EVENT_TS.unpack_from(timestamps)[0])])
-            position += 1 + len(feature_names)
+                results.append([stored_features(values, event_micros(timestamps, feasts))])
+            position += 2 + len(feature_names)
         return results
 
     def _read_fields(self, view_name: str, feature_names: Sequence[str]) -> list[bytes]:
-        """The hash fields a read asks for: the view's timestamp field, then its features'."""
+        """The hash fields a read asks for: the view's two timestamp fields, then its features'."""
         cache_key = (view_name, tuple(feature_names))
         fields = self._fields.get(cache_key)
         if fields is None:
-            view_prefix = _view_prefix(view_name)
-            fields = [_timestamp_field(view_name), *(view_prefix + name.encode() for name in feature_names)]
+            fields = [timestamp_field(view_name), feast_timestamp_field(view_name),
+                      *(feature_field(view_name, name) for name in feature_names)]
             if len(self._fields) < 1_000:  # bounded: callers may ask for ever-changing feature lists
                 self._fields[cache_key] = fields
         return fields
@@ -355,14 +401,20 @@ class RedisOnlineStore(OnlineStore):
     # --- helpers ---
 
     def _delete_views(self, project: str, views: Sequence[FeatureView]) -> None:
-        """Delete the views' fields from every hash of the project (SCAN, so Redis is never blocked long)."""
+        """Delete the views' fields from every hash of the project (SCAN, so Redis is never blocked
+        long). A hash Redis removes once its last field is gone. Fields of features a view no
+        longer has stay behind, unread: a feature added again under an old name is reset too."""
         client = self._connect()
-        prefixes = [_view_prefix(view.name) for view in views]
-        pattern = key_prefix(project) + b"*"
+        fields = [field for view in views for field in _view_fields(view)]
+        suffix = project.encode()
         with self._errors("deleting feature views"):
-            keys = client.scan_iter(match=pattern, count=1000)
+            keys = client.scan_iter(match=b"*" + _glob_escaped(suffix), count=1000)
             while batch := list(islice(keys, _SCAN_BATCH)):
-                redis_scripts.run(client, DELETE_FIELDS, [(len(batch), *batch, *prefixes)])
+                pipeline = client.pipeline(transaction=False)
+                for key in batch:
+                    if is_project_hash(key, suffix):  # not another project's whose name ends in this one
+                        pipeline.hdel(key, *fields)
+                pipeline.execute()
 
     def mark_holding(self, project: str) -> None:
         """A hash without expiry beside the project's hashes (key_ttl_seconds never applies to it; a

@@ -1,12 +1,11 @@
-"""Feast 0.67's SQLite online store reads what featurestore writes, and featurestore reads what
-Feast materialized: the same table layout, entity keys and Value messages (online/codec.py,
-online/sqlite.py). Feast runs in its own virtualenv."""
+"""Feast 0.67's SQLite and Redis online stores read what featurestore writes, and featurestore
+reads what Feast materialized: the same table and hash layouts, entity keys and Value messages
+(online/codec.py, online/sqlite.py, online/redis_store.py). Feast runs in its own virtualenv."""
 from __future__ import annotations
 
 import json
 import math
 from datetime import UTC, datetime, timedelta
-
 
 from featurestore import FeatureStore
 from featurestore.testing.feast import run_feast, run_python
@@ -49,8 +48,8 @@ def feast_reads(feast, folder, features, rows) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_feasts_sdk_reads_what_featurestore_wrote(feast, repo_factory, tmp_path):
-    repo = repo_factory(OURS, project="wire")
+def test_feasts_sdk_reads_what_featurestore_wrote(feast, online, repo_factory, tmp_path):
+    repo = repo_factory(OURS, project="wire", online_store=online["ours"])
     store = FeatureStore(repo_path=repo)
     store.apply(None, partial=False, validate=False)
     seen = NOW - timedelta(days=3, microseconds=-250_000)  # Feast keeps whole seconds; we keep the rest beside
@@ -58,7 +57,7 @@ def test_feasts_sdk_reads_what_featurestore_wrote(feast, repo_factory, tmp_path)
         "driver_id": [1, 2], "event_timestamp": [NOW, NOW], "rate": [0.5, None], "score": [1.25, float("nan")],
         "trips": [3, 2 ** 40], "small": [-7, 7], "name": ["ann", "日本"], "blob": [b"\x00\xff", b""],
         "ok": [True, False], "seen": [seen, None], "scores": [[1.5, -2.0], []], "tags": [["a", "b"], None]})
-    theirs = feast_repo(tmp_path / "feast", "wire", repo / "data" / "registry.db", repo / "data" / "online_store.db")
+    theirs = feast_repo(tmp_path / "feast", "wire", repo / "data" / "registry.db", online["feast"])
 
     answer = feast_reads(feast, theirs, [f"stats:{f}" for f in FEATURES], [{"driver_id": 1}, {"driver_id": 2},
                                                                           {"driver_id": 3}])
@@ -100,9 +99,8 @@ pd.DataFrame({{"driver_id": [1, 2], "event_timestamp": [now, now], "rate": [0.5,
 """
 
 
-def test_featurestore_reads_what_feast_materialized(feast, repo_factory, tmp_path):
-    theirs = feast_repo(tmp_path / "feast", "fr", tmp_path / "feast" / "data" / "registry.db",
-                        tmp_path / "feast" / "data" / "online_store.db")
+def test_featurestore_reads_what_feast_materialized(feast, online, repo_factory, tmp_path):
+    theirs = feast_repo(tmp_path / "feast", "fr", tmp_path / "feast" / "data" / "registry.db", online["feast"])
     (theirs / "data").mkdir()
     (theirs / "definitions.py").write_text(FEAST_REPO)
     assert run_python(feast, FEAST_DATA.format(now=NOW.isoformat()), theirs).returncode == 0
@@ -110,9 +108,7 @@ def test_featurestore_reads_what_feast_materialized(feast, repo_factory, tmp_pat
         result = run_feast(feast, command, theirs)
         assert result.returncode == 0, result.stderr[-3000:]
 
-    ours = repo_factory(None, project="fr", registry=theirs / "data" / "registry.db")
-    (ours / "feature_store.yaml").write_text((ours / "feature_store.yaml").read_text().replace(
-        "data/online_store.db", str(theirs / "data" / "online_store.db")))
+    ours = repo_factory(None, project="fr", registry=theirs / "data" / "registry.db", online_store=online["ours"])
     answer = FeatureStore(repo_path=ours).get_online_features(
         ["stats:rate", "stats:score", "stats:name", "stats:ok", "stats:seen", "stats:scores"],
         [{"driver_id": 1}, {"driver_id": 2}, {"driver_id": 3}])

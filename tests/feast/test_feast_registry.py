@@ -6,7 +6,7 @@ import json
 
 from featurestore import FeatureStore
 from featurestore.testing.feast import run_feast, run_python
-from tests.feast.conftest import feast_repo
+from tests.feast.conftest import feast_repo, sqlite_section
 
 OURS = """
 from datetime import timedelta
@@ -64,7 +64,8 @@ print(json.dumps({
 def test_feasts_sdk_and_cli_list_what_featurestore_applied(feast, repo_factory, tmp_path):
     repo = repo_factory(OURS, project="wire")
     FeatureStore(repo_path=repo).apply(None, partial=False, validate=False)
-    theirs = feast_repo(tmp_path / "feast", "wire", repo / "data" / "registry.db", repo / "data" / "online_store.db")
+    theirs = feast_repo(tmp_path / "feast", "wire", repo / "data" / "registry.db",
+                        sqlite_section(repo / "data" / "online_store.db"))
 
     listed = run_python(feast, FEAST_LISTS, theirs)
     assert listed.returncode == 0, listed.stderr[-3000:]
@@ -139,7 +140,7 @@ pd.DataFrame({"driver_id": [1, 2], "event_timestamp": [when, when], "created": [
 
 def test_featurestore_reads_the_registry_feast_applied(feast, repo_factory, tmp_path):
     theirs = feast_repo(tmp_path / "feast", "fr", tmp_path / "feast" / "data" / "registry.db",
-                        tmp_path / "feast" / "data" / "online_store.db")
+                        sqlite_section(tmp_path / "feast" / "data" / "online_store.db"))
     (theirs / "data").mkdir()
     (theirs / "definitions.py").write_text(FEAST_DEFINITIONS)
     assert run_python(feast, STATS_PARQUET, theirs).returncode == 0

@@ -26,7 +26,7 @@ from featurestore import Entity, FeatureView, Field, SparkSource
 from featurestore.config import load_config
 from featurestore.online.base import OnlineStore
 from featurestore.online.codec import decode_value, entity_key_serializer, value_encoder
-from featurestore.online.redis_store import RedisOnlineStore, key_prefix
+from featurestore.online.redis_store import RedisOnlineStore, is_project_hash
 from featurestore.online.sqlite import SqliteOnlineStore, table_name
 from featurestore.registry import RegistryFile, RegistryState
 from featurestore.store import FeatureStore
@@ -116,13 +116,13 @@ def dump(store: OnlineStore, project: str) -> list:
                 f'FROM "{table_name(project, VIEW.name)}" ORDER BY entity_key, feature_name').fetchall()
     import redis
 
-    prefix = key_prefix(project)
+    suffix = project.encode()
     with closing(redis.Redis(host=store.config.host, port=store.config.port)) as client:
-        keys = sorted(client.scan_iter(match=prefix + b"*", count=1000))
+        keys = sorted(key for key in client.scan_iter(count=1000) if is_project_hash(key, suffix))
         pipeline = client.pipeline(transaction=False)
         for key in keys:
             pipeline.hgetall(key)
-        return [(key[len(prefix):], sorted(fields.items())) for key, fields in zip(keys, pipeline.execute())]
+        return [(key[:-len(suffix)], sorted(fields.items())) for key, fields in zip(keys, pipeline.execute())]
 
 
 @pytest.fixture(params=["sqlite", "redis"])

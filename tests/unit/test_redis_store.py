@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.config import RepoConfig
 from featurestore.errors import OnlineStoreError
 from featurestore.online import get_online_store, redis_scripts
 from featurestore.online.base import StoredFeatures
 from featurestore.online.codec import encode_value
+from featurestore.online.murmur3 import feature_field, murmur3_32
 from featurestore.online.redis_store import ROWS_PER_SCRIPT_CALL, RedisOnlineStore, RedisOnlineStoreConfig
 from featurestore.runtime.processes import free_port
 from featurestore.testing.redis import PASSWORD_ENV, TEST_PASSWORD
@@ -27,22 +29,30 @@ def test_redis_store_from_the_repo_config(tmp_path):
     assert store._client is None  # connects on first use
 
 
-def test_redis_layout_one_hash_per_entity_with_view_prefixed_fields(clean_redis):
+def test_redis_layout_is_feasts_one_hash_per_entity_with_murmur3_fields(clean_redis):
     import redis
 
     store = RedisOnlineStore(clean_redis.config())
     write(store, STATS, [stats_row(1, 0.5, 5, 100, 7)])
     write(store, PROFILE, [row(PROFILE, 1, {"name": "Ann", "vip": True}, 100)])
     client = redis.Redis(host=clean_redis.host, port=clean_redis.port)
-    assert client.keys() == [b"fs:proj:" + key(STATS, 1)]
-    stored = client.hgetall(b"fs:proj:" + key(STATS, 1))
-    assert sorted(stored) == [b"driver_profile:#ts", b"driver_profile:name", b"driver_profile:vip",
-                              b"driver_stats:#ts", b"driver_stats:conv_rate", b"driver_stats:trips"]
+    assert client.keys() == [key(STATS, 1) + b"proj"]  # Feast's: the entity key, then the project
+    stored = client.hgetall(key(STATS, 1) + b"proj")
+    assert sorted(stored) == sorted([b"_ts:driver_profile", b"driver_profile:#ts", feature_field("driver_profile", "name"),
+                                     feature_field("driver_profile", "vip"), b"_ts:driver_stats", b"driver_stats:#ts",
+                                     feature_field("driver_stats", "conv_rate"), feature_field("driver_stats", "trips")])
+    assert feature_field("driver_stats", "conv_rate") == (murmur3_32(b"driver_stats:conv_rate")).to_bytes(4, "little")
     assert stored[b"driver_stats:#ts"] == (100).to_bytes(8, "big") + (7).to_bytes(8, "big")
-    assert stored[b"driver_stats:conv_rate"] == encode_value(0.5, Float64)
-    assert client.ttl(b"fs:proj:" + key(STATS, 1)) == -1
+    assert stored[b"_ts:driver_stats"] == Timestamp(nanos=100_000).SerializeToString()  # 100 us
+    assert stored[feature_field("driver_stats", "conv_rate")] == encode_value(0.5, Float64)
+    assert client.ttl(key(STATS, 1) + b"proj") == -1
     client.close()
     store.close()
+
+
+def test_murmur3_matches_the_reference_values():
+    assert [murmur3_32(data) for data in (b"", b"a", b"ab", b"abc", b"abcd", b"hello")] == [
+        0, 0x3C2569B2, 0x9BBFD75F, 0xB3DD93FA, 0x43ED676A, 0x248BFA47]
 
 
 def test_redis_teardown_deletes_fields_and_emptied_hashes(clean_redis):
@@ -59,7 +69,7 @@ def test_redis_teardown_deletes_fields_and_emptied_hashes(clean_redis):
 def test_redis_key_ttl(clean_redis):
     store = RedisOnlineStore(clean_redis.config(key_ttl_seconds=3600))
     write(store, STATS, [stats_row(1, 0.5, 5, 100)])
-    ttl = int(clean_redis.command("TTL", b"fs:proj:" + key(STATS, 1))[1:])
+    ttl = int(clean_redis.command("TTL", key(STATS, 1) + b"proj")[1:])
     assert 3590 < ttl <= 3600
 
 
@@ -71,7 +81,7 @@ def test_redis_scripts_are_loaded_on_first_use_then_run_by_sha_alone(clean_redis
     store = RedisOnlineStore(clean_redis.config())
     write(store, STATS, [stats_row(1, 0.5, 5, 100)])
     read(store, STATS, 1)
-    scripts = (redis_scripts.WRITE_IF_NEWER, redis_scripts.READ, redis_scripts.DELETE_FIELDS)
+    scripts = (redis_scripts.WRITE_IF_NEWER, redis_scripts.READ, redis_scripts.RESET_DONE)
     assert client.script_exists(*(script.sha for script in scripts)) == [True, True, False]
     client.config_resetstat()
     write(store, STATS, [stats_row(i, 0.5, 5, 200) for i in range(2 * ROWS_PER_SCRIPT_CALL)])  # 2 calls
