@@ -5,8 +5,10 @@ view matches its real source. `apply` does the same checks and then changes, in 
 order, so that a failure at any step never leaves the online store serving values the
 registry's definitions would not give:
 
-1. the online store is asked whether every online view's storage is free (a SQLite table
-   name another project's view owns is refused here, before anything is written);
+1. the online store converts what it holds in featurestore's layout from before Feast's
+   (online/legacy.py; nothing is lost), then is asked whether every online view's storage
+   is free (a SQLite table name another project's view owns is refused here, before
+   anything is written);
 2. the registry is updated in one atomic write, the changes applied kind by kind in the
    order of featurestore.definitions.kinds.KINDS onto the registry as it is at that
    moment. A view whose values change (its fingerprint, featurestore.identity) loses its
@@ -133,6 +135,7 @@ def apply(ctx: Context, desired: RepoContents, delete_missing: bool, to_delete: 
     diff = compute_diff(current, desired, delete_missing=delete_missing, to_delete=to_delete)
     check(ctx, current, diff, desired, validate)
     final = preview(current, diff)
+    convert_earlier_layout(ctx)
     online_store.check_table_names(project, [v for v in final.feature_views.values() if v.online])
     if not diff.is_empty():
         registry_store.update(applied_onto(current, diff), command="apply", summary=diff.render())
@@ -143,6 +146,19 @@ def apply(ctx: Context, desired: RepoContents, delete_missing: bool, to_delete: 
         [c.name for c in diff.of("feature_views", "change") if c.new.online and not current.feature_views[c.name].online]
     bring_online_store_to_registry(ctx, deleted + offline, added)
     return diff
+
+
+def convert_earlier_layout(ctx: Context) -> None:
+    """Step 1's conversion; a store that cannot be reached is left for the next apply (its reads
+    of unconverted values say so, or find nothing)."""
+    try:
+        converted = ctx.online_store.convert_earlier_layout(ctx.project)
+    except OnlineStoreError as error:
+        ctx.log(f"warning: the online store was not converted to Feast's encodings ({error}); the next "
+                f"`featurestore apply` converts it")
+        return
+    if converted:
+        ctx.log(f"Converted {converted} of the online store to Feast's encodings")
 
 
 def bring_online_store_to_registry(ctx: Context, removed: list, added: list[str]) -> None:

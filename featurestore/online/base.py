@@ -148,6 +148,11 @@ class OnlineStore(ABC):
         is loud anyway (a SQLite file deleted: no such table) keeps this default."""
         return True
 
+    def convert_earlier_layout(self, project: str) -> str:
+        """Convert what featurestore stored before it took Feast's encodings (online/legacy.py);
+        returns what was converted in words ("3 tables"), "" when nothing. `apply` calls it first."""
+        return ""
+
     def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
         """Raise OnlineStoreError, before apply writes anything, when a view's storage would be
         another project's (a store whose names could collide checks them here)."""

@@ -49,6 +49,7 @@ from featurestore.errors import OnlineStoreError
 from featurestore.identity import changed_while
 from featurestore.online import redis_scripts
 from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
+from featurestore.online.legacy import feast_key, feast_value, is_earlier_key
 from featurestore.online.murmur3 import feature_field
 from featurestore.online.redis_scripts import READ, RESET_DONE, WRITE_IF_NEWER, event_micros, parse_read_reply
 
@@ -132,6 +133,19 @@ def _feast_timestamp(micros: int) -> bytes:
     """The protobuf Timestamp Feast stores in "_ts:<view>"."""
     seconds, within = divmod(micros, 1_000_000)
     return Timestamp(seconds=seconds, nanos=within * 1_000).SerializeToString()
+
+
+def _feast_fields(earlier: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """An earlier hash's fields ("<view>:<feature>" and "<view>:#ts") in Feast's layout."""
+    fields = {}
+    for name, value in earlier.items():
+        view, _, feature = name.decode().partition(":")
+        if feature == "#ts":
+            fields[name] = value  # featurestore's timestamps field keeps its name and bytes
+            fields[feast_timestamp_field(view)] = _feast_timestamp(struct.unpack_from(">q", value)[0])
+        else:
+            fields[feature_field(view, feature)] = feast_value(value)
+    return fields
 
 
 def is_project_hash(key: bytes, suffix: bytes) -> bool:
@@ -415,6 +429,35 @@ class RedisOnlineStore(OnlineStore):
                     if is_project_hash(key, suffix):  # not another project's whose name ends in this one
                         pipeline.hdel(key, *fields)
                 pipeline.execute()
+
+    def convert_earlier_layout(self, project: str) -> str:
+        """Rewrite the project's hashes of the earlier layout (at "fs:<project>:" + an EntityKey
+        message, fields "<view>:<feature>") in Feast's (online/legacy.py): each batch of hashes
+        written anew and the old ones deleted in one MULTI, so a conversion killed midway loses
+        nothing and the next one finishes it."""
+        client = self._connect()
+        prefix = key_prefix(project)
+        suffix = project.encode()
+        converted = 0
+        with self._errors("converting hashes of featurestore's earlier layout"):
+            keys = (key for key in client.scan_iter(match=_glob_escaped(prefix) + b"*", count=1000)
+                    if is_earlier_key(key[len(prefix):]))
+            while batch := list(islice(keys, _SCAN_BATCH)):
+                reader = client.pipeline(transaction=False)
+                for key in batch:
+                    reader.hgetall(key)
+                    reader.pttl(key)
+                replies = reader.execute()
+                writer = client.pipeline(transaction=True)
+                for key, fields, ttl in zip(batch, replies[0::2], replies[1::2]):
+                    new_key = feast_key(key[len(prefix):]) + suffix
+                    writer.hset(new_key, mapping=_feast_fields(fields))
+                    if ttl > 0:
+                        writer.pexpire(new_key, ttl)
+                    writer.delete(key)
+                writer.execute()
+                converted += len(batch)
+        return "" if not converted else f"{converted} hash{'es' if converted > 1 else ''}"
 
     def mark_holding(self, project: str) -> None:
         """A hash without expiry beside the project's hashes (key_ttl_seconds never applies to it; a

@@ -39,6 +39,7 @@ from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.identity import changed_while
 from featurestore.online.base import OnlineStore, StoredFeatures, set_event_ts, stored_features
+from featurestore.online.legacy import feast_key, feast_value, is_earlier_key
 from featurestore.sqlite_retry import retry_while_busy
 
 # Each commit writes every page its transaction dirtied to the WAL, and a chunk of random keys
@@ -108,14 +109,53 @@ _COLUMNS = {"entity_key": "BLOB", "feature_name": "TEXT", "value": "BLOB", "valu
 
 
 def _create_table(connection: sqlite3.Connection, table: str) -> None:
-    """A view's table, or the columns featurestore adds to one Feast made."""
+    """A view's table: created, converted from the earlier layout, or given the columns
+    featurestore adds to one Feast made."""
     columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
     connection.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}, PRIMARY KEY (entity_key, feature_name)) '
                        f"WITHOUT ROWID")
+    if _convert_if_earlier(connection, table):
+        return
     present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
     for name, kind in _COLUMNS.items():
         if name not in present:
             connection.execute(f'ALTER TABLE "{table}" ADD COLUMN {name} {kind}')
+
+
+def _holds_earlier_rows(connection: sqlite3.Connection, table: str) -> bool:
+    """Whether a table is in featurestore's layout before #38 (online/legacy.py): no
+    event_micros column, and keys that are EntityKey messages."""
+    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+    if "event_micros" in present or "feature_name" not in present:
+        return False
+    first = connection.execute(f'SELECT entity_key FROM "{table}" LIMIT 1').fetchone()
+    return first is not None and isinstance(first[0], bytes) and is_earlier_key(first[0])
+
+
+def _convert_if_earlier(connection: sqlite3.Connection, table: str) -> bool:
+    """Rewrite a table of the earlier layout in Feast's, all of it or nothing (a savepoint, so
+    inside or outside a transaction); False when it was not one."""
+    if not _holds_earlier_rows(connection, table):
+        return False
+    earlier = f"{table}:earlier"  # a ':' no view's table name holds
+    columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
+    insert = (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts, event_micros, '
+              f"created_micros) VALUES (?1, ?2, ?3, ?4 / 1000000, ?5 / 1000000, ?4, ?5)")
+    connection.execute("SAVEPOINT convert_earlier")
+    try:
+        connection.execute(f'ALTER TABLE "{table}" RENAME TO "{earlier}"')
+        connection.execute(f'CREATE TABLE "{table}" ({columns}, PRIMARY KEY (entity_key, feature_name)) WITHOUT ROWID')
+        rows = connection.execute(f'SELECT entity_key, feature_name, value, event_ts, created_ts FROM "{earlier}"')
+        while batch := rows.fetchmany(10_000):
+            connection.executemany(insert, [(feast_key(key), name, feast_value(value), event_ts, created_ts)
+                                            for key, name, value, event_ts, created_ts in batch])
+        connection.execute(f'DROP TABLE "{earlier}"')
+        connection.execute("RELEASE convert_earlier")
+    except BaseException:
+        connection.execute("ROLLBACK TO convert_earlier")
+        connection.execute("RELEASE convert_earlier")
+        raise
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +216,17 @@ class SqliteOnlineStore(OnlineStore):
                 self._claim_table(connection, project, view)
                 _create_table(connection, table_name(project, view.name))
             self._drop_tables(connection, project, views_to_delete)
+
+    def convert_earlier_layout(self, project: str) -> str:
+        """Convert every table of the earlier layout in the file, the project's and any other's
+        (online/legacy.py), in one transaction."""
+        if not self.path.exists():
+            return ""
+        with self._transaction("converting tables of featurestore's earlier layout") as connection:
+            tables = [name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            converted = sum(_convert_if_earlier(connection, table) for table in tables if table != OWNERS)
+        return "" if not converted else f"{converted} table{'s' if converted > 1 else ''}"
 
     def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
         if not self.path.exists():
@@ -328,7 +379,12 @@ class SqliteOnlineStore(OnlineStore):
             try:
                 result = connection.execute(sql, params).fetchall()
             except sqlite3.Error as error:
-                if micros and "no such column: stored.event_micros" in str(error):  # a table Feast made
+                if micros and "no such column: stored.event_micros" in str(error):  # Feast's table, or ours before #38
+                    if _holds_earlier_rows(connection, table):
+                        raise OnlineStoreError(
+                            f"online store {self.path} holds feature view {view.name!r} in featurestore's earlier "
+                            f"encodings (before it took Feast's); run `featurestore apply` once to convert the "
+                            f"store (nothing is lost)") from None
                     self._seconds_only.add(table)
                     return self.online_read(project, view, entity_keys, feature_names)
                 if "no such table" in str(error):
