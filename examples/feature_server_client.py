@@ -29,8 +29,8 @@ def get_online_features(server: str, entities: dict[str, list], features: list[s
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.load(response)
-    except urllib.error.HTTPError as error:  # the server's JSON error says what and where
-        raise RuntimeError(json.load(error)["error"]["message"]) from None
+    except urllib.error.HTTPError as error:  # says what and where, as Feast's server does: a JSON
+        raise RuntimeError(json.loads(json.load(error))["message"]) from None  # string holding the object
     names = answer["metadata"]["feature_names"]
     return {name: result["values"] for name, result in zip(names, answer["results"])}
 

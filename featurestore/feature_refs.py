@@ -123,7 +123,7 @@ def _registered_view(registry: RegistryState, view_name: str, ref: str):
     names = list(registry.feature_views) + list(registry.on_demand_feature_views)
     raise NotFoundError(f"feature reference {ref}: no feature view {view_name!r} in project "
                         f"{registry.project!r}.{did_you_mean(view_name, names)} "
-                        f"Run `featurestore feature-views list` to see them")
+                        f"Run `featurestore feature-views list` to see them", "FeatureViewNotFoundException")
 
 
 def with_inputs(registry: RegistryState, requests: list) -> list[ViewRequest]:

@@ -47,6 +47,7 @@ class DefinitionKind:
     command: str  # the CLI command: `featurestore <command> list|describe`
     help_order: int  # where `command` comes among the object commands of `featurestore --help`
     summary: Callable[[object], str]  # the line `<command> list` prints after an object's name
+    not_found: str  # the exception of feast.errors Feast raises for a missing one (the server answers it)
     code: str = ""  # the attribute holding a transformation's or udf's CodeRef ('' if none)
 
 
@@ -75,19 +76,20 @@ def _on_demand_summary(view: OnDemandFeatureView) -> str:
 # In the order apply writes them: what a row refers to comes before it.
 KINDS: tuple[DefinitionKind, ...] = (
     DefinitionKind(Entity, "entities", singular="entity", label="Entity", written_as="Entity",
-                   command="entities", help_order=0, summary=_entity_summary),
+                   command="entities", help_order=0, summary=_entity_summary, not_found="EntityNotFoundException"),
     DefinitionKind(DataSource, "data_sources", singular="data source", label="DataSource",
                    written_as="SparkSource/FileSource", command="data-sources", help_order=3,
-                   summary=_source_summary),
+                   summary=_source_summary, not_found="DataSourceObjectNotFoundException"),
     DefinitionKind(FeatureView, "feature_views", singular="feature view", label="FeatureView",
                    written_as="FeatureView", command="feature-views", help_order=1, summary=_view_summary,
-                   code="transformation_code"),
+                   not_found="FeatureViewNotFoundException", code="transformation_code"),
     DefinitionKind(FeatureService, "feature_services", singular="feature service", label="FeatureService",
                    written_as="FeatureService", command="feature-services", help_order=2,
-                   summary=_service_summary),
+                   summary=_service_summary, not_found="FeatureServiceNotFoundException"),
     DefinitionKind(OnDemandFeatureView, "on_demand_feature_views", singular="on-demand feature view",
                    label="OnDemandFeatureView", written_as="OnDemandFeatureView",
-                   command="on-demand-feature-views", help_order=4, summary=_on_demand_summary, code="udf_code"),
+                   command="on-demand-feature-views", help_order=4, summary=_on_demand_summary,
+                   not_found="OnDemandFeatureViewNotFoundException", code="udf_code"),
 )
 BY_FIELD: dict[str, DefinitionKind] = {kind.field: kind for kind in KINDS}
 DEFINITION_TYPES: tuple[type, ...] = tuple(kind.cls for kind in KINDS)

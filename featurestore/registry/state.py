@@ -44,7 +44,7 @@ class RegistryState:
         items = self.collection(kind)
         if name not in items:
             raise NotFoundError(f"no {BY_FIELD[kind].singular} named {name!r} in project {self.project!r}."
-                                f"{did_you_mean(name, items)}")
+                                f"{did_you_mean(name, items)}", BY_FIELD[kind].not_found)
         return items[name]
 
     def feature_view(self, name: str) -> FeatureView:

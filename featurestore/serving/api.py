@@ -31,9 +31,12 @@ into JSON errors.
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError
+from featurestore.errors import FeatureStoreError, NotFoundError, OnlineStoreError, RegistryError
 from featurestore.identity import write_under
 from featurestore.times import micros_to_datetime
 
@@ -46,6 +49,27 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+@contextmanager
+def _request_errors() -> Iterator[None]:
+    """The request's faults as RequestError 422; what the app answers otherwise passes: the
+    server's own faults (registry, online store: 503) and a missing object (Feast's 404)."""
+    try:
+        yield
+    except (RequestError, RegistryError, OnlineStoreError, NotFoundError):
+        raise
+    except FeatureStoreError as error:
+        raise RequestError(422, str(error)) from None
+
+
+def error_json(status: int, message: str, feast_class: str = "FeastError") -> bytes:
+    """An error answer's body, as Feast's feature server writes it (FeastError.to_error_detail):
+    a JSON string holding the object {"module", "class", "message"} (plus "status"). Feast's
+    clients turn it into that exception of feast.errors (FeastError.from_error_detail, which
+    parses the string), so a Feast SDK pointed at this server raises what it would against Feast's."""
+    detail = {"module": "feast.errors", "class": feast_class, "message": message, "status": status}
+    return json.dumps(json.dumps(detail)).encode()
 
 
 def _field(body: dict, name: str, kind: type, required: bool = True, default=None):
@@ -95,16 +119,10 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
     if features is not None and not all(isinstance(f, str) for f in features):
         raise RequestError(400, "'features' must be a list of \"view:feature\" strings")
     registry = store.registry
-    try:
+    with _request_errors():
         requested = registry.get("feature_services", service) if service is not None else features
         entity_rows = [{column: values[i] for column, values in entities.items()} for i in range(rows)]
         response = _read(store, registry, requested, entity_rows, full_feature_names)
-    except OnlineStoreError:
-        raise
-    except RegistryError:
-        raise  # the server's fault (503), not the request's
-    except FeatureStoreError as error:
-        raise RequestError(422, str(error)) from None
     values, statuses, times = response.to_dict(), response.statuses(), response.event_micros()
     names = list(values)
     results = []
@@ -135,19 +153,13 @@ def push(store, body: dict, max_rows: int) -> dict:
     name = _field(body, "push_source_name", str)
     columns, rows = _columns(body, "df", max_rows)
     to = _field(body, "to", str, required=False, default="online")
-    try:
+    with _request_errors():
         if push_mode(to).value != "online":
             raise RequestError(422, f"this server writes online only, got to={to!r}; push rows for the offline "
                                     f"store with FeatureStore.push(..., to={to!r}) from Python or a Spark job")
         registry = store.registry
         source = views_of(registry, name)[0].source  # one batch source: its time columns parsed once
         _, views, encoded = checked(registry, name, _parsed_times(source, columns), PushMode.ONLINE)
-    except RequestError:
-        raise
-    except RegistryError:
-        raise  # the server's fault (503), not the request's
-    except FeatureStoreError as error:
-        raise RequestError(422, str(error)) from None
     written = {view.name: write_under(store.registry_store, store.online_store, store.project, registry, view,
                                       encoded[view.name], "pushing") for view in views}
     return {"rows": rows, "written": written}
@@ -159,19 +171,13 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
 
     name = _field(body, "feature_view_name", str)
     columns, rows = _columns(body, "df", max_rows)
-    try:
+    with _request_errors():
         registry = store.registry
         view = registry.feature_view(name)
         if not view.online:
             raise RequestError(422, f"feature view {name!r} is offline only (online=False); nothing is served "
                                     f"from it")
         encoded = encoded_rows(view, _parsed_times(view.source, columns), f"write to feature view {name!r}")
-    except RequestError:
-        raise
-    except RegistryError:
-        raise  # the server's fault (503), not the request's
-    except FeatureStoreError as error:
-        raise RequestError(422, str(error)) from None
     return {"rows": rows, "written": {name: write_under(store.registry_store, store.online_store, store.project,
                                                         registry, view, encoded, "writing")}}
 

@@ -2,8 +2,9 @@
 
 The endpoints themselves are featurestore.serving.api's plain functions; this module turns
 HTTP into their calls and their answers (or errors) into JSON. Every answer is JSON but
-GET /metrics (Prometheus text). A bad request gets a 4xx JSON error
-{"error": {"status", "message"}} that says what and where, never a traceback; an online
+GET /metrics (Prometheus text). A bad request gets a 4xx JSON error that says what and where,
+never a traceback, in Feast's form (api.error_json: a JSON string of {"module", "class",
+"message", "status"}, which Feast's clients raise as that feast.errors exception); an online
 store that fails mid-request gives 503 and the server keeps serving.
 
 An endpoint runs on the worker's event loop itself, not in a thread: a request is a few
@@ -23,10 +24,17 @@ import re
 import sys
 import time
 from datetime import datetime
+from typing import NamedTuple
 
 from featurestore.config import ServeConfig
 from featurestore.context import Context
-from featurestore.errors import DefinitionChangedError, FeatureStoreError, OnlineStoreError, RegistryError
+from featurestore.errors import (
+    DefinitionChangedError,
+    FeatureStoreError,
+    NotFoundError,
+    OnlineStoreError,
+    RegistryError,
+)
 from featurestore.jsonio import encode
 from featurestore.serving import api
 from featurestore.serving.metrics import Metrics
@@ -120,34 +128,39 @@ class FeatureApp:
                 raise api.RequestError(405, f"{method} is not served; {path} takes "
                                             f"{'GET' if path in GET else 'POST with a JSON body'}")
         except api.RequestError as error:
-            status, payload = error.status, _error(error.status, str(error))
+            status, payload = error.status, _Error(error.status, str(error))
             close = error.status in (401, 413)  # an unread body, or a client without the key
         except OnlineStoreError as error:
-            status, payload = 503, _error(503, f"the online store failed: {error}")
+            status, payload = 503, _Error(503, f"the online store failed: {error}")
         except RegistryError as error:  # the server's registry, not the request, is at fault
-            status, payload = 503, _error(503, f"the registry cannot be read: {error}")
+            status, payload = 503, _Error(503, f"the registry cannot be read: {error}")
         except DefinitionChangedError as error:  # an apply changed the view while the rows were written
-            status, payload = 409, _error(409, str(error))
+            status, payload = 409, _Error(409, str(error))
+        except NotFoundError as error:  # Feast's status and exception class for the kind of object
+            status, payload = error.http_status, _Error(error.http_status, str(error), error.feast_class)
         except FeatureStoreError as error:
-            status, payload = 422, _error(422, str(error))
+            status, payload = 422, _Error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
-            status, payload = 500, _error(500, f"unexpected {type(error).__name__}; see the server's log")
+            status, payload = 500, _Error(500, f"unexpected {type(error).__name__}; see the server's log")
             self.fault = f"the last request failed on the server: unexpected {type(error).__name__}"
             print(f"featurestore serve: unexpected {type(error).__name__} on {printable(method)} {printable(path)}: "
                   f"{printable(str(error))}", file=sys.stderr)
         if status == 200 and method == "POST":
             self.fault = None  # the server does its work again
-        if isinstance(payload, str):
+        if isinstance(payload, _Error):
+            data, kind = api.error_json(*payload), b"application/json"
+        elif isinstance(payload, str):
             data, kind = payload.encode(), b"text/plain; version=0.0.4"
         else:
             data, kind = encode(payload, default=_json_value), b"application/json"
         response_headers = [(b"content-type", kind), (b"content-length", str(len(data)).encode())]
         if close:
             response_headers.append((b"connection", b"close"))
+        seconds = time.perf_counter() - started
+        # counted before the answer leaves: a client that reads /metrics right after sees its request
+        self.metrics.request(path if path in POST or path in GET else "other", status, seconds)
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else data})
-        seconds = time.perf_counter() - started
-        self.metrics.request(path if path in POST or path in GET else "other", status, seconds)
         if self.access_log is not None:
             print(f"{printable(method)} {printable(path)} {status} {seconds * 1000:.2f} ms", file=self.access_log,
                   flush=True)
@@ -254,8 +267,8 @@ async def refuse_websocket(scope, receive, send) -> None:
     answered a plain-text 500 when the application returned without a handshake."""
     await receive()  # websocket.connect
     if "websocket.http.response" in scope.get("extensions", {}):
-        data = encode(_error(400, "this server answers HTTP requests, not WebSocket upgrades; send the request "
-                                  "without 'Upgrade: websocket'"))
+        data = api.error_json(400, "this server answers HTTP requests, not WebSocket upgrades; send the request "
+                                   "without 'Upgrade: websocket'")
         await send({"type": "websocket.http.response.start", "status": 400,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
         await send({"type": "websocket.http.response.body", "body": data})
@@ -273,5 +286,8 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _error(status: int, message: str) -> dict:
-    return {"error": {"status": status, "message": message}}
+class _Error(NamedTuple):
+    """An error answer, sent as api.error_json writes it."""
+    status: int
+    message: str
+    feast_class: str = "FeastError"

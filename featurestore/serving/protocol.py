@@ -25,9 +25,9 @@ connection stays open DRAIN_SECONDS: a request arriving meanwhile is answered wi
 """
 from __future__ import annotations
 
-import json
-
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from featurestore.serving.api import error_json
 
 HEADER_SECONDS = 10.0
 BODY_SECONDS = 30.0
@@ -160,7 +160,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # the application's receive() sees a disconnect
             self.cycle.message_event.set()
         if self.cycle is None or not self.cycle.response_started:
-            body = json.dumps({"error": {"status": status, "message": message}}).encode()
+            body = error_json(status, message)
             self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
                                  b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body))
         self.transport.close()

@@ -26,6 +26,7 @@ from featurestore.serving.server import FeatureServer
 from featurestore.store import FeatureStore
 from featurestore.testing.repos import write_repo
 from featurestore.types import Float64, Int64
+from tests.http_helpers import parsed
 from tests.online_helpers import ALL_TYPES, DRIVER, PROJECT, SOURCE, row
 from tests.repo_helpers import online_store_section
 
@@ -73,7 +74,7 @@ def call(server, method: str, path: str, body=None, raw: bytes | None = None):
     payload = response.read()
     connection.close()
     kind = response.getheader("Content-Type")
-    return response.status, (json.loads(payload) if kind == "application/json" else payload.decode())
+    return response.status, (parsed(payload) if kind == "application/json" else payload.decode())
 
 
 def test_get_online_features_answers_feasts_json_with_every_status(served):
@@ -126,32 +127,46 @@ def test_every_type_is_served_as_get_online_features_returns_it(served):
     assert served_values == {name: as_json(column[0]) for name, column in expected.items()}
 
 
-@pytest.mark.parametrize("path, body, status, message", [
-    ("/get-online-features", {"entities": {"driver_id": [1]}, "features": ["nope:rate"]}, 422,
-     "feature reference 'nope:rate': no feature view 'nope'"),
-    ("/get-online-features", {"entities": {"driver_id": [1]}, "feature_service": "nope"}, 422,
-     "no feature service named 'nope'"),
-    ("/get-online-features", {"entities": {"trip_id": [1]}, "features": ["stats:rate"]}, 422,
+@pytest.mark.parametrize("path, body, status, feast_class, message", [
+    ("/get-online-features", {"entities": {"driver_id": [1]}, "features": ["nope:rate"]}, 404,
+     "FeatureViewNotFoundException", "feature reference 'nope:rate': no feature view 'nope'"),
+    ("/get-online-features", {"entities": {"driver_id": [1]}, "feature_service": "nope"}, 404,
+     "FeatureServiceNotFoundException", "no feature service named 'nope'"),
+    ("/get-online-features", {"entities": {"trip_id": [1]}, "features": ["stats:rate"]}, 422, "FeastError",
      "lacks join key 'driver_id' of feature view 'stats'"),
-    ("/get-online-features", {"entities": {"driver_id": ["one"]}, "features": ["stats:rate"]}, 422,
+    ("/get-online-features", {"entities": {"driver_id": ["one"]}, "features": ["stats:rate"]}, 422, "FeastError",
      "join key 'driver_id' must be Int64: 'one' (str) is not an integer"),
     ("/get-online-features", {"entities": {"driver_id": list(range(51))}, "features": ["stats:rate"]}, 413,
-     "51 rows exceed this server's limit of 50 per request"),
+     "FeastError", "51 rows exceed this server's limit of 50 per request"),
     ("/get-online-features", {"entities": {"driver_id": [1, 2], "x": [1]}, "features": ["stats:rate"]}, 400,
-     "the lists of 'entities' have different lengths"),
-    ("/get-online-features", {"entities": {"driver_id": [1]}}, 400, "give either 'features'"),
-    ("/get-online-features", [1, 2], 400, "the body must be a JSON object, got list"),
-    ("/push", {"push_source_name": "stats_push", "df": {"driver_id": [1]}, "to": "offline"}, 422,
+     "FeastError", "the lists of 'entities' have different lengths"),
+    ("/get-online-features", {"entities": {"driver_id": [1]}}, 400, "FeastError", "give either 'features'"),
+    ("/get-online-features", [1, 2], 400, "FeastError", "the body must be a JSON object, got list"),
+    ("/push", {"push_source_name": "stats_push", "df": {"driver_id": [1]}, "to": "offline"}, 422, "FeastError",
      "this server writes online only, got to='offline'"),
-    ("/push", {"push_source_name": "nope", "df": {"driver_id": [1]}}, 422,
+    ("/push", {"push_source_name": "nope", "df": {"driver_id": [1]}}, 422, "FeastError",
      "no feature view reads push source 'nope'"),
-    ("/write-to-online-store", {"feature_view_name": "nope", "df": {"driver_id": [1]}}, 422,
-     "no feature view named 'nope'"),
+    ("/write-to-online-store", {"feature_view_name": "nope", "df": {"driver_id": [1]}}, 404,
+     "FeatureViewNotFoundException", "no feature view named 'nope'"),
 ])
-def test_a_bad_request_gets_a_4xx_json_error_saying_what_and_where(served, path, body, status, message):
+def test_a_bad_request_gets_a_4xx_json_error_saying_what_and_where(served, path, body, status, feast_class, message):
     answer, payload = call(served[1], "POST", path, body)
     assert answer == status and payload["error"]["status"] == status
+    assert (payload["error"]["module"], payload["error"]["class"]) == ("feast.errors", feast_class)
     assert message in payload["error"]["message"], payload
+
+
+def test_an_error_is_sent_as_feasts_server_sends_it(served):
+    """A JSON string holding the object: what Feast's clients parse (FeastError.from_error_detail)."""
+    connection = http.client.HTTPConnection(*served[1].server_address[:2], timeout=10)
+    connection.request("POST", "/get-online-features", body=json.dumps(
+        {"entities": {"driver_id": [1]}, "feature_service": "nope"}).encode())
+    response = connection.getresponse()
+    assert (response.status, response.getheader("Content-Type")) == (404, "application/json")
+    detail = json.loads(json.loads(response.read()))
+    connection.close()
+    assert detail == {"module": "feast.errors", "class": "FeatureServiceNotFoundException", "status": 404,
+                      "message": "no feature service named 'nope' in project 'proj'."}
 
 
 def test_malformed_json_large_bodies_unknown_paths_and_methods(served):
@@ -221,7 +236,7 @@ def test_a_registry_change_is_served_without_a_restart(served):
     process, port = start_serving(store.repo_path, "--workers", "2")
     try:
         body = {"entities": {"driver_id": [1]}, "features": ["renamed:rate"]}
-        assert ask(port, "POST", "/get-online-features", body)[0] == 422
+        assert ask(port, "POST", "/get-online-features", body)[0] == 404
         renamed = FeatureView(name="renamed", entities=[DRIVER], source=SOURCE, ttl=timedelta(days=1),
                               schema=STATS.schema)
         store.registry_store.update(lambda state: state.feature_views.__setitem__("renamed", renamed))
@@ -234,7 +249,7 @@ def test_a_registry_change_is_served_without_a_restart(served):
         store.registry_store.update(lambda state: state.feature_views.pop("renamed"))
         for _ in range(6):
             status, answer = ask(port, "POST", "/get-online-features", body)
-            assert status == 422 and "no feature view 'renamed'" in answer["error"]["message"]
+            assert status == 404 and "no feature view 'renamed'" in answer["error"]["message"]
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)
@@ -298,7 +313,7 @@ def ask(port: int, method: str, path: str, body=None, headers=None):
     response = connection.getresponse()
     payload = response.read()
     connection.close()
-    return response.status, (json.loads(payload) if response.getheader("Content-Type") == "application/json"
+    return response.status, (parsed(payload) if response.getheader("Content-Type") == "application/json"
                              else payload.decode())
 
 
@@ -422,7 +437,7 @@ def test_an_api_key_is_required_when_configured_and_never_logged(served, monkeyp
             connection.request("POST", "/get-online-features", body=json.dumps(
                 {"entities": {"driver_id": [1]}, "features": ["stats:rate"]}).encode(), headers=headers)
             response = connection.getresponse()
-            return response.status, json.loads(response.read())
+            return response.status, parsed(response.read())
 
         status, body = ask({})
         assert status == 401 and "Authorization: Bearer <key>" in body["error"]["message"]

@@ -2,7 +2,6 @@
 (featurestore.serving.protocol): header and body deadlines, header size and count, malformed
 requests, each answered with a JSON error and a closed connection, before the application
 (or its API key check) sees anything. Deadlines are shortened for the test."""
-import json
 import socket
 import time
 
@@ -12,6 +11,7 @@ from featurestore.serving import protocol
 from featurestore.serving.server import FeatureServer
 from featurestore.store import FeatureStore
 from featurestore.testing.repos import write_repo
+from tests.http_helpers import parsed
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def exchange(address, *parts, pause=0.0):
         while chunk := connection.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)["error"]["message"]
+    return int(head.split()[1]), parsed(body)["error"]["message"]
 
 
 def test_headers_that_never_end_are_cut_at_the_deadline(server):
