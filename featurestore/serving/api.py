@@ -31,14 +31,17 @@ into JSON errors.
 """
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 from featurestore.errors import FeatureStoreError, NotFoundError, OnlineStoreError, RegistryError
 from featurestore.identity import write_under
+from featurestore.protos import value_pb2
 from featurestore.times import micros_to_datetime
+from featurestore.types import UnixTimestamp
 
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
 
@@ -158,8 +161,9 @@ def push(store, body: dict, max_rows: int) -> dict:
             raise RequestError(422, f"this server writes online only, got to={to!r}; push rows for the offline "
                                     f"store with FeatureStore.push(..., to={to!r}) from Python or a Spark job")
         registry = store.registry
-        source = views_of(registry, name)[0].source  # one batch source: its time columns parsed once
-        _, views, encoded = checked(registry, name, _parsed_times(source, columns), PushMode.ONLINE)
+        pushed_to = views_of(registry, name)
+        source = pushed_to[0].source  # one batch source: its time columns parsed once
+        _, views, encoded = checked(registry, name, _typed_columns(source, pushed_to, columns), PushMode.ONLINE)
     written = {view.name: write_under(store.registry_store, store.online_store, store.project, registry, view,
                                       encoded[view.name], "pushing") for view in views}
     return {"rows": rows, "written": written}
@@ -177,21 +181,60 @@ def write_to_online_store(store, body: dict, max_rows: int) -> dict:
         if not view.online:
             raise RequestError(422, f"feature view {name!r} is offline only (online=False); nothing is served "
                                     f"from it")
-        encoded = encoded_rows(view, _parsed_times(view.source, columns), f"write to feature view {name!r}")
+        encoded = encoded_rows(view, _typed_columns(view.source, [view], columns), f"write to feature view {name!r}")
     return {"rows": rows, "written": {name: write_under(store.registry_store, store.online_store, store.project,
                                                         registry, view, encoded, "writing")}}
 
 
-def _parsed_times(source, columns: dict) -> dict:
-    """The source's event and created time columns with ISO-8601 strings read as datetimes (naive is UTC)."""
-    parsed = dict(columns)
-    for column in (source.timestamp_field, source.created_timestamp_column):
-        if column and column in parsed:
-            parsed[column] = [_datetime(value, column, i) for i, value in enumerate(parsed[column])]
-    return parsed
+def _typed_columns(source, views, columns: dict) -> dict:
+    """The JSON columns as the views' types take them, in the encodings featurestore's answers
+    and Feast's clients use: times as ISO-8601 text (naive is UTC) or epoch seconds, bytes in
+    base64, maps and structs as JSON objects or JSON text. Feast's remote client names the time
+    columns "event_timestamp" and "created" whatever the source calls them: taken as the source's."""
+    typed = dict(columns)
+    for ours, feasts in ((source.timestamp_field, "event_timestamp"), (source.created_timestamp_column, "created")):
+        if ours and ours not in typed and feasts in typed:
+            typed[ours] = typed.pop(feasts)
+    kinds = {column: UnixTimestamp for column in (source.timestamp_field, source.created_timestamp_column) if column}
+    kinds.update({source.source_column(f.name): f.dtype for view in views for f in view.features})
+    for column, dtype in kinds.items():
+        convert = _FROM_JSON.get(getattr(dtype, "element", dtype).value_type)
+        if convert is not None and column in typed:
+            if dtype.is_list:
+                typed[column] = [value if not isinstance(value, list) else [convert(v, column, i) for v in value]
+                                 for i, value in enumerate(typed[column])]
+            else:
+                typed[column] = [convert(value, column, i) for i, value in enumerate(typed[column])]
+    return typed
+
+
+def _bytes(value, column: str, row: int):
+    if not isinstance(value, str):
+        return value
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise RequestError(422, f"row {row}: column {column!r} holds {value[:40]!r}, which is not base64; send "
+                                f"bytes in base64, as this server answers them") from None
+
+
+def _json_object(value, column: str, row: int):
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise RequestError(422, f"row {row}: column {column!r} holds {value[:40]!r}, which is neither a JSON object "
+                                f"nor JSON text of one") from None
 
 
 def _datetime(value, column: str, row: int):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # epoch seconds, as Feast's client sends
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise RequestError(422, f"row {row}: column {column!r} holds {value!r}, which is no time in epoch "
+                                    f"seconds") from None
     if not isinstance(value, str):
         return value
     try:
@@ -199,3 +242,8 @@ def _datetime(value, column: str, row: int):
     except ValueError:
         raise RequestError(422, f"row {row}: column {column!r} holds {value!r}, which is not an ISO-8601 time "
                                 f"such as 2026-01-31T12:00:00Z") from None
+
+
+# The JSON forms of the types JSON has none for, by value type (an array's by its element's).
+_FROM_JSON = {value_pb2.UNIX_TIMESTAMP: _datetime, value_pb2.BYTES: _bytes, value_pb2.MAP: _json_object,
+              value_pb2.STRUCT: _json_object}
