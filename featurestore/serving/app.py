@@ -36,14 +36,17 @@ from featurestore.errors import (
     RegistryError,
 )
 from featurestore.jsonio import encode
-from featurestore.serving import api
+from featurestore.serving import api, materialize_endpoints
 from featurestore.serving.metrics import Metrics
 
 MAX_ROWS = ServeConfig.max_rows  # feature_store.yaml's serve: defaults, the one place they are set
 MAX_BODY_BYTES = ServeConfig.max_body_bytes
 
 POST = {"/get-online-features": api.get_online_features, "/push": api.push,
-        "/write-to-online-store": api.write_to_online_store}
+        "/write-to-online-store": api.write_to_online_store,
+        "/materialize": materialize_endpoints.materialize,  # coroutines: a Spark job each, awaited
+        "/materialize-incremental": materialize_endpoints.materialize_incremental}
+SLOW_POST = ("/materialize", "/materialize-incremental")
 GET = ("/health", "/ready", "/metrics")
 
 
@@ -121,7 +124,10 @@ class FeatureApp:
             if method == "POST":
                 endpoint = self._post_endpoint(path)
                 body = await self._body(headers, receive)
-                status, payload = 200, endpoint(self.context, body, self.max_rows)
+                if path in SLOW_POST:
+                    status, payload = 200, await endpoint(self.context, body, _query(scope))
+                else:
+                    status, payload = 200, endpoint(self.context, body, self.max_rows)
             elif method in ("GET", "HEAD"):  # HEAD: GET's status and headers, no body
                 status, payload = self._get(path)
             else:
@@ -247,6 +253,13 @@ class FeatureApp:
 # \\uD800-\\uDBFF not followed by \\uDC00-\\uDFFF, or the latter not preceded by the former
 _LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
                              rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _query(scope) -> dict[str, str]:
+    """The query string's parameters (the last of a repeated one)."""
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
 
 
 def printable(text: str) -> str:

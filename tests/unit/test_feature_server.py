@@ -699,3 +699,16 @@ def test_a_push_that_an_apply_overtook_is_refused_with_409(served, monkeypatch):
     assert (status, body["error"]["message"]) == (409, "stats changed while pushing; nothing recorded; run it again")
     answer = get_online_features(store.registry, store.online_store, PROJECT, ["stats:rate"], [{"driver_id": 1}])
     assert (answer.to_dict()["rate"], answer.statuses()["rate"]) == ([None], ["NOT_FOUND"])  # reset, nothing new
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/materialize", {"start_ts": "2026-01-01", "end_ts": "2026-01-02", "feature_views": ["nope"]}, 404,
+     "no feature view named 'nope'"),
+    ("/materialize", {"end_ts": "2026-01-02"}, 400, "'start_ts'"),
+    ("/materialize-incremental", {"feature_views": ["stats"]}, 400, "'end_ts'"),
+    ("/materialize-incremental?async=true", {"end_ts": "2026-01-02"}, 422,
+     "this server materializes synchronously (a Spark job per request); send the request without ?async=true"),
+])
+def test_feasts_materialize_endpoints_check_the_request_before_starting_a_job(served, path, body, status, message):
+    answer, payload = call(served[1], "POST", path, body)
+    assert answer == status and message in payload["error"]["message"], payload
