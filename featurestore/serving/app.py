@@ -2,10 +2,11 @@
 
 The endpoints themselves are featurestore.serving.api's plain functions; this module turns
 HTTP into their calls and their answers (or errors) into JSON. Every answer is JSON but
-GET /metrics (Prometheus text). A bad request gets a 4xx JSON error that says what and where,
-never a traceback, in Feast's form (api.error_json: a JSON string of {"module", "class",
-"message", "status"}, which Feast's clients raise as that feast.errors exception); an online
-store that fails mid-request gives 503 and the server keeps serving.
+GET /metrics (Prometheus text) and /docs (HTML; /openapi.json describes every endpoint). A
+bad request gets a 4xx JSON error that says what and where, never a traceback, in Feast's
+form (api.error_json: a JSON string of {"module", "class", "message", "status"}, which
+Feast's clients raise as that feast.errors exception); an online store that fails
+mid-request gives 503 and the server keeps serving.
 
 An endpoint runs on the worker's event loop itself, not in a thread: a request is a few
 hundred microseconds of Python and one store round trip, and handing it to a thread costs
@@ -26,6 +27,7 @@ import time
 from datetime import datetime
 from typing import NamedTuple
 
+from featurestore import __version__
 from featurestore.config import ServeConfig
 from featurestore.context import Context
 from featurestore.errors import (
@@ -36,8 +38,9 @@ from featurestore.errors import (
     RegistryError,
 )
 from featurestore.jsonio import encode
-from featurestore.serving import api, materialize_endpoints
+from featurestore.serving import api, materialize_endpoints, openapi
 from featurestore.serving.metrics import Metrics
+from featurestore.times import EPOCH, MICROSECOND
 
 MAX_ROWS = ServeConfig.max_rows  # feature_store.yaml's serve: defaults, the one place they are set
 MAX_BODY_BYTES = ServeConfig.max_body_bytes
@@ -47,7 +50,7 @@ POST = {"/get-online-features": api.get_online_features, "/push": api.push,
         "/materialize": materialize_endpoints.materialize,  # coroutines: a Spark job each, awaited
         "/materialize-incremental": materialize_endpoints.materialize_incremental}
 SLOW_POST = ("/materialize", "/materialize-incremental")
-GET = ("/health", "/ready", "/metrics")
+GET = ("/health", "/ready", "/metrics", "/openapi.json", "/docs")
 
 
 class TimedStore:
@@ -155,6 +158,8 @@ class FeatureApp:
             self.fault = None  # the server does its work again
         if isinstance(payload, _Error):
             data, kind = api.error_json(*payload), b"application/json"
+        elif isinstance(payload, _Page):
+            data, kind = payload.encode(), b"text/html; charset=utf-8"
         elif isinstance(payload, str):
             data, kind = payload.encode(), b"text/plain; version=0.0.4"
         else:
@@ -191,6 +196,10 @@ class FeatureApp:
             return 200, {"status": "ready"}
         if path == "/metrics":
             return 200, self.metrics.text()
+        if path == "/openapi.json":
+            return 200, openapi.document(__version__)
+        if path == "/docs":
+            return 200, _Page(openapi.docs_page(__version__))
         if path in POST:
             raise api.RequestError(405, f"{path} takes POST with a JSON body")
         raise api.RequestError(404, f"no endpoint {path}; the endpoints are {', '.join(sorted(POST))} "
@@ -290,13 +299,19 @@ async def refuse_websocket(scope, receive, send) -> None:
 
 
 def _json_value(value):
-    """Values JSON has no type for, as protobuf's JSON mapping writes them: bytes in base64,
-    timestamps in ISO-8601 UTC."""
+    """Values JSON has no type for, as Feast's server writes them: bytes in base64, a timestamp
+    feature in epoch seconds (an integer, or a fraction where the time has microseconds, which
+    Feast's client truncates to its whole seconds)."""
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        micros = (value - EPOCH) // MICROSECOND
+        return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class _Page(str):
+    """An HTML answer (/docs)."""
 
 
 class _Error(NamedTuple):

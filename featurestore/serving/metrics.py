@@ -18,7 +18,7 @@ import mmap
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ENDPOINTS = ("/get-online-features", "/push", "/write-to-online-store", "/materialize", "/materialize-incremental",
-             "/health", "/ready", "/metrics", "other")
+             "/health", "/ready", "/metrics", "/openapi.json", "/docs", "other")
 STATUSES = (200, 400, 401, 404, 405, 409, 413, 422, 500, 503, "other")
 OPERATIONS = ("read", "write")
 _HISTOGRAM = len(BUCKETS) + 3  # one count per bucket, one above every bucket, the sum, the count

@@ -118,7 +118,8 @@ def test_every_type_is_served_as_get_online_features_returns_it(served):
         if isinstance(value, bytes):
             return base64.b64encode(value).decode()
         if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
+            micros = round(value.timestamp() * 1e6)  # epoch seconds, as Feast's server sends them
+            return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
         if isinstance(value, float) and not math.isfinite(value):
             return "NaN" if math.isnan(value) else "Infinity"
         if isinstance(value, list):
@@ -712,3 +713,15 @@ def test_a_push_that_an_apply_overtook_is_refused_with_409(served, monkeypatch):
 def test_feasts_materialize_endpoints_check_the_request_before_starting_a_job(served, path, body, status, message):
     answer, payload = call(served[1], "POST", path, body)
     assert answer == status and message in payload["error"]["message"], payload
+
+
+def test_openapi_json_and_docs_describe_every_endpoint(served):
+    from featurestore.serving.app import GET, POST
+
+    status, document = call(served[1], "GET", "/openapi.json")
+    assert status == 200 and document["openapi"] == "3.1.0"
+    assert sorted(document["paths"]) == sorted([*POST, *GET])
+    assert set(document["paths"]["/get-online-features"]["post"]["responses"]) == {"200", "400", "404", "413", "422",
+                                                                                   "503"}
+    status, page = call(served[1], "GET", "/docs")
+    assert status == 200 and "<h2>POST /materialize-incremental</h2>" in page and "/openapi.json" in page
