@@ -1,34 +1,36 @@
-"""The registry is plain protobuf: read registry.db with the generated classes, nothing else.
+"""The registry is Feast's Registry message: read registry.db with protobuf alone.
 
     python examples/read_registry.py driver_repo/data/registry.db
 
-Any language with protobuf can do the same from featurestore/protos/registry.proto.
+Here with featurestore's copy of Feast's schema (featurestore/protos/feast_registry.proto);
+Feast's own generated classes (feast.protos.feast.core.Registry_pb2) read the same bytes, and
+so does any language with protobuf and Feast's .proto files.
 """
 import sys
 
-from featurestore.protos.registry_pb2 import Registry
-from featurestore.protos.value_pb2 import ValueType
+from featurestore.protos.feast_registry_pb2 import Registry, ValueType
 
 
 def describe(path: str) -> str:
     registry = Registry()
     with open(path, "rb") as file:
         registry.ParseFromString(file.read())
-    lines = [f"project {registry.project}, registry version {registry.version}, "
+    lines = [f"project {', '.join(p.spec.name for p in registry.projects)}, "
              f"updated {registry.last_updated.ToDatetime().isoformat()}Z"]
     for entity in registry.entities:
-        lines.append(f"entity {entity.name}: join keys {', '.join(entity.join_keys)}")
+        lines.append(f"entity {entity.spec.name}: join key {entity.spec.join_key}")
     for source in registry.data_sources:
-        location = getattr(source, source.WhichOneof("location"))
-        lines.append(f"source {source.name}: {source.WhichOneof('location')} {location}, "
-                     f"timestamp {source.timestamp_field}")
+        options = source.WhichOneof("options")
+        lines.append(f"source {source.name}: {options}, timestamp {source.timestamp_field}")
     for view in registry.feature_views:
-        fields = ", ".join(f"{f.name}:{ValueType.Name(f.dtype)}" for f in view.schema)
-        lines.append(f"feature view {view.name}: entities {', '.join(view.entities)}; ttl {view.ttl.seconds}s; "
-                     f"{fields}; {len(view.materialization_intervals)} materialized interval(s)")
+        spec = view.spec
+        fields = ", ".join(f"{f.name}:{ValueType.Enum.Name(f.value_type)}" for f in [*spec.entity_columns,
+                                                                                   *spec.features])
+        lines.append(f"feature view {spec.name}: entities {', '.join(spec.entities)}; ttl {spec.ttl.seconds}s; "
+                     f"{fields}; {len(view.meta.materialization_intervals)} materialized interval(s)")
     for service in registry.feature_services:
-        refs = [f"{p.feature_view}:{f}" for p in service.projections for f in p.features]
-        lines.append(f"feature service {service.name}: {', '.join(refs)}")
+        refs = [f"{p.feature_view_name}:{c.name}" for p in service.spec.features for c in p.feature_columns]
+        lines.append(f"feature service {service.spec.name}: {', '.join(refs)}")
     return "\n".join(lines)
 
 

@@ -377,9 +377,9 @@ def load_config(repo_path: str | Path) -> RepoConfig:
 FEAST_KEYS = {
     # featurestore is Feast's local provider: Spark over a local warehouse, SQLite or Redis online
     "provider": ("local",),
-    # Feast's online key layouts; featurestore's online store has its own (online/codec.py), so
-    # Feast's versions 2 and 3 both mean "the current layout" here
-    "entity_key_serialization_version": (2, 3),
+    # Feast's online key layouts: featurestore writes and reads version 3 (online/codec.py), the
+    # only one Feast 0.67 still writes
+    "entity_key_serialization_version": (3,),
     # no authentication: featurestore's servers listen on loopback (docs/deployment.md)
     "auth": ({"type": "no_auth"},),
 }
@@ -446,7 +446,7 @@ def _check_feast_keys(raw: dict, lines: _Lines) -> None:
 
 _FEAST_KEY_MEANING = {
     "provider": "Spark over a local warehouse and a SQLite or Redis online store",
-    "entity_key_serialization_version": "its own entity-key layout in the online store",
+    "entity_key_serialization_version": "Feast's version-3 entity keys in the online store",
     "auth": "no authentication, servers on loopback",
 }
 

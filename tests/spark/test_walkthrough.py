@@ -80,8 +80,8 @@ def test_registry_is_readable_with_plain_protobuf(demo):
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "read_registry.py"),
                              str(repo / "data" / "registry.db")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "feature view driver_hourly_stats: entities driver; ttl 86400s; driver_id:INT64, conv_rate:FLOAT32" in \
-        result.stdout
+    assert "feature view driver_hourly_stats: entities driver; ttl 86400s; driver_id:INT64, conv_rate:FLOAT" in \
+        result.stdout  # Feast's value type names
     assert "1 materialized interval(s)" in result.stdout
 
 

@@ -156,7 +156,7 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
 
 
 @pytest.mark.parametrize("text", [
-    "provider: local\n", "entity_key_serialization_version: 2\n", "entity_key_serialization_version: 3\n",
+    "provider: local\n", "entity_key_serialization_version: 3\n",
     "auth:\n  type: no_auth\n"])
 def test_feast_top_level_keys_load_with_the_values_that_mean_what_featurestore_does(tmp_path, text):
     assert load_config(write(tmp_path, "project: demo\n" + text)).project == "demo"
@@ -164,7 +164,9 @@ def test_feast_top_level_keys_load_with_the_values_that_mean_what_featurestore_d
 
 @pytest.mark.parametrize("text, message", [
     ("provider: gcp\n", "feature_store.yaml:2: 'provider' is 'gcp'; featurestore accepts 'local'"),
-    ("entity_key_serialization_version: 1\n", "'entity_key_serialization_version' is 1; featurestore accepts 2 or 3"),
+    ("entity_key_serialization_version: 2\n", "'entity_key_serialization_version' is 2; featurestore accepts 3 "
+                                                "(Feast's setting for what featurestore does: Feast's version-3 entity "
+                                                "keys in the online store)"),
     ("auth:\n  type: oidc\n", "'auth' is {'type': 'oidc'}; featurestore accepts {'type': 'no_auth'}"),
 ])
 def test_feast_top_level_keys_asking_for_something_else_are_refused_in_one_line(tmp_path, text, message):
