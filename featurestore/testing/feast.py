@@ -17,18 +17,22 @@ from pathlib import Path
 FEAST_VERSION = "0.67.0"
 
 
+EXTRAS = "redis,grpcio"  # the Redis online store; grpcio for `feast ui`'s registry API
+
+
 def feast_python() -> Path:
-    """Feast's virtualenv's python, created and filled from PyPI (feast[redis]) once."""
+    """Feast's virtualenv's python, created and filled from PyPI (feast[redis,grpcio]) once."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurestore" / "bench"
     venv = base / f"feast-{FEAST_VERSION}"
     python = venv / "bin" / "python"
-    if not (venv / ".installed-redis").exists():
-        print(f"installing feast[redis]=={FEAST_VERSION} into {venv} (once)", file=sys.stderr)
+    marker = venv / f".installed-{EXTRAS.replace(',', '-')}"
+    if not marker.exists():
+        print(f"installing feast[{EXTRAS}]=={FEAST_VERSION} into {venv} (once)", file=sys.stderr)
         base.mkdir(parents=True, exist_ok=True)
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"feast[redis]=={FEAST_VERSION}"], check=True)
-        (venv / ".installed-redis").touch()
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"feast[{EXTRAS}]=={FEAST_VERSION}"], check=True)
+        marker.touch()
     return python
 
 
