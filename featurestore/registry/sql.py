@@ -14,6 +14,10 @@ One table, `featurestore_registry`, one row per version of a project's registry:
     summary       TEXT     the change as `featurestore plan` renders it
     registry      BLOB     the serialized Registry message, the same bytes a registry.db holds
 
+Every write also makes Feast's SQL registry tables (entities, feature_views, ...) hold the new
+version, in the same transaction (featurestore/registry/feast_sql.py), so Feast's SDK pointed
+at the same database reads the project too.
+
 The newest row is the registry. A write is optimistic: read the newest version N, apply
 the change to it, insert N + 1. When another process inserted N + 1 first, the primary
 key refuses the insert, and the change is applied again to the new newest version (an
@@ -35,12 +39,14 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from featurestore.errors import NotFoundError, RegistryError
+from featurestore.registry import feast_sql
 from featurestore.registry.state import RegistryState, copy_state, parse_registry, stamp_write
 
 TABLE = "featurestore_registry"
@@ -121,6 +127,16 @@ class _Sqlite:
     def create_table(self, connection, statement: str) -> None:
         connection.execute(statement)  # SQLite's write lock already serializes two creators
 
+    @contextmanager
+    def transaction(self, connection) -> Iterator[None]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
 
 class _Postgres:
     placeholder = "%s"
@@ -154,6 +170,11 @@ class _Postgres:
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (statement,))
             connection.execute(statement)
+
+    @contextmanager
+    def transaction(self, connection) -> Iterator[None]:
+        with connection.transaction():
+            yield
 
 
 class SqlRegistry:
@@ -206,7 +227,25 @@ class SqlRegistry:
                      f"PRIMARY KEY (project, version))")
         try:
             self._backend.create_table(connection, statement)
+            feast_sql.create_tables(lambda sql: self._backend.create_table(connection, sql), self._backend.blob)
         except self._backend.errors() as error:
+            raise self._unreachable(error) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Callable[[str, tuple], list]]:
+        """One transaction on this thread's connection, as a query function (`?` placeholders)."""
+        connection, backend = self._connection(), self._backend
+
+        def query(sql: str, args: tuple = ()) -> list:
+            cursor = connection.execute(sql.replace("?", backend.placeholder), args)
+            return cursor.fetchall() if cursor.description is not None else []
+        try:
+            with backend.transaction(connection):
+                yield query
+        except backend.errors() as error:
+            if backend.is_duplicate(error):
+                raise
+            self._local.connection = None  # reconnect on the next call
             raise self._unreachable(error) from None
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -303,13 +342,18 @@ class SqlRegistry:
 
     def insert(self, data: bytes, version: int, committed_at: datetime, user: str, host: str, command: str,
                summary: str) -> None:
-        """Insert one version as it is (the primary key refuses a version that exists)."""
-        self._query(f"INSERT INTO {TABLE} (project, version, committed_at, username, hostname, command, summary, "
-                    f"registry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.project, version, committed_at.astimezone(UTC).isoformat(), user, host, command, summary,
-                     data))
+        """Insert one version as it is (the primary key refuses a version that exists), and in the same
+        transaction make Feast's SQL registry tables hold it (featurestore.registry.feast_sql)."""
+        with self._transaction() as query:
+            query(f"INSERT INTO {TABLE} (project, version, committed_at, username, hostname, command, summary, "
+                  f"registry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (self.project, version, committed_at.astimezone(UTC).isoformat(), user, host, command, summary,
+                   data))
+            feast_sql.mirror(query, self.project, version, data)
 
     def delete(self) -> None:
-        """Remove every version of the project (teardown)."""
-        self._query(f"DELETE FROM {TABLE} WHERE project = ?", (self.project,))
+        """Remove every version of the project, and its rows of Feast's tables (teardown)."""
+        with self._transaction() as query:
+            query(f"DELETE FROM {TABLE} WHERE project = ?", (self.project,))
+            feast_sql.forget(query, self.project)
         self._cached = None

@@ -162,3 +162,23 @@ def test_featurestore_reads_the_registry_feast_applied(feast, repo_factory, tmp_
     assert [f.name for f in adjusted.request_fields] == ["bonus"] and adjusted.mode == "python"
     assert store.get_feature_service("svc").feature_refs() == ["stats:conv_rate", "adjusted:adjusted"]
     assert sorted(store.list_data_sources(), key=lambda s: s.name)[0].name == "stats_source"
+
+
+def test_feasts_sql_registry_reads_a_featurestore_sql_registry(feast, repo_factory, tmp_path):
+    database = tmp_path / "registry.sqlite"
+    repo = repo_factory(OURS, project="wire", registry=f"\n  registry_type: sql\n  path: sqlite:///{database}")
+    store = FeatureStore(repo_path=repo)
+    store.apply(None, partial=False, validate=False)
+    store.apply(None, objects_to_delete=[store.get_feature_view("pushed")], partial=True, validate=False)  # version 2
+    theirs = tmp_path / "feast"
+    theirs.mkdir()
+    (theirs / "feature_store.yaml").write_text(
+        f"project: wire\nregistry:\n  registry_type: sql\n  path: sqlite:///{database}\n  cache_ttl_seconds: 0\n"
+        f"provider: local\n{sqlite_section(tmp_path / 'online.db')}entity_key_serialization_version: 3\n")
+    listed = run_python(feast, FEAST_LISTS, theirs)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    seen = json.loads(listed.stdout.strip().splitlines()[-1])
+    assert sorted(seen["views"]) == ["stats", "windows"]  # the newest version: "pushed" is gone
+    assert seen["views"]["windows"]["features"] == [["conv_rate_mean_1h", "Float64"]]
+    assert seen["services"] == {"svc": [["stats", ["conv_rate", "trips"]], ["adjusted", ["adjusted"]]]}
+    assert [version.version for version in store.registry_store.history()] == [2, 1]  # the history is kept
