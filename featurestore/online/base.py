@@ -1,8 +1,8 @@
 """The OnlineStore interface: what a store must do, with the contract in the docstrings.
 
-Rows are exchanged already encoded (see featurestore.online.codec): an entity key is the
-deterministic serialization of an EntityKey message, a value a serialized Value message
-(b"" for a null). Timestamps are integer microseconds since the Unix epoch, UTC; a missing
+Rows are exchanged already encoded (see featurestore.online.codec): an entity key is Feast's
+serialization (version 3) of the join keys and their values, a value Feast's serialized
+Value message (b"" for a null). Timestamps are integer microseconds since the Unix epoch, UTC; a missing
 created timestamp is 0, so it compares as older than any real one.
 
 A store is constructed from its config (`from_config`), holds no connection until first
