@@ -363,12 +363,13 @@ def service_from_feast(spec: feast.FeatureServiceSpec) -> ours.FeatureService:
 
 # ---- the registry --------------------------------------------------------------------------------
 
-def _embedded_sources(wire: feast.Registry) -> list[feast.DataSource]:
-    """The push, Kafka and request sources the views hold, listed once each among the data
-    sources as Feast lists them (featurestore keeps them inside their views only)."""
-    listed = {source.name for source in wire.data_sources}
-    found = [view.spec.stream_source for view in wire.feature_views if view.spec.HasField("stream_source")]
-    found += [source.request_data_source for view in wire.on_demand_feature_views
+def _embedded_sources(wire: feast.Registry, project: str) -> list[feast.DataSource]:
+    """The push, Kafka and request sources the project's views hold, listed once each among the
+    data sources as Feast lists them (featurestore keeps them inside their views only)."""
+    listed = {source.name for source in wire.data_sources if source.project == project}
+    found = [view.spec.stream_source for view in wire.feature_views
+             if view.spec.project == project and view.spec.HasField("stream_source")]
+    found += [source.request_data_source for view in wire.on_demand_feature_views if view.spec.project == project
               for _, source in sorted(view.spec.sources.items()) if source.HasField("request_data_source")]
     embedded = []
     for source in found:
@@ -378,31 +379,55 @@ def _embedded_sources(wire: feast.Registry) -> list[feast.DataSource]:
     return embedded
 
 
-def encode(registry: ours.Registry, served: dict[str, list[ours.Field]]) -> bytes:
+# The Registry's lists of one project's objects, and how an object names its project.
+_PROJECT_LISTS = {"entities": lambda o: o.spec.project, "data_sources": lambda o: o.project,
+                  "feature_views": lambda o: o.spec.project, "on_demand_feature_views": lambda o: o.spec.project,
+                  "feature_services": lambda o: o.spec.project, "projects": lambda o: o.spec.name,
+                  "project_metadata": lambda o: o.project}
+
+
+def _others_of(previous: bytes | None, project: str) -> feast.Registry:
+    """What `previous` (the bytes being replaced) holds of other projects, kept by the write: a
+    registry Feast shares between projects loses none of theirs. Fields this schema does not
+    list (Feast's saved datasets, permissions, ...) are kept as they were."""
+    if not previous or previous[:1] == b"\x08":  # nothing, or featurestore's earlier layout: one project
+        return feast.Registry()
+    kept = feast.Registry.FromString(previous)
+    for field, project_of in _PROJECT_LISTS.items():
+        others = [item for item in getattr(kept, field) if project_of(item) != project]
+        kept.ClearField(field)
+        getattr(kept, field).extend(others)
+    kept.ClearField("featurestore")
+    return kept
+
+
+def encode(registry: ours.Registry, served: dict[str, list[ours.Field]], previous: bytes | None = None) -> bytes:
     """registry.db's bytes for `registry` (definitions as registry.proto messages). `served`:
-    each feature view's features as served, by view name (Feast lists those)."""
+    each feature view's features as served, by view name (Feast lists those). `previous`: the
+    bytes this write replaces, whose other projects' objects are kept."""
     project = registry.project
     key_types = {f.name: f.dtype for view in registry.feature_views for f in view.schema if f.name in view.join_keys}
     view_features = {view.name: {f.name: f for f in served[view.name]} for view in registry.feature_views}
     view_features.update({view.name: {f.name: f for f in view.schema} for view in registry.on_demand_feature_views})
-    wire = feast.Registry(
-        registry_schema_version=FEAST_SCHEMA_VERSION,
-        version_id=f"{VERSION_ID_PREFIX}{registry.registry_id}:{registry.version}",
-        entities=[entity_to_feast(e, project, key_types) for e in registry.entities],
-        data_sources=[source_to_feast(s, project) for s in registry.data_sources],
-        feature_views=[view_to_feast(v, project, served[v.name]) for v in registry.feature_views],
-        on_demand_feature_views=[on_demand_to_feast(v, project, view_features)
-                                 for v in registry.on_demand_feature_views],
-        feature_services=[service_to_feast(s, project, view_features) for s in registry.feature_services],
-        project_metadata=[feast.ProjectMetadata(project=project, project_uuid=registry.registry_id)],
-        projects=[feast.Project(spec=feast.ProjectSpec(name=project))])
-    wire.data_sources.extend(_embedded_sources(wire))
+    wire = _others_of(previous, project)
+    wire.registry_schema_version = FEAST_SCHEMA_VERSION
+    wire.version_id = f"{VERSION_ID_PREFIX}{registry.registry_id}:{registry.version}"
+    wire.entities.extend(entity_to_feast(e, project, key_types) for e in registry.entities)
+    wire.data_sources.extend(source_to_feast(s, project) for s in registry.data_sources)
+    wire.feature_views.extend(view_to_feast(v, project, served[v.name]) for v in registry.feature_views)
+    wire.on_demand_feature_views.extend(on_demand_to_feast(v, project, view_features)
+                                        for v in registry.on_demand_feature_views)
+    wire.feature_services.extend(service_to_feast(s, project, view_features) for s in registry.feature_services)
+    wire.project_metadata.add(project=project, project_uuid=registry.registry_id)
+    wire.projects.add(spec=feast.ProjectSpec(name=project))
+    wire.data_sources.extend(_embedded_sources(wire, project))
     if registry.HasField("last_updated"):
         wire.last_updated.CopyFrom(registry.last_updated)
-        wire.projects[0].meta.last_updated_timestamp.CopyFrom(registry.last_updated)
+        wire.projects[-1].meta.last_updated_timestamp.CopyFrom(registry.last_updated)
         for objects in (wire.entities, wire.feature_views, wire.on_demand_feature_views, wire.feature_services):
             for obj in objects:
-                obj.meta.last_updated_timestamp.CopyFrom(registry.last_updated)
+                if obj.spec.project == project:
+                    obj.meta.last_updated_timestamp.CopyFrom(registry.last_updated)
     wire.featurestore.CopyFrom(ours.Registry(format_version=registry.format_version, project=project,
                                              version=registry.version, registry_id=registry.registry_id,
                                              complete=registry.complete))
@@ -420,12 +445,9 @@ def decode(data: bytes, project: str) -> ours.Registry:
         registry.CopyFrom(wire.featurestore)
     elif not wire.version_id or wire.version_id.startswith(VERSION_ID_PREFIX):
         return ours.Registry()  # empty, or featurestore's cut before its last field: refused as truncated
-    else:  # written by Feast (every Feast write sets version_id): whole, possibly of several projects
-        projects = {p.project for p in wire.project_metadata} | {p.spec.name for p in wire.projects} | {
-            obj.spec.project for objects in (wire.entities, wire.feature_views, wire.on_demand_feature_views,
-                                             wire.feature_services) for obj in objects}
-        registry = ours.Registry(format_version=1, complete=True,
-                                 project=project if project in projects or not projects else sorted(projects)[0])
+    else:  # written by Feast (every Feast write sets version_id): whole, of any number of projects,
+        # of which this one's objects are read (none yet: an empty registry; a write keeps the others)
+        registry = ours.Registry(format_version=1, complete=True, project=project)
     if wire.HasField("last_updated"):
         registry.last_updated.CopyFrom(wire.last_updated)
     mine = registry.project

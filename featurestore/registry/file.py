@@ -111,10 +111,12 @@ class RegistryFile:
         """
         with self._locked():
             self._remove_crash_leftovers()
-            state = self._load_fresh()
+            data = self.load_bytes()
+            state = RegistryState(project=self.project) if data is None else parse_registry(data, str(self.path),
+                                                                                             self.project)
             mutate(state)
             stamp_write(state, state.version + 1)
-            self._write(state.to_bytes())
+            self._write(state.to_bytes(previous=data))  # another project's objects in a shared file are kept
             return state
 
     def _remove_crash_leftovers(self) -> None:

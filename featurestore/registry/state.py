@@ -71,10 +71,11 @@ class RegistryState:
             else None,
             **{kind.field: {p.name: kind.cls.from_proto(p) for p in getattr(proto, kind.field)} for kind in KINDS})
 
-    def to_bytes(self) -> bytes:
-        """What a registry store keeps: Feast's Registry message (feast_format)."""
+    def to_bytes(self, previous: bytes | None = None) -> bytes:
+        """What a registry store keeps: Feast's Registry message (feast_format), keeping what
+        `previous` (the bytes it replaces) holds of other projects."""
         return feast_format.encode(self.to_proto(), {name: [f.to_proto() for f in view.features]
-                                                     for name, view in self.feature_views.items()})
+                                                     for name, view in self.feature_views.items()}, previous)
 
     def to_json(self) -> str:
         return json_format.MessageToJson(self.to_proto(), preserving_proto_field_name=True, indent=2)

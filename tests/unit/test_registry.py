@@ -131,3 +131,23 @@ def test_a_registry_path_that_is_a_folder_says_so(tmp_path):
     with pytest.raises(RegistryError, match=r"registry .*registry.db is a folder, not a file; point "
                                             r"feature_store.yaml's registry: at a file such as data/registry.db"):
         RegistryFile(tmp_path / "registry.db", "demo").load()
+
+
+def test_a_registry_feast_shares_between_projects_keeps_the_others_objects(tmp_path):
+    """Feast keeps several projects in one registry.db: featurestore reads its own project's
+    objects and its writes keep the other projects' (and what its schema does not list)."""
+    path = tmp_path / "registry.db"
+    RegistryFile(path, "other").update(fill)
+    shared = feast_registry_pb2.Registry.FromString(path.read_bytes())
+    shared.ClearField("featurestore")  # as Feast leaves it: no featurestore fields, Feast's own version id
+    shared.version_id = "0b5c0a1e-feast-wrote-this"
+    path.write_bytes(shared.SerializeToString() + b"\x92\x01\x00")  # + a field Feast has and this schema lacks (18)
+
+    registry = RegistryFile(path, "demo")
+    assert registry.load().feature_views == {}  # demo has nothing yet
+    registry.update(fill)
+    written = feast_registry_pb2.Registry.FromString(path.read_bytes())
+    assert sorted((v.spec.project, v.spec.name) for v in written.feature_views) == [("demo", "stats"), ("other", "stats")]
+    assert sorted(p.spec.name for p in written.projects) == ["demo", "other"]
+    assert b"\x92\x01\x00" in path.read_bytes()  # kept as it was
+    assert registry.load().feature_views == {"stats": VIEW}
