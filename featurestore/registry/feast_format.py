@@ -23,6 +23,9 @@ converts it.
 from __future__ import annotations
 
 import re
+import uuid
+
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from featurestore.errors import RegistryError
 from featurestore.protos import feast_registry_pb2 as feast
@@ -399,6 +402,16 @@ def _others_of(previous: bytes | None, project: str) -> feast.Registry:
         getattr(kept, field).extend(others)
     kept.ClearField("featurestore")
     return kept
+
+
+def without_project(data: bytes, project: str) -> bytes | None:
+    """`data` (a registry's bytes) with `project` removed: what a teardown leaves of a file Feast
+    shares between projects; None when nothing of another project is left (delete the file)."""
+    others = _others_of(data, project)
+    if not any(len(getattr(others, field)) for field in _PROJECT_LISTS) and not len(UnknownFieldSet(others)):
+        return None
+    others.version_id = str(uuid.uuid4())  # now the other projects' registry, as Feast would number it
+    return others.SerializeToString()
 
 
 def encode(registry: ours.Registry, served: dict[str, list[ours.Field]], previous: bytes | None = None) -> bytes:

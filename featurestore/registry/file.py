@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from featurestore.errors import RegistryError
+from featurestore.registry import feast_format
 from featurestore.registry.state import RegistryState, parse_registry, stamp_write
 
 NO_HISTORY = ("a file registry keeps only its newest version; for every version with its time, user and diff "
@@ -144,7 +145,14 @@ class RegistryFile:
             os.close(dir_fd)
 
     def delete(self) -> None:
+        """Remove the project's registry: the file, or only the project's objects from a file that
+        holds other projects' too (Feast shares one registry between projects)."""
         with self._locked():
+            data = self.load_bytes()
+            left = None if data is None else feast_format.without_project(data, self.project)
+            if left is not None:
+                self._write(left)
+                return
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
         with contextlib.suppress(FileNotFoundError):

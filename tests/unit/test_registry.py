@@ -151,3 +151,19 @@ def test_a_registry_feast_shares_between_projects_keeps_the_others_objects(tmp_p
     assert sorted(p.spec.name for p in written.projects) == ["demo", "other"]
     assert b"\x92\x01\x00" in path.read_bytes()  # kept as it was
     assert registry.load().feature_views == {"stats": VIEW}
+
+
+def test_teardown_of_one_project_in_a_shared_registry_leaves_the_others(tmp_path):
+    path = tmp_path / "registry.db"
+    RegistryFile(path, "other").update(fill)
+    shared = feast_registry_pb2.Registry.FromString(path.read_bytes())
+    shared.ClearField("featurestore")
+    shared.version_id = "written-by-feast"
+    path.write_bytes(shared.SerializeToString())
+    RegistryFile(path, "demo").update(fill)
+    RegistryFile(path, "demo").delete()
+    left = feast_registry_pb2.Registry.FromString(path.read_bytes())
+    assert [(v.spec.project, v.spec.name) for v in left.feature_views] == [("other", "stats")]
+    assert RegistryFile(path, "demo").load().feature_views == {}
+    RegistryFile(path, "other").delete()  # the last project: the file goes
+    assert not path.exists()
