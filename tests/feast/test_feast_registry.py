@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from featurestore import FeatureStore
 from featurestore.testing.feast import run_feast, run_python
@@ -162,6 +164,11 @@ def test_featurestore_reads_the_registry_feast_applied(feast, repo_factory, tmp_
     assert [f.name for f in adjusted.request_fields] == ["bonus"] and adjusted.mode == "python"
     assert store.get_feature_service("svc").feature_refs() == ["stats:conv_rate", "adjusted:adjusted"]
     assert sorted(store.list_data_sources(), key=lambda s: s.name)[0].name == "stats_source"
+    listed = subprocess.run([sys.executable, "-m", "featurestore.cli", "feature-views", "list", "--repo", str(ours)],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["pushed\tentities=driver features=1 ttl=2:00:00",
+                                          "stats\tentities=driver features=3 ttl=1 day, 0:00:00"]
 
 
 def test_feasts_sql_registry_reads_a_featurestore_sql_registry(feast, repo_factory, tmp_path):
