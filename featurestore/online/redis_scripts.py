@@ -45,6 +45,25 @@ if ARGV[1] ~= '' then
   local resetting = redis.call('GET', ARGV[4])
   if resetting and tonumber(resetting) > 0 then return -1 end
 end
+-- a protobuf Timestamp's bytes (Feast's "_ts:<view>") -> microseconds; nil when unreadable
+local function feast_micros(stamp)
+  local pos, seconds, nanos = 1, 0, 0
+  while pos <= #stamp do
+    local tag = string.byte(stamp, pos)
+    pos = pos + 1
+    local value, scale = 0, 1
+    repeat
+      local b = string.byte(stamp, pos)
+      if not b then return nil end
+      pos = pos + 1
+      value = value + (b % 128) * scale
+      scale = scale * 128
+    until b < 128
+    if tag == 8 then seconds = value elseif tag == 16 then nanos = value else return nil end
+  end
+  if seconds >= 2 ^ 63 then seconds = seconds - 2 ^ 64 end  -- a negative int64
+  return seconds * 1000000 + math.floor(nanos / 1000)
+end
 local ttl = tonumber(ARGV[5])
 local ts_field = ARGV[6]
 local feast_ts_field = ARGV[7]
@@ -53,9 +72,15 @@ local changed = 0
 local at = 9 + n
 for _, key in ipairs(KEYS) do
   local new_ts = ARGV[at]
-  local stored_ts = redis.call('HGET', key, ts_field)
+  local stamps = redis.call('HMGET', key, ts_field, feast_ts_field)
+  local stored_ts = stamps[1]
   local newer = true
-  if stored_ts then
+  if not stored_ts and stamps[2] then
+    -- written by Feast (no featurestore timestamps): newer only by a later event time, as Feast decides
+    local stored_micros = feast_micros(stamps[2])
+    local high, low = struct.unpack('>i4I4', new_ts)
+    if stored_micros and high * 4294967296 + low <= stored_micros then newer = false end
+  elseif stored_ts then
     -- int64s split into a signed high and unsigned low half: exact, unlike Lua's doubles
     local a1, a2, a3, a4 = struct.unpack('>i4I4i4I4', new_ts)
     local b1, b2, b3, b4 = struct.unpack('>i4I4i4I4', stored_ts)

@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from featurestore import FeatureStore
+from featurestore.push import encoded_rows
 from featurestore.testing.feast import run_feast, run_python
 from tests.feast.conftest import feast_repo
 
@@ -116,3 +117,13 @@ def test_featurestore_reads_what_feast_materialized(feast, online, repo_factory,
                                 "name": ["ann", "bob", None], "ok": [True, False, None], "seen": [NOW, NOW, None],
                                 "scores": [[1.0, 2.0], [3.0], None]}
     assert answer.statuses()["rate"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+
+    # newest event time wins over what Feast wrote too: an older row changes nothing, a newer one replaces it
+    store = FeatureStore(repo_path=ours)
+    view = store.get_feature_view("stats")
+    columns = {"driver_id": [1, 2], "event_timestamp": [NOW - timedelta(hours=1), NOW + timedelta(minutes=1)],
+               "rate": [9.0, 8.0], "score": [None, None], "name": ["old", "new"], "ok": [None, None],
+               "seen": [None, None], "scores": [None, None]}
+    assert store.online_store.online_write_flat("fr", view, encoded_rows(view, columns, "a test write")) == 1
+    assert store.get_online_features(["stats:rate", "stats:name"], [{"driver_id": 1}, {"driver_id": 2}]).to_dict() \
+        == {"driver_id": [1, 2], "rate": [0.5, 8.0], "name": ["ann", "new"]}
