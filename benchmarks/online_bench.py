@@ -170,7 +170,7 @@ def _raw_select(connection: sqlite3.Connection, table: str) -> Callable[[list[by
         sql = selects.get(len(keys))
         if sql is None:
             marks = ", ".join(["?"] * len(keys))
-            sql = selects[len(keys)] = (f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
+            sql = selects[len(keys)] = (f'SELECT entity_key, feature_name, value, event_micros FROM "{table}" '
                                         f"WHERE entity_key IN ({marks})")
         return connection.execute(sql, keys).fetchall()
 
@@ -185,13 +185,15 @@ def bench_sqlite(rows: list[tuple], directory: Path, samples: int) -> list[dict]
 
     raw_path = directory / "raw.db"
     raw = _sqlite_connection(raw_path)
-    raw.execute(f'CREATE TABLE "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, '
-                f"event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name)) "
-                f"WITHOUT ROWID")
-    flat = [(row[0], name, value, row[1], row[2]) for row in rows for name, value in zip(names, row[3:])]
+    raw.execute(f'CREATE TABLE "{table}" (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, '
+                f"vector_value BLOB, event_ts timestamp, created_ts timestamp, event_micros INTEGER, "
+                f"created_micros INTEGER, PRIMARY KEY (entity_key, feature_name)) WITHOUT ROWID")  # the store's layout
+    flat = [(row[0], name, value, row[1] // 1_000_000, row[2] // 1_000_000, row[1], row[2])
+            for row in rows for name, value in zip(names, row[3:])]
     start = time.perf_counter()
     raw.execute("BEGIN")
-    raw.executemany(f'INSERT INTO "{table}" VALUES (?, ?, ?, ?, ?)', flat)
+    raw.executemany(f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts, event_micros, '
+                    f"created_micros) VALUES (?, ?, ?, ?, ?, ?, ?)", flat)
     raw.execute("COMMIT")
     raw_seconds = time.perf_counter() - start
     del flat

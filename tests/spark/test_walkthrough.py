@@ -41,7 +41,8 @@ def test_demo_walks_every_step(demo):
         assert added in out
     assert "0 to change, 0 to delete." in out
     assert 'CREATE TABLE "driver_repo_driver_hourly_stats" (entity_key BLOB, feature_name TEXT, value BLOB, ' \
-           'event_ts timestamp, created_ts timestamp, PRIMARY KEY (entity_key, feature_name))' in out
+           'value_text TEXT, vector_value BLOB, event_ts timestamp, created_ts timestamp, event_micros INTEGER, ' \
+           'created_micros INTEGER, PRIMARY KEY (entity_key, feature_name))' in out  # Feast's columns, and ours
     assert "Training set driver_training_set: 200 rows" in out
     assert "rows selected 5, written 5" in out
     assert "Best driver: 100" in out
