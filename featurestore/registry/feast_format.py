@@ -22,6 +22,7 @@ converts it.
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -57,17 +58,48 @@ def _enum_name(enum, number: int) -> str:
 
 # ---- fields -----------------------------------------------------------------------------------
 
+STRUCT_SCHEMA_TAG = "feast:struct_schema"  # where Feast keeps a Struct's fields: {name: type text} as JSON
+
+
+def _type_text(field: ours.Field) -> str:
+    """A struct member's type as Feast writes it in STRUCT_SCHEMA_TAG: INT64, Array(STRING), or a
+    nested struct's {"__struct__": {...}} JSON."""
+    if field.dtype == value_pb2.STRUCT:
+        return json.dumps({"__struct__": {f.name: _type_text(f) for f in field.struct_fields}})
+    name = value_pb2.ValueType.Name(field.dtype)
+    return f"Array({name.removesuffix('_LIST')})" if name.endswith("_LIST") else name
+
+
+def _member(name: str, text: str) -> ours.Field:
+    """_type_text's inverse."""
+    if text.startswith("{"):
+        members = json.loads(text).get("__struct__", {})
+        return ours.Field(name=name, dtype=value_pb2.STRUCT, struct_fields=[_member(n, t) for n, t in members.items()])
+    if text.startswith("Array(") and text.endswith(")"):
+        text = f"{text[6:-1]}_LIST"
+    if text not in value_pb2.ValueType.keys():
+        raise RegistryError(f"struct field {name!r} has Feast type {text}, which featurestore does not serve")
+    return ours.Field(name=name, dtype=value_pb2.ValueType.Value(text))
+
+
 def _feature_spec(field: ours.Field) -> feast.FeatureSpecV2:
-    return feast.FeatureSpecV2(name=field.name, value_type=FEAST_VALUE_TYPE.get(field.dtype, 0),
+    spec = feast.FeatureSpecV2(name=field.name, value_type=FEAST_VALUE_TYPE.get(field.dtype, 0),
                                tags=field.tags, description=field.description)
+    if field.dtype == value_pb2.STRUCT:
+        spec.tags[STRUCT_SCHEMA_TAG] = json.dumps({f.name: _type_text(f) for f in field.struct_fields})
+    return spec
 
 
 def _field(spec: feast.FeatureSpecV2) -> ours.Field:
     if spec.value_type not in OUR_VALUE_TYPE:
         raise RegistryError(f"field {spec.name!r} has Feast value type {_enum_name(feast.ValueType.Enum, spec.value_type)}, "
                             f"which featurestore does not serve")
-    return ours.Field(name=spec.name, dtype=OUR_VALUE_TYPE[spec.value_type], tags=spec.tags,
-                      description=spec.description)
+    tags = dict(spec.tags)
+    schema = tags.pop(STRUCT_SCHEMA_TAG, None) if spec.value_type == feast.ValueType.STRUCT else None
+    field = ours.Field(name=spec.name, dtype=OUR_VALUE_TYPE[spec.value_type], tags=tags, description=spec.description)
+    if schema is not None:
+        field.struct_fields.extend(_member(name, text) for name, text in json.loads(schema).items())
+    return field
 
 
 # ---- the split: Feast's fields, and the rest in field 1000 ---------------------------------------

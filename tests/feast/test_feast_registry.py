@@ -15,7 +15,7 @@ from datetime import timedelta
 from featurestore import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, PushSource,
                           RequestSource)
 from featurestore.on_demand_feature_view import on_demand_feature_view
-from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
+from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, Struct, UnixTimestamp
 
 driver = Entity(name="driver", join_keys=["driver_id"], description="a driver")
 stats_source = FileSource(name="stats_source", path="data/stats.parquet", timestamp_field="event_timestamp",
@@ -25,7 +25,8 @@ stats = FeatureView(name="stats", entities=[driver], ttl=timedelta(days=1), sour
                             Field(name="trips", dtype=Int64), Field(name="name", dtype=String),
                             Field(name="scores", dtype=Array(Float64)), Field(name="seen", dtype=UnixTimestamp),
                             Field(name="blob", dtype=Bytes), Field(name="ok", dtype=Bool),
-                            Field(name="small", dtype=Int32)])
+                            Field(name="small", dtype=Int32),
+                            Field(name="person", dtype=Struct({"name": String, "scores": Array(Float64)}))])
 pushed = FeatureView(name="pushed", entities=[driver], ttl=timedelta(days=1),
                      source=PushSource(name="stats_push", batch_source=stats_source),
                      schema=[Field(name="driver_id", dtype=Int64), Field(name="conv_rate", dtype=Float32)])
@@ -76,7 +77,8 @@ def test_feasts_sdk_and_cli_list_what_featurestore_applied(feast, repo_factory, 
     assert seen["views"] == {
         "stats": {"features": [["conv_rate", "Float32"], ["trips", "Int64"], ["name", "String"],
                                ["scores", "Array(Float64)"], ["seen", "UnixTimestamp"], ["blob", "Bytes"],
-                               ["ok", "Bool"], ["small", "Int32"]],
+                               ["ok", "Bool"], ["small", "Int32"],
+                               ["person", "Struct({name: String, scores: Array(Float64)})"]],
                   "entity_columns": ["driver_id"], "ttl": 86400.0, "source": "stats_source", "stream_source": None,
                   "tags": {"team": "x"}},
         "pushed": {"features": [["conv_rate", "Float32"]], "entity_columns": ["driver_id"], "ttl": 86400.0,

@@ -1,4 +1,5 @@
 """registry.db: protobuf round trip, refusal of torn or foreign files, locked atomic writes."""
+import json
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 
@@ -167,3 +168,19 @@ def test_teardown_of_one_project_in_a_shared_registry_leaves_the_others(tmp_path
     assert RegistryFile(path, "demo").load().feature_views == {}
     RegistryFile(path, "other").delete()  # the last project: the file goes
     assert not path.exists()
+
+
+def test_a_struct_fields_schema_is_written_as_feast_writes_it_and_read_from_feasts_tag(tmp_path):
+    from featurestore.types import Array, Float64, String, Struct
+
+    person = Struct({"name": String, "scores": Array(Float64), "home": Struct({"city": String})})
+    view = FeatureView(name="people", entities=[DRIVER], source=SOURCE, ttl=timedelta(hours=1),
+                       schema=[Field(name="driver_id", dtype=Int64), Field(name="person", dtype=person)])
+    path = tmp_path / "registry.db"
+    RegistryFile(path, "demo").update(lambda state: state.feature_views.__setitem__("people", view))
+    spec = feast_registry_pb2.Registry.FromString(path.read_bytes()).feature_views[0].spec
+    nested = json.dumps({"__struct__": {"city": "STRING"}})  # Feast's field.py writes a nested struct so
+    assert dict(spec.features[0].tags) == {"feast:struct_schema": json.dumps(
+        {"name": "STRING", "scores": "Array(FLOAT64)", "home": nested})}
+    assert not spec.HasField("featurestore")  # Feast's tag says all of it
+    assert RegistryFile(path, "demo").load().feature_views["people"] == view
