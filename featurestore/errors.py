@@ -46,16 +46,12 @@ class NotFoundError(FeatureStoreError, KeyError):
     """A named object (view, feature, entity, service, source) does not exist.
 
     feast_class names the exception of feast.errors that Feast raises for it, which the feature
-    server answers (featurestore.serving.api.error_json) with Feast's status for it.
+    server answers (featurestore.serving.api.error_json) with Feast's status for it, 404.
     """
 
     def __init__(self, message: str = "", feast_class: str = "FeastObjectNotFoundException"):
         super().__init__(message)
         self.feast_class = feast_class
-
-    @property
-    def http_status(self) -> int:
-        return 422 if self.feast_class == "PushSourceNotFoundException" else 404
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""

@@ -563,15 +563,31 @@ _KEY_VALUE_READERS: dict[int, Callable[[bytes], Any]] = {
 }
 
 
+def _key_parts(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """Entity key bytes -> ([(Feast type, payload)] for the names then the values, the key's
+    length). Raises struct.error where the bytes are no key (too short)."""
+    (count,), position, parts = _UNPACK_U32(data), 4, []
+    for _ in range(2 * count):
+        (feast_type, length), position = struct.unpack_from("<II", data, position), position + 8
+        if position + length > len(data):
+            raise struct.error("an entity key's part runs past its end")
+        parts.append((feast_type, data[position:position + length]))
+        position += length
+    return parts, position
+
+
+def entity_key_length(data: bytes) -> int | None:
+    """How many of data's first bytes are an entity key (a Redis hash key holds one, then the
+    project's name); None where they are none."""
+    try:
+        return _key_parts(data)[1]
+    except struct.error:
+        return None
+
+
 def deserialize_entity_key(data: bytes) -> dict[str, Any]:
     """Entity key bytes -> {join key: Python value}, for listing a store and error messages."""
-    (count,), position, names, values = _UNPACK_U32(data), 4, [], []
-    for _ in range(count):
-        (_, length), position = struct.unpack_from("<II", data, position), position + 8
-        names.append(data[position:position + length].decode("utf-8"))
-        position += length
-    for _ in range(count):
-        (feast_type, length), position = struct.unpack_from("<II", data, position), position + 8
-        values.append(_KEY_VALUE_READERS[feast_type](data[position:position + length]))
-        position += length
-    return dict(zip(names, values))
+    parts = _key_parts(data)[0]
+    names, values = parts[:len(parts) // 2], parts[len(parts) // 2:]
+    return {name.decode("utf-8"): _KEY_VALUE_READERS[feast_type](payload)
+            for (_, name), (feast_type, payload) in zip(names, values)}

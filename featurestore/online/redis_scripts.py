@@ -18,9 +18,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from featurestore.online.base import StoredFeatures, stored_features
+from featurestore.online.feast_time import timestamp_message_micros
 
 
 @dataclass(frozen=True)
@@ -198,10 +197,7 @@ def _redis_exceptions():
 
 def event_micros(ours: bytes | None, feasts: bytes | None) -> int:
     """A view's event time in a hash: featurestore's field, or (a hash Feast wrote) Feast's Timestamp."""
-    if ours is not None:
-        return _EVENT_TS.unpack_from(ours)[0]
-    stamp = Timestamp.FromString(feasts)
-    return stamp.seconds * 1_000_000 + stamp.nanos // 1_000
+    return _EVENT_TS.unpack_from(ours)[0] if ours is not None else timestamp_message_micros(feasts)
 
 
 def parse_read_reply(blob: bytes, key_count: int, feature_names: Sequence[str]) -> list[StoredFeatures | None]:

@@ -41,14 +41,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from featurestore.config import setting
 from featurestore.definitions import FeatureView
 from featurestore.errors import OnlineStoreError
 from featurestore.identity import changed_while
 from featurestore.online import redis_scripts
 from featurestore.online.base import OnlineStore, ReadRequest, StoredFeatures, stored_features
+from featurestore.online.codec import entity_key_length
+from featurestore.online.feast_time import timestamp_message
 from featurestore.online.legacy import feast_key, feast_value, is_earlier_key
 from featurestore.online.murmur3 import feature_field
 from featurestore.online.redis_scripts import READ, RESET_DONE, WRITE_IF_NEWER, event_micros, parse_read_reply
@@ -129,12 +129,6 @@ def _view_fields(view: FeatureView) -> list[bytes]:
             *(feature_field(view.name, f.name) for f in view.features)]
 
 
-def _feast_timestamp(micros: int) -> bytes:
-    """The protobuf Timestamp Feast stores in "_ts:<view>"."""
-    seconds, within = divmod(micros, 1_000_000)
-    return Timestamp(seconds=seconds, nanos=within * 1_000).SerializeToString()
-
-
 def _feast_fields(earlier: dict[bytes, bytes]) -> dict[bytes, bytes]:
     """An earlier hash's fields ("<view>:<feature>" and "<view>:#ts") in Feast's layout."""
     fields = {}
@@ -142,23 +136,17 @@ def _feast_fields(earlier: dict[bytes, bytes]) -> dict[bytes, bytes]:
         view, _, feature = name.decode().partition(":")
         if feature == "#ts":
             fields[name] = value  # featurestore's timestamps field keeps its name and bytes
-            fields[feast_timestamp_field(view)] = _feast_timestamp(struct.unpack_from(">q", value)[0])
+            fields[feast_timestamp_field(view)] = timestamp_message(struct.unpack_from(">q", value)[0])
         else:
             fields[feature_field(view, feature)] = feast_value(value)
     return fields
 
 
 def is_project_hash(key: bytes, suffix: bytes) -> bool:
-    """Whether a key is an entity's hash of the project whose name is `suffix`: Feast's entity
-    key (count, then each name and value with its length) followed by exactly the name."""
-    try:
-        (count,), position = struct.unpack_from("<I", key), 4
-        for _ in range(2 * count):
-            (_, length), position = struct.unpack_from("<II", key, position), position + 8
-            position += length
-    except struct.error:
-        return False
-    return key[position:] == suffix
+    """Whether a key is an entity's hash of the project whose name is `suffix`: an entity key
+    followed by exactly the name."""
+    length = entity_key_length(key)
+    return length is not None and key[length:] == suffix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,7 +261,7 @@ class RedisOnlineStore(OnlineStore):
                 part = chunk[start:start + ROWS_PER_SCRIPT_CALL]
                 args = list(header)
                 for row in part:
-                    args += (pack_timestamps(row[1], row[2]), _feast_timestamp(row[1]))
+                    args += (pack_timestamps(row[1], row[2]), timestamp_message(row[1]))
                     args += row[3:]
                 calls.append((len(part), *[row[0] + suffix for row in part], *args))
             with self._errors(f"writing feature view {view.name!r}"):
@@ -300,7 +288,7 @@ class RedisOnlineStore(OnlineStore):
         """
         single = _single_key(requests)
         if single is not None:
-            return self._read_one_hash(self._connect(), single + project.encode(), requests)
+            return self._read_one_hash(self._connect(), hash_key(project, single), requests)
         return self._read_scripted(project, requests)
 
     def _read_scripted(self, project: str,

@@ -106,45 +106,47 @@ _CREATE_OWNERS = (f'CREATE TABLE IF NOT EXISTS "{OWNERS}" (table_name TEXT PRIMA
 
 _COLUMNS = {"entity_key": "BLOB", "feature_name": "TEXT", "value": "BLOB", "value_text": "TEXT", "vector_value": "BLOB",
             "event_ts": "timestamp", "created_ts": "timestamp", "event_micros": "INTEGER", "created_micros": "INTEGER"}
+_TABLE_BODY = (f"({', '.join(f'{name} {kind}' for name, kind in _COLUMNS.items())}, "
+               f"PRIMARY KEY (entity_key, feature_name)) WITHOUT ROWID")
 
 
 def _create_table(connection: sqlite3.Connection, table: str) -> None:
     """A view's table: created, converted from the earlier layout, or given the columns
     featurestore adds to one Feast made."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
-    connection.execute(f'CREATE TABLE IF NOT EXISTS "{table}" ({columns}, PRIMARY KEY (entity_key, feature_name)) '
-                       f"WITHOUT ROWID")
-    if _convert_if_earlier(connection, table):
+    connection.execute(f'CREATE TABLE IF NOT EXISTS "{table}" {_TABLE_BODY}')
+    present = _columns_of(connection, table)
+    if _convert_if_earlier(connection, table, present):
         return
-    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
     for name, kind in _COLUMNS.items():
         if name not in present:
             connection.execute(f'ALTER TABLE "{table}" ADD COLUMN {name} {kind}')
 
 
-def _holds_earlier_rows(connection: sqlite3.Connection, table: str) -> bool:
-    """Whether a table is in featurestore's layout before #38 (online/legacy.py): no
-    event_micros column, and keys that are EntityKey messages."""
-    present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+def _columns_of(connection: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+
+
+def _holds_earlier_rows(connection: sqlite3.Connection, table: str, present: set[str]) -> bool:
+    """Whether a table (of columns `present`) is in featurestore's layout before #38
+    (online/legacy.py): no event_micros column, and keys that are EntityKey messages."""
     if "event_micros" in present or "feature_name" not in present:
         return False
     first = connection.execute(f'SELECT entity_key FROM "{table}" LIMIT 1').fetchone()
     return first is not None and isinstance(first[0], bytes) and is_earlier_key(first[0])
 
 
-def _convert_if_earlier(connection: sqlite3.Connection, table: str) -> bool:
+def _convert_if_earlier(connection: sqlite3.Connection, table: str, present: set[str]) -> bool:
     """Rewrite a table of the earlier layout in Feast's, all of it or nothing (a savepoint, so
     inside or outside a transaction); False when it was not one."""
-    if not _holds_earlier_rows(connection, table):
+    if not _holds_earlier_rows(connection, table, present):
         return False
     earlier = f"{table}:earlier"  # a ':' no view's table name holds
-    columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
     insert = (f'INSERT INTO "{table}" (entity_key, feature_name, value, event_ts, created_ts, event_micros, '
               f"created_micros) VALUES (?1, ?2, ?3, ?4 / 1000000, ?5 / 1000000, ?4, ?5)")
     connection.execute("SAVEPOINT convert_earlier")
     try:
         connection.execute(f'ALTER TABLE "{table}" RENAME TO "{earlier}"')
-        connection.execute(f'CREATE TABLE "{table}" ({columns}, PRIMARY KEY (entity_key, feature_name)) WITHOUT ROWID')
+        connection.execute(f'CREATE TABLE "{table}" {_TABLE_BODY}')
         rows = connection.execute(f'SELECT entity_key, feature_name, value, event_ts, created_ts FROM "{earlier}"')
         while batch := rows.fetchmany(10_000):
             connection.executemany(insert, [(feast_key(key), name, feast_value(value), event_ts, created_ts)
@@ -225,7 +227,8 @@ class SqliteOnlineStore(OnlineStore):
         with self._transaction("converting tables of featurestore's earlier layout") as connection:
             tables = [name for (name,) in connection.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-            converted = sum(_convert_if_earlier(connection, table) for table in tables if table != OWNERS)
+            converted = sum(_convert_if_earlier(connection, table, _columns_of(connection, table))
+                            for table in tables if table != OWNERS)
         return "" if not converted else f"{converted} table{'s' if converted > 1 else ''}"
 
     def check_table_names(self, project: str, views: Sequence[FeatureView]) -> None:
@@ -380,7 +383,7 @@ class SqliteOnlineStore(OnlineStore):
                 result = connection.execute(sql, params).fetchall()
             except sqlite3.Error as error:
                 if micros and "no such column: stored.event_micros" in str(error):  # Feast's table, or ours before #38
-                    if _holds_earlier_rows(connection, table):
+                    if _holds_earlier_rows(connection, table, _columns_of(connection, table)):
                         raise OnlineStoreError(
                             f"online store {self.path} holds feature view {view.name!r} in featurestore's earlier "
                             f"encodings (before it took Feast's); run `featurestore apply` once to convert the "

@@ -73,7 +73,10 @@ class RegistryFile:
             raise self._unreadable(error) from None
 
     def _load_fresh(self) -> RegistryState:
-        data = self.load_bytes()
+        return self._state_of(self.load_bytes())
+
+    def _state_of(self, data: bytes | None) -> RegistryState:
+        """The state in `data` (the file's bytes, None when there is no file yet)."""
         return RegistryState(project=self.project) if data is None else parse_registry(data, str(self.path),
                                                                                          self.project)
 
@@ -113,8 +116,7 @@ class RegistryFile:
         with self._locked():
             self._remove_crash_leftovers()
             data = self.load_bytes()
-            state = RegistryState(project=self.project) if data is None else parse_registry(data, str(self.path),
-                                                                                             self.project)
+            state = self._state_of(data)
             mutate(state)
             stamp_write(state, state.version + 1)
             self._write(state.to_bytes(previous=data))  # another project's objects in a shared file are kept

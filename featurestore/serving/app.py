@@ -38,9 +38,10 @@ from featurestore.errors import (
     RegistryError,
 )
 from featurestore.jsonio import encode
+from featurestore.online.feast_time import MICROS_PER_SECOND
 from featurestore.serving import api, materialize_endpoints, openapi
 from featurestore.serving.metrics import Metrics
-from featurestore.times import EPOCH, MICROSECOND
+from featurestore.values import datetime_to_micros
 
 MAX_ROWS = ServeConfig.max_rows  # feature_store.yaml's serve: defaults, the one place they are set
 MAX_BODY_BYTES = ServeConfig.max_body_bytes
@@ -146,7 +147,7 @@ class FeatureApp:
         except DefinitionChangedError as error:  # an apply changed the view while the rows were written
             status, payload = 409, _Error(409, str(error))
         except NotFoundError as error:  # Feast's status and exception class for the kind of object
-            status, payload = error.http_status, _Error(error.http_status, str(error), error.feast_class)
+            status, payload = 404, _Error(404, str(error), error.feast_class)
         except FeatureStoreError as error:
             status, payload = 422, _Error(422, str(error))
         except Exception as error:  # still JSON, never a traceback to the client
@@ -305,8 +306,8 @@ def _json_value(value):
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, datetime):
-        micros = (value - EPOCH) // MICROSECOND
-        return micros // 1_000_000 if micros % 1_000_000 == 0 else micros / 1_000_000
+        micros = datetime_to_micros(value)
+        return micros // MICROS_PER_SECOND if micros % MICROS_PER_SECOND == 0 else micros / MICROS_PER_SECOND
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
