@@ -70,7 +70,7 @@ def preview(current: RegistryState, diff: RegistryDiff) -> RegistryState:
 
 def check(ctx: Context, current: RegistryState, diff: RegistryDiff, desired: RepoContents, validate: bool) -> None:
     """Raise unless the diff is safe to write: references resolve, views match their sources
-    (Spark starts only when validating)."""
+    (read without Spark where offline.schema_reader can, else in Spark)."""
     check_references(preview(current, diff))
     for project, file in desired.projects:
         if project.name != current.project:
@@ -79,13 +79,43 @@ def check(ctx: Context, current: RegistryState, diff: RegistryDiff, desired: Rep
     for service in desired.feature_services.values():
         service.warn_about_logging()
     if validate:
-        from featurestore.offline.sources import validate_feature_view
-
-        spark = ctx.spark
         for name, view in sorted(desired.feature_views.items()):
-            origin = desired.origin.get(("feature_views", name))
-            where = str(origin) if origin and origin.name != "<apply>" else ""
-            validate_feature_view(spark, view, where, ctx.repo_path)
+            check_against_source(ctx, view, origin_of(desired, name))
+
+
+def origin_of(desired: RepoContents, view_name: str) -> str:
+    """The file a view was defined in, as errors name it ('' for objects given to apply())."""
+    origin = desired.origin.get(("feature_views", view_name))
+    return str(origin) if origin and origin.name != "<apply>" else ""
+
+
+def check_against_source(ctx: Context, view, where: str) -> None:
+    """validate_feature_view's checks: in this process's Spark when it has one, else on the columns
+    read without Spark when they can be (offline.schema_reader), else in a new Spark, saying why."""
+    from featurestore.offline.sources import check_columns, validate_feature_view, view_where
+
+    known = columns_without_spark(ctx, view, where, "Checking")
+    if known is None:
+        validate_feature_view(ctx.spark, view, where, ctx.repo_path)
+    else:
+        check_columns(view, known.columns, view_where(where, view), known.location)
+
+
+def columns_without_spark(ctx: Context, view, where: str, doing: str):
+    """The view's columns read without Spark (offline.schema_reader.ViewColumns), or None when
+    Spark must answer: it runs in this process already, or the reader cannot (then the reason
+    is logged, since a JVM starts)."""
+    from featurestore.offline.schema_reader import NeedsSpark, view_columns
+    from featurestore.offline.sources import view_where
+    from featurestore.runtime.session import spark_running
+
+    if spark_running():
+        return None
+    known = view_columns(ctx.config, view, view_where(where, view))
+    if isinstance(known, NeedsSpark):
+        ctx.log(f"{doing} FeatureView {view.name!r} in Spark: {known.reason}")
+        return None
+    return known
 
 
 def with_inferred_schemas(ctx: Context, desired: RepoContents, validate: bool) -> RepoContents:
@@ -98,13 +128,15 @@ def with_inferred_schemas(ctx: Context, desired: RepoContents, validate: bool) -
         view = desired.feature_views[pending[0]]
         raise DefinitionError(f"FeatureView {view.name!r} leaves its {view.pending_inference} to be inferred from its "
                               f"source, which needs the source read: apply with validation, or declare schema=")
-    from featurestore.offline.sources import infer_schema
+    from featurestore.offline.sources import infer_schema, view_where, with_inferred_schema
 
-    spark = ctx.spark
     for name in pending:
-        origin = desired.origin.get(("feature_views", name))
-        where = str(origin) if origin and origin.name != "<apply>" else ""
-        view = infer_schema(spark, desired.feature_views[name], where, ctx.repo_path)
+        where, view = origin_of(desired, name), desired.feature_views[name]
+        known = columns_without_spark(ctx, view, where, "Inferring the schema of")
+        if known is None:
+            view = infer_schema(ctx.spark, view, where, ctx.repo_path)
+        else:
+            view = with_inferred_schema(view, known.columns, view_where(where, view))
         view.bind_code(ctx.repo_path)
         desired.feature_views[name] = view
     for service in desired.feature_services.values():  # FeatureService(features=[inferred_view]): all of them

@@ -24,6 +24,7 @@ class DeltaState:
     properties: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # absolute path -> partition values
     history: list = field(default_factory=list)  # (version, commit time, operation), from the JSON commits kept
+    metadata: dict = field(default_factory=dict)  # the newest metaData action
 
 
 def is_delta_table(folder: Path) -> bool:
@@ -50,6 +51,28 @@ def read_state(table_dir: Path) -> DeltaState:
     return state
 
 
+def latest_metadata(table_dir: Path) -> dict:
+    """The table's newest metaData action (schemaString, partitionColumns, configuration), found
+    from the newest JSON commit back to the last checkpoint; nothing else is replayed, so a
+    table whose files carry deletion vectors is read too. {} when the log has none."""
+    log = Path(table_dir) / "_delta_log"
+    last = log / "_last_checkpoint"
+    checkpoint = int(json.loads(last.read_text())["version"]) if last.exists() else -1
+    for commit in sorted(log.glob("*.json"), reverse=True):
+        if int(commit.stem) <= checkpoint:
+            break
+        for line in commit.read_text().splitlines():
+            if '"metaData"' in line:
+                action = json.loads(line)
+                if action.get("metaData"):
+                    return action["metaData"]
+    if checkpoint >= 0:
+        state = DeltaState()
+        _read_checkpoint(log, json.loads(last.read_text()), {}, state)
+        return state.metadata
+    return {}
+
+
 def active_files(table_dir: Path) -> dict[str, dict[str, str]]:
     """{absolute file path: partition values} of the table's current version."""
     return read_state(table_dir).files
@@ -65,6 +88,7 @@ def _apply(action: dict, files: dict, state: DeltaState, version: int | None = N
     elif action.get("remove"):
         files.pop(action["remove"]["path"], None)
     elif action.get("metaData"):
+        state.metadata = action["metaData"]
         state.properties = dict(action["metaData"].get("configuration") or {})
     elif action.get("commitInfo") and version is not None:
         info = action["commitInfo"]
@@ -86,5 +110,5 @@ def _read_checkpoint(log: Path, info: dict, files: dict, state: DeltaState) -> i
             elif remove:
                 _apply({"remove": remove}, files, state)
             elif meta:
-                _apply({"metaData": {"configuration": dict(meta.get("configuration") or [])}}, files, state)
+                _apply({"metaData": {**meta, "configuration": dict(meta.get("configuration") or [])}}, files, state)
     return version

@@ -109,10 +109,7 @@ def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | 
         warehouse = spark.conf.get("spark.sql.warehouse.dir")
         raise ValidationError(f"{where}: source {source.name!r} reads table {source.table}, which does not exist "
                               f"in the warehouse {warehouse}; create the table or fix table=")
-    if source.path and "://" not in source.path and not Path(source_path(source, repo_path)).exists():
-        raise ValidationError(f"{where}: source {source.name!r} reads {source.file_format} path "
-                              f"{source_path(source, repo_path)}, which does not exist; fix path= (a relative "
-                              f"path is relative to the feature repo)")
+    check_path_exists(source, where, repo_path)
     try:
         frame = read_source(spark, source, repo_path, version)
         frame.schema  # noqa: B018 - resolves the plan, so a broken query or path fails here
@@ -121,6 +118,19 @@ def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | 
         first_line = str(error).strip().splitlines()[0]
         raise ValidationError(f"{where}: source {source.name!r} ({source.describe_location()}) cannot be read: "
                               f"{first_line}") from None
+
+
+def check_path_exists(source: DataSource, where: str, repo_path: str | Path | None) -> None:
+    """A ValidationError when a local path= source names nothing."""
+    if source.path and "://" not in source.path and not Path(source_path(source, repo_path)).exists():
+        raise ValidationError(f"{where}: source {source.name!r} reads {source.file_format} path "
+                              f"{source_path(source, repo_path)}, which does not exist; fix path= (a relative "
+                              f"path is relative to the feature repo)")
+
+
+def view_where(where: str, view: FeatureView) -> str:
+    """How an error names the view: its file (when known), then the view."""
+    return f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
 
 
 def transform(spark, view: FeatureView, frame, where: str, repo_path: str | Path | None = None):
@@ -151,7 +161,15 @@ def transform(spark, view: FeatureView, frame, where: str, repo_path: str | Path
     if not isinstance(result, DataFrame):
         raise ValidationError(f"{where}: transformation {name} returned {type(result).__name__}, not a Spark "
                               f"DataFrame; return the transformed DataFrame")
+    from featurestore.offline import transformation_schemas
+
+    transformation_schemas.remember(view, repo_path, spark_columns(frame), spark_columns(result))
     return result
+
+
+def spark_columns(frame) -> dict[str, str]:
+    """{column: Spark type's simpleString} of a DataFrame."""
+    return {f.name: f.dataType.simpleString() for f in frame.schema.fields}
 
 
 def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: str | Path | None = None,
@@ -159,14 +177,24 @@ def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: 
     """The view's rows as a lazy DataFrame (its source, transformed when it has a transformation);
     a ValidationError unless they match the view's schema."""
     source = view.source
-    where = f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
+    where = view_where(where, view)
     frame = source_frame(spark, source, where, repo_path, version)
     location = source.describe_location()
     transformed = view.transformation_code is not None
     if transformed:
         frame = transform(spark, view, frame, where, repo_path)
         location = f"the output of transformation {view.transformation_code.qualified_name}"
-    columns = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    check_columns(view, spark_columns(frame), where, location)
+    return frame
+
+
+def check_columns(view: FeatureView, columns: dict[str, str], where: str, location: str) -> None:
+    """A ValidationError unless the view's rows, with these {column: Spark type}, match its schema.
+
+    `columns` are the source's after field_mapping, or the transformation's output: what
+    Spark resolved, or what offline.schema_reader read without it; both give the same errors."""
+    source = view.source
+    transformed = view.transformation_code is not None
     for field in view.schema:
         column = field.name if transformed else source.source_column(field.name)
         if column not in columns and field.name not in columns:
@@ -195,7 +223,6 @@ def validate_feature_view(spark, view: FeatureView, where: str = "", repo_path: 
                 f"{where}: {role} {column!r} of {location} has Spark type {columns[column]}, not timestamp; "
                 f"convert it in a query source, e.g. query=\"SELECT *, to_timestamp({column}) AS "
                 f"{column}_ts FROM ...\" (epoch seconds: timestamp_seconds({column}))")
-    return frame
 
 
 def infer_schema(spark, view: FeatureView, where: str = "", repo_path: str | Path | None = None) -> FeatureView:
@@ -204,12 +231,17 @@ def infer_schema(spark, view: FeatureView, where: str = "", repo_path: str | Pat
     timestamps as a feature (an aggregating view: the aggregated columns), typed by
     featurestore.types.from_spark_type. Columns no feature type holds are left out and named
     in the note `plan` shows; a join key of such a type is an error."""
+    where = view_where(where, view)
+    frame = transform(spark, view, source_frame(spark, view.source, where, repo_path), where, repo_path)
+    return with_inferred_schema(view, spark_columns(frame), where)
+
+
+def with_inferred_schema(view: FeatureView, types: dict[str, str], where: str) -> FeatureView:
+    """infer_schema's answer from the view's columns {name: Spark type} (after its transformation),
+    however they were read."""
     from featurestore.definitions import Field
     from featurestore.types import from_spark_type
 
-    where = f"{where + ': ' if where else ''}FeatureView {view.name!r}".lstrip()
-    frame = transform(spark, view, source_frame(spark, view.source, where, repo_path), where, repo_path)
-    types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
     given = {f.name: f for f in view.schema}
     if view.pending_inference == "schema":
         timestamps = {view.source.timestamp_field, view.source.created_timestamp_column}

@@ -124,6 +124,18 @@ def metastore_settings(config) -> dict:
 on_start = None
 
 
+def spark_running() -> bool:
+    """Whether this process already has a Spark (spark-submit's, a notebook's, the test suite's
+    session): asking it costs no JVM start. Never imports pyspark."""
+    if under_spark_submit():
+        return True
+    if "pyspark.sql" not in sys.modules:
+        return False
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() is not None
+
+
 def get_spark(config=None, app_name: str = "featurestore", master: str | None = None,
               overrides: dict | None = None):
     """The active SparkSession, or a new one configured for `config` (a RepoConfig).

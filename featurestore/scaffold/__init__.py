@@ -54,11 +54,23 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callabl
             log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE}")
             write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet",
                               trips_table=TRIPS_TABLE)
+            check_transformations(spark, path)
     except BaseException:
         _remove(created)
         log(f"init failed; removed what it created in {path}")
         raise
     return path
+
+
+def check_transformations(spark, path: Path) -> None:
+    """Run the template's transformed views in init's Spark once, so that their output schemas are
+    known (offline.transformation_schemas) and the first `featurestore apply` needs no JVM."""
+    from featurestore.offline.sources import validate_feature_view
+    from featurestore.repo import load_repo
+
+    for view in load_repo(path).feature_views.values():
+        if view.transformation_code is not None:
+            validate_feature_view(spark, view, "", path)
 
 
 def _remove(created: list[Path]) -> None:

@@ -24,6 +24,7 @@ RUN = [
     "featurestore.definitions.sources",
     "featurestore.errors",
     "featurestore.jsonio",
+    "featurestore.offline.schema_reader",
     "featurestore.times",
     "featurestore.values",
     "featurestore.types",
