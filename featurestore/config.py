@@ -58,9 +58,15 @@ class SparkOfflineStoreConfig:
     metastore: str = "shared"
     metastore_url: str = ""
     metastore_password_env: str = ""
+    # The warm Spark (featurestore.runtime.warm_spark): 'cli' (default) runs the CLI's Spark work
+    # on a Spark Connect server per repo, started on first use and stopped after
+    # warm_spark_idle_seconds without a user; 'always' the Python API's too; 'off' a JVM per process.
+    warm_spark: str = "cli"
+    warm_spark_idle_seconds: int = setting(900, above=0)
 
 
 OFFLINE_STORE_CONFIGS = {"spark": SparkOfflineStoreConfig}
+WARM_SPARK_MODES = ("cli", "always", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,6 +360,10 @@ def load_config(repo_path: str | Path) -> RepoConfig:
         raise ConfigError(f"{lines.where('offline_store.metastore')}: 'offline_store.metastore' is "
                           f"{offline.metastore!r}; choose 'shared' (many processes at once, the default) or "
                           f"'embedded' (one process at a time)")
+    if offline.warm_spark not in WARM_SPARK_MODES:
+        raise ConfigError(f"{lines.where('offline_store.warm_spark')}: 'offline_store.warm_spark' is "
+                          f"{offline.warm_spark!r}; choose 'cli' (the CLI's commands share a running Spark, the "
+                          f"default), 'always' (the Python API too) or 'off' (a JVM in each process)")
     if offline.metastore_url and not offline.metastore_url.startswith(("jdbc:", "thrift://")):
         raise ConfigError(f"{lines.where('offline_store.metastore_url')}: 'offline_store.metastore_url' must be a "
                           f"JDBC URL (jdbc:postgresql://HOST:PORT/DATABASE?user=USER) or a Hive metastore service "

@@ -13,11 +13,13 @@ still holds the definition the rows were computed under: every write is fenced b
 view's online generation (featurestore.identity), so an apply that lands meanwhile stops
 the run in one line with nothing recorded.
 
-Over Spark Connect (no RDDs, no SparkContext, so no accumulators) the same work runs
-through DataFrame.mapInArrow, which the server runs on its executors: each partition is
-encoded and sorted by entity key there, then streamed to this process for SQLite (Arrow
-batches, in partition order), or written to Redis there, each partition returning its
-counts as one row.
+Over Spark Connect (the warm Spark of featurestore.runtime.warm_spark, or a named server)
+the selection runs on the server and its rows stream to this process, which encodes them,
+sorts each chunk of CONNECT_CHUNK_ROWS by entity key and writes them, to SQLite or Redis
+alike. No Python step runs on the server: each Connect client session gets Python workers
+of its own there, whose start (about 0.7 s) was most of a small materialization's time;
+a large one-off materialization is fastest as the spark-submit job (jobs/materialize.py),
+its executors encoding beside the driver's writes.
 
 Where the time goes (issue #15, profiled with benchmarks/materialize_bench.py: entities x
 24 hourly rows x 3 features, 2-core machine, warm JVM). At 1M entities (24M source rows):
@@ -36,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from featurestore.context import Context
 from featurestore.definitions import FeatureView
@@ -257,66 +260,16 @@ def _write_partition(store: OnlineStore, project: str, view: FeatureView, writte
     return write
 
 
-# --- over Spark Connect: the same per-partition work through mapInArrow ----------------------
-
-ARROW_BATCH_ROWS = 10_000  # rows per Arrow batch a partition's encoded rows are sent in
-
-
-def _arrow_rows(batches) -> Iterator[tuple]:
-    """The rows of Arrow record batches as tuples of Python values (Spark's Row values for
-    featurestore's types: numbers, strings, booleans, bytes, lists)."""
-    for batch in batches:
-        yield from zip(*(column.to_pylist() for column in batch.columns))
+CONNECT_CHUNK_ROWS = 50_000  # rows encoded and sorted by key at a time over Spark Connect
+CONNECT_VIEWS_AT_ONCE = 4  # views materialized at the same time over Spark Connect
 
 
-def _encoded_columns(view: FeatureView) -> list[tuple[str, str]]:
-    """(name, Spark type) of flat_row_encoder's columns."""
-    return [("__fs_key", "binary"), ("__fs_event_us", "bigint"), ("__fs_created_us", "bigint"),
-            *[(f"__fs_value_{i}", "binary") for i in range(len(view.features))]]
-
-
-def _encoded_sorted_over_connect(view: FeatureView, frame):
-    """frame's rows encoded, and each partition sorted by entity key, on the executors (what
-    _encode_sorted_partition does through an RDD), as a DataFrame of flat rows."""
-    import pyarrow as pa
-
-    columns = _encoded_columns(view)
-    names = [name for name, _ in columns]
-    types = [pa.binary() if kind == "binary" else pa.int64() for _, kind in columns]
-
-    def encode_sorted(batches):
-        rows = _encoded_sorted(view, _arrow_rows(batches))
-        for first in range(0, len(rows), ARROW_BATCH_ROWS):
-            chunk = rows[first:first + ARROW_BATCH_ROWS]
-            yield pa.RecordBatch.from_arrays([pa.array([row[i] for row in chunk], kind)
-                                              for i, kind in enumerate(types)], names=names)
-
-    return frame.mapInArrow(encode_sorted, ", ".join(f"`{name}` {kind}" for name, kind in columns))
-
-
-def _write_from_executors_over_connect(store: OnlineStore, project: str, view: FeatureView, frame,
-                                       generation: str | None) -> tuple[int, int]:
-    """Write each partition from the executor that computes it (as the RDD path's
-    foreachPartition does); each partition's (selected, written) counts come back as one row,
-    where the RDD path adds them to accumulators."""
-    import pyarrow as pa
-
-    def write(batches):
-        selected = [0]
-
-        def counted(rows):
-            for row in rows:
-                selected[0] += 1
-                yield row
-
-        written = store.online_write_flat(project, view, _encode_partition(view)(counted(_arrow_rows(batches))),
-                                          generation)
-        store.close()
-        yield pa.RecordBatch.from_arrays([pa.array([selected[0]], pa.int64()), pa.array([written], pa.int64())],
-                                         names=["selected", "written"])
-
-    counts = frame.mapInArrow(write, "selected bigint, written bigint").collect()
-    return sum(row["selected"] for row in counts), sum(row["written"] for row in counts)
+def _encoded_sorted_chunks(view: FeatureView, rows: Iterable) -> Iterator[tuple]:
+    """rows (a Spark Connect client's stream) encoded in this process, each chunk of
+    CONNECT_CHUNK_ROWS sorted by entity key, as the executors sort a partition."""
+    rows = iter(rows)
+    while chunk := list(islice(rows, CONNECT_CHUNK_ROWS)):
+        yield from _encoded_sorted(view, chunk)
 
 
 def write_view(ctx: Context, view: FeatureView, start: datetime, end: datetime,
@@ -355,10 +308,7 @@ def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False,
     from featurestore.runtime.session import is_remote
 
     remote = is_remote(spark)
-    if store.writes_from_executors and remote:
-        log(f"  {view.name}: writing from the executors, one pipeline per partition")
-        return _write_from_executors_over_connect(store, project, view, frame, generation)
-    if store.writes_from_executors:
+    if store.writes_from_executors and not remote:
         selected = spark.sparkContext.accumulator(0)
         written = spark.sparkContext.accumulator(0)
 
@@ -376,7 +326,7 @@ def write_rows(ctx: Context, view: FeatureView, frame, small: bool = False,
     # SQLite inserts in key order fill its B-tree pages in turn instead of splitting them at
     # random, which halves the write (see the module docstring).
     if remote:
-        rows = _encoded_sorted_over_connect(view, frame).toLocalIterator()
+        rows = _encoded_sorted_chunks(view, frame.toLocalIterator())
     else:
         rows = frame.rdd.mapPartitions(_encode_sorted_partition(view)).toLocalIterator(prefetchPartitions=True)
     selected = [0]
@@ -521,22 +471,49 @@ def check_end(end: datetime, now: datetime | None = None) -> datetime:
 
 def materialize(ctx: Context, views: list[FeatureView],
                 intervals_of: Callable[[FeatureView], list[tuple[datetime, datetime]]]) -> list[ViewResult]:
-    """Materialize each view over its intervals; stop at the first failure (nothing recorded for it)."""
-    results = []
-    for view in views:
+    """Materialize each view over its intervals; stop at the first failure (nothing recorded for it).
+
+    Over Spark Connect the views run at once, up to CONNECT_VIEWS_AT_ONCE: a small view's
+    time is mostly the server's latency per query, which overlaps (a warm init repo's two
+    views: 3.6 s one after the other). Each view's interval is recorded when its own write
+    succeeded; the first failure, in the views' order, is raised once all have ended.
+    """
+    from featurestore.runtime.session import is_remote
+
+    if len(views) < 2 or not is_remote(ctx.spark):
+        return [result for view in views for result in materialize_view(ctx, view, intervals_of)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(views), CONNECT_VIEWS_AT_ONCE)) as pool:
+        running = [pool.submit(materialize_view, ctx, view, intervals_of) for view in views]
+    results, failures = [], []
+    for future in running:
         try:
-            ctx.online_store.mark_holding(ctx.project)  # before the values: a store wiped after this loses it too
-        except OnlineStoreError as error:  # the words a write on an executor would have
-            start, end = intervals_of(view)[-1]
-            raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
-                                       f"failed: OnlineStoreError: {error}; no interval was recorded, rerun it") \
-                from None
-        # the definition as the registry holds it now, its generation the store's: the fence of every write below
-        _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
-        intervals = intervals_of(view)
-        for index, (start, end) in enumerate(intervals):
-            late_since = view.source_read_at if index == len(intervals) - 1 else None  # late rows: the newest run
-            results.append(materialize_interval(ctx, view, generation, start, end, late_since))
+            results += future.result()
+        except BaseException as error:
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return results
+
+
+def materialize_view(ctx: Context, view: FeatureView,
+                     intervals_of: Callable[[FeatureView], list[tuple[datetime, datetime]]]) -> list[ViewResult]:
+    """One view over its intervals, in order; stops at the first failure."""
+    try:
+        ctx.online_store.mark_holding(ctx.project)  # before the values: a store wiped after this loses it too
+    except OnlineStoreError as error:  # the words a write on an executor would have
+        start, end = intervals_of(view)[-1]
+        raise MaterializationError(f"materializing {view.name!r} over [{start.isoformat()}, {end.isoformat()}) "
+                                   f"failed: OnlineStoreError: {error}; no interval was recorded, rerun it") \
+            from None
+    # the definition as the registry holds it now, its generation the store's: the fence of every write below
+    _, view, generation = ensure_current(ctx.registry_store, ctx.online_store, ctx.project, view.name)
+    intervals = intervals_of(view)
+    results = []
+    for index, (start, end) in enumerate(intervals):
+        late_since = view.source_read_at if index == len(intervals) - 1 else None  # late rows: the newest run
+        results.append(materialize_interval(ctx, view, generation, start, end, late_since))
     return results
 
 

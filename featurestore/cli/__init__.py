@@ -62,11 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]) and return its exit code."""
+    from featurestore.runtime import session
+
     parser = build_parser()
     show_progress()
+    session.from_cli = True  # Spark work runs on the repo's warm Spark (featurestore.runtime.warm_spark)
     if sys.stderr.isatty():  # a person waits: say what a cold Spark start is doing
-        from featurestore.runtime import session
-
         session.on_start = lambda line: print(f"featurestore: {line}", file=sys.stderr, flush=True)
     try:
         args = parser.parse_args(argv)

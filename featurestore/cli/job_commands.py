@@ -48,8 +48,10 @@ def cmd_materialize_incremental(args) -> int:
 
 
 def cmd_stream(args) -> int:
+    from featurestore.runtime import session
     from featurestore.streaming import stop_on_signals
 
+    session.from_cli = False  # a long-running query keeps a JVM of its own, not the shared warm Spark
     store = open_store(args)
     restore = stop_on_signals()
     try:

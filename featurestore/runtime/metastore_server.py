@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
@@ -36,13 +35,13 @@ from pathlib import Path
 
 from featurestore.errors import SparkSetupError
 from featurestore.runtime import replaced_catalogs
+from featurestore.runtime.leases import add_lease, live_leases, locked
 from featurestore.runtime.processes import alive
 
 HOST = "127.0.0.1"
 IDLE_ENV = "FEATURESTORE_METASTORE_IDLE_SECONDS"
 DIR_ENV = "FEATURESTORE_METASTORE_SERVER_DIR"
 DEFAULT_IDLE_SECONDS = 600
-LOCK_WAIT_SECONDS = 60  # a server shutting down holds the lock for at most ~15 s
 START_TIMEOUT_SECONDS = 60
 
 
@@ -54,28 +53,6 @@ def state_dir() -> Path:
     return Path(base) / "featurestore" / "metastore-server"
 
 
-@contextlib.contextmanager
-def locked(folder: Path, timeout: float = LOCK_WAIT_SECONDS):
-    """Hold folder/lock; SparkSetupError after `timeout` seconds of waiting, saying for whom."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SparkSetupError(f"waited {timeout:g} s for {folder / 'lock'}, held by a shared metastore "
-                                          f"server shutting down or starting; try again, or see "
-                                          f"{folder / 'server.log'}") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _server(folder: Path) -> tuple[int, int] | None:
     """(supervisor pid, port) of the running server, if its file names a live one that listens."""
     from featurestore.runtime.processes import listening
@@ -85,23 +62,6 @@ def _server(folder: Path) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return (pid, port) if alive(pid) and listening(HOST, port) else None
-
-
-def add_lease(folder: Path, pid: int) -> None:
-    (folder / "leases").mkdir(exist_ok=True, mode=0o700)
-    (folder / "leases" / str(pid)).touch()
-
-
-def live_leases(folder: Path) -> list[int]:
-    """Pids of the leases whose process is alive; the others' files are removed."""
-    live = []
-    for lease in (folder / "leases").glob("*"):
-        if lease.name.isdigit() and alive(int(lease.name)):
-            live.append(int(lease.name))
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                lease.unlink()
-    return live
 
 
 def server_url(port: int) -> str:

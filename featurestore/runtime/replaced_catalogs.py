@@ -128,6 +128,12 @@ def _sql(text: str) -> str:
     return text.replace("'", "''")
 
 
+def catalog_identity(metastore_dir: Path) -> str:
+    """The id of the repo's catalog as it is on disk now (written on first use): a repo made
+    again at the same path has another one."""
+    return _marker(Path(metastore_dir).resolve().parent)[0]
+
+
 def _marker(data: Path) -> tuple[str, Path]:
     """(id, folder it was made in) of the data folder, written on first use (O_EXCL, so two
     processes agree on one)."""

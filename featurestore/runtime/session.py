@@ -122,6 +122,8 @@ def metastore_settings(config) -> dict:
 # Called with one line before a new local session starts; the CLI sets it when a person
 # watches its terminal, so a cold start says what it waits for (library code never prints).
 on_start = None
+# Set by the `featurestore` CLI: its commands use the repo's warm Spark (featurestore.runtime.warm_spark).
+from_cli = False
 
 
 def spark_running() -> bool:
@@ -142,7 +144,9 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
 
     With a Spark Connect server named (SPARK_REMOTE, else feature_store.yaml's
     offline_store.spark_remote) and outside spark-submit, a Spark Connect session to it
-    instead: no JVM starts in this process (see remote_session).
+    instead: no JVM starts in this process (see remote_session). Else, without a session in
+    this process, the repo's warm Spark when offline_store.warm_spark asks for it
+    (featurestore.runtime.warm_spark; a session given its own master or settings is local).
     """
     remote = None if under_spark_submit() else remote_url(config)
     if remote is not None:
@@ -153,6 +157,11 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    from featurestore.runtime import warm_spark
+
+    if master is None and not overrides and warm_spark.wanted(config, from_cli):
+        return remote_session(warm_spark.ensure(config, on_start), "the repo's warm Spark (offline_store.warm_spark)",
+                              config)
     conf = session_conf(config, master, overrides)
     metastore.check_metastore_free(conf.get(metastore.URL_KEY, ""))
     if config is not None:

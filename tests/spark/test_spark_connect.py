@@ -353,12 +353,13 @@ def test_the_server_command_has_the_repo_settings(repo_factory):
 
 
 @pytest.mark.spark
-def test_the_arrow_encoding_equals_the_rdd_encoding_for_every_type(spark):
-    """Materialization over Connect encodes Arrow batches (mapInArrow), a local session RDD rows:
-    the same flat rows, each partition sorted by entity key, for every feature type and null values.
-    mapInArrow runs in a local session too, so this needs no server."""
+def test_the_client_encoding_equals_the_executor_encoding_for_every_type(spark, monkeypatch):
+    """Materialization over Connect encodes the streamed rows in the client, chunk by chunk, a
+    local session on the executors, partition by partition: the same flat rows for every feature
+    type and null values, each chunk sorted by entity key."""
     from featurestore import Entity, FeatureView, Field, SparkSource
-    from featurestore.materialize import _encode_sorted_partition, _encoded_sorted_over_connect, latest_rows
+    from featurestore import materialize
+    from featurestore.materialize import _encode_sorted_partition, _encoded_sorted_chunks, latest_rows
     from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
     key = Entity(name="thing", join_keys=["thing_id", "region"])
@@ -379,7 +380,11 @@ def test_the_arrow_encoding_equals_the_rdd_encoding_for_every_type(spark):
                                          "flag boolean, raw binary, seen timestamp, nums array<bigint>, "
                                          "names array<string>, times array<timestamp>, event_timestamp timestamp")
     frame = latest_rows(view, source.repartition(3), datetime(2025, 1, 1), datetime(2027, 1, 1))
-    arrow = [tuple(row) for row in _encoded_sorted_over_connect(view, frame).collect()]
+    monkeypatch.setattr(materialize, "CONNECT_CHUNK_ROWS", 25)
+    client = list(_encoded_sorted_chunks(view, frame.toLocalIterator()))
     rdd = frame.rdd.mapPartitions(_encode_sorted_partition(view)).collect()
-    assert len(arrow) == 60
-    assert arrow == [tuple(row) for row in rdd]
+    assert len(client) == 60
+    assert sorted(client) == sorted(tuple(row) for row in rdd)
+    for first in (0, 25, 50):
+        keys = [row[0] for row in client[first:first + 25]]
+        assert keys == sorted(keys)
