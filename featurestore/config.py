@@ -60,8 +60,9 @@ class SparkOfflineStoreConfig:
     metastore_password_env: str = ""
     # The warm Spark (featurestore.runtime.warm_spark): 'cli' (default) runs the CLI's Spark work
     # on a Spark Connect server per repo, started on first use and stopped after
-    # warm_spark_idle_seconds without a user; 'always' the Python API's too; 'off' a JVM per process.
-    warm_spark: str = "cli"
+    # warm_spark_idle_seconds without a user; 'always' the Python API's too; 'off' a JVM per process
+    # (YAML reads an unquoted off/false as a boolean: false is 'off', true 'cli').
+    warm_spark: str | bool = "cli"
     warm_spark_idle_seconds: int = setting(900, above=0)
 
 
@@ -348,6 +349,8 @@ def load_config(repo_path: str | Path) -> RepoConfig:
     online_raw = _feast_online_settings(online_type, online_raw, lines)
     online_config = _check_section(online.config_class(online_type), online_raw, "online_store", lines)
     offline = _check_section(OFFLINE_STORE_CONFIGS[offline_type], offline_raw, "offline_store", lines)
+    if isinstance(offline.warm_spark, bool):
+        offline = dataclasses.replace(offline, warm_spark="cli" if offline.warm_spark else "off")
     for key in offline.spark_conf:
         if not isinstance(key, str) or not key.startswith("spark."):
             raise ConfigError(f"{lines.where('offline_store.spark_conf.' + str(key))}: spark_conf key {key!r} "

@@ -15,6 +15,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # A password Redis will refuse, for tests of a wrong password. Set before Spark starts:
 # Python workers on the executors see only the environment the JVM was started with.
 os.environ["FEATURESTORE_TEST_WRONG_REDIS_PASSWORD"] = "not-the-password"
+# Each test repo would get a warm Spark of its own (a JVM kept for 15 minutes): CLI commands run
+# by tests start Spark in their own process, except in tests/spark/test_warm_spark.py.
+os.environ["FEATURESTORE_WARM_SPARK"] = "off"
 import time
 
 time.tzset()

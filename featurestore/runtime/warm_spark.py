@@ -205,8 +205,11 @@ def _interrupt(signum, frame):
 
 
 def _forget(folder: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (folder / "server").unlink()
+    """Remove the server file if it still names this supervisor (a dead server's successor may
+    have written its own meanwhile)."""
+    with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+        if int((folder / "server").read_text().split()[0]) == os.getpid():
+            (folder / "server").unlink()
 
 
 def _stop_spark(spark: subprocess.Popen) -> None:
