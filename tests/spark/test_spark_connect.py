@@ -357,8 +357,7 @@ def test_the_client_encoding_equals_the_executor_encoding_for_every_type(spark, 
     """Materialization over Connect encodes the streamed rows in the client, chunk by chunk, a
     local session on the executors, partition by partition: the same flat rows for every feature
     type and null values, each chunk sorted by entity key."""
-    from featurestore import Entity, FeatureView, Field, SparkSource
-    from featurestore import materialize
+    from featurestore import Entity, FeatureView, Field, SparkSource, materialize
     from featurestore.materialize import _encode_sorted_partition, _encoded_sorted_chunks, latest_rows
     from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
