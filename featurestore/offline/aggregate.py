@@ -67,11 +67,13 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
     carried = list(entities.columns)
     delay = micros(view.delay)
 
+    # Column lists are kept here rather than asked of the frames: over Spark Connect each
+    # `.columns` is a round trip to the server (about 30 ms), on every materialization.
+    union_columns = [*keys, T, IS_EVENT, ROW, *inputs]
     event_rows = events.select(
         *[column(k).cast(dtypes[k].spark_type).alias(k) for k in keys],
         F.unix_micros(column(view.source.timestamp_field).cast("timestamp")).alias(T),
-        F.lit(True).alias(IS_EVENT), F.lit(None).alias(ROW),
-        *[column(c).cast(dtypes[c].spark_type).alias(c) for c in inputs])
+        F.lit(True).alias(IS_EVENT), *[column(c).cast(dtypes[c].spark_type).alias(c) for c in inputs])
     event_rows = event_rows.where(F.col(T).isNotNull())
     for key in keys:
         event_rows = event_rows.where(column(key).isNotNull())
@@ -80,8 +82,7 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
         *[column(c).cast(dtypes[k].spark_type).alias(k) for k, c in entity_keys], F.unix_micros(F.col(TS)).alias(T),
         F.lit(None).cast("boolean").alias(IS_EVENT), F.struct(*[column(c) for c in carried]).alias(ROW),
         *[F.lit(None).cast(dtypes[c].spark_type).alias(c) for c in inputs])
-    union = entity_rows.select(*event_rows.columns) \
-        .unionByName(event_rows.withColumn(ROW, F.lit(None).cast(entity_rows.schema[ROW].dataType)))
+    union = entity_rows.unionByName(event_rows, allowMissingColumns=True)  # events' ROW: a null of its type
 
     # Level 1: running values per row (entity rows contribute nothing: their inputs are null).
     running = Window.partitionBy(*keys).orderBy(T).rangeBetween(Window.unboundedPreceding, Window.currentRow)
@@ -118,12 +119,14 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
                 value = _sketchable(column(a.column), dtypes[a.column])
                 level1[f"head_hll_{a.column}_{width}"] = F.hll_sketch_agg(value).over(head)
                 level1[f"tail_hll_{a.column}_{width}"] = F.hll_sketch_agg(value).over(tail)
-    with_running = union.select(*union.columns, *[value.alias(f"__fs_{name}") for name, value in level1.items()])
+    with_running = union.select(*union_columns, *[value.alias(f"__fs_{name}") for name, value in level1.items()])
+    running_columns = [*union_columns, *[f"__fs_{name}" for name in level1]]
     if shifted:
         with_running = with_running.select(
             "*", *[expr for c, d in shifted.items() for expr in (
                 F.sum(d).over(running).alias(f"__fs_s1_{c}"), F.sum(d * d).over(running).alias(f"__fs_s2_{c}"))])
-    state_names = [c for c in with_running.columns if c.startswith("__fs_") and c not in (T, ROW, IS_EVENT)
+        running_columns += [name for c in shifted for name in (f"__fs_s1_{c}", f"__fs_s2_{c}")]
+    state_names = [c for c in running_columns if c.startswith("__fs_") and c not in (T, ROW, IS_EVENT)
                    and not c.startswith("__fs_last_")]
     state = F.struct(*[F.col(c).alias(c[len("__fs_"):]) for c in state_names])
     # Prefix values (counts, sums, first values) are null until a key's first non-null input and
@@ -158,7 +161,7 @@ def aggregate(entities, view: FeatureView, features: list[str], events, output_n
     for width in windows:
         lookups[f"after_{width}"] = first_after(event_state, delay + width)
     for c in inputs:
-        if f"__fs_last_{c}" in with_running.columns:
+        if f"__fs_last_{c}" in running_columns:
             lookups[f"last_{c}"] = as_of(F.col(f"__fs_last_{c}"), delay)
     looked_up = with_running.select(F.col(T), F.col(ROW), F.col(IS_EVENT), *own_state,
                                     *[value.alias(f"__fs_{name}") for name, value in lookups.items()])

@@ -195,9 +195,23 @@ def view_columns(config, view, where: str) -> ViewColumns | NeedsSpark:
     field_mapping, through the view's transformation), read without Spark, or NeedsSpark.
     A local path that does not exist fails here, with Spark's check's own message."""
     from featurestore.offline import transformation_schemas
+
+    columns = mapped_source_columns(config, view.source, where)
+    if isinstance(columns, NeedsSpark):
+        return columns
+    code = view.transformation_code
+    if code is None:
+        return ViewColumns(columns, view.source.describe_location())
+    output = transformation_schemas.recall(view, config.repo_path, columns)
+    if output is None:
+        return NeedsSpark(f"transformation {code.qualified_name} has not run on these columns yet")
+    return ViewColumns(output, f"the output of transformation {code.qualified_name}")
+
+
+def mapped_source_columns(config, source, where: str) -> dict[str, str] | NeedsSpark:
+    """The source's columns after its field_mapping (what a transformation is given), or NeedsSpark."""
     from featurestore.offline.sources import check_path_exists
 
-    source = view.source
     check_path_exists(source, where, config.repo_path)
     stored = source_columns(config, source)
     if isinstance(stored, NeedsSpark):
@@ -208,10 +222,4 @@ def view_columns(config, view, where: str) -> ViewColumns | NeedsSpark:
             if field in columns:
                 return NeedsSpark(f"field_mapping renames {column!r} to {field!r}, a column it already has")
             columns = {field if name == column else name: kind for name, kind in columns.items()}
-    code = view.transformation_code
-    if code is None:
-        return ViewColumns(columns, source.describe_location())
-    output = transformation_schemas.recall(view, config.repo_path, columns)
-    if output is None:
-        return NeedsSpark(f"transformation {code.qualified_name} has not run on these columns yet")
-    return ViewColumns(output, f"the output of transformation {code.qualified_name}")
+    return columns

@@ -105,16 +105,18 @@ def source_frame(spark, source: DataSource, where: str, repo_path: str | Path | 
     """The source read lazily, or a ValidationError saying why it cannot be."""
     from pyspark.errors import AnalysisException
 
-    if source.table and not spark.catalog.tableExists(source.table):
-        warehouse = spark.conf.get("spark.sql.warehouse.dir")
-        raise ValidationError(f"{where}: source {source.name!r} reads table {source.table}, which does not exist "
-                              f"in the warehouse {warehouse}; create the table or fix table=")
     check_path_exists(source, where, repo_path)
     try:
         frame = read_source(spark, source, repo_path, version)
         frame.schema  # noqa: B018 - resolves the plan, so a broken query or path fails here
         return frame
     except AnalysisException as error:
+        # asked after the fact, not before with tableExists: one round trip less over Spark Connect
+        if source.table and error.getCondition() == "TABLE_OR_VIEW_NOT_FOUND" and \
+                not spark.catalog.tableExists(source.table):
+            warehouse = spark.conf.get("spark.sql.warehouse.dir")
+            raise ValidationError(f"{where}: source {source.name!r} reads table {source.table}, which does not "
+                                  f"exist in the warehouse {warehouse}; create the table or fix table=") from None
         first_line = str(error).strip().splitlines()[0]
         raise ValidationError(f"{where}: source {source.name!r} ({source.describe_location()}) cannot be read: "
                               f"{first_line}") from None

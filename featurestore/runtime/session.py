@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 from featurestore.errors import SparkSetupError
-from featurestore.runtime import metastore
+from featurestore.runtime import metastore, unregistered_tables
 from featurestore.runtime.jars import (  # noqa: F401 - where a session's files come from, named here too
     PACKAGE_SPARK_CONF,
     checkout_root,
@@ -147,7 +147,18 @@ def get_spark(config=None, app_name: str = "featurestore", master: str | None = 
     instead: no JVM starts in this process (see remote_session). Else, without a session in
     this process, the repo's warm Spark when offline_store.warm_spark asks for it
     (featurestore.runtime.warm_spark; a session given its own master or settings is local).
+    Tables `featurestore init` wrote without Spark are registered in its catalog first
+    (featurestore.runtime.unregistered_tables).
     """
+    session = _session(config, app_name, master, overrides)
+    if config is not None and unregistered_tables.pending(config.warehouse_dir):
+        unregistered_tables.register(session, config.warehouse_dir)
+    return session
+
+
+def _session(config=None, app_name: str = "featurestore", master: str | None = None,
+              overrides: dict | None = None):
+    """get_spark's session, before the pending tables are registered."""
     remote = None if under_spark_submit() else remote_url(config)
     if remote is not None:
         return remote_session(*remote, config)

@@ -30,6 +30,7 @@ def serve(folder: Path, repo: Path, port: int, idle_seconds: float | None) -> in
     idle = idle_seconds if idle_seconds is not None else float(config.offline_store.warm_spark_idle_seconds)
     config.warehouse_dir.mkdir(parents=True, exist_ok=True)
     config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     command = server_command(config, HOST, port, master=None)  # leases the shared catalog for this process
     with open(folder / "spark.log", "ab") as out:
         spark = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -42,10 +43,12 @@ def serve(folder: Path, repo: Path, port: int, idle_seconds: float | None) -> in
                 print(f"Spark did not listen on {HOST}:{port}; see {folder / 'spark.log'}", flush=True)
                 return 1
             time.sleep(0.2)
+        listening_after = time.monotonic() - started
         warm_up(f"sc://{HOST}:{port}")
         (folder / "server").write_text(f"{os.getpid()} {port} {config.repo_path}\n")
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} serving {config.repo_path} on {HOST}:{port}; stops after "
-              f"{idle:g} s idle", flush=True)
+              f"{idle:g} s idle (listening after {listening_after:.1f} s, catalog and Delta ready after "
+              f"{time.monotonic() - started:.1f} s)", flush=True)
         last_used = time.monotonic()
         while spark.poll() is None:
             time.sleep(2)

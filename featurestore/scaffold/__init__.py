@@ -44,22 +44,61 @@ def init_repo(path: str | Path, with_data: bool = True, spark=None, log: Callabl
         (path / "features.py").write_text((TEMPLATE / "features.py").read_text().format(table=STATS_TABLE,
                                                                                      trips_table=TRIPS_TABLE))
         if with_data:
-            from featurestore.config import load_config
-            from featurestore.runtime.session import get_spark
-            from featurestore.scaffold.sample_data import write_sample_data
-
-            if spark is None:
-                log("Starting Spark (warehouse and metastore under data/)")
-                spark = get_spark(load_config(path), app_name="featurestore-init")
-            log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE}")
-            write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, path / "data" / "driver_stats.parquet",
-                              trips_table=TRIPS_TABLE)
-            check_transformations(spark, path)
+            write_data(path, spark, log)
     except BaseException:
         _remove(created)
         log(f"init failed; removed what it created in {path}")
         raise
     return path
+
+
+def write_data(path: Path, spark, log: Callable[[str], object]) -> None:
+    """The sample tables: with the Spark given or running in this process, written by it (and the
+    template's transformation run once); else without a JVM, with delta-rs, the tables left for
+    the repo's first Spark session to register and the transformation's output recorded."""
+    from featurestore.config import load_config
+    from featurestore.runtime.session import spark_running
+
+    config = load_config(path)
+    parquet = path / "data" / "driver_stats.parquet"
+    if spark is None and not spark_running():
+        from featurestore.runtime import unregistered_tables
+        from featurestore.scaffold.sample_data import write_sample_tables
+
+        log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE} (without Spark)")
+        config.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        tables = write_sample_tables(config.warehouse_dir, STATS_TABLE, ENTITY_TABLE, parquet, trips_table=TRIPS_TABLE)
+        unregistered_tables.add(config.warehouse_dir, tables)
+        record_template_transformation(config)
+        return
+    from featurestore.runtime.session import get_spark
+    from featurestore.scaffold.sample_data import write_sample_data
+
+    if spark is None:
+        spark = get_spark(config, app_name="featurestore-init")
+    log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE}")
+    write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, parquet, trips_table=TRIPS_TABLE)
+    check_transformations(spark, path)
+
+
+# What the template's transformation (features.py's driver_stats_transformation) adds to its
+# input's columns; tests/spark/test_init.py checks it against Spark running the function.
+TEMPLATE_TRANSFORMATION_ADDS = {"trips_per_hour": "float"}
+
+
+def record_template_transformation(config) -> None:
+    """Record the template's transformation output (offline.transformation_schemas) so that the
+    first `featurestore apply` checks it without Spark, as if Spark had run it."""
+    from featurestore.offline import transformation_schemas
+    from featurestore.offline.schema_reader import mapped_source_columns
+    from featurestore.repo import load_repo
+
+    for view in load_repo(config.repo_path).feature_views.values():
+        if view.transformation_code is None:
+            continue
+        columns = mapped_source_columns(config, view.source, view.name)
+        if isinstance(columns, dict):
+            transformation_schemas.remember(view, config.repo_path, columns, {**columns, **TEMPLATE_TRANSFORMATION_ADDS})
 
 
 def check_transformations(spark, path: Path) -> None:

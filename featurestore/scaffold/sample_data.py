@@ -57,6 +57,40 @@ def entity_rows(end: datetime, days: int = 7, per_driver: int = 40, seed: int = 
     return rows
 
 
+def write_sample_tables(warehouse_dir, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None,
+                        trips_table: str = "trip_events") -> list[str]:
+    """write_sample_data's tables without Spark: Delta tables written with delta-rs where Spark
+    keeps the `default` database's tables, and the stats as parquet too; returns the table names,
+    which the repo's first Spark session registers (featurestore.runtime.unregistered_tables)."""
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    end = end or datetime.now(UTC)
+    time_type = pa.timestamp("us", tz="UTC")
+    stats = _arrow_table(driver_stats_rows(end), [("driver_id", pa.int64()), ("event_timestamp", time_type),
+                                                  ("conv_rate", pa.float32()), ("acc_rate", pa.float32()),
+                                                  ("avg_daily_trips", pa.int32()), ("created", time_type)])
+    entities = _arrow_table([(d, ts, float(label)) for d, ts, label in entity_rows(end)],
+                            [("driver_id", pa.int64()), ("event_timestamp", time_type),
+                             ("label_driver_reported_satisfaction", pa.float64())])
+    trips = _arrow_table(trip_rows(end), [("driver_id", pa.int64()), ("customer_id", pa.string()),
+                                          ("fare", pa.float64()), ("event_timestamp", time_type)])
+    for table, name in ((stats, stats_table), (entities, entity_table), (trips, trips_table)):
+        write_deltalake(str(Path(warehouse_dir) / name), table, mode="overwrite")
+    Path(parquet_dir).mkdir(parents=True, exist_ok=True)
+    pq.write_table(stats, Path(parquet_dir) / "part-00000.parquet")
+    return [stats_table, entity_table, trips_table]
+
+
+def _arrow_table(rows: list[tuple], columns: list) -> object:
+    import pyarrow as pa
+
+    return pa.table({name: pa.array([row[i] for row in rows], kind) for i, (name, kind) in enumerate(columns)})
+
+
 def write_sample_data(spark, stats_table: str, entity_table: str, parquet_dir, end: datetime | None = None,
                       trips_table: str = "trip_events"):
     """Save the stats, trip and entity rows as Delta tables (and the stats as parquet too)."""
