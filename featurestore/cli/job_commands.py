@@ -248,8 +248,21 @@ def cmd_ui(args) -> int:
 VIEWS_HELP = "only this feature view; repeat the option or give a comma-separated list (default: all)"
 
 
+def cmd_spark(args) -> int:
+    from featurestore.config import load_config
+    from featurestore.runtime.warm_spark_server import status_or_stop
+
+    print(status_or_stop(load_config(args.repo), args.spark_command))
+    return 0
+
+
 def add_commands(commands, common) -> None:
     """Register the commands on `commands`; `common` is the parent parser with --repo."""
+    spark = commands.add_parser("spark", parents=[common], help="the repo's warm Spark: status, or stop it now")
+    spark.add_argument("spark_command", choices=("status", "stop"), metavar="{status,stop}",
+                       help="status: does it run, where, for which processes; stop: stop it now")
+    spark.set_defaults(run=cmd_spark)
+
     materialize = commands.add_parser("materialize", parents=[common],
                                       help="write the newest values in [START, END) online")
     materialize.add_argument("start", help="ISO-8601 time (UTC unless a zone is given) or 'now'")

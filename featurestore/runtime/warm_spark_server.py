@@ -113,19 +113,21 @@ def main(argv: list[str] | None = None) -> int:
         return serve(Path(args.state_dir), Path(args.repo), args.port, float(idle) if idle else None)
     from featurestore.config import load_config
 
-    config = load_config(Path(args.repo))
-    if args.action == "stop":
-        print("Stopped the repo's warm Spark." if stop(config) else "No warm Spark was running for this repo.")
-        return 0
+    print(status_or_stop(load_config(Path(args.repo)), args.action))
+    return 0
+
+
+def status_or_stop(config, action: str) -> str:
+    """What `featurestore spark status|stop` prints (stopping the repo's server for `stop`)."""
+    if action == "stop":
+        return "Stopped the repo's warm Spark." if stop(config) else "No warm Spark was running for this repo."
     folder = state_dir(config)
     found = running_server(folder)
     if found is None:
-        print(f"No warm Spark runs for {config.repo_path} (state in {folder}).")
-    else:
-        users = ", ".join(map(str, sorted(live_leases(folder)))) or "none (idle)"
-        print(f"Warm Spark for {config.repo_path}: supervisor pid {found[0]}, sc://{HOST}:{found[1]}, used by pids "
-              f"{users}; log in {folder / 'spark.log'}")
-    return 0
+        return f"No warm Spark runs for {config.repo_path} (state in {folder})."
+    users = ", ".join(map(str, sorted(live_leases(folder)))) or "none (idle)"
+    return (f"Warm Spark for {config.repo_path}: supervisor pid {found[0]}, sc://{HOST}:{found[1]}, used by pids "
+            f"{users}; log in {folder / 'spark.log'}")
 
 
 if __name__ == "__main__":

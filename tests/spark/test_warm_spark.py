@@ -58,8 +58,7 @@ def test_two_commands_at_once_share_one_server_that_stops_when_idle(warm):
     outputs = [command.communicate(timeout=300) for command in commands]
     assert [command.returncode for command in commands] == [0, 0], outputs
     assert len(servers_started(state)) == 1
-    status = subprocess.run([sys.executable, "-m", "featurestore.runtime.warm_spark_server", "status", "--repo", str(repo)],
-                            capture_output=True, text=True, env=env, timeout=60).stdout
+    status = cli(repo, "spark", "status", env=env).stdout
     assert status.startswith(f"Warm Spark for {repo}: supervisor pid ")
     read = cli(repo, "get-online-features", "-f", "driver_hourly_stats:conv_rate,driver_trips:trips_count_1d",
                "-e", "driver_id=1001", env=env)
