@@ -126,7 +126,12 @@ def feast(folder: Path, runs: int) -> dict[str, list[float]]:
 
 def demo_seconds(folder: Path) -> float:
     """`make demo`'s walkthrough (scripts/demo.py) after set-up, in a work folder of its own."""
-    return timed([sys.executable, str(ROOT / "scripts" / "demo.py"), "--work-dir", str(folder / "demo_work")], ROOT)
+    from featurestore.config import load_config
+    from featurestore.runtime.warm_spark import stop
+
+    seconds = timed([sys.executable, str(ROOT / "scripts" / "demo.py"), "--work-dir", str(folder / "demo_work")], ROOT)
+    stop(load_config(folder / "demo_work" / "driver_repo"))
+    return seconds
 
 
 def run(runs: int = 3, with_feast: bool = True, with_demo: bool = True) -> dict:

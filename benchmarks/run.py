@@ -1,7 +1,7 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
-    python -m benchmarks.run [--quick] [--only startup,training,aggregations,quality,materialize,online,on_demand,load,
-                                        serving,soak,stream,cluster]
+    python -m benchmarks.run [--quick] [--only startup,commands,training,aggregations,quality,materialize,online,
+                                        on_demand,load,serving,soak,stream,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 docs/performance.md quotes the development machine's). --quick uses small sizes to check the
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
+PARTS = ("startup", "commands", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
          "soak", "stream", "cluster")
 
 
@@ -49,6 +49,13 @@ def main() -> None:
         times = spark_startup_seconds()
         print(f"\nSpark start-up (local[2], Hive + Delta, first query): "
               f"{', '.join(f'{t:.1f} s' for t in times)}")
+
+    if "commands" in parts:  # before this process starts a JVM of its own: the commands measure cold shells
+        from benchmarks import commands_bench
+
+        print("\nThe author's loop, each command a fresh process: featurestore beside Feast (median of "
+              f"{1 if args.quick else 3} runs; ours on the repo's warm Spark where Spark is needed)")
+        print(commands_bench.format_table(commands_bench.run(runs=1 if args.quick else 3, with_demo=not args.quick)))
 
     spark = None
     if {"training", "aggregations", "quality", "materialize", "cluster"} & set(parts):

@@ -1,12 +1,12 @@
 """`make demo`: the driver-ranking walkthrough on the embedded default, step by step.
 
-Runs the same commands a user types (featurestore CLI, spark-submit jobs) in a work
-folder, printing each step's outcome. Re-runnable: the work folder is recreated.
+Runs the same commands a user types (the featurestore CLI, on the repo's warm Spark) in a
+work folder, printing each step's outcome. Re-runnable: the work folder is recreated.
 
 The team set-up is tried with `--metastore-url jdbc:postgresql://... --registry
 postgresql://...` (the catalog and the registry in PostgreSQL; `make postgres-up` starts
 one) and `--together`, which runs the training-set job and the materialization job at
-the same time, two processes on one repo.
+the same time as spark-submit jobs, two processes on one repo.
 """
 from __future__ import annotations
 
@@ -80,10 +80,11 @@ def use_team_setup(repo: Path, metastore_url: str | None, registry: str | None) 
 def in_process_step(step: str, repo: Path) -> None:
     """Steps that need Spark in a fresh process: `python scripts/demo.py --step NAME`."""
     from featurestore.config import load_config
-    from featurestore.runtime.session import get_spark
+    from featurestore.runtime import session
     from featurestore.scaffold import STATS_TABLE, walkthrough
 
-    spark = get_spark(load_config(repo), app_name=f"demo-{step}")
+    session.from_cli = True  # as the CLI's commands: the repo's warm Spark (offline_store.warm_spark)
+    spark = session.get_spark(load_config(repo), app_name=f"demo-{step}")
     if step == "show-source":
         count, newest = walkthrough.source_overview(spark, STATS_TABLE)
         print(f"{STATS_TABLE}: {count:,} rows; newest row of drivers 1001-1003:")
@@ -135,13 +136,19 @@ def main() -> None:
     from featurestore.scaffold.walkthrough import online_store_schema
     print(online_store_schema(repo / "data" / "online_store.db"))
 
-    training_job = spark_submit_command(ROOT / "jobs" / "build_training_set.py",
-                                        ["--repo", str(repo), "--entities", "driver_entities", "--feature-service",
-                                         "driver_ranking", "--output", TRAINING_TABLE, "--overwrite"])
-    materialize_job = spark_submit_command(ROOT / "jobs" / "materialize.py",
-                                           ["materialize-incremental", "now", "--repo", str(repo)])
-    banner(4, "build a point-in-time correct training set with spark-submit (profiled as it is saved), "
-              "then train a model" + (", while materialization runs in a second process" if args.together else ""))
+    # The jobs are the CLI's commands under spark-submit (jobs/): the demo runs them as commands,
+    # on the repo's warm Spark, and as spark-submit jobs (a JVM each) with --together.
+    training_args = ["--entities", "driver_entities", "--feature-service", "driver_ranking", "--output", TRAINING_TABLE,
+                     "--overwrite"]
+    if args.together:
+        training_job = spark_submit_command(ROOT / "jobs" / "build_training_set.py", ["--repo", str(repo), *training_args])
+        materialize_job = spark_submit_command(ROOT / "jobs" / "materialize.py",
+                                               ["materialize-incremental", "now", "--repo", str(repo)])
+    else:
+        training_job = [*cli, "training-set", "build", *training_args]
+        materialize_job = [*cli, "materialize-incremental", "now"]
+    banner(4, "build a point-in-time correct training set (profiled as it is saved), then train a model" +
+           (", while materialization runs in a second process (spark-submit jobs)" if args.together else ""))
     if args.together:
         run_together([training_job, materialize_job], cwd=repo)
     else:
@@ -153,7 +160,7 @@ def main() -> None:
     run([*cli, "validate", f"{TRAINING_TABLE}_rebuilt", "--reference", TRAINING_TABLE,
          "--html", str(repo / "data" / "training_set_drift.html")], cwd=repo)
 
-    banner(6, "materialize the newest feature values into SQLite with spark-submit")
+    banner(6, "materialize the newest feature values into SQLite (jobs/materialize.py's command)")
     if not args.together:
         run(materialize_job, cwd=repo)
     else:

@@ -130,6 +130,9 @@ def ensure(config, on_start=None) -> str:
 
 
 def _start(folder: Path, config) -> int:
+    from featurestore.runtime.jars import session_jars
+
+    session_jars()  # found (or fetched) here, so that a failure is this command's one line, not the server's log
     port = free_port()
     log = folder / "server.log"
     with open(log, "ab") as out:

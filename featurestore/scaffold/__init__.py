@@ -66,8 +66,14 @@ def write_data(path: Path, spark, log: Callable[[str], object]) -> None:
         from featurestore.scaffold.sample_data import write_sample_tables
 
         log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE} (without Spark)")
-        config.warehouse_dir.mkdir(parents=True, exist_ok=True)
-        tables = write_sample_tables(config.warehouse_dir, STATS_TABLE, ENTITY_TABLE, parquet, trips_table=TRIPS_TABLE)
+        try:
+            config.warehouse_dir.mkdir(parents=True, exist_ok=True)
+            tables = write_sample_tables(config.warehouse_dir, STATS_TABLE, ENTITY_TABLE, parquet,
+                                         trips_table=TRIPS_TABLE)
+        except Exception as error:  # delta-rs's errors come as several lines, the cause in the last
+            raise RepoError(f"init could not write its sample tables under {config.warehouse_dir}: "
+                            f"{one_line(error)}; fix the folder (a shorter path, free space, a folder where a file "
+                            f"is), or run `featurestore init --no-data NAME`") from error
         unregistered_tables.add(config.warehouse_dir, tables)
         record_template_transformation(config)
         return
@@ -79,6 +85,19 @@ def write_data(path: Path, spark, log: Callable[[str], object]) -> None:
     log(f"Writing sample Delta tables {STATS_TABLE}, {TRIPS_TABLE} and {ENTITY_TABLE}")
     write_sample_data(spark, STATS_TABLE, ENTITY_TABLE, parquet, trips_table=TRIPS_TABLE)
     check_transformations(spark, path)
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line: its lines joined, terminal colours and arrows removed.
+
+    >>> one_line(OSError("Kernel error -> Generic LocalFileSystem error\\n   \\x1b[31m↳\\x1b[0m File name too long"))
+    'OSError: Kernel error -> Generic LocalFileSystem error: File name too long'
+    """
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    parts = [line.strip().lstrip("↳").strip() for line in text.splitlines() if line.strip()]
+    return f"{type(error).__name__}: {': '.join(parts)}"
 
 
 # What the template's transformation (features.py's driver_stats_transformation) adds to its

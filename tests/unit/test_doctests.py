@@ -25,6 +25,7 @@ RUN = [
     "featurestore.errors",
     "featurestore.jsonio",
     "featurestore.offline.schema_reader",
+    "featurestore.scaffold",
     "featurestore.times",
     "featurestore.values",
     "featurestore.types",

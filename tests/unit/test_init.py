@@ -1,8 +1,8 @@
 """`featurestore init`: refuses what it must, reports each step, and leaves nothing behind when it fails.
 
-The failure tests use a real failure of the sample-data step that needs no JVM: the Delta
-jars folder the user named (FEATURESTORE_JARS_DIR) is empty, so Spark cannot be started.
-The JVM start in a folder whose path holds a space is exercised by the slow wheel test in
+The failure tests use real failures of the sample-data step, which needs no JVM: a path
+longer than the file system allows, a file where the warehouse folder goes. The JVM start
+in a folder whose path holds a space is exercised by the slow wheel test in
 tests/spark/test_packaging.py (its work folder is "my work").
 """
 import os
@@ -54,38 +54,51 @@ def test_init_reports_each_step(tmp_path):
     assert sorted(p.name for p in repo.iterdir()) == ["data", "feature_store.yaml", "features.py"]
 
 
+def deep_folder(tmp_path: Path, room: int) -> Path:
+    """A folder whose absolute path leaves `room` characters below the system's limit (PATH_MAX):
+    init can write feature_store.yaml and features.py there, but not its Delta tables' files."""
+    limit = os.pathconf(tmp_path, "PC_PATH_MAX") - 1
+    folder = tmp_path
+    while len(str(folder)) + 201 < limit - room:
+        folder = folder / ("d" * 200)
+    folder = folder / ("e" * (limit - room - len(str(folder)) - 1))
+    folder.mkdir(parents=True)
+    return folder
+
+
 def test_failed_init_removes_the_folder_it_created_so_init_can_run_again(tmp_path):
-    empty_jars = tmp_path / "no jars"
-    empty_jars.mkdir()
-    result = cli(tmp_path, "init", "my_repo", FEATURESTORE_JARS_DIR=str(empty_jars), XDG_CACHE_HOME=str(tmp_path))
-    repo = tmp_path / "my_repo"
+    """A real failure of the sample-data step: the Delta log's path is longer than the file
+    system allows (ENAMETOOLONG), while the repo's own files fit."""
+    parent = deep_folder(tmp_path, room=50)
+    result = cli(parent, "init", "r")
+    repo = parent / "r"
     assert result.returncode == 1
     assert result.stdout.splitlines() == [f"Creating {repo}: feature_store.yaml, features.py, data/",
-                                          "Starting Spark (warehouse and metastore under data/)",
+                                          "Writing sample Delta tables driver_hourly_stats, trip_events and "
+                                          "driver_entities (without Spark)",
                                           f"init failed; removed what it created in {repo}"]
     [error] = result.stderr.splitlines()
-    assert error.startswith(f"Error: FEATURESTORE_JARS_DIR={empty_jars} lacks delta-spark_2.13-4.0.1.jar, "
-                            f"delta-storage-4.0.1.jar, spark-sql-kafka-0-10_2.13-4.0.1.jar, ")
-    assert error.endswith(f"spark-avro_2.13:4.0.1 there (e.g. `mvn dependency:copy -Dartifact=COORDINATE "
-                          f"-DoutputDirectory={empty_jars}`), or unset it to fetch them into "
-                          f"{tmp_path / 'featurestore' / 'jars'}")
+    assert error.startswith(f"Error: init could not write its sample tables under {repo}/data/spark-warehouse: "
+                            f"OSError: Kernel error -> Generic LocalFileSystem error: ")
+    assert error.endswith("File name too long (os error 36); fix the folder (a shorter path, free space, a folder "
+                          "where a file is), or run `featurestore init --no-data NAME`")
     assert not repo.exists()
 
-    again = cli(tmp_path, "init", "--no-data", "my_repo")
+    again = cli(parent, "init", "--no-data", "r")
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in repo.iterdir()) == ["data", "feature_store.yaml", "features.py"]
 
 
 def test_failed_init_in_an_existing_folder_removes_only_its_own_files(tmp_path):
     repo = tmp_path / "existing"
-    repo.mkdir()
+    (repo / "data").mkdir(parents=True)
     (repo / "notes.txt").write_text("mine")
-    empty_jars = tmp_path / "jars"
-    empty_jars.mkdir()
-    result = cli(tmp_path, "init", "existing", FEATURESTORE_JARS_DIR=str(empty_jars))
+    (repo / "data" / "spark-warehouse").write_text("a file where init puts its tables' folder")
+    result = cli(tmp_path, "init", "existing")
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
-    assert [p.name for p in repo.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in repo.iterdir()) == ["data", "notes.txt"]
     assert (repo / "notes.txt").read_text() == "mine"
+    assert [p.name for p in (repo / "data").iterdir()] == ["spark-warehouse"]
 
 
 def test_paths_with_spaces_reach_the_jvm_quoted(tmp_path, monkeypatch):
