@@ -190,6 +190,7 @@ def test_installed_package_fetches_the_session_jars_once_then_starts_offline(use
 
     init = "import sys; from featurestore.cli import main; sys.exit(main(['init', 'r']))"
     run_in(offline, tmp_path, str(python), "-c", init)  # no JVM, no jar: offline is fine
+    run_in(offline, tmp_path / "r", str(python), "-c", init.replace("['init', 'r']", "['apply']"))
     materialize = "import sys; from featurestore.cli import main; sys.exit(main(['materialize-incremental', 'now']))"
     failed = run_in(offline, tmp_path / "r", str(python), "-c", materialize, expect=1)
     error = failed.stderr.splitlines()[-1]
