@@ -171,8 +171,7 @@ def _session(config=None, app_name: str = "featurestore", master: str | None = N
     from featurestore.runtime import warm_spark
 
     if master is None and not overrides and warm_spark.wanted(config, from_cli):
-        return remote_session(warm_spark.ensure(config, on_start), "the repo's warm Spark (offline_store.warm_spark)",
-                              config)
+        return warm_session(config)
     conf = session_conf(config, master, overrides)
     metastore.check_metastore_free(conf.get(metastore.URL_KEY, ""))
     if config is not None:
@@ -253,6 +252,22 @@ def remote_url(config=None) -> tuple[str, str] | None:
 
 
 _checked_servers: set = set()
+
+
+def warm_session(config):
+    """A session on the repo's warm Spark: the CLI's shared one, else (the Python API, or the
+    shared one closed by the server's own session timeout) a session of this process's own."""
+    from featurestore.runtime import warm_spark
+
+    shared, own = warm_spark.ensure(config, on_start)
+    where = "the repo's warm Spark (offline_store.warm_spark)"
+    if from_cli:
+        try:
+            return remote_session(shared, where, config)
+        except Exception as error:
+            if "SESSION_CLOSED" not in str(error):
+                raise
+    return remote_session(own, where, config)
 
 
 def remote_session(url: str, where: str, config=None):

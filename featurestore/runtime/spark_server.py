@@ -51,8 +51,10 @@ def log_file(state_dir: Path, port: int) -> Path:
     return Path(state_dir) / f"spark-connect-{port}.log"
 
 
-def server_command(config, host: str = HOST, port: int | None = None, master: str = MASTER) -> list[str]:
-    """The spark-submit command line of a Spark Connect server with the repo's session settings."""
+def server_command(config, host: str = HOST, port: int | None = None, master: str = MASTER,
+                   settings: dict | None = None) -> list[str]:
+    """The spark-submit command line of a Spark Connect server with the repo's session settings
+    (and `settings` of the server's own)."""
     import pyspark
 
     from featurestore.runtime.session import CONNECT_PORT, session_conf
@@ -61,6 +63,7 @@ def server_command(config, host: str = HOST, port: int | None = None, master: st
         "spark.app.name": f"featurestore Spark Connect server ({config.project})",
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(port or CONNECT_PORT),
+        **(settings or {}),
     })
     spark_home = Path(pyspark.__file__).resolve().parent
     command = [str(spark_home / "bin" / "spark-submit"), "--class", SERVER_CLASS]

@@ -105,18 +105,27 @@ def settings_key(config) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def running_server(folder: Path) -> tuple[int, int] | None:
-    """(supervisor pid, port) of the repo's server, if its file names a live one that listens."""
+def running_server(folder: Path) -> tuple[int, int, str] | None:
+    """(supervisor pid, port, shared session id) of the repo's server, if its file names a live
+    one that listens."""
     try:
-        pid, port = (int(word) for word in (folder / "server").read_text().split()[:2])
-    except (OSError, ValueError):
+        words = (folder / "server").read_text().split()
+        pid, port, session = int(words[0]), int(words[1]), words[2]
+    except (OSError, ValueError, IndexError):
         return None
-    return (pid, port) if alive(pid) and listening(HOST, port) else None
+    return (pid, port, session) if alive(pid) and listening(HOST, port) else None
 
 
-def ensure(config, on_start=None) -> str:
-    """The sc:// URL of the repo's warm Spark, started (and waited for) if none runs; this
-    process is leased, so the server stays while it lives. on_start(line) is told before a start."""
+def ensure(config, on_start=None) -> tuple[str, str]:
+    """(URL of the server's shared session, URL of a session of one's own) of the repo's warm
+    Spark, started (and waited for) if none runs; this process is leased, so the server stays
+    while it lives. on_start(line) is told before a start.
+
+    The CLI's commands share one session on the server (its id in the server file): a
+    session's first queries pay for its catalog and planner state, about 0.5 s of a small
+    materialization. featurestore's commands set no session state (no settings, no temporary
+    views) and never stop it; the Python API gets sessions of its own, which user code may
+    change or stop."""
     folder = state_dir(config)
     with locked(folder, timeout=START_TIMEOUT_SECONDS + 30, holder=HOLDER):
         add_lease(folder, os.getpid())
@@ -125,11 +134,13 @@ def ensure(config, on_start=None) -> str:
             if on_start is not None:
                 on_start("starting the repo's warm Spark (a Spark Connect server kept for the next commands; "
                          "offline_store.warm_spark: off turns it off): 10 to 20 s, once")
-            found = (None, _start(folder, config))
-        return f"sc://{HOST}:{found[1]}"
+            _start(folder, config)
+            found = running_server(folder)
+        own = f"sc://{HOST}:{found[1]}"
+        return f"{own}/;session_id={found[2]}", own
 
 
-def _start(folder: Path, config) -> int:
+def _start(folder: Path, config) -> None:
     from featurestore.runtime.jars import session_jars
 
     session_jars()  # found (or fetched) here, so that a failure is this command's one line, not the server's log
@@ -143,7 +154,7 @@ def _start(folder: Path, config) -> int:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if running_server(folder) is not None:
-            return port
+            return
         if process.poll() is not None:
             break
         time.sleep(0.1)

@@ -14,11 +14,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from featurestore.runtime.leases import live_leases, locked
 from featurestore.runtime.processes import listening
 from featurestore.runtime.warm_spark import HOLDER, HOST, IDLE_ENV, START_TIMEOUT_SECONDS, running_server, state_dir, stop
+
+# The CLI's processes share one session (warm_spark.ensure), and each numbers its plans from 0:
+# Spark Connect's per-session plan cache, keyed by the plan's message, answered one process's
+# catalog question (tableExists, before init's tables were registered) to the next one.
+SERVER_SETTINGS = {"spark.connect.session.planCache.enabled": "false"}
 
 
 def serve(folder: Path, repo: Path, port: int, idle_seconds: float | None) -> int:
@@ -31,7 +37,8 @@ def serve(folder: Path, repo: Path, port: int, idle_seconds: float | None) -> in
     config.warehouse_dir.mkdir(parents=True, exist_ok=True)
     config.metastore_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    command = server_command(config, HOST, port, master=None)  # leases the shared catalog for this process
+    # leases the shared catalog for this process
+    command = server_command(config, HOST, port, master=None, settings=SERVER_SETTINGS)
     with open(folder / "spark.log", "ab") as out:
         spark = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  cwd=config.repo_path, env=server_env(), start_new_session=True)
@@ -45,7 +52,7 @@ def serve(folder: Path, repo: Path, port: int, idle_seconds: float | None) -> in
             time.sleep(0.2)
         listening_after = time.monotonic() - started
         warm_up(f"sc://{HOST}:{port}")
-        (folder / "server").write_text(f"{os.getpid()} {port} {config.repo_path}\n")
+        (folder / "server").write_text(f"{os.getpid()} {port} {uuid.uuid4()} {config.repo_path}\n")
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} serving {config.repo_path} on {HOST}:{port}; stops after "
               f"{idle:g} s idle (listening after {listening_after:.1f} s, catalog and Delta ready after "
               f"{time.monotonic() - started:.1f} s)", flush=True)
