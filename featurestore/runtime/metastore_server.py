@@ -36,7 +36,7 @@ from pathlib import Path
 from featurestore.errors import SparkSetupError
 from featurestore.runtime import replaced_catalogs
 from featurestore.runtime.leases import add_lease, live_leases, locked
-from featurestore.runtime.processes import alive
+from featurestore.runtime.processes import alive, terminate_and_wait
 
 HOST = "127.0.0.1"
 IDLE_ENV = "FEATURESTORE_METASTORE_IDLE_SECONDS"
@@ -174,10 +174,7 @@ def stop() -> bool:
     found = _server(folder)
     if found is None:
         return False
-    os.kill(found[0], signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while alive(found[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    terminate_and_wait(found[0], 30)
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from pathlib import Path
 
 
@@ -98,3 +99,14 @@ def stop_group(process, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def terminate_and_wait(pid: int, timeout: float) -> None:
+    """SIGTERM to `pid`, then wait up to `timeout` seconds until it has exited (a supervisor
+    stopping its server cleanly before it goes)."""
+    import signal
+
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)

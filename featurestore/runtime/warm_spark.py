@@ -35,8 +35,8 @@ its own. Never: spark-submit jobs and a process that already runs Spark (they us
 offline_store.spark_remote (the named server wins), and the embedded catalog (one process
 at a time: the server would lock every other one out). Turn it off with
 `offline_store.warm_spark: off`, or FEATURESTORE_WARM_SPARK=off for one shell; stop it now
-with `python -m featurestore.runtime.warm_spark_server stop --repo REPO` (`status` says
-whether one runs). This module is the client's side; it never imports pyspark.
+with `featurestore spark stop` (`featurestore spark status` says whether one runs). This
+module is the client's side; it never imports pyspark.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ from pathlib import Path
 
 from featurestore.errors import SparkSetupError
 from featurestore.runtime.leases import add_lease, locked
-from featurestore.runtime.processes import alive, free_port, listening
+from featurestore.runtime.processes import alive, free_port, listening, terminate_and_wait
 
 HOST = "127.0.0.1"
 MODE_ENV = "FEATURESTORE_WARM_SPARK"  # cli | always | off: wins over offline_store.warm_spark
@@ -171,8 +171,5 @@ def stop(config) -> bool:
     found = running_server(state_dir(config))
     if found is None:
         return False
-    os.kill(found[0], signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while alive(found[0]) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    terminate_and_wait(found[0], 60)
     return True

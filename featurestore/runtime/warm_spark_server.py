@@ -2,8 +2,8 @@
 stops it once no process has leased it for the idle time (see featurestore.runtime.warm_spark,
 the client's side, for the whole protocol).
 
-    python -m featurestore.runtime.warm_spark_server status --repo REPO   # runs? where? for whom?
-    python -m featurestore.runtime.warm_spark_server stop --repo REPO     # stop it now
+    featurestore spark status   # runs? where? for whom?   (status_or_stop)
+    featurestore spark stop     # stop it now
 """
 from __future__ import annotations
 
@@ -105,23 +105,15 @@ def _stop_spark(spark: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A feature repo's warm Spark (a Spark Connect server kept running).")
-    commands = parser.add_subparsers(dest="action", required=True)
-    run = commands.add_parser("serve", help="run the server (started by featurestore itself)")
-    run.add_argument("--port", type=int, required=True)
-    run.add_argument("--state-dir", required=True)
-    for name, text in (("status", "say whether one runs, where, and for which processes"), ("stop", "stop it now")):
-        commands.add_parser(name, help=text)
-    for command in commands.choices.values():
-        command.add_argument("--repo", default=".", help="the feature repo (default: .)")
+    parser = argparse.ArgumentParser(description="Run a feature repo's warm Spark (started by featurestore itself; "
+                                                 "`featurestore spark status|stop` for users).")
+    parser.add_argument("action", choices=("serve",))
+    parser.add_argument("--repo", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
-    if args.action == "serve":
-        idle = os.environ.get(IDLE_ENV)
-        return serve(Path(args.state_dir), Path(args.repo), args.port, float(idle) if idle else None)
-    from featurestore.config import load_config
-
-    print(status_or_stop(load_config(Path(args.repo)), args.action))
-    return 0
+    idle = os.environ.get(IDLE_ENV)
+    return serve(Path(args.state_dir), Path(args.repo), args.port, float(idle) if idle else None)
 
 
 def status_or_stop(config, action: str) -> str:

@@ -64,6 +64,12 @@ def test_two_commands_at_once_share_one_server_that_stops_when_idle(warm):
                "-e", "driver_id=1001", env=env)
     assert json.loads(read.stdout)["statuses"] == {"driver_id": ["PRESENT"], "conv_rate": ["PRESENT"],
                                                    "trips_count_1d": ["PRESENT"]}
+    # a third process on the same shared session sees the tables the first two registered (the
+    # server's plan cache once answered its tableExists with theirs, from before)
+    built = cli(repo, "training-set", "build", "--entities", "driver_entities", "--features",
+                "driver_hourly_stats:conv_rate", "--output", "warm_training_set", env=env)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("Training set warm_training_set: 200 rows in ")
     (folder,) = state.glob("*")
     supervisor = int((folder / "server").read_text().split()[0])
     deadline = time.monotonic() + 60
