@@ -76,8 +76,6 @@ def check(ctx: Context, current: RegistryState, diff: RegistryDiff, desired: Rep
         if project.name != current.project:
             raise DefinitionError(f"{file}: Project(name={project.name!r}) is not this repo's project "
                                   f"{current.project!r} (feature_store.yaml's `project:`); give both the same name")
-    for service in desired.feature_services.values():
-        service.warn_about_logging()
     if validate:
         for name, view in sorted(desired.feature_views.items()):
             check_against_source(ctx, view, origin_of(desired, name))

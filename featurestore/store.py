@@ -293,14 +293,19 @@ class FeatureStore:
             `.to_dict()` ({column: [value per row]}, keys first) and `.statuses()`
             (PRESENT, NULL_VALUE for a stored null, NOT_FOUND or OUTSIDE_MAX_AGE per value).
         """
+        from featurestore.feature_logging.logger import log_served
         from featurestore.online.read import get_online_features
 
         features = _older_feature_refs("get_online_features", features, feature_refs)
         if features is None or entity_rows is None:
             raise DefinitionError("get_online_features needs features= ('view:feature' references or a "
                                   "FeatureService) and entity_rows= (a list of dicts of join-key values)")
-        return get_online_features(self.registry, self.online_store, self.project, features, entity_rows,
-                                   full_feature_names, repo_path=self.repo_path)
+        registry = self.registry
+        response = get_online_features(registry, self.online_store, self.project, features, entity_rows,
+                                       full_feature_names, repo_path=self.repo_path)
+        if isinstance(features, FeatureService):
+            log_served(self.config, registry, features, entity_rows, response, full_feature_names)
+        return response
 
     def push(self, push_source_name: str, df, allow_registry_cache: bool = True, to="online") -> dict[str, int]:
         """Write rows into the views reading a PushSource (Feast's push).

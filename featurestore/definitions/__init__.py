@@ -7,8 +7,9 @@ from featurestore.definitions.field import Feature, Field
 from featurestore.definitions.kafka import AvroFormat, JsonFormat, KafkaSource
 from featurestore.definitions.kinds import DEFINITION_TYPES, KINDS, DefinitionKind
 from featurestore.definitions.label_view import ConflictPolicy, LabelView
+from featurestore.definitions.logging_config import DeltaLoggingDestination, FileLoggingDestination, LoggingConfig
 from featurestore.definitions.on_demand import OnDemandFeatureView, RequestSource, on_demand_feature_view
-from featurestore.definitions.project import FileLoggingDestination, LoggingConfig, Project
+from featurestore.definitions.project import Project
 from featurestore.definitions.sources import BigQuerySource, DataSource, FileSource, PushSource, SparkSource
 from featurestore.definitions.transformation import CodeRef, spark_transformation
 
@@ -22,6 +23,7 @@ __all__ = [
            "ConflictPolicy",
            "DataSource",
            "DefinitionKind",
+           "DeltaLoggingDestination",
            "Entity",
            "Feature",
            "FeatureService",

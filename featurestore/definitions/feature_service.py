@@ -1,11 +1,9 @@
 """FeatureService: a named set of features a model consumes, for training and serving alike."""
 from __future__ import annotations
 
-import warnings
-
 from featurestore.definitions._checks import check_name, check_str, check_tags
 from featurestore.definitions.feature_view import FeatureView, FeatureViewProjection
-from featurestore.definitions.project import FileLoggingDestination, LoggingConfig
+from featurestore.definitions.logging_config import DeltaLoggingDestination, FileLoggingDestination, LoggingConfig
 from featurestore.errors import DefinitionError
 from featurestore.protos import registry_pb2
 
@@ -57,13 +55,6 @@ class FeatureService:
             raise DefinitionError(f"{kind}: logging_config must be a LoggingConfig, got {logging_config!r}")
         self.logging_config = logging_config
 
-    def warn_about_logging(self) -> None:
-        """Feast logs a service's served features; featurestore keeps the setting only (apply says so)."""
-        if self.logging_config is not None:
-            warnings.warn(f"FeatureService {self.name!r}: logging_config is kept in the registry, but featurestore "
-                          f"does not log served features yet; nothing is written to "
-                          f"{self.logging_config.destination.path!r}", UserWarning, stacklevel=2)
-
     def feature_refs(self) -> list[str]:
         """The features as "name:feature" references, in order (a with_name projection's name)."""
         return [f"{p.name}:{f}" for p in self.projections for f in p.features]
@@ -71,16 +62,27 @@ class FeatureService:
     def to_proto(self) -> registry_pb2.FeatureService:
         proto = registry_pb2.FeatureService(name=self.name, description=self.description, tags=self.tags,
                                             projections=[p.to_proto() for p in self.projections])
-        if self.logging_config is not None:
-            proto.logging_path = self.logging_config.destination.path
-            proto.logging_sample_rate = self.logging_config.sample_rate
+        config = self.logging_config
+        if config is not None:
+            if isinstance(config.destination, DeltaLoggingDestination):
+                proto.logging_table = config.destination.table_name
+            else:
+                proto.logging_path = config.destination.path
+            proto.logging_sample_rate = config.sample_rate
+            if config.max_mismatch_rate is not None:
+                proto.max_mismatch_rate = config.max_mismatch_rate
         return proto
 
     @classmethod
     def from_proto(cls, proto: registry_pb2.FeatureService) -> FeatureService:
         projections = [FeatureViewProjection.from_proto(p) for p in proto.projections]
-        logging_config = LoggingConfig(destination=FileLoggingDestination(path=proto.logging_path),
-                                       sample_rate=proto.logging_sample_rate) if proto.logging_path else None
+        logging_config = None
+        if proto.logging_path or proto.logging_table:
+            destination = (DeltaLoggingDestination(table_name=proto.logging_table) if proto.logging_table else
+                           FileLoggingDestination(path=proto.logging_path))
+            logging_config = LoggingConfig(
+                destination=destination, sample_rate=proto.logging_sample_rate,
+                max_mismatch_rate=proto.max_mismatch_rate if proto.HasField("max_mismatch_rate") else None)
         return cls(name=proto.name, features=projections, description=proto.description, tags=dict(proto.tags),
                    logging_config=logging_config)
 

@@ -1,10 +1,7 @@
-"""Feast's repo-level objects that describe rather than define features: Project and a
-FeatureService's LoggingConfig. Accepted so that Feast repos load with their imports
-changed; what each one does here is said in its docstring."""
+"""Feast's Project: the repo-level object that names what a repo's definitions belong to."""
 from __future__ import annotations
 
 from featurestore.definitions._checks import check_name, check_str, check_tags
-from featurestore.errors import DefinitionError
 
 
 class Project:
@@ -23,30 +20,3 @@ class Project:
 
     def __repr__(self) -> str:
         return f"Project(name={self.name!r})"
-
-
-class FileLoggingDestination:
-    """A folder for a feature service's logged features (Feast's FileLoggingDestination)."""
-
-    def __init__(self, *, path: str, **_options):
-        self.path = check_str("FileLoggingDestination", "path", path, allow_empty=False)
-
-    def __repr__(self) -> str:
-        return f"FileLoggingDestination(path={self.path!r})"
-
-
-class LoggingConfig:
-    """Feast's feature logging settings for a FeatureService. featurestore keeps the
-    destination in the registry but does not log served features yet: apply warns once
-    per service, so nobody waits for logs that never come."""
-
-    def __init__(self, *, destination, sample_rate: float = 1.0):
-        if not isinstance(destination, FileLoggingDestination):
-            raise DefinitionError(f"LoggingConfig: destination must be a FileLoggingDestination, got {destination!r}")
-        if not isinstance(sample_rate, (int, float)) or not 0 < sample_rate <= 1:
-            raise DefinitionError(f"LoggingConfig: sample_rate must be in (0, 1], got {sample_rate!r}")
-        self.destination = destination
-        self.sample_rate = float(sample_rate)
-
-    def __repr__(self) -> str:
-        return f"LoggingConfig(destination={self.destination!r}, sample_rate={self.sample_rate})"

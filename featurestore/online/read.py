@@ -78,6 +78,11 @@ class OnlineResponse:
                 [t if status != NOT_FOUND else None for t, status in zip(times, self._statuses[column])]
         return out
 
+    def parts(self) -> tuple[dict, dict, dict]:
+        """(values, statuses, event micros) by column, the response's own lists, not copies: for
+        the feature log, which must not copy on the request path. Never change them."""
+        return self._values, self._statuses, self._event_micros
+
     def to_df(self):
         import pandas as pd
 
@@ -159,7 +164,7 @@ _MAX_PLANS = 256
 _MAX_CACHED_REFERENCES = 1_000
 
 
-def _plan(registry, features, full_feature_names: bool) -> _Plan:
+def request_plan(registry, features, full_feature_names: bool) -> _Plan:
     """The plan for these references, from the cache when the registry still holds its views."""
     if isinstance(features, FeatureService):
         refs = tuple(p.key() for p in features.projections)
@@ -215,7 +220,7 @@ def get_online_features(registry, store: OnlineStore, project: str, features, en
     """
     if not isinstance(entity_rows, (list, tuple)):
         raise RetrievalError(f"entity_rows must be a list of dicts of join keys, got {type(entity_rows).__name__}")
-    plan = _plan(registry, features, full_feature_names)
+    plan = request_plan(registry, features, full_feature_names)
     functions = [r.view.udf_function(repo_path) for r in plan.on_demand]  # refused before any read if changed
     computed_keys: dict[int, list] = {}
     keys_per_view = []

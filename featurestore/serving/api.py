@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from featurestore.errors import FeatureStoreError, NotFoundError, OnlineStoreError, RegistryError
+from featurestore.feature_logging.logger import log_served
 from featurestore.identity import write_under
 from featurestore.protos import value_pb2
 from featurestore.times import micros_to_datetime
@@ -126,6 +127,8 @@ def get_online_features(store, body: dict, max_rows: int) -> dict:
         requested = registry.get("feature_services", service) if service is not None else features
         entity_rows = [{column: values[i] for column, values in entities.items()} for i in range(rows)]
         response = _read(store, registry, requested, entity_rows, full_feature_names)
+    if service is not None:
+        log_served(store.config, registry, requested, entity_rows, response, full_feature_names)
     values, statuses, times = response.to_dict(), response.statuses(), response.event_micros()
     names = list(values)
     results = []

@@ -27,7 +27,7 @@ import time
 from datetime import datetime
 from typing import NamedTuple
 
-from featurestore import __version__
+from featurestore import __version__, feature_logging
 from featurestore.config import ServeConfig
 from featurestore.context import Context
 from featurestore.errors import (
@@ -112,6 +112,7 @@ class FeatureApp:
         self.api_key = api_key  # None: no check; else every request but /health needs "Bearer <key>"
         self.access_log = access_log
         self.fault = None  # the last unexpected error, until a request succeeds again: /ready says 503
+        feature_logging.on_counts(self.metrics.log_rows)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket":

@@ -3,6 +3,7 @@
     featurestore_requests_total{endpoint, status}            counter
     featurestore_request_seconds{endpoint}                   histogram
     featurestore_online_store_seconds{operation}             histogram (read, write)
+    featurestore_feature_log_rows_total{outcome}             counter (logged, written, dropped)
 
 Several worker processes answer on one port, and a scrape reaches any one of them, so
 every worker counts into its own slot of one shared memory block, made before the workers
@@ -21,8 +22,10 @@ ENDPOINTS = ("/get-online-features", "/push", "/write-to-online-store", "/materi
              "/health", "/ready", "/metrics", "/openapi.json", "/docs", "other")
 STATUSES = (200, 400, 401, 404, 405, 409, 413, 422, 500, 503, "other")
 OPERATIONS = ("read", "write")
+LOG_OUTCOMES = ("logged", "written", "dropped")  # feature log rows (featurestore.feature_logging)
 _HISTOGRAM = len(BUCKETS) + 3  # one count per bucket, one above every bucket, the sum, the count
-_SLOT = len(ENDPOINTS) * len(STATUSES) + (len(ENDPOINTS) + len(OPERATIONS)) * _HISTOGRAM
+_LOG_AT = len(ENDPOINTS) * len(STATUSES) + (len(ENDPOINTS) + len(OPERATIONS)) * _HISTOGRAM
+_SLOT = _LOG_AT + len(LOG_OUTCOMES)
 
 
 class Metrics:
@@ -33,12 +36,23 @@ class Metrics:
         self._block = mmap.mmap(-1, workers * _SLOT * 8)  # anonymous and shared: forked workers see one block
         self._values = memoryview(self._block).cast("d")
         self._base = 0
+        self._log_base: list[float] | None = None
 
     def use_slot(self, worker: int) -> None:
         """Count into worker `worker`'s slot from now on (0 <= worker < workers)."""
         if not 0 <= worker < self.workers:
             raise ValueError(f"worker {worker} has no slot; there are {self.workers}")
         self._base = worker * _SLOT
+        self._log_base = None
+
+    def log_rows(self, logged: int, written: int, dropped: int) -> None:
+        """This worker's feature log counts so far (its logger's totals, added to what a
+        predecessor in the slot counted, so that the counters never go backwards)."""
+        at = self._base + _LOG_AT
+        if self._log_base is None:
+            self._log_base = [self._values[at + i] for i in range(len(LOG_OUTCOMES))]
+        for i, count in enumerate((logged, written, dropped)):
+            self._values[at + i] = self._log_base[i] + count
 
     def request(self, endpoint: str, status: int, seconds: float) -> None:
         e = ENDPOINTS.index(endpoint) if endpoint in ENDPOINTS else len(ENDPOINTS) - 1
@@ -85,6 +99,13 @@ class Metrics:
         for o, operation in enumerate(OPERATIONS):
             lines += _histogram(total, histograms + (len(ENDPOINTS) + o) * _HISTOGRAM,
                                 "featurestore_online_store_seconds", f'operation="{operation}"')
+        logged = [int(total[_LOG_AT + i]) for i in range(len(LOG_OUTCOMES))]
+        if any(logged):
+            lines += ["# HELP featurestore_feature_log_rows_total Feature log rows: logged by requests, written "
+                      "to the destination, dropped (a full buffer or a failing destination).",
+                      "# TYPE featurestore_feature_log_rows_total counter"]
+            lines += [f'featurestore_feature_log_rows_total{{outcome="{outcome}"}} {count}'
+                      for outcome, count in zip(LOG_OUTCOMES, logged)]
         return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 
+from featurestore import feature_logging
 from featurestore.config import ServeConfig
 from featurestore.errors import ConfigError
 from featurestore.serving.app import MAX_BODY_BYTES, MAX_ROWS, FeatureApp
@@ -143,6 +144,7 @@ def serve(feature_store, host: str = HOST, port: int = PORT, workers: int = 1, m
               f"worker{'s' if workers > 1 else ''} at {_url(sock)}")
         if workers == 1:
             _serve_here(FeatureApp(feature_store, **settings), sock, stopping)
+            feature_logging.close()  # what was logged is written before the server says it stopped
             status = 0
         else:
             status = _supervise(feature_store.config, sock, workers, settings, stopping, warn)
@@ -190,6 +192,7 @@ def _worker(config, sock: socket.socket, slot: int, settings: dict) -> None:
 
     settings["metrics"].use_slot(slot)
     _serve_here(FeatureApp(FeatureStore(config=config), **settings), sock, stopping)
+    feature_logging.close()  # the worker ends with os._exit, which runs no atexit hook
 
 
 START_FAILURES = 5  # workers dying within STARTUP_SECONDS of their start, in a row: give up

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from featurestore import feature_logging
 from featurestore.cli import main as cli
+from featurestore.feature_logging.destinations import logged_rows_without_spark
 from featurestore.store import FeatureStore
 
 pytestmark = pytest.mark.spark
@@ -142,9 +144,7 @@ def local_template(tmp_path):
 
 
 def test_local_template_workflow_applies_trains_materializes_pushes_and_serves(spark, local_template, capsys):
-    with pytest.warns(UserWarning, match="^FeatureService 'driver_activity_v1': logging_config is kept in the "
-                      "registry, but featurestore does not log served features yet; nothing is written to 'data'$"):
-        assert cli(["apply", "--repo", str(local_template)]) == 0, capsys.readouterr().err
+    assert cli(["apply", "--repo", str(local_template)]) == 0, capsys.readouterr().err
     store = FeatureStore(repo_path=local_template)
     assert store.get_feature_view("driver_hourly_stats_fresh").push_source == "driver_stats_push_source"
 
@@ -181,6 +181,11 @@ def test_local_template_workflow_applies_trains_materializes_pushes_and_serves(s
     v1 = store.get_online_features(features=store.get_feature_service("driver_activity_v1"),
                                    entity_rows=entity_rows).to_dict()
     assert sorted(v1) == ["conv_rate", "conv_rate_plus_val1", "conv_rate_plus_val2", "driver_id"]
+    assert feature_logging.flush()  # the service logs to data/ (LoggingConfig), beside the template's data
+    logged = logged_rows_without_spark({"path": str(local_template / "data")}).to_pylist()
+    assert [(r["driver_id"], r["driver_hourly_stats__conv_rate"], r["driver_hourly_stats__conv_rate__status"],
+             r["val_to_add"]) for r in logged] == [(1001, pytest.approx(v1["conv_rate"][0]), 1, 1000),
+                                                   (1002, pytest.approx(v1["conv_rate"][1]), 1, 1001)]
     v3 = store.get_online_features(features=store.get_feature_service("driver_activity_v3"),
                                    entity_rows=entity_rows).to_dict()
     assert v3["conv_rate"] == [pytest.approx(r) for r in now_rates]  # materialized from the batch source

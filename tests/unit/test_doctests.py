@@ -20,6 +20,7 @@ RUN = [
     "featurestore.definitions.field",
     "featurestore.definitions.kafka",
     "featurestore.definitions.on_demand",
+    "featurestore.definitions.logging_config",
     "featurestore.definitions.project",
     "featurestore.definitions.sources",
     "featurestore.errors",
