@@ -1,7 +1,7 @@
 """`make bench`: every benchmark of the project, one after the other, as printed tables.
 
     python -m benchmarks.run [--quick] [--only startup,commands,training,aggregations,quality,materialize,online,
-                                        on_demand,load,serving,soak,stream,cluster]
+                                        on_demand,logging,load,serving,soak,stream,cluster]
 
 Spark runs in local[2]; figures are wall times on whatever machine runs this (the
 docs/performance.md quotes the development machine's). --quick uses small sizes to check the
@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("startup", "commands", "training", "aggregations", "quality", "materialize", "online", "on_demand", "load", "serving",
-         "soak", "stream", "cluster")
+PARTS = ("startup", "commands", "training", "aggregations", "quality", "materialize", "online", "on_demand",
+         "logging", "load", "serving", "soak", "stream", "cluster")
 
 
 def spark_startup_seconds(runs: int = 2) -> list[float]:
@@ -108,6 +108,13 @@ def main() -> None:
 
         print("\nOn-demand features: what an on-demand view adds to an online read")
         print(on_demand_bench.format_table(on_demand_bench.run(samples=20 if args.quick else 50)))
+
+    if "logging" in parts:
+        from benchmarks import logging_bench
+
+        print("\nFeature logging: get_online_features of a service, without and with logging at rate 1.0")
+        print(logging_bench.format_table(logging_bench.run(calls_small=5_000 if args.quick else 20_000,
+                                                           calls_large=300 if args.quick else 1_000)))
 
     if "load" in parts:
         from benchmarks import load_bench

@@ -4,7 +4,7 @@ Started by featurestore.feature_logging.logger, one per logging process, reading
 (a 4-byte length, then a pickle) from its stdin:
 
     ("layout", key, layout)   a service's log layout (featurestore.feature_logging.layout)
-    ("rows", key, records)    requests logged under that layout
+    ("rows", key, record)     one request logged under that layout
     ("flush", token)          write everything now, then answer "flushed <token>"
 
 Rows are written every WRITE_SECONDS, or sooner when a layout holds WRITE_ROWS of them,
@@ -121,7 +121,7 @@ def main() -> int:
                 if kind == "layout":
                     batches.add_layout(message[1], message[2])
                 elif kind == "rows":
-                    batches.add_rows(message[1], message[2])
+                    batches.add_rows(message[1], [message[2]])
                 elif kind == "flush":
                     batches.write_all()
                     report(f"flushed {message[1]}")
