@@ -26,7 +26,8 @@ table{border-collapse:collapse;margin:.4em 0}td,th{border-bottom:1px solid #dde;
 vertical-align:top}th{background:#eef0f4}code,pre{background:#eef0f4;padding:.1em .3em;border-radius:3px}
 pre{padding:.7em;overflow-x:auto}.tag{background:#e3ecfa;border-radius:3px;padding:0 .4em;margin-right:.3em}
 .stale{color:#b00020;font-weight:bold}.fresh{color:#18794e}#q{font-size:1.1em;width:28em;padding:.3em}
-.muted{color:#667}.kind{color:#667;font-size:.85em;margin-right:.5em}svg a:hover rect{stroke:#1d2330;stroke-width:2}
+.muted{color:#667}.kind{color:#667;font-size:.85em;margin-right:.5em}.pass{color:#1a7f37}.fail{color:#cf222e}
+svg a:hover rect{stroke:#1d2330;stroke-width:2}
 """
 
 
@@ -222,7 +223,7 @@ def on_demand_feature_view(registry, name: str) -> str:
     return _layout(name, body, 1, registry.project)
 
 
-def feature_service(registry, name: str) -> str:
+def feature_service(registry, name: str, warehouse=None) -> str:
     service = registry.feature_services[name]
     rows = []
     for projection in service.projections:
@@ -241,8 +242,33 @@ def feature_service(registry, name: str) -> str:
             + "<h2>Features</h2>" + _table(["view", "features"], rows)
             + f"<h2>Read it</h2><p>Each entity row holds: {entity_rows or 'nothing'}</p>"
             + f"<p>Python, in process:</p><pre>{esc(python)}</pre>"
-            + f"<p>Over HTTP, from <code>featurestore serve</code>:</p><pre>{esc(curl)}</pre>")
+            + f"<p>Over HTTP, from <code>featurestore serve</code>:</p><pre>{esc(curl)}</pre>"
+            + _skew_section(service, warehouse))
     return _layout(name, body, 1, registry.project)
+
+
+def _skew_section(service, warehouse) -> str:
+    """The service's logging and its last skew report (featurestore skew), if any."""
+    config = service.logging_config
+    if config is None:
+        return ("<h2>Training/serving skew</h2><p class='muted'>This service logs nothing: give it "
+                "<code>logging_config=LoggingConfig(...)</code> to log what it serves and compare it with "
+                "training (<code>featurestore skew</code>).</p>")
+    where = getattr(config.destination, "path", None) or f"Delta table {config.destination.table_name}"
+    text = f"<h2>Training/serving skew</h2><p>Logs {config.sample_rate:.0%} of requests to {esc(where)}.</p>"
+    found = warehouse.skew_report(service.name) if warehouse is not None else None
+    if found is None:
+        return text + f"<p class='muted'>No report yet: <code>featurestore skew {esc(service.name)}</code>.</p>"
+    report, html_file = found
+    rows = [[esc(f.feature), f"{f.compared:,}", "-" if f.match_rate is None else f"{f.match_rate:.2%}",
+             esc(", ".join(f"{cause} {count:,}" for cause, count in f.causes.items() if count) or "none"),
+             f"<span class='{f.status}'>{f.status.upper()}</span>" + (f" {esc(f.note)}" if f.note else "")]
+            for f in report.features]
+    link = f" Full report: <code>{esc(html_file)}</code>." if html_file else ""
+    return (text + f"<p id='skew' data-status='{report.status}'>Last report ({esc(report.computed_at)}, "
+            f"{report.logged_rows:,} logged rows, threshold {report.threshold:.2%}): "
+            f"<span class='{report.status}'>{report.status.upper()}</span>.{link}</p>"
+            + _table(["feature", "compared", "match", "mismatches by cause", "status"], rows))
 
 
 _EXAMPLES = {"Int32": 1001, "Int64": 1001, "Float32": 1.0, "Float64": 1.0, "String": "1001", "Bool": True,
@@ -395,8 +421,8 @@ def render(registry, path: str, warehouse=None) -> str | None:
         return None if saved is None else training_set(registry, saved, warehouse)
     for kind, kind_folder, _ in model.KIND_PAGES:
         if folder == kind_folder and file.endswith(".html") and file[:-5] in registry.collection(kind):
-            if kind == "feature_views":
-                return feature_view(registry, file[:-5], warehouse)
+            if kind in ("feature_views", "feature_services"):
+                return DETAIL[kind](registry, file[:-5], warehouse)
             return DETAIL[kind](registry, file[:-5])
     return None
 
@@ -409,7 +435,7 @@ def all_pages(registry, warehouse=None):
     yield "freshness.html", freshness(registry)
     for kind, _, _ in model.KIND_PAGES:
         for name in sorted(registry.collection(kind)):
-            page = feature_view(registry, name, warehouse) if kind == "feature_views" else \
+            page = DETAIL[kind](registry, name, warehouse) if kind in ("feature_views", "feature_services") else \
                 DETAIL[kind](registry, name)
             yield model.page_of(kind, name), page
     for saved in training_sets:

@@ -71,6 +71,12 @@ class Warehouse:
                     newest[version] = (row["computed_at"], row["profile"])
         return [Profile.from_json(newest[v][1]) for v in sorted(newest)]
 
+    def skew_report(self, service: str):
+        """The last `featurestore skew` report of a service: (SkewReport, its HTML file or None), or None."""
+        from featurestore.quality.skew import load_report
+
+        return load_report(self.folder, service)
+
     def training_sets(self) -> TrainingSets:
         """The saved training sets of the warehouse's databases, by name; a table whose Delta log
         or training-set property cannot be read is named in `.unreadable`, and the scan goes on."""

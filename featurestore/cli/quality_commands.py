@@ -1,16 +1,21 @@
-"""The `profile` and `validate` commands, as plain functions plus their argparse wiring.
+"""The `profile`, `validate` and `skew` commands, as plain functions plus their argparse wiring.
 
     featurestore profile TABLE [--version N] [--columns a,b] [--no-store] [--format text|json]
     featurestore profile --view VIEW --start T --end T [--format text|json]
     featurestore validate TABLE --reference OTHER_TABLE|VERSION|TABLE@VERSION [--version N]
                          [--threshold psi_fail=0.3 ...] [--format text|json] [--html report.html]
+    featurestore skew SERVICE [--since T] [--until T] [--max-mismatch-rate 0.01] [--html report.html]
+                      [--format text|json]
 
 `profile TABLE` computes the table's profile and stores it beside the table (see
 featurestore.quality.profile.store_profile), then prints it. `validate` loads the
 reference's stored profile, profiles TABLE now on the reference's histogram edges (so PSI
 is exact), prints one verdict per feature and exits 1 when a feature fails, 0 otherwise
-(warnings included). `profile_command` and `validate_command` take parsed values and a
-SparkSession and return the exit code; `add_commands(subparsers, common)` registers both.
+(warnings included). `skew` compares a logged service's served values with its training
+values (featurestore.quality.skew), stores the report for the catalog, and exits 1 when a
+feature's mismatch rate is above the threshold (or nothing was logged). `profile_command`,
+`validate_command` and `skew_command` take parsed values and a SparkSession and return the
+exit code; `add_commands(subparsers, common)` registers them.
 """
 from __future__ import annotations
 
@@ -105,6 +110,24 @@ def validate_command(spark, table: str, reference: str, *, version: int | None =
     return 1 if overall_status(verdicts) == "fail" else 0
 
 
+def skew_command(spark, store, service: str, *, since: datetime | None = None, until: datetime | None = None,
+                 max_mismatch_rate: float | None = None, output_format: str = "text", html: str | None = None,
+                 out=print) -> int:
+    """Compare the service's logged rows with its training values; 1 when a feature fails."""
+    from featurestore.quality.skew import compute_skew, store_report
+    from featurestore.quality.skew_report import skew_text, write_skew_html
+
+    _check_format(output_format)
+    report = compute_skew(spark, store.registry, store.config, service, since, until, max_mismatch_rate)
+    out(dumps(report.to_dict()) if output_format == "json" else skew_text(report))
+    if html:
+        write_skew_html(html, report)
+        if output_format == "text":
+            out(f"HTML report: {html}")
+    store_report(store.config.warehouse_dir, report, html)
+    return 1 if report.status == "fail" else 0
+
+
 # --- argparse wiring --------------------------------------------------------------------------
 
 def _store(args):
@@ -144,6 +167,29 @@ def cmd_validate(args) -> int:
                             output_format=args.format, html=args.html)
 
 
+def cmd_skew(args) -> int:
+    from featurestore.cli.timeparse import parse_time
+
+    _check_format(args.format)
+    since = parse_time(args.since, "--since") if args.since else None
+    until = parse_time(args.until, "--until") if args.until else None
+    store = _store(args)
+    return skew_command(store.spark, store, args.service, since=since, until=until,
+                        max_mismatch_rate=args.max_mismatch_rate, output_format=args.format, html=args.html)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1] (0.01: 1% of a feature's rows), got {text!r}")
+    return value
+
+
 def add_commands(commands, common=None) -> None:
     """Register `profile` and `validate` on `commands` (argparse subparsers); `common` holds --repo."""
     parents = [common] if common is not None else []
@@ -170,3 +216,16 @@ def add_commands(commands, common=None) -> None:
     validate.add_argument("--format", default="text", help="text (default) or json")
     validate.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
     validate.set_defaults(run=cmd_validate)
+
+    skew = commands.add_parser("skew", parents=parents,
+                               help="compare a logged service's served values with its training values; exit 1 "
+                                    "when a feature's mismatch rate is above the threshold")
+    skew.add_argument("service", help="a feature service with a LoggingConfig")
+    skew.add_argument("--since", help="ISO-8601 time: compare rows logged at or after it (default: all)")
+    skew.add_argument("--until", help="ISO-8601 time: compare rows logged before it (default: all)")
+    skew.add_argument("--max-mismatch-rate", type=_rate, metavar="RATE",
+                      help="a feature fails above this share of mismatched rows (default: the service's "
+                           "LoggingConfig.max_mismatch_rate, else 0.01)")
+    skew.add_argument("--format", default="text", help="text (default) or json")
+    skew.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    skew.set_defaults(run=cmd_skew)

@@ -240,13 +240,15 @@ def entity_rows_from_sources(spark, requests: list[ViewRequest], start_date, end
 def get_historical_features(spark, registry: RegistryState, entity_df, features, full_feature_names: bool = False,
                             strategy: str = "window", source_versions: dict | None = None,
                             repo_path=None, validate: bool = False, start_date=None,
-                            end_date=None) -> RetrievalJob:
+                            end_date=None, event_times: bool = False) -> RetrievalJob:
     """The training set for entity_df and features; see pit_join for the rules.
 
     repo_path: the feature repo's folder, against which relative source paths resolve and
     from which transformations and on-demand functions are resolved. On-demand features are
     computed last, on the joined rows, with request fields read from the entity columns;
     the features they read are joined under internal names and dropped unless requested.
+    event_times: also return, per looked-up view (not aggregating ones), the event time of
+    the row its features came from, as `event_time_column(name)` (the skew monitor's need).
     """
 
     requested = resolve_features(registry, features)
@@ -293,6 +295,8 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     lookups = [r for r in requests if not r.view.is_aggregating]
     if lookups:
         views = [ViewRows(r, source_rows(spark, r, time_range, source_versions, repo_path)) for r in lookups]
+        if event_times:
+            views = [with_event_time(v) for v in views]
         entities = choose_joiner(strategy)(entities, views, join_full)
     else:
         entities = entities.drop(TS)
@@ -307,6 +311,9 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
         for feature in request.features:
             column = computed.get((request.view.name, feature)) or request.output_name(feature, join_full)
             feature_columns.append(quoted_column(column).alias(request.output_name(feature, full_feature_names)))
+    if event_times:
+        feature_columns += [quoted_column(r.output_name(ROW_EVENT_TS, join_full)).alias(event_time_column(r.name))
+                            for r in lookups]
     frame = entities.select(*[quoted_column(c) for c in entity_columns], *feature_columns)
     refs = features.feature_refs() if isinstance(features, FeatureService) else \
         [f"{r.name}:{f}" for r in requested for f in r.features]
@@ -321,6 +328,23 @@ def get_historical_features(spark, registry: RegistryState, entity_df, features,
     if validate:
         check_training_expectations(frame, requested, full_feature_names)
     return RetrievalJob(frame, definition)
+
+
+ROW_EVENT_TS = "__fs_row_event_ts"  # the winning row's event time, carried as one more feature
+
+
+def event_time_column(view_name: str) -> str:
+    """The column get_historical_features(event_times=True) gives a view's row event time."""
+    return f"__fs_event_ts__{view_name}"
+
+
+def with_event_time(rows: ViewRows) -> ViewRows:
+    """The view's rows with their event time as one more feature, so that every join strategy
+    carries it from the winning row as it carries the features (null when no row wins)."""
+    import dataclasses
+
+    request = dataclasses.replace(rows.request, features=[*rows.request.features, ROW_EVENT_TS])
+    return ViewRows(request, rows.frame.withColumn(ROW_EVENT_TS, quoted_column(EVENT_TS)))
 
 
 def definitions_used(registry: RegistryState, requests, on_demand, features) -> str:

@@ -107,6 +107,8 @@ def _field(spec: feast.FeatureSpecV2) -> ours.Field:
 def _copy_field(target, source, field) -> None:
     """Set `field` of `target` to `source`'s value, replacing what was there."""
     target.ClearField(field.name)
+    if field.has_presence and not field.is_repeated and not source.HasField(field.name):
+        return  # an unset `optional` field stays unset (0 set is not 0 unset)
     value = getattr(source, field.name)
     if field.is_repeated:
         getattr(target, field.name).MergeFrom(value)

@@ -12,8 +12,8 @@ from tests.feast.conftest import feast_repo, sqlite_section
 
 OURS = """
 from datetime import timedelta
-from featurestore import (Aggregation, Entity, FeatureService, FeatureView, Field, FileSource, PushSource,
-                          RequestSource)
+from featurestore import (Aggregation, DeltaLoggingDestination, Entity, FeatureService, FeatureView, Field,
+                          FileLoggingDestination, FileSource, LoggingConfig, PushSource, RequestSource)
 from featurestore.on_demand_feature_view import on_demand_feature_view
 from featurestore.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, Struct, UnixTimestamp
 
@@ -42,6 +42,10 @@ def adjusted(inputs):
 
 
 service = FeatureService(name="svc", features=[stats[["conv_rate", "trips"]], adjusted])
+logged_file = FeatureService(name="logged_file", features=[stats[["trips"]]], logging_config=LoggingConfig(
+    destination=FileLoggingDestination(path="logs"), sample_rate=0.5))
+logged_delta = FeatureService(name="logged_delta", features=[stats[["trips"]]], logging_config=LoggingConfig(
+    destination=DeltaLoggingDestination(table_name="trips_log"), max_mismatch_rate=0.0))
 """
 
 FEAST_LISTS = """
@@ -60,6 +64,9 @@ print(json.dumps({
     "services": {s.name: [(p.name, [f.name for f in p.features]) for p in s.feature_view_projections]
                  for s in store.list_feature_services()},
     "sources": sorted((d.name, type(d).__name__) for d in store.list_data_sources()),
+    "logging": {s.name: s.logging_config and (type(s.logging_config.destination).__name__,
+                                              s.logging_config.destination.path, s.logging_config.sample_rate)
+                for s in store.list_feature_services()},
 }))
 """
 
@@ -89,7 +96,11 @@ def test_feasts_sdk_and_cli_list_what_featurestore_applied(feast, repo_factory, 
     }
     assert seen["on_demand"] == {"adjusted": {"features": [["adjusted", "Float64"]], "views": ["stats"],
                                               "requests": ["request"]}}
-    assert seen["services"] == {"svc": [["stats", ["conv_rate", "trips"]], ["adjusted", ["adjusted"]]]}
+    assert seen["services"] == {"svc": [["stats", ["conv_rate", "trips"]], ["adjusted", ["adjusted"]]],
+                                "logged_file": [["stats", ["trips"]]], "logged_delta": [["stats", ["trips"]]]}
+    # Feast's file destination is Feast's; a Delta table is featurestore's alone, which Feast does not see
+    assert seen["logging"] == {"svc": None, "logged_file": ["FileLoggingDestination", "logs", 0.5],
+                               "logged_delta": None}
     assert seen["sources"] == [["request", "RequestSource"], ["stats_push", "PushSource"],
                                ["stats_source", "FileSource"]]
 
@@ -105,6 +116,8 @@ def test_feasts_sdk_and_cli_list_what_featurestore_applied(feast, repo_factory, 
     store = FeatureStore(repo_path=repo)
     assert store.get_feature_view("windows").aggregations[0].name == "conv_rate_mean_1h"
     assert store.get_on_demand_feature_view("adjusted").udf_code.file == "features.py"
+    assert repr(store.get_feature_service("logged_delta").logging_config) == \
+        "LoggingConfig(destination=DeltaLoggingDestination(table_name='trips_log'), sample_rate=1.0, max_mismatch_rate=0.0)"
 
 
 FEAST_DEFINITIONS = """
