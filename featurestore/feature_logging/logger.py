@@ -48,7 +48,7 @@ class FeatureLogger:
         self.pid = os.getpid()
         self.logged = self.written = self.dropped = 0  # log rows, since this logger started
         self.on_counts = None  # called as on_counts(logged, written, dropped) when they change
-        self._lock = threading.Condition()
+        self._lock = threading.Condition(threading.Lock())  # a plain lock: cheaper than the default RLock
         self._pending: list[tuple[int, bytes, int]] = []  # (layout key, frame, rows)
         self._pending_cells = 0
         self._layouts: dict[int, dict] = {}
@@ -252,17 +252,27 @@ _COUNTS_LISTENER = None
 
 
 def logger() -> FeatureLogger:
-    """This process's logger (a forked child gets its own, with its own writer)."""
+    """This process's logger (a forked child gets its own, with its own writer: _forget_after_fork)."""
     global _LOGGER
     current = _LOGGER
-    if current is not None and current.pid == os.getpid():
+    if current is not None:
         return current
     with _LOGGER_LOCK:
-        if _LOGGER is None or _LOGGER.pid != os.getpid():
+        if _LOGGER is None:
             _LOGGER = FeatureLogger()
             _LOGGER.on_counts = _notify_counts
             atexit.register(close)
         return _LOGGER
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (a server worker): the parent's logger and its writer are the parent's."""
+    global _LOGGER, _LOGGER_LOCK
+    _LOGGER = None
+    _LOGGER_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _notify_counts(logged: int, written: int, dropped: int) -> None:

@@ -18,6 +18,7 @@ Delta table in the repo's warehouse.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -29,6 +30,7 @@ import uuid
 WRITE_SECONDS = 1.0
 WRITE_ROWS = 100_000
 WARN_EVERY_SECONDS = 60.0
+NICENESS = 10
 _FRAME = struct.Struct(">I")
 
 
@@ -94,6 +96,8 @@ class Batches:
 
 
 def main() -> int:
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)  # background work: the kernel gives the CPU to the serving process first
     stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
     fd = stdin.fileno()
     out = sys.stdout
