@@ -3,8 +3,8 @@
 Two services over one SQLite store of 10,000 drivers: 1 entity x 3 features and 100
 entities x 50 features (issue #40's shapes). Each is read `calls` times in one process,
 with random keys, once as a service that logs nothing and once as the same service logging
-every call (rate 1.0) to a folder of parquet files; the rounds alternate (off, on, off,
-on) and each figure is the median of its rounds' p50 / p99. The logged rows are counted
+every call (rate 1.0) to a folder of parquet files; four rounds each, alternating (off, on, off,
+on, ...), and each figure is the median of its rounds' p50 / p99. The logged rows are counted
 at the end: every logged call must be in the files.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ENTITIES = 10_000
 FEATURES = 50
-ROUNDS = 4
+ROUNDS = 8
 
 
 def _store(folder: Path):
@@ -78,7 +78,7 @@ def _percentiles(store, service, batches) -> tuple[float, float]:
     return timings[len(timings) // 2] / 1e6, timings[int(len(timings) * 0.99)] / 1e6
 
 
-def run(calls_small: int = 20_000, calls_large: int = 1_000) -> list[dict]:
+def run(calls_small: int = 20_000, calls_large: int = 2_000) -> list[dict]:
     from featurestore import feature_logging
     from featurestore.feature_logging.destinations import logged_rows_without_spark
 

@@ -114,7 +114,7 @@ def main() -> None:
 
         print("\nFeature logging: get_online_features of a service, without and with logging at rate 1.0")
         print(logging_bench.format_table(logging_bench.run(calls_small=5_000 if args.quick else 20_000,
-                                                           calls_large=300 if args.quick else 1_000)))
+                                                           calls_large=300 if args.quick else 2_000)))
 
     if "load" in parts:
         from benchmarks import load_bench

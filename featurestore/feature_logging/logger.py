@@ -1,11 +1,11 @@
 """The request side of feature logging: sample, keep, hand over to a writer process; never block.
 
-A logged request costs the caller a random number, a tuple of references to the lists the
-response already holds, and a list append: nothing is copied or converted on the request
-path. Every FLUSH_REQUESTS requests (or FLUSH_CELLS values, or FLUSH_SECONDS, whichever
-comes first) the kept requests are pickled in one call and written, without blocking,
-into a pipe to this process's writer (featurestore.feature_logging.writer), a child
-process that turns them into Arrow tables and appends them to the service's destination.
+A logged request costs the caller a random number (when sampling), one marshal of the
+lists the response already holds (featurestore.feature_logging.frames) and a deque append,
+about 3 us. Every FLUSH_REQUESTS requests (or FLUSH_CELLS values, or FLUSH_SECONDS,
+whichever comes first) the kept frames are written, without blocking, into a pipe to this
+process's writer (featurestore.feature_logging.writer), a child process that turns them
+into Arrow tables and appends them to the service's destination.
 Arrow conversion and file writes hold the GIL for milliseconds; in a child process they
 never delay a request of this one (docs/feature_logging.md has the measurements).
 
@@ -18,18 +18,19 @@ started again at the next flush.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import fcntl
 import os
-import pickle
 import random
 import select
-import struct
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from featurestore.feature_logging.frames import frames, message_frame, record_payload
 
 FLUSH_REQUESTS = 1024  # kept requests handed over at once: the flush's cost falls on 1 request in 1024
 FLUSH_CELLS = 20_000  # or this many values (large requests)
@@ -38,7 +39,6 @@ MAX_UNSENT_BYTES = 16 << 20  # what waits for the pipe; beyond it log rows are d
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked of the kernel (Linux caps it at pipe-max-size)
 WARN_EVERY_SECONDS = 60.0
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, which Python's fcntl names only from 3.10 on some builds
-_FRAME = struct.Struct(">I")
 
 
 class FeatureLogger:
@@ -49,7 +49,7 @@ class FeatureLogger:
         self.logged = self.written = self.dropped = 0  # log rows, since this logger started
         self.on_counts = None  # called as on_counts(logged, written, dropped) when they change
         self._lock = threading.Condition(threading.Lock())  # a plain lock: cheaper than the default RLock
-        self._pending: list[tuple[int, bytes, int]] = []  # (layout key, frame, rows)
+        self._pending: collections.deque = collections.deque()  # (layout key, frame, rows)
         self._pending_cells = 0
         self._layouts: dict[int, dict] = {}
         self._sent_layouts: set[int] = set()
@@ -67,32 +67,39 @@ class FeatureLogger:
 
     # --- the request path -------------------------------------------------------------------------
     def add(self, key: int, layout: dict, record: tuple, rows: int, cells: int) -> None:
-        """Keep one request's record (log_served) for the layout `key`, pickled at once: bytes are
-        invisible to the garbage collector, where kept lists and dicts made its passes longer."""
-        frame = _frame(("rows", key, record))
-        with self._lock:
-            if self._closed:
-                return
-            if key not in self._layouts:
-                self._layouts[key] = layout
-            self._pending.append((key, frame, rows))
-            self._pending_cells += cells
-            self.logged += rows
-            if len(self._pending) >= FLUSH_REQUESTS or self._pending_cells >= FLUSH_CELLS:
+        """Keep one request's record (log_served) for the layout `key`, serialized at once (bytes
+        are invisible to the garbage collector, where kept lists and dicts made its passes
+        longer). No lock on this path: a deque's append is atomic, and whoever sees enough
+        waiting hands it over under the lock."""
+        if self._closed:
+            return
+        if key not in self._layouts:
+            self._layouts[key] = layout
+        self._pending.append((key, record_payload(key, record), rows))
+        self._pending_cells += cells  # may miss a concurrent increment: it only times the next hand-over
+        if len(self._pending) >= FLUSH_REQUESTS or self._pending_cells >= FLUSH_CELLS:
+            with self._lock:
                 self._send_locked()
 
     # --- handing over -----------------------------------------------------------------------------
     def _send_locked(self) -> None:
-        pending, self._pending, self._pending_cells = self._pending, [], 0
+        pending = []
+        take, put = self._pending.popleft, pending.append
+        with contextlib.suppress(IndexError):
+            while True:
+                put(take())
+        self._pending_cells = 0
         self._last_send = time.monotonic()
         if pending:
-            layouts = [_frame(("layout", key, self._layouts[key]))
+            rows = sum(rows for _, _, rows in pending)
+            self.logged += rows
+            layouts = [message_frame(("layout", key, self._layouts[key]))
                        for key in {key for key, _, _ in pending} if key not in self._sent_layouts]
-            frames = b"".join(layouts + [frame for _, frame, _ in pending])
-            if len(self._unsent) + len(frames) > MAX_UNSENT_BYTES:
-                self._drop_locked(sum(rows for _, _, rows in pending), "the writer is behind and its buffer is full")
+            data = b"".join(layouts) + frames(payload for _, payload, _ in pending)
+            if len(self._unsent) + len(data) > MAX_UNSENT_BYTES:
+                self._drop_locked(rows, "the writer is behind and its buffer is full")
             else:
-                self._unsent += frames
+                self._unsent += data
                 self._sent_layouts.update(key for key, _, _ in pending)
         self._drain_locked()
         self._report_locked()
@@ -205,7 +212,7 @@ class FeatureLogger:
                 return True
             self._send_locked()
             token = self._next_token = self._next_token + 1
-            self._unsent += _frame(("flush", token))
+            self._unsent += message_frame(("flush", token))
             while self._unsent and time.monotonic() < deadline:
                 self._drain_locked()
                 if self._unsent:
@@ -235,11 +242,6 @@ class FeatureLogger:
             self._read_status(writer)
             with contextlib.suppress(OSError):
                 writer.stdout.close()
-
-
-def _frame(message) -> bytes:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _FRAME.pack(len(payload)) + payload
 
 
 # --- the process's logger and the hook called by every get_online_features ------------------------

@@ -1,7 +1,7 @@
 """The writer process of feature logging: records in from a pipe, Arrow tables out to destinations.
 
 Started by featurestore.feature_logging.logger, one per logging process, reading frames
-(a 4-byte length, then a pickle) from its stdin:
+(featurestore.feature_logging.frames) from its stdin:
 
     ("layout", key, layout)   a service's log layout (featurestore.feature_logging.layout)
     ("rows", key, record)     one request logged under that layout
@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import select
-import struct
 import sys
 import time
 import uuid
+
+from featurestore.feature_logging.frames import read_frames
 
 WRITE_SECONDS = 1.0
 WRITE_ROWS = 100_000
 WARN_EVERY_SECONDS = 60.0
 NICENESS = 10
-_FRAME = struct.Struct(">I")
 
 
 class Batches:
@@ -120,7 +119,7 @@ def main() -> int:
             if not data:
                 break
             buffer += data
-            for message in _messages(buffer):
+            for message in read_frames(buffer):
                 kind = message[0]
                 if kind == "layout":
                     batches.add_layout(message[1], message[2])
@@ -134,17 +133,6 @@ def main() -> int:
             next_write = time.monotonic() + WRITE_SECONDS
     batches.write_all()
     return 0
-
-
-def _messages(buffer: bytearray):
-    """Complete frames from the front of buffer (consumed), unpickled."""
-    while len(buffer) >= _FRAME.size:
-        (size,) = _FRAME.unpack_from(buffer)
-        if len(buffer) < _FRAME.size + size:
-            return
-        payload = bytes(buffer[_FRAME.size:_FRAME.size + size])
-        del buffer[:_FRAME.size + size]
-        yield pickle.loads(payload)
 
 
 if __name__ == "__main__":
