@@ -247,3 +247,39 @@ def test_a_process_that_exits_writes_what_it_logged(request, tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(logged(store)) == 1000
     assert json.loads(json.dumps(logged(store)[0]["stats__rate"])) == 0.5
+
+
+def test_every_type_is_logged_as_served(request, tmp_path):
+    """Timestamps (which take the pickled path), lists, bytes, NaN: the log holds what was served."""
+    import math
+
+    from tests.online_helpers import ALL_TYPES
+
+    store = make_repo(request, tmp_path, FileLoggingDestination(path="logs"))
+    service = FeatureService(name="everything", features=[ALL_TYPES], logging_config=LoggingConfig(
+        destination=FileLoggingDestination(path="logs_all")))
+
+    def put(state: RegistryState) -> None:
+        state.feature_views[ALL_TYPES.name] = ALL_TYPES
+        state.feature_services[service.name] = service
+
+    store.registry_store.update(put)
+    store.online_store.update(PROJECT, [ALL_TYPES], [])
+    now = datetime.fromtimestamp(NOW_US / 1e6, tz=UTC)
+    values = {"i32": -7, "i64": 2 ** 40, "f32": 0.5, "f64": math.nan, "s": "x\u00e9", "b": True, "raw": b"\x00\xff",
+              "ts": now, "i32_list": [1, 2], "i64_list": [3], "f32_list": [0.5], "f64_list": [math.inf],
+              "s_list": ["a", "b"], "b_list": [False], "raw_list": [b"ab"], "ts_list": [now]}
+    store.online_store.online_write_flat(PROJECT, ALL_TYPES, [row(ALL_TYPES, 1, values, NOW_US)])
+    served = store.get_online_features(features=store.get_feature_service("everything"),
+                                       entity_rows=[{"driver_id": 1}]).to_dict()
+    assert feature_logging.flush()
+    table = logged_rows_without_spark(destination_of(store.config, store.get_feature_service("everything")
+                                                     .logging_config))
+    logged_row = table.to_pylist()[0]
+    for name, value in values.items():
+        got = logged_row[f"all_types__{name}"]
+        if name == "f64":
+            assert math.isnan(got) and math.isnan(served[name][0])
+        else:
+            assert got == served[name][0] == value, name
+        assert logged_row[f"all_types__{name}__status"] == 1
