@@ -75,7 +75,7 @@ def test_compute_skew_counts_what_the_reference_counts(spark, repo_factory, seed
     layout = layout_of(registry, service, plan, destination_of(store.config, service.logging_config))
 
     records, expected = [], Counter()
-    for i in range(300):
+    for _ in range(300):
         driver = rng.randrange(1, 10)  # 9 has no rows
         at = BASE + timedelta(hours=rng.uniform(0, 30))
         truth = training_row(rows, driver, at)
