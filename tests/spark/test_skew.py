@@ -157,3 +157,24 @@ def test_the_command_is_a_gate_with_a_report_and_the_catalog_shows_it(logged, tm
     capsys.readouterr()
     text = pages.render(store.registry, "feature-services/ranking.html", Warehouse(store.config.warehouse_dir))
     assert "data-status='pass'" in text and "threshold 50.00%" in text and "online_newer 1" in text
+
+
+def test_a_delta_table_destination_is_compared_and_readable_as_a_table(spark, repo_factory):
+    suffix = uuid.uuid4().hex[:6]
+    table = f"skew_d_{suffix}"
+    now = datetime.now(UTC).replace(microsecond=0)
+    spark.createDataFrame([(1001, now - timedelta(hours=1), 0.5, 3)], SCHEMA).write.format("delta").saveAsTable(table)
+    definitions = DEFINITIONS.format(table=table).replace(
+        'FileLoggingDestination(path="logs")', f'DeltaLoggingDestination(table_name="ranking_log_{suffix}")').replace(
+        "FileLoggingDestination, LoggingConfig", "DeltaLoggingDestination, LoggingConfig")
+    store = FeatureStore(repo_factory(definitions, project=f"p_{suffix}"))
+    store.apply(store.load_repo(), partial=False)
+    store.materialize_incremental(datetime.now(UTC), log=lambda m: None)
+    serve(store, drivers=(1001, 1002))
+    counts, report = skew(store)
+    assert counts == {"stats__conv_rate": (2, 2, {}), "stats__trips": (2, 2, {}), "boosted__boosted": (2, 2, {})}
+    from featurestore.runtime.unregistered_tables import pending
+
+    location = store.config.warehouse_dir / f"ranking_log_{suffix}"
+    assert spark.read.format("delta").load(str(location)).count() == 2
+    assert pending(store.config.warehouse_dir) == [f"ranking_log_{suffix}"]  # for the repo's next Spark session
