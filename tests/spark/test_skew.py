@@ -171,7 +171,7 @@ def test_a_delta_table_destination_is_compared_and_readable_as_a_table(spark, re
     store.apply(store.load_repo(), partial=False)
     store.materialize_incremental(datetime.now(UTC), log=lambda m: None)
     serve(store, drivers=(1001, 1002))
-    counts, report = skew(store)
+    counts, _ = skew(store)
     assert counts == {"stats__conv_rate": (2, 2, {}), "stats__trips": (2, 2, {}), "boosted__boosted": (2, 2, {})}
     from featurestore.runtime.unregistered_tables import pending
 
