@@ -5,7 +5,8 @@ time and the registry version it was served under), for the skew monitor
 
 Also Feast's import path `feast.feature_logging`, so that a Feast repo needs only `feast`
 renamed. Modules: layout (the log table's columns), logger (the request side, in the
-serving process), writer (the process that writes), arrow_columns, destinations.
+serving process), frames (the pipe), writer (the process that writes), arrow_columns,
+destinations.
 """
 from featurestore.definitions.logging_config import DeltaLoggingDestination, FileLoggingDestination, LoggingConfig
 from featurestore.feature_logging.logger import close, flush, log_served, on_counts
