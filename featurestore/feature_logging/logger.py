@@ -38,6 +38,7 @@ FLUSH_SECONDS = 0.25  # or this old, whatever the traffic
 MAX_UNSENT_BYTES = 16 << 20  # what waits for the pipe; beyond it log rows are dropped
 PIPE_BYTES = 1 << 20  # the pipe's capacity asked of the kernel (Linux caps it at pipe-max-size)
 WARN_EVERY_SECONDS = 60.0
+RESTART_SECONDS = 10.0  # a dead writer is replaced at most this often
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, which Python's fcntl names only from 3.10 on some builds
 
 
@@ -59,6 +60,7 @@ class FeatureLogger:
         self._last_warning = 0.0
         self._last_send = time.monotonic()
         self._writer = None
+        self._next_restart = 0.0
         self._status = b""
         self._closed = False
         self._start_writer()
@@ -83,6 +85,8 @@ class FeatureLogger:
 
     # --- handing over -----------------------------------------------------------------------------
     def _send_locked(self) -> None:
+        if self._writer is None or self._writer.poll() is not None:
+            self._restart_locked()  # before the frames are made: a new writer gets its layouts again
         pending = []
         take, put = self._pending.popleft, pending.append
         with contextlib.suppress(IndexError):
@@ -120,11 +124,24 @@ class FeatureLogger:
             del self._unsent[:written]
 
     def _restart_locked(self) -> None:
-        """The writer died: what it had not taken is lost (counted); a new one starts."""
-        lost = len(self._unsent)
-        if lost:
-            self._unsent.clear()
-            self._warn_locked("the log writer process stopped; rows it had not taken are lost")
+        """The writer died: what it had not taken is lost (warned about), and a new one starts,
+        at most once every RESTART_SECONDS (a writer that cannot start must not be started
+        again on every hand-over; meanwhile frames wait, then are dropped and counted)."""
+        old, self._writer = self._writer, None
+        if old is not None:
+            with contextlib.suppress(OSError):
+                old.kill()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                old.wait(1)
+            for stream in (old.stdin, old.stdout):
+                with contextlib.suppress(OSError):
+                    stream.close()
+            if self._unsent:
+                self._unsent.clear()
+                self._warn_locked("the log writer process stopped; rows it had not taken are lost")
+        if time.monotonic() < self._next_restart:
+            return
+        self._next_restart = time.monotonic() + RESTART_SECONDS
         self._sent_layouts.clear()
         with contextlib.suppress(OSError):
             self._start_writer()

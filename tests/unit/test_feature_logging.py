@@ -283,3 +283,22 @@ def test_every_type_is_logged_as_served(request, tmp_path):
         else:
             assert got == served[name][0] == value, name
         assert logged_row[f"all_types__{name}__status"] == 1
+
+
+def test_a_killed_writer_is_replaced_and_logging_goes_on(request, tmp_path):
+    import os
+
+    from featurestore.feature_logging.logger import logger
+
+    store = make_repo(request, tmp_path, FileLoggingDestination(path="logs"))
+    service = store.get_feature_service("ranking")
+    store.get_online_features(features=service, entity_rows=[{"driver_id": 1}])
+    assert feature_logging.flush()
+    first = logger()._writer
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    for _ in range(3):
+        store.get_online_features(features=service, entity_rows=[{"driver_id": 2}])
+    assert feature_logging.flush()  # the hand-over found the writer dead and started another
+    assert logger()._writer.pid != first.pid
+    assert [r["driver_id"] for r in logged(store)] == [1, 2, 2, 2]
