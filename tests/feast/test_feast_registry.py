@@ -202,5 +202,7 @@ def test_feasts_sql_registry_reads_a_featurestore_sql_registry(feast, repo_facto
     seen = json.loads(listed.stdout.strip().splitlines()[-1])
     assert sorted(seen["views"]) == ["stats", "windows"]  # the newest version: "pushed" is gone
     assert seen["views"]["windows"]["features"] == [["conv_rate_mean_1h", "Float64"]]
-    assert seen["services"] == {"svc": [["stats", ["conv_rate", "trips"]], ["adjusted", ["adjusted"]]]}
+    assert seen["services"] == {"svc": [["stats", ["conv_rate", "trips"]], ["adjusted", ["adjusted"]]],
+                                "logged_file": [["stats", ["trips"]]], "logged_delta": [["stats", ["trips"]]]}
+    assert seen["logging"]["logged_file"] == ["FileLoggingDestination", "logs", 0.5]
     assert [version.version for version in store.registry_store.history()] == [2, 1]  # the history is kept

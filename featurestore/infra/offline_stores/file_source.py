@@ -1,5 +1,5 @@
 """Feast's `feast.infra.offline_stores.file_source` (see featurestore.infra)."""
-from featurestore.definitions.project import FileLoggingDestination
+from featurestore.definitions.logging_config import FileLoggingDestination
 from featurestore.definitions.sources import FileSource
 
 __all__ = ["FileLoggingDestination", "FileSource"]
