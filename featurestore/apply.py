@@ -31,7 +31,7 @@ from pathlib import Path
 
 from featurestore.context import Context
 from featurestore.definitions.kinds import KINDS, accepted_classes, kind_of
-from featurestore.errors import DefinitionError, OnlineStoreError, RegistryConflictError
+from featurestore.errors import DefinitionChangedError, DefinitionError, OnlineStoreError, RegistryConflictError
 from featurestore.identity import bring_to_registry
 from featurestore.plan import RegistryDiff, check_references, compute_diff
 from featurestore.registry import RegistryState, changed_between
@@ -191,6 +191,9 @@ def convert_earlier_layout(ctx: Context) -> None:
         ctx.log(f"Converted {converted} of the online store to Feast's encodings")
 
 
+RESET_ATTEMPTS = 5  # concurrent resets of one view: each retry reads the registry anew
+
+
 def bring_online_store_to_registry(ctx: Context, removed: list, added: list[str]) -> None:
     """Step 3 of the module docstring: `removed` views lose their storage, and every online view
     of the registry as it is now holds its current generation's values only. An online store
@@ -199,8 +202,16 @@ def bring_online_store_to_registry(ctx: Context, removed: list, added: list[str]
     try:
         if removed:
             ctx.online_store.update(ctx.project, [], removed)
-        bring_to_registry(ctx.registry_store, ctx.online_store, ctx.project, list(ctx.registry_store.load().feature_views),
-                          tuple(added))
+        for attempt in range(RESET_ATTEMPTS):
+            try:
+                bring_to_registry(ctx.registry_store, ctx.online_store, ctx.project,
+                                  list(ctx.registry_store.load().feature_views), tuple(added))
+                break
+            except DefinitionChangedError:
+                # Another process (an apply, a materialization) reset a view at the same moment: the
+                # registry is written, so bring the store to the registry as it is now, again.
+                if attempt == RESET_ATTEMPTS - 1:
+                    raise
     except OnlineStoreError as error:
         ctx.log(f"warning: the registry is written, but the online store was not updated ({error}); views whose "
                 f"values changed read NOT_FOUND until the next `featurestore apply` or materialization updates it")
