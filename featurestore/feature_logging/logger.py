@@ -48,7 +48,6 @@ class FeatureLogger:
     def __init__(self):
         self.pid = os.getpid()
         self.logged = self.written = self.dropped = 0  # log rows, since this logger started
-        self.on_counts = None  # called as on_counts(logged, written, dropped) when they change
         self._lock = threading.Condition(threading.Lock())  # a plain lock: cheaper than the default RLock
         self._pending: collections.deque = collections.deque()  # (layout key, frame, rows)
         self._pending_cells = 0
@@ -159,8 +158,9 @@ class FeatureLogger:
                   file=sys.stderr, flush=True)
 
     def _report_locked(self) -> None:
-        if self.on_counts is not None:
-            self.on_counts(self.logged, self.written, self.dropped)
+        listener = _COUNTS_LISTENER
+        if listener is not None:
+            listener(self.logged, self.written, self.dropped)
 
     # --- the writer process -------------------------------------------------------------------------
     def _start_writer(self) -> None:
@@ -265,7 +265,7 @@ class FeatureLogger:
 
 _LOGGER: FeatureLogger | None = None
 _LOGGER_LOCK = threading.Lock()
-_TARGETS: dict[tuple, tuple] = {}  # (id(registry), service, full names, repo) -> (registry, target)
+_TARGETS: dict[tuple, tuple] = {}  # (id(registry), service, full names, id(config)) -> (registry, target)
 _MAX_TARGETS = 256
 _COUNTS_LISTENER = None
 
@@ -279,8 +279,6 @@ def logger() -> FeatureLogger:
     with _LOGGER_LOCK:
         if _LOGGER is None:
             _LOGGER = FeatureLogger()
-            _LOGGER.on_counts = _notify_counts
-            atexit.register(close)
         return _LOGGER
 
 
@@ -292,12 +290,6 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
-
-
-def _notify_counts(logged: int, written: int, dropped: int) -> None:
-    listener = _COUNTS_LISTENER
-    if listener is not None:
-        listener(logged, written, dropped)
 
 
 def on_counts(listener) -> None:
@@ -322,6 +314,9 @@ def close(timeout: float = 30.0) -> None:
     if current is not None and current.pid == os.getpid():
         current.close(timeout)
         _LOGGER = None
+
+
+atexit.register(close)  # whatever a process logged is written before it exits
 
 
 def log_served(config, registry, service, entity_rows: list, response, full_feature_names: bool) -> None:
